@@ -1,0 +1,72 @@
+"""kernel-async: an asyncio-first Python SDK for the Kernel API.
+
+>>> import kernel_async
+>>> kernel_async.InvocationStatus.FAILED == "failed"
+True
+"""
+
+from kernel_async._client import AsyncKernel
+from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
+from kernel_async._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    InternalServerError,
+    KernelError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from kernel_async._invocations import Invocations
+from kernel_async._models import (
+    ErrorBody,
+    ErrorDetail,
+    Invocation,
+    InvocationStatus,
+    JSONValue,
+    Page,
+)
+from kernel_async._params import Since
+from kernel_async._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncKernel",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "ErrorBody",
+    "ErrorDetail",
+    "InternalServerError",
+    "Invocation",
+    "InvocationStatus",
+    "Invocations",
+    "JSONValue",
+    "KernelError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "Page",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Since",
+    "Timeout",
+    "UnprocessableEntityError",
+    "__version__",
+]

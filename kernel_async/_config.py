@@ -1,0 +1,207 @@
+"""Client configuration: resolving and checking the API key, base URL and timeouts.
+
+Plain functions of values (the environment is passed in), so every rule is tested without a
+loop or a network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import platform
+from collections.abc import Mapping
+from typing import Final
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from kernel_async._errors import MissingAPIKeyError
+from kernel_async._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "ClientConfig",
+    "Timeout",
+    "resolve_config",
+    "user_agent",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.onkernel.com/"
+"""The official service (FACTS.md, "Official SDK defaults")."""
+
+API_KEY_ENV: Final = "KERNEL_API_KEY"
+BASE_URL_ENV: Final = "KERNEL_BASE_URL"
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Per-attempt time limits, in seconds; ``None`` disables one.
+
+    Attributes:
+        total: The whole attempt, from sending to the last byte of the body.
+        connect: Establishing the TCP (and TLS) connection.
+        read: The longest wait for the next chunk of the response (catches a stalled server).
+    """
+
+    total: float | None = 60.0
+    connect: float | None = 5.0
+    read: float | None = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"Timeout.{name} must be a number or None")
+            if not value > 0:
+                raise ValueError(f"Timeout.{name} must be > 0 seconds, got {value!r}")
+
+    @classmethod
+    def coerce(cls, value: Timeout | float) -> Timeout:
+        """Accept a :class:`Timeout` or a number of seconds for the whole attempt."""
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"timeout must be a Timeout or a number of seconds, not {value!r}")
+        seconds = float(value)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+        return cls(total=seconds, connect=min(seconds, 5.0), read=seconds)
+
+
+DEFAULT_TIMEOUT: Final = Timeout()
+"""60 s per attempt and 5 s to connect, as the official SDK (FACTS.md); 30 s between chunks."""
+
+
+class _Secret:
+    """A string that never shows itself in a repr, str or format."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Everything the client needs, resolved and checked. Its repr hides the key."""
+
+    api_key: _Secret = attrs.field(repr=False)
+    base_url: URL
+    timeout: Timeout
+    headers: Mapping[str, str] = attrs.field(repr=False)
+
+    @property
+    def invocations_url(self) -> URL:
+        # Relative join keeps a path prefix such as /v1/ (FIELD-NOTES section 3).
+        return self.base_url / "invocations"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_api_key(api_key: object) -> str:
+    if not isinstance(api_key, str):
+        raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
+    if api_key != api_key.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in api_key):
+        # A CR/LF would split the Authorization header (header injection); say so without
+        # echoing the key.
+        raise ValueError("api_key contains whitespace or control characters")
+    return api_key
+
+
+def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
+    url = URL(raw)
+    where = f"base_url {url.with_user(None).with_password(None)!s}"
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ValueError(f"{where} must be an absolute http(s) URL")
+    if url.user is not None or url.password is not None:
+        raise ValueError("base_url must not carry a user or password; use api_key instead")
+    if url.query_string or url.fragment:
+        raise ValueError(f"{where} must not have a query or fragment")
+    if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
+        raise ValueError(
+            f"{where} uses plain http to a non-loopback host, which would send the API key "
+            "in clear text; use https, or pass allow_http=True if you really mean it"
+        )
+    if not url.path.endswith("/"):
+        url = url.with_path(url.path + "/")
+    return url
+
+
+def _check_header_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"default_headers keys must be non-empty str, not {name!r}")
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch == ":" for ch in name):
+        raise ValueError(f"default header name {name!r} is not a valid HTTP field name")
+    if name.lower() == "authorization":
+        raise ValueError("set the key with api_key, not an Authorization default header")
+    return name
+
+
+def _check_header_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"default header {name!r} must be a str, not {type(value).__name__}")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        # CR/LF would let a value inject headers of its own.
+        raise ValueError(f"default header {name!r} contains control characters")
+    return value
+
+
+def user_agent() -> str:
+    """``kernel-async/<version> Python/<version> aiohttp/<version>``."""
+    python = platform.python_version()
+    return f"kernel-async/{__version__} Python/{python} aiohttp/{aiohttp.__version__}"
+
+
+def resolve_config(
+    *,
+    api_key: str | None,
+    base_url: str | URL | None,
+    timeout: Timeout | float,
+    default_headers: Mapping[str, str] | None,
+    environ: Mapping[str, str],
+    allow_http: bool = False,
+) -> ClientConfig:
+    """Resolve arguments against the environment and check them.
+
+    Raises:
+        MissingAPIKeyError: no ``api_key`` and no ``KERNEL_API_KEY``.
+        ValueError, TypeError: a malformed key, base URL, header or timeout.
+    """
+    key = api_key if api_key is not None else environ.get(API_KEY_ENV) or None
+    if key is None:
+        raise MissingAPIKeyError(
+            f"no API key: pass AsyncKernel(api_key=...) or set the {API_KEY_ENV} environment "
+            "variable (or try the local emulator: kernel-async invocations list --emulator)"
+        )
+    secret = _Secret(_check_api_key(key))
+    url = _check_base_url(
+        base_url if base_url is not None else environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+        allow_http=allow_http,
+    )
+    headers: dict[str, str] = {"User-Agent": user_agent(), "Accept": "application/json"}
+    for name, value in (default_headers or {}).items():
+        headers[_check_header_name(name)] = _check_header_value(name, value)
+    headers["Authorization"] = f"Bearer {secret.reveal()}"
+    return ClientConfig(
+        api_key=secret, base_url=url, timeout=Timeout.coerce(timeout), headers=headers
+    )

@@ -1,0 +1,172 @@
+"""The package's own cattrs converter: strict, fast JSON-to-model structuring.
+
+cattrs coerces by default (``None -> 'None'``, ``'false' -> True``, ``1.9 -> 1``); a wrong type
+from the server must instead be an error naming its JSON path (FIELD-NOTES section 4). Two
+converters share one configuration:
+
+* the *fast* one, without detailed validation, structures every page;
+* the *detailed* one runs only after the fast one failed, to name the offending JSON path.
+
+So a valid page pays nothing for error reporting, and an invalid one still gets a precise
+message. Unknown keys are ignored (forward compatibility; FACTS.md "Invocation fields").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from kernel_async._models import ErrorBody, Invocation, InvocationStatus
+from kernel_async._timestamps import parse_rfc3339
+
+__all__ = [
+    "StructureFailure",
+    "decode_error_body",
+    "decode_invocations",
+    "loads",
+]
+
+loads: Callable[[bytes], Any]
+"""Decode JSON bytes: orjson when installed (the ``fast`` extra), else :func:`json.loads`."""
+try:
+    from orjson import loads
+except ImportError:  # pragma: no cover - depends on the environment
+    loads = json.loads
+
+_T = TypeVar("_T")
+
+
+class StructureFailure(ValueError):
+    """A body that does not fit the schema; private, turned into a public error by the caller."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+class _WrongValue(TypeError):
+    """Raised by the strict hooks; its message says what was expected and what came."""
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    kind = {str: "string", bool: "boolean", int: "number", float: "number", list: "array"}
+    return kind.get(type(value), "object" if isinstance(value, dict) else type(value).__name__)
+
+
+def _strict(expected: type[_T], name: str) -> Callable[[object, object], _T]:
+    def structure(value: object, _type: object) -> _T:
+        # `type(...) is`, not isinstance: bool is an int, and neither may stand in for the other.
+        if type(value) is not expected:
+            raise _WrongValue(f"expected {name}, got {_describe(value)}")
+        return value
+
+    return structure
+
+
+def _structure_datetime(value: object, _type: object) -> datetime:
+    if type(value) is not str:
+        raise _WrongValue(f"expected an RFC 3339 string, got {_describe(value)}")
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise _WrongValue(str(exc)) from None
+
+
+_STATUSES: Final = {status.value: status for status in InvocationStatus}
+
+
+def _structure_status(value: object, _type: object) -> InvocationStatus | str:
+    if type(value) is not str:
+        raise _WrongValue(f"expected a status string, got {_describe(value)}")
+    # A status the server adds later is kept verbatim (FACTS.md), never a crash.
+    return _STATUSES.get(value, value)
+
+
+def _make_converter(*, detailed: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_structure_hook_func(lambda t: t == InvocationStatus | str, _structure_status)
+    # The wire field started_at feeds two attributes: the datetime and the raw text kept for
+    # exact nanoseconds (see Invocation.started_at_ns).
+    converter.register_structure_hook(
+        Invocation,
+        make_dict_structure_fn(
+            Invocation,
+            converter,
+            _cattrs_detailed_validation=detailed,
+            _started_at_raw=override(rename="started_at"),
+            _finished_at_raw=override(rename="finished_at"),
+        ),
+    )
+    return converter
+
+
+_FAST: Final = _make_converter(detailed=False)
+_DETAILED: Final = _make_converter(detailed=True)
+_structure_invocation: Final = _FAST.get_structure_hook(Invocation)
+
+
+def _format_error(exc: BaseException, _type: object) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, _WrongValue):
+        return str(exc)
+    if attrs.has(_type):  # type: ignore[arg-type]
+        return f"expected an object ({getattr(_type, '__name__', _type)})"
+    return f"invalid value ({exc})" if str(exc) else "invalid value"
+
+
+def _locate(data: object, target: Any) -> StructureFailure:
+    """Re-run structuring with detailed validation to name the first offending path."""
+    try:
+        _DETAILED.structure(data, target)
+    except Exception as exc:  # noqa: BLE001 - whatever cattrs raised, we only want its path
+        messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
+        first = messages[0] if messages else "invalid value @ $"
+        message, _, path = first.rpartition(" @ ")
+        return StructureFailure(message or first, path or "$")
+    return StructureFailure("invalid value", "$")  # pragma: no cover - fast and detailed agree
+
+
+def decode_invocations(data: object) -> tuple[Invocation, ...]:
+    """Structure a decoded ``GET /invocations`` body (a bare JSON array, FACTS.md).
+
+    Raises:
+        StructureFailure: with the JSON path of the first value that does not fit.
+    """
+    if type(data) is not list:
+        raise StructureFailure(f"expected an array of invocations, got {_describe(data)}", "$")
+    try:
+        return tuple([_structure_invocation(item, Invocation) for item in data])
+    except Exception:  # noqa: BLE001 - the detailed pass says what and where
+        raise _locate(data, list[Invocation]) from None
+
+
+def decode_error_body(data: object) -> ErrorBody | None:
+    """Structure an Error body; ``None`` when it is not one (an HTML page, say).
+
+    Leniency is right here: the status already says what failed, and a malformed error body
+    must not hide it behind a validation error.
+    """
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _FAST.structure(data, ErrorBody)
+    except Exception:  # noqa: BLE001 - not an Error body; the caller keeps an excerpt instead
+        code, message = data.get("code"), data.get("message")
+        if isinstance(code, str) and isinstance(message, str):
+            # Keep what is usable: the code and message matter more than malformed details.
+            return ErrorBody(code=code, message=message)
+        return None

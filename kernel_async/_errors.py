@@ -1,0 +1,239 @@
+"""Exceptions raised by kernel-async.
+
+Every exception the library raises about the API derives from :class:`KernelError`, and the
+names below ``APIError`` are the official ``kernel`` SDK's, so ``except`` clauses keep working
+after a migration::
+
+    KernelError
+    ├── MissingAPIKeyError              no api_key given and KERNEL_API_KEY unset
+    ├── ClientClosedError               the client was used after aclose()
+    └── APIError                        talking to the API went wrong
+        ├── APIConnectionError          no usable response: refused, reset, body cut short
+        │   └── APITimeoutError         a timeout fired before the response was complete
+        ├── APIResponseValidationError  a 2xx body that is not what the spec promises
+        ├── PaginationError             page headers that contradict each other
+        └── APIStatusError              the server answered with a non-2xx status
+            ├── BadRequestError           400
+            ├── AuthenticationError       401
+            ├── PermissionDeniedError     403
+            ├── NotFoundError             404
+            ├── ConflictError             409
+            ├── UnprocessableEntityError  422
+            ├── RateLimitError            429
+            └── InternalServerError       500 and above
+
+Invalid arguments are programming errors, not API errors: they raise :class:`ValueError` or
+:class:`TypeError` naming the parameter, before any request is sent.
+
+No exception carries the API key: messages are built from the response, never from the
+request's headers, and transport exceptions whose text could hold request headers are not
+chained (aiohttp's ``ClientResponseError`` repr includes them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kernel_async._models import ErrorBody, ErrorDetail
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "InternalServerError",
+    "KernelError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+]
+
+
+class KernelError(Exception):
+    """Base class of every exception kernel-async raises on purpose."""
+
+
+class MissingAPIKeyError(KernelError):
+    """No API key was given and ``KERNEL_API_KEY`` is not set."""
+
+
+class ClientClosedError(KernelError):
+    """The client (or a listing) was used after it was closed."""
+
+
+class APIError(KernelError):
+    """Something went wrong while talking to the Kernel API.
+
+    Attributes:
+        message: What went wrong, in one line.
+        request_id: The server's ``X-Request-Id`` for the response, when there was one.
+        url: The URL that was requested (it never holds credentials).
+    """
+
+    message: str
+    request_id: str | None
+    url: str | None
+
+    def __init__(self, message: str, *, request_id: str | None = None, url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.url = url
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request id {self.request_id})"
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """No usable response arrived: the connection failed, was reset or the body was cut short."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout fired before the response was complete."""
+
+
+class APIResponseValidationError(APIError):
+    """A successful response whose body does not match the API's schema.
+
+    Attributes:
+        path: A JSON path to the offending value, such as ``$[3].started_at`` (``$`` for the
+            whole body).
+        status: The HTTP status of the response.
+    """
+
+    path: str
+    status: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        status: int | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.path = path
+        self.status = status
+
+
+class PaginationError(APIError):
+    """Page headers that contradict each other, such as more pages but no next offset.
+
+    Attributes:
+        headers: The pagination headers of the offending response.
+        offset: The offset that was requested.
+    """
+
+    headers: Mapping[str, str]
+    offset: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        offset: int | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.headers = dict(headers or {})
+        self.offset = offset
+
+
+class APIStatusError(APIError):
+    """The server answered with a status that is not a success.
+
+    Attributes:
+        status: The HTTP status code, for example ``404``.
+        code: The machine-readable ``code`` of the Error body, when the body had one.
+        details: The Error body's ``details``, typed.
+        inner_error: The Error body's ``inner_error``, typed, or ``None``.
+        body: The parsed Error body, or ``None`` when the body was not a JSON Error object
+            (an HTML page from a proxy, for instance).
+        body_excerpt: The start of the raw body, whitespace folded, at most 200 characters.
+        headers: The response headers.
+    """
+
+    status: int
+    body: ErrorBody | None
+    body_excerpt: str
+    headers: Mapping[str, str]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: ErrorBody | None = None,
+        body_excerpt: str = "",
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.status = status
+        self.body = body
+        self.body_excerpt = body_excerpt
+        self.headers = dict(headers or {})
+
+    @property
+    def code(self) -> str | None:
+        """The Error body's machine-readable code, such as ``bad_request``."""
+        return self.body.code if self.body is not None else None
+
+    @property
+    def details(self) -> tuple[ErrorDetail, ...]:
+        """The Error body's details (empty when there were none)."""
+        return self.body.details if self.body is not None else ()
+
+    @property
+    def inner_error(self) -> ErrorDetail | None:
+        """The Error body's inner error, when it had one."""
+        return self.body.inner_error if self.body is not None else None
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request's parameters."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the API key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; slow down (see ``Retry-After`` in :attr:`headers`)."""
+
+
+class InternalServerError(APIStatusError):
+    """500 and above: the server (or a proxy in front of it) failed."""

@@ -1,0 +1,176 @@
+"""Validating and encoding the query of ``GET /invocations``, as plain functions of values.
+
+Everything here runs before a request is sent, so bad input raises :class:`ValueError` or
+:class:`TypeError` naming the parameter and nothing reaches the network.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+import attrs
+
+from kernel_async._models import InvocationStatus
+from kernel_async._timestamps import (
+    format_go_duration,
+    format_rfc3339,
+    is_go_duration,
+    parse_rfc3339,
+)
+
+__all__ = [
+    "MAX_LIMIT",
+    "InvocationFilters",
+    "Since",
+    "build_query",
+    "validate_limit",
+    "validate_offset",
+]
+
+MAX_LIMIT: Final = 100
+"""The largest page the API serves (``openapi.yaml``: ``limit`` maximum)."""
+
+Since = datetime | timedelta | str
+"""What ``since`` accepts: an aware datetime, a non-negative timedelta, or a string that is an
+RFC 3339 timestamp or a Go duration such as ``5m`` or ``1h30m``."""
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty; pass None to leave the filter out")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"{name} must not contain control characters: {value!r}")
+    return value
+
+
+def _check_int(name: str, value: object) -> int:
+    # bool is a subclass of int, but limit=True is a bug, not a page size of one.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+def validate_limit(limit: object) -> int:
+    """Check a page size: an int from 1 to 100 (``openapi.yaml``)."""
+    value = _check_int("limit", limit)
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {value}")
+    return value
+
+
+def validate_offset(offset: object) -> int:
+    """Check an offset: an int >= 0 (``openapi.yaml``)."""
+    value = _check_int("offset", offset)
+    if value < 0:
+        raise ValueError(f"offset must be >= 0, got {value}")
+    return value
+
+
+def _encode_status(status: object) -> str:
+    if isinstance(status, InvocationStatus):
+        return status.value
+    text = _check_text("status", status)
+    if text not in InvocationStatus._value2member_map_:
+        valid = ", ".join(s.value for s in InvocationStatus)
+        raise ValueError(f"status must be one of {valid}; got {text!r}")
+    return text
+
+
+def _encode_since(since: object) -> str:
+    # FACTS.md: `since` takes an RFC 3339 timestamp or a Go-style duration.
+    if isinstance(since, datetime):
+        if since.tzinfo is None or since.utcoffset() is None:
+            raise ValueError(
+                "since must be timezone-aware; a naive datetime is ambiguous "
+                "(use datetime.now(UTC) or attach a tzinfo)"
+            )
+        return format_rfc3339(since)
+    if isinstance(since, timedelta):
+        if since < timedelta(0):
+            raise ValueError(f"since must not be a negative timedelta, got {since!r}")
+        return format_go_duration(since)
+    text = _check_text("since", since)
+    if is_go_duration(text):
+        return text
+    try:
+        parse_rfc3339(text)
+    except ValueError:
+        raise ValueError(
+            "since must be an RFC 3339 timestamp (2025-06-20T12:00:00Z) or a Go duration "
+            f"(5m, 1h30m, 90s); got {text!r}"
+        ) from None
+    return text
+
+
+@attrs.frozen(kw_only=True)
+class InvocationFilters:
+    """The filters of ``GET /invocations``, validated and encoded for the wire.
+
+    Build it with :meth:`create`, which checks every value; the fields hold wire strings.
+    """
+
+    app_name: str | None = None
+    version: str | None = None
+    action_name: str | None = None
+    deployment_id: str | None = None
+    status: str | None = None
+    since: str | None = None
+    query: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        app_name: str | None = None,
+        version: str | None = None,
+        action_name: str | None = None,
+        deployment_id: str | None = None,
+        status: InvocationStatus | str | None = None,
+        since: Since | None = None,
+        query: str | None = None,
+    ) -> InvocationFilters:
+        """Validate the filters; ``None`` leaves a filter out.
+
+        Raises:
+            TypeError: a filter has the wrong type.
+            ValueError: a filter's value is invalid (empty, control characters, unknown
+                status, naive datetime, negative timedelta, malformed ``since``).
+        """
+        return cls(
+            app_name=None if app_name is None else _check_text("app_name", app_name),
+            version=None if version is None else _check_text("version", version),
+            action_name=None if action_name is None else _check_text("action_name", action_name),
+            deployment_id=(
+                None if deployment_id is None else _check_text("deployment_id", deployment_id)
+            ),
+            status=None if status is None else _encode_status(status),
+            since=None if since is None else _encode_since(since),
+            query=None if query is None else _check_text("query", query),
+        )
+
+
+def build_query(filters: InvocationFilters, *, limit: int | None, offset: int) -> dict[str, str]:
+    """The query string of one page request, in a stable order.
+
+    ``limit=None`` leaves the page size to the server (20 by default, FACTS.md).
+    """
+    params = {
+        name: value
+        for name, value in (
+            ("app_name", filters.app_name),
+            ("version", filters.version),
+            ("action_name", filters.action_name),
+            ("deployment_id", filters.deployment_id),
+            ("status", filters.status),
+            ("since", filters.since),
+            ("query", filters.query),
+        )
+        if value is not None
+    }
+    if limit is not None:
+        params["limit"] = str(limit)
+    params["offset"] = str(offset)
+    return params

@@ -1,0 +1,265 @@
+"""The sans-I/O core: turning a response (status, headers, body) into a Page or an error.
+
+Nothing here touches a socket or an event loop, so all of it is tested with plain values.
+The rules for the pagination headers are FACTS.md's ("Pagination headers").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+
+from kernel_async._convert import StructureFailure, decode_error_body, decode_invocations, loads
+from kernel_async._errors import (
+    APIResponseValidationError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from kernel_async._models import Page
+
+__all__ = [
+    "PageHeaders",
+    "body_excerpt",
+    "interpret_page_response",
+    "page_step",
+    "parse_bool_header",
+    "read_page_headers",
+    "status_error",
+]
+
+_PAGINATION_HEADERS: Final = ("X-Limit", "X-Offset", "X-Next-Offset", "X-Has-More")
+
+# Go's strconv.ParseBool, which the service's own tooling uses (FACTS.md). The official Python
+# SDK reads "True" as false; we read what Go would.
+_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+_STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_EXCERPT_CHARS: Final = 200
+
+
+@attrs.frozen(kw_only=True)
+class PageHeaders:
+    """What one response's pagination headers say, after the consistency checks."""
+
+    has_more: bool
+    next_offset: int | None
+    limit: int | None
+    offset: int
+    request_id: str | None
+
+
+def parse_bool_header(value: str) -> bool:
+    """Parse a boolean header as Go's ``strconv.ParseBool`` does.
+
+    Raises:
+        ValueError: not one of Go's spellings of true or false.
+    """
+    text = value.strip()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    text = raw.strip()
+    # int() would take "+5", " 5", "5_000" and other spellings no server writes.
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{name} is not a non-negative integer: {raw!r}")
+    return int(text)
+
+
+def _pagination_snapshot(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in _PAGINATION_HEADERS if name in headers}
+
+
+def read_page_headers(
+    headers: Mapping[str, str], *, requested_offset: int, url: str | None = None
+) -> PageHeaders:
+    """Read and cross-check the pagination headers of a ``GET /invocations`` response.
+
+    * ``X-Next-Offset`` is the absolute offset of the next page; it is used verbatim, never
+      recomputed from the item count (the official SDK's skipped-pages bug before 0.67).
+    * ``X-Has-More: false`` ends the walk; ``X-Next-Offset`` absent or ``0`` is the end sentinel.
+    * Contradictions raise :class:`PaginationError` instead of looking like the end: more pages
+      but no next offset, a next offset that does not move forward (the repeat guard), a
+      non-integer header, or an ``X-Offset`` other than the one requested.
+    """
+    request_id = headers.get("X-Request-Id")
+
+    def fail(reason: str) -> PaginationError:
+        return PaginationError(
+            f"contradictory pagination headers at offset {requested_offset}: {reason}",
+            headers=_pagination_snapshot(headers),
+            offset=requested_offset,
+            request_id=request_id,
+            url=url,
+        )
+
+    try:
+        raw_has_more = headers.get("X-Has-More")
+        # openapi.yaml: X-Has-More defaults to false when absent.
+        has_more = False if raw_has_more is None else parse_bool_header(raw_has_more)
+        next_offset = _int_header(headers, "X-Next-Offset")
+        limit = _int_header(headers, "X-Limit")
+        echoed_offset = _int_header(headers, "X-Offset")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+    if echoed_offset is not None and echoed_offset != requested_offset:
+        raise fail(f"X-Offset {echoed_offset} is not the offset requested")
+    if limit == 0:
+        raise fail("X-Limit is 0, so the walk could never move forward")
+    if not has_more:
+        # The last page: X-Next-Offset is 0 here (FACTS.md); any other value is moot.
+        return PageHeaders(
+            has_more=False,
+            next_offset=None,
+            limit=limit,
+            offset=requested_offset,
+            request_id=request_id,
+        )
+    if next_offset is None or next_offset == 0:
+        raise fail("X-Has-More is true but X-Next-Offset is missing or 0")
+    if next_offset <= requested_offset:
+        raise fail(f"X-Next-Offset {next_offset} does not move forward")
+    return PageHeaders(
+        has_more=True,
+        next_offset=next_offset,
+        limit=limit,
+        offset=requested_offset,
+        request_id=request_id,
+    )
+
+
+def page_step(page: Page) -> int | None:
+    """The page step the server really used: ``X-Limit``, else ``next_offset - offset``.
+
+    Servers cap ``limit`` below what was asked (FACTS.md), so the requested limit is no guide.
+    ``None`` on a last page that did not say.
+    """
+    if page.limit is not None:
+        return page.limit
+    if page.next_offset is not None:
+        return page.next_offset - page.offset
+    return None
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a body as one line of text, for error messages."""
+    text = " ".join(body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
+    if len(text) > _EXCERPT_CHARS:
+        return text[: _EXCERPT_CHARS - 1] + "\u2026"
+    return text
+
+
+def status_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    reason: str | None = None,
+    url: str | None = None,
+) -> APIStatusError:
+    """Build the typed error for a non-2xx response, whatever its body.
+
+    A JSON Error body fills ``code``, ``message``, ``details`` and ``inner_error``; an HTML or
+    plain-text body (a proxy's 502) still maps to the right class by status, with an excerpt.
+    """
+    if status >= 500:
+        cls: type[APIStatusError] = InternalServerError
+    else:
+        cls = _STATUS_ERRORS.get(status, APIStatusError)
+    try:
+        parsed: object = loads(body) if body else None
+    except (ValueError, RecursionError):
+        parsed = None
+    error_body = decode_error_body(parsed)
+    excerpt = body_excerpt(body)
+    head = f"{status} {reason}" if reason else f"HTTP {status}"
+    if error_body is not None:
+        message = f"{head}: {error_body.code}: {error_body.message}"
+    elif excerpt:
+        message = f"{head}: {excerpt}"
+    else:
+        message = head
+    return cls(
+        message,
+        status=status,
+        body=error_body,
+        body_excerpt=excerpt,
+        headers=headers,
+        request_id=headers.get("X-Request-Id"),
+        url=url,
+    )
+
+
+def interpret_page_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    offset: int,
+    reason: str | None = None,
+    url: str | None = None,
+) -> Page:
+    """Turn one ``GET /invocations`` response into a :class:`Page`, or raise its typed error.
+
+    Raises:
+        APIStatusError: a non-2xx status (the subclass for that status).
+        APIResponseValidationError: a 2xx body that is not a JSON array of invocations.
+        PaginationError: contradictory pagination headers.
+    """
+    if not 200 <= status < 300:
+        raise status_error(status, headers, body, reason=reason, url=url)
+    request_id = headers.get("X-Request-Id")
+    page_headers = read_page_headers(headers, requested_offset=offset, url=url)
+    try:
+        data = loads(body)
+    except (ValueError, RecursionError):
+        what = "empty" if not body.strip() else f"not valid JSON: {body_excerpt(body)!r}"
+        raise APIResponseValidationError(
+            f"the response body is {what}", status=status, request_id=request_id, url=url
+        ) from None
+    try:
+        items = decode_invocations(data)
+    except StructureFailure as exc:
+        raise APIResponseValidationError(
+            f"invalid invocation list at {exc.path}: {exc.message}",
+            path=exc.path,
+            status=status,
+            request_id=request_id,
+            url=url,
+        ) from None
+    return Page(
+        items=items,
+        offset=offset,
+        limit=page_headers.limit,
+        has_more=page_headers.has_more,
+        next_offset=page_headers.next_offset,
+        request_id=request_id,
+    )

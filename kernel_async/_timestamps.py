@@ -1,0 +1,165 @@
+"""RFC 3339 timestamps with nanoseconds, and Go-style durations, as plain functions.
+
+The API writes ``started_at`` / ``finished_at`` with Go's ``time.RFC3339Nano`` layout: up to
+nine fractional digits with trailing zeros trimmed, and any offset (FACTS.md, "Invocation
+fields"). :class:`datetime.datetime` holds microseconds, so parsing keeps the datetime for
+everyday use and derives exact epoch nanoseconds from the original text on demand.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "format_go_duration",
+    "format_rfc3339",
+    "format_rfc3339_nano",
+    "is_go_duration",
+    "parse_go_duration",
+    "parse_rfc3339",
+    "rfc3339_to_epoch_ns",
+]
+
+# RFC 3339 section 5.6 "date-time"; T/Z may be lowercase and the separator may be a space
+# (section 5.6, NOTE). Fractions are capped at nine digits: Go never writes more.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(?P<fraction>\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_SECOND = 1_000_000_000
+
+# Go's time.ParseDuration units (https://pkg.go.dev/time#ParseDuration), in nanoseconds.
+_GO_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,  # µs, MICRO SIGN
+    "\u03bcs": 1_000,  # μs, GREEK SMALL LETTER MU
+    "ms": 1_000_000,
+    "s": _NS_PER_SECOND,
+    "m": 60 * _NS_PER_SECOND,
+    "h": 3600 * _NS_PER_SECOND,
+}
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 date-time into an aware :class:`~datetime.datetime`.
+
+    Fractions beyond microseconds are truncated, as Python's datetime cannot hold them; use
+    :func:`rfc3339_to_epoch_ns` for the exact value.
+
+    Raises:
+        ValueError: ``text`` is not an RFC 3339 date-time with an offset.
+    """
+    if _RFC3339.fullmatch(text) is None:
+        raise ValueError(f"not an RFC 3339 date-time with an offset: {text!r}")
+    try:
+        # fromisoformat (3.11+) takes up to nine digits and 'Z', but only uppercase T and Z.
+        return datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(text.upper())
+        except ValueError:
+            raise ValueError(f"not a valid date-time: {text!r}") from None
+
+
+def rfc3339_to_epoch_ns(text: str) -> int:
+    """Return the exact instant of an RFC 3339 date-time as integer nanoseconds since the epoch.
+
+    >>> rfc3339_to_epoch_ns("1970-01-01T00:00:01.000000007Z")
+    1000000007
+    >>> rfc3339_to_epoch_ns("1970-01-01T02:00:00.5+02:00")
+    500000000
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 date-time with an offset: {text!r}")
+    whole_seconds = parse_rfc3339(text).replace(microsecond=0)
+    delta = whole_seconds - _EPOCH
+    fraction = match.group("fraction") or ""
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    return (delta.days * 86_400 + delta.seconds) * _NS_PER_SECOND + nanos
+
+
+def format_rfc3339_nano(epoch_ns: int) -> str:
+    """Format epoch nanoseconds as Go's ``time.RFC3339Nano`` does in UTC (zeros trimmed).
+
+    >>> format_rfc3339_nano(1_000_000_007)
+    '1970-01-01T00:00:01.000000007Z'
+    >>> format_rfc3339_nano(1_500_000_000)
+    '1970-01-01T00:00:01.5Z'
+    """
+    seconds, nanos = divmod(epoch_ns, _NS_PER_SECOND)
+    base = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos:
+        return f"{base}.{nanos:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def format_rfc3339(value: datetime) -> str:
+    """Format an aware datetime as RFC 3339 in UTC, with microseconds when it has any.
+
+    >>> from datetime import datetime, timezone, timedelta
+    >>> format_rfc3339(datetime(2025, 6, 20, 14, 0, tzinfo=timezone(timedelta(hours=2))))
+    '2025-06-20T12:00:00Z'
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a naive datetime has no offset; attach a tzinfo (e.g. datetime.UTC)")
+    utc = value.astimezone(UTC)
+    spec = "%Y-%m-%dT%H:%M:%S.%f" if utc.microsecond else "%Y-%m-%dT%H:%M:%S"
+    return utc.strftime(spec) + "Z"
+
+
+def is_go_duration(text: str) -> bool:
+    """Whether ``text`` is a non-negative Go duration such as ``5m``, ``1h30m`` or ``1.5s``."""
+    return _GO_DURATION.fullmatch(text) is not None
+
+
+def parse_go_duration(text: str) -> timedelta:
+    """Parse a non-negative Go-style duration (``90s``, ``1h30m``, ``250ms``).
+
+    >>> parse_go_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+
+    Raises:
+        ValueError: ``text`` is not a Go duration, or is negative.
+    """
+    if not is_go_duration(text):
+        raise ValueError(f"not a Go duration such as '5m' or '1h30m': {text!r}")
+    total_ns = 0
+    for number, unit in _GO_DURATION_PART.findall(text):
+        whole, _, fraction = number.partition(".")
+        scale = _GO_UNITS_NS[unit]
+        total_ns += int(whole or "0") * scale
+        if fraction:
+            total_ns += int(fraction) * scale // 10 ** len(fraction)
+    return timedelta(microseconds=total_ns // 1_000)
+
+
+def format_go_duration(value: timedelta) -> str:
+    """Format a non-negative timedelta as a Go duration the API accepts.
+
+    >>> format_go_duration(timedelta(hours=1, minutes=30))
+    '1h30m'
+    >>> format_go_duration(timedelta(milliseconds=1500))
+    '1500ms'
+    >>> format_go_duration(timedelta(0))
+    '0s'
+    """
+    if value < timedelta(0):
+        raise ValueError("a negative duration would point into the future")
+    micros = value // timedelta(microseconds=1)
+    if micros % 1_000_000:
+        if micros % 1_000 == 0:
+            return f"{micros // 1_000}ms"
+        return f"{micros}us"
+    seconds = micros // 1_000_000
+    if seconds == 0:
+        return "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return "".join(parts)

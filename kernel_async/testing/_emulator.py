@@ -1,0 +1,404 @@
+"""A local Kernel API: a real aiohttp server that behaves like ``GET /invocations``.
+
+It follows ``openapi.yaml`` and FACTS.md: the same filters, validation, ordering, status codes,
+Error bodies and pagination headers as the service, so code tested against it behaves the same
+against the real API. It also lets a test change the data while it runs, slow responses down,
+script odd responses, and read a log of every request it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+import attrs
+from aiohttp import web
+
+from kernel_async._client import AsyncKernel
+from kernel_async._models import InvocationStatus
+from kernel_async._params import MAX_LIMIT
+from kernel_async._timestamps import parse_go_duration, rfc3339_to_epoch_ns
+from kernel_async.testing._data import deployment_id_for, generate_invocations
+
+__all__ = ["DEFAULT_API_KEY", "KernelEmulator", "RecordedRequest", "ScriptedResponse"]
+
+DEFAULT_API_KEY: Final = "kernel-emulator-key"
+"""The bearer token the emulator accepts unless told otherwise."""
+
+_DEFAULT_LIMIT: Final = 20  # openapi.yaml: limit default
+_STATUSES: Final = frozenset(s.value for s in InvocationStatus)
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the emulator received, as tests want to see it.
+
+    Attributes:
+        path: The request path, such as ``/invocations``.
+        query: The query parameters (last value wins).
+        authorized: Whether it carried the right bearer token.
+        headers: The request headers, with ``Authorization`` removed.
+        received_at: ``time.monotonic()`` when it arrived.
+    """
+
+    path: str
+    query: Mapping[str, str]
+    authorized: bool
+    headers: Mapping[str, str]
+    received_at: float
+
+    @property
+    def offset(self) -> int | None:
+        """The ``offset`` query parameter as an int, when it was one."""
+        return _maybe_int(self.query.get("offset"))
+
+    @property
+    def limit(self) -> int | None:
+        """The ``limit`` query parameter as an int, when it was one."""
+        return _maybe_int(self.query.get("limit"))
+
+
+@attrs.frozen(kw_only=True)
+class ScriptedResponse:
+    """A response to send instead of the real one, for the next matching request.
+
+    Attributes:
+        status: The HTTP status.
+        body: The raw body (anything: HTML, broken JSON, nothing).
+        headers: Extra headers (``X-Request-Id`` is added unless given).
+        content_type: The Content-Type header.
+        offset: Answer only the request for this offset (``None``: the next request).
+    """
+
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    content_type: str = "application/json"
+    offset: int | None = None
+
+
+def _maybe_int(value: str | None) -> int | None:
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
+@attrs.define
+class _Record:
+    sort_key: tuple[int, str]  # (-started_at ns, id): newest first, then id
+    wire: dict[str, Any]
+    encoded: bytes
+    deployment_id: str
+
+
+def _record(invocation: Mapping[str, Any]) -> _Record:
+    wire = dict(invocation)
+    started_ns = rfc3339_to_epoch_ns(wire["started_at"])
+    return _Record(
+        sort_key=(-started_ns, str(wire["id"])),
+        wire=wire,
+        encoded=json.dumps(wire, separators=(",", ":")).encode(),
+        deployment_id=deployment_id_for(str(wire["app_name"]), str(wire["version"])),
+    )
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _error_response(status: int, code: str, message: str, request_id: str) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps({"code": code, "message": message}).encode(),
+        content_type="application/json",
+        headers={"X-Request-Id": request_id},
+    )
+
+
+class KernelEmulator:
+    """A Kernel API on 127.0.0.1, for tests, demos and benchmarks.
+
+    Use it as an async context manager; :attr:`url` and :attr:`api_key` point a client at it,
+    or :meth:`client` builds one::
+
+        async with KernelEmulator(count=250, seed=7) as emulator:
+            async with emulator.client() as client:
+                page = await client.invocations.list_page(limit=100)
+
+    Args:
+        invocations: Invocations in their JSON form; when given, ``count`` and ``seed`` are
+            not used.
+        count: How many invocations to generate (see :func:`generate_invocations`).
+        seed: The generator's seed.
+        now: The emulator's clock, fixed (for ``since`` and the generated data); ``None``
+            follows the real time.
+        api_key: The bearer token it accepts.
+        latency: Seconds to wait before answering each request, or a function of the
+            :class:`RecordedRequest` returning them.
+        limit_cap: Serve at most this many items per page whatever ``limit`` asked, as a
+            server that caps page sizes does (``X-Limit`` then says the real size).
+        host: The address to listen on; loopback only.
+        port: The port; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        invocations: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        count: int = 200,
+        seed: int = 0,
+        now: datetime | None = None,
+        api_key: str = DEFAULT_API_KEY,
+        latency: float | Callable[[RecordedRequest], float] = 0.0,
+        limit_cap: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("the emulator listens on loopback only (127.0.0.1 or ::1)")
+        if now is not None and now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if limit_cap is not None and not 1 <= limit_cap <= MAX_LIMIT:
+            raise ValueError(f"limit_cap must be between 1 and {MAX_LIMIT}")
+        self._now = now
+        self.api_key = api_key
+        self.latency = latency
+        self.limit_cap = limit_cap
+        self._host = host
+        self._port = port
+        if invocations is None:
+            invocations = generate_invocations(count, seed=seed, now=now)
+        self._records: list[_Record] = sorted(
+            (_record(inv) for inv in invocations), key=lambda r: r.sort_key
+        )
+        self._filtered_cache: dict[tuple[str | int | None, ...], list[_Record]] = {}
+        self._script: list[ScriptedResponse] = []
+        self._request_ids = itertools.count(1)
+        self.requests: list[RecordedRequest] = []
+        """Every request received, in arrival order."""
+        self.in_flight = 0
+        """Requests being handled right now."""
+        self.max_in_flight = 0
+        """The most requests that were in flight at once."""
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, such as ``http://127.0.0.1:41233/``."""
+        if self._url is None:
+            raise RuntimeError("the emulator is not running; use `async with` or start()")
+        return self._url
+
+    async def start(self) -> str:
+        """Start serving; returns :attr:`url`."""
+        if self._runner is not None:
+            return self.url
+        app = web.Application()
+        app.router.add_get("/invocations", self._handle_list)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port)
+        await site.start()
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._url = f"http://{host}:{port}/"
+        return self._url
+
+    async def close(self) -> None:
+        """Stop serving and close every connection."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def client(self, **kwargs: Any) -> AsyncKernel:
+        """An :class:`~kernel_async.AsyncKernel` bound to this emulator (close it yourself)."""
+        kwargs.setdefault("api_key", self.api_key)
+        return AsyncKernel(base_url=self.url, **kwargs)
+
+    # -- data ------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The emulator's clock."""
+        return self._now if self._now is not None else datetime.now(UTC)
+
+    @property
+    def invocations(self) -> list[dict[str, Any]]:
+        """Every invocation, in the order the API lists them (newest first, then id)."""
+        return [dict(record.wire) for record in self._records]
+
+    def add_invocation(self, invocation: Mapping[str, Any]) -> None:
+        """Add an invocation (JSON form); it takes its place by ``started_at``."""
+        record = _record(invocation)
+        bisect.insort(self._records, record, key=lambda r: r.sort_key)
+        self._filtered_cache.clear()
+
+    def remove_invocation(self, invocation_id: str) -> None:
+        """Remove the invocation with this id."""
+        before = len(self._records)
+        self._records = [r for r in self._records if r.wire["id"] != invocation_id]
+        if len(self._records) == before:
+            raise KeyError(invocation_id)
+        self._filtered_cache.clear()
+
+    def list_invocations(self, **filters: str) -> list[dict[str, Any]]:
+        """What a complete walk with these query filters must yield, in order.
+
+        Filters take their wire form (``status="failed"``, ``since="1h"``).
+        """
+        return [dict(r.wire) for r in self._filter(filters)]
+
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Queue responses to send instead of the real ones (see :class:`ScriptedResponse`)."""
+        self._script.extend(responses)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def _filter(self, query: Mapping[str, str]) -> list[_Record]:
+        def get(name: str) -> str | None:
+            # Go's Query().Get: an empty value is the same as no filter.
+            return query.get(name) or None
+
+        app_name, version, action_name = get("app_name"), get("version"), get("action_name")
+        deployment_id, status, query_text = get("deployment_id"), get("status"), get("query")
+        since_ns = self._since_ns(get("since"))
+        key = (app_name, version, action_name, deployment_id, status, since_ns, query_text)
+        cached = self._filtered_cache.get(key)
+        if cached is not None:
+            return cached
+        needle = query_text.lower() if query_text else None
+        result = [
+            r
+            for r in self._records
+            if (app_name is None or r.wire["app_name"] == app_name)
+            and (version is None or r.wire["version"] == version)
+            and (action_name is None or r.wire["action_name"] == action_name)
+            and (deployment_id is None or r.deployment_id == deployment_id)
+            and (status is None or r.wire["status"] == status)
+            and (since_ns is None or -r.sort_key[0] >= since_ns)
+            and (
+                needle is None
+                or any(needle in str(r.wire[f]).lower() for f in ("id", "app_name", "action_name"))
+            )
+        ]
+        if self._now is not None or since_ns is None:  # a moving clock makes `since` uncachable
+            self._filtered_cache[key] = result
+        return result
+
+    def _since_ns(self, since: str | None) -> int | None:
+        if since is None:
+            return None
+        try:
+            return rfc3339_to_epoch_ns(since)
+        except ValueError:
+            pass
+        try:
+            duration = parse_go_duration(since)
+        except ValueError:
+            raise _BadRequest(
+                f"invalid since {since!r}: want an RFC 3339 time or a duration like 5m"
+            ) from None
+        start = self.now() - duration
+        return rfc3339_to_epoch_ns(start.isoformat())
+
+    def _page_params(self, query: Mapping[str, str]) -> tuple[int, int, int]:
+        raw_limit, raw_offset = query.get("limit"), query.get("offset")
+        limit = _DEFAULT_LIMIT if raw_limit in (None, "") else _maybe_int(raw_limit)
+        if limit is None or not 1 <= limit <= MAX_LIMIT:
+            raise _BadRequest(f"limit must be an integer between 1 and {MAX_LIMIT}")
+        offset = 0 if raw_offset in (None, "") else _maybe_int(raw_offset)
+        if offset is None:
+            raise _BadRequest("offset must be an integer >= 0")
+        status = query.get("status")
+        if status and status not in _STATUSES:
+            raise _BadRequest(f"status must be one of {', '.join(sorted(_STATUSES))}")
+        applied = min(limit, self.limit_cap) if self.limit_cap is not None else limit
+        return limit, applied, offset
+
+    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        recorded = RecordedRequest(
+            path=request.path,
+            query=query,
+            authorized=authorized,
+            headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            received_at=time.monotonic(),
+        )
+        self.requests.append(recorded)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            delay = self.latency(recorded) if callable(self.latency) else self.latency
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return self._respond(query, authorized, recorded.offset)
+        finally:
+            self.in_flight -= 1
+
+    def _take_scripted(self, offset: int | None) -> ScriptedResponse | None:
+        for index, scripted in enumerate(self._script):
+            if scripted.offset is None or scripted.offset == offset:
+                return self._script.pop(index)
+        return None
+
+    def _respond(
+        self, query: Mapping[str, str], authorized: bool, offset: int | None
+    ) -> web.Response:
+        request_id = f"req_emu_{next(self._request_ids):06d}"
+        scripted = self._take_scripted(offset)
+        if scripted is not None:
+            return web.Response(
+                status=scripted.status,
+                body=scripted.body,
+                headers={"X-Request-Id": request_id, **scripted.headers},
+                content_type=scripted.content_type,
+            )
+        if not authorized:
+            return _error_response(
+                401, "unauthorized", "missing or invalid authorization token", request_id
+            )
+        try:
+            _, limit, offset_value = self._page_params(query)
+            matches = self._filter(query)
+        except _BadRequest as exc:
+            return _error_response(400, "bad_request", exc.message, request_id)
+        end = offset_value + limit
+        has_more = end < len(matches)
+        body = b"[" + b",".join(r.encoded for r in matches[offset_value:end]) + b"]"
+        return web.Response(
+            body=body,
+            content_type="application/json",
+            headers={
+                "X-Limit": str(limit),
+                "X-Offset": str(offset_value),
+                # FACTS.md: absolute next offset; 0 on the last page together with false.
+                "X-Next-Offset": str(end if has_more else 0),
+                "X-Has-More": "true" if has_more else "false",
+                "X-Request-Id": request_id,
+            },
+        )
