@@ -130,11 +130,12 @@ def _check_api_key(api_key: object) -> str:
 
 def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     url = URL(raw)
-    where = f"base_url {url.with_user(None).with_password(None)!s}"
+    if url.user is not None or url.password is not None:
+        # yarl would print the password; say nothing of the URL itself.
+        raise ValueError("base_url must not carry a user or password; use api_key instead")
+    where = f"base_url {url!s}"
     if url.scheme not in ("https", "http") or not url.host:
         raise ValueError(f"{where} must be an absolute http(s) URL")
-    if url.user is not None or url.password is not None:
-        raise ValueError("base_url must not carry a user or password; use api_key instead")
     if url.query_string or url.fragment:
         raise ValueError(f"{where} must not have a query or fragment")
     if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
@@ -142,8 +143,8 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
             f"{where} uses plain http to a non-loopback host, which would send the API key "
             "in clear text; use https, or pass allow_http=True if you really mean it"
         )
-    if not url.path.endswith("/"):
-        url = url.with_path(url.path + "/")
+    if not str(url).endswith("/"):
+        url = url.with_path(url.path.rstrip("/") + "/")
     return url
 
 

@@ -114,6 +114,30 @@ class Invocation:
             return None
         return (finished - self.started_at_ns) / 1e9
 
+    def to_dict(self) -> dict[str, str | None]:
+        """The invocation in the API's JSON form, timestamps with their original nanoseconds.
+
+        Optional fields that are ``None`` are left out, except ``finished_at`` (the API sends
+        ``null`` while an invocation runs).
+        """
+        data: dict[str, str | None] = {
+            "id": self.id,
+            "app_name": self.app_name,
+            "version": self.version,
+            "action_name": self.action_name,
+            "status": str(self.status),
+            "started_at": self._started_at_raw or self.started_at.isoformat(),
+            "finished_at": (
+                self._finished_at_raw
+                or (self.finished_at.isoformat() if self.finished_at is not None else None)
+            ),
+        }
+        for name in ("payload", "output", "status_reason"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
     def payload_json(self) -> JSONValue:
         """Parse ``payload`` as JSON; ``None`` when the invocation has no payload.
 

@@ -148,6 +148,8 @@ class KernelEmulator:
             server that caps page sizes does (``X-Limit`` then says the real size).
         host: The address to listen on; loopback only.
         port: The port; 0 picks a free one.
+        path_prefix: Serve under this path (``/v1/``), as behind a gateway; :attr:`url`
+            includes it.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class KernelEmulator:
         limit_cap: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        path_prefix: str = "/",
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the emulator listens on loopback only (127.0.0.1 or ::1)")
@@ -175,6 +178,9 @@ class KernelEmulator:
         self.limit_cap = limit_cap
         self._host = host
         self._port = port
+        if not (path_prefix.startswith("/") and path_prefix.endswith("/")):
+            raise ValueError("path_prefix must start and end with '/'")
+        self._path_prefix = path_prefix
         if invocations is None:
             invocations = generate_invocations(count, seed=seed, now=now)
         self._records: list[_Record] = sorted(
@@ -206,7 +212,7 @@ class KernelEmulator:
         if self._runner is not None:
             return self.url
         app = web.Application()
-        app.router.add_get("/invocations", self._handle_list)
+        app.router.add_get(f"{self._path_prefix}invocations", self._handle_list)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
@@ -214,7 +220,7 @@ class KernelEmulator:
         self._runner = runner
         port = runner.addresses[0][1]
         host = f"[{self._host}]" if ":" in self._host else self._host
-        self._url = f"http://{host}:{port}/"
+        self._url = f"http://{host}:{port}{self._path_prefix}"
         return self._url
 
     async def close(self) -> None:

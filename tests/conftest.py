@@ -1,0 +1,67 @@
+"""Shared fixtures: a strict event loop, a fixed clock and a canary API key.
+
+Every async test runs with a loop exception handler that fails the test (aiohttp reports an
+unclosed session or connector through it), and must leave no task of its own pending.
+Warnings are errors (pyproject.toml), and pytest turns unraisable ``__del__`` warnings, such
+as a ResourceWarning, into failures too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kernel_async import AsyncKernel
+from kernel_async.testing import KernelEmulator
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+"""The emulator's fixed clock in tests, so `since` and generated data are reproducible."""
+
+CANARY_KEY = "sk-canary-8d1f0c5e-do-not-leak"
+"""An API key that must never show up in any repr, str, log line or message."""
+
+
+@pytest.fixture(autouse=True)
+def _no_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests never see a developer's real key or base URL.
+    monkeypatch.delenv("KERNEL_API_KEY", raising=False)
+    monkeypatch.delenv("KERNEL_BASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+async def _strict_loop() -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    before = set(asyncio.all_tasks())
+    yield
+    gc.collect()
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for task in leftover:
+        task.cancel()
+    assert not leftover, f"tasks left pending: {leftover}"
+    assert not reported, f"the loop reported errors: {reported}"
+
+
+@pytest.fixture
+def fixed_now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[KernelEmulator]:
+    async with KernelEmulator(count=137, seed=11, now=NOW, api_key=CANARY_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def client(emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
+    async with emulator.client() as kernel:
+        yield kernel

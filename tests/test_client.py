@@ -1,0 +1,403 @@
+"""AsyncKernel against the emulator over real loopback sockets."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from conftest import CANARY_KEY, NOW
+from kernel_async import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncKernel,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    InternalServerError,
+    InvocationStatus,
+    MissingAPIKeyError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    Timeout,
+    UnprocessableEntityError,
+    __version__,
+)
+from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
+
+
+def ids(items: Any) -> list[str]:
+    return [item["id"] if isinstance(item, dict) else item.id for item in items]
+
+
+# -- listing -------------------------------------------------------------------------------
+
+
+async def test_one_page_with_the_server_default_limit(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    page = await client.invocations.list_page()
+    assert ids(page) == ids(emulator.invocations[:20])
+    assert (page.offset, page.limit, page.has_more, page.next_offset) == (0, 20, True, 20)
+    assert page.request_id is not None
+    assert emulator.requests[-1].query == {"offset": "0"}
+
+
+async def test_a_walk_by_hand_equals_the_full_list_in_order(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    seen: list[str] = []
+    offset = 0
+    while True:
+        page = await client.invocations.list_page(limit=25, offset=offset)
+        seen += ids(page)
+        if not page.has_more:
+            break
+        assert page.next_offset is not None
+        offset = page.next_offset
+    assert len(emulator.invocations) == 137
+    assert seen == ids(emulator.invocations)
+    assert len(emulator.requests) == 6  # ceil(137 / 25)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "wire"),
+    [
+        ({"app_name": "web-scraper"}, {"app_name": "web-scraper"}),
+        ({"version": "1.2.3"}, {"version": "1.2.3"}),
+        ({"action_name": "reconcile"}, {"action_name": "reconcile"}),
+        ({"status": InvocationStatus.FAILED}, {"status": "failed"}),
+        ({"status": "running"}, {"status": "running"}),
+        ({"since": timedelta(days=2)}, {"since": "48h"}),
+        ({"since": "36h"}, {"since": "36h"}),
+        ({"since": NOW - timedelta(days=3)}, {"since": "2026-05-29T12:00:00Z"}),
+        ({"since": "2026-05-30T00:00:00+02:00"}, {"since": "2026-05-30T00:00:00+02:00"}),
+        ({"query": "INVOICE"}, {"query": "INVOICE"}),
+        (
+            {"app_name": "invoice-bot", "status": "succeeded", "since": "120h"},
+            {"app_name": "invoice-bot", "status": "succeeded", "since": "120h"},
+        ),
+    ],
+)
+async def test_every_filter_reaches_the_server_and_filters(
+    emulator: KernelEmulator, client: AsyncKernel, kwargs: dict[str, Any], wire: dict[str, str]
+) -> None:
+    page = await client.invocations.list_page(limit=100, **kwargs)
+    expected = emulator.list_invocations(**wire)
+    assert 0 < len(expected) < len(emulator.invocations), "the filter must select something"
+    assert ids(page) == ids(expected[:100])
+    sent = emulator.requests[-1].query
+    assert {k: sent[k] for k in wire} == wire
+
+
+async def test_deployment_and_free_text_filters(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    target = emulator.invocations[5]
+    deployment = deployment_id_for(target["app_name"], target["version"])
+    page = await client.invocations.list_page(deployment_id=deployment, limit=100)
+    assert target["id"] in ids(page)
+    assert {(i.app_name, i.version) for i in page} == {(target["app_name"], target["version"])}
+    page = await client.invocations.list_page(query=target["id"][3:12])
+    assert ids(page) == [target["id"]]
+
+
+async def test_changes_while_running_are_served(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    newest = {
+        **emulator.invocations[0],
+        "id": "zz-new",
+        "started_at": "2026-06-01T11:59:59.999999999Z",
+    }
+    emulator.add_invocation(newest)
+    assert ids(await client.invocations.list_page(limit=1)) == ["zz-new"]
+    emulator.remove_invocation("zz-new")
+    assert ids(await client.invocations.list_page(limit=1)) != ["zz-new"]
+
+
+# -- invalid input raises before anything is sent -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"limit": 0}, ValueError),
+        ({"limit": 101}, ValueError),
+        ({"limit": True}, TypeError),
+        ({"limit": "20"}, TypeError),
+        ({"offset": -1}, ValueError),
+        ({"status": "cancelled"}, ValueError),
+        ({"since": "yesterday"}, ValueError),
+        ({"since": timedelta(minutes=-5)}, ValueError),
+        ({"app_name": ""}, ValueError),
+        ({"query": "a\r\nb"}, ValueError),
+    ],
+)
+async def test_invalid_arguments_send_no_request(
+    emulator: KernelEmulator, client: AsyncKernel, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await client.invocations.list_page(**kwargs)
+    assert emulator.requests == []
+
+
+# -- server faults become typed errors --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (503, InternalServerError),
+    ],
+)
+async def test_error_statuses_map_to_typed_errors(
+    emulator: KernelEmulator, client: AsyncKernel, status: int, cls: type[APIStatusError]
+) -> None:
+    emulator.script(
+        ScriptedResponse(
+            status=status,
+            body=b'{"code":"some_code","message":"it broke","details":[{"code":"d","message":"m"}]}',
+            headers={"X-Request-Id": "req_scripted", "Retry-After": "3"},
+        )
+    )
+    with pytest.raises(cls) as caught:
+        await client.invocations.list_page()
+    error = caught.value
+    assert type(error) is cls
+    assert (error.status, error.code, error.request_id) == (status, "some_code", "req_scripted")
+    assert error.details[0].code == "d"
+    assert error.headers["Retry-After"] == "3"
+
+
+async def test_the_emulator_itself_answers_401_and_400_with_error_bodies(
+    emulator: KernelEmulator,
+) -> None:
+    async with emulator.client(api_key="wrong-key") as wrong:
+        with pytest.raises(AuthenticationError) as caught:
+            await wrong.invocations.list_page()
+    assert caught.value.code == "unauthorized"
+    assert caught.value.request_id is not None
+    assert emulator.requests[-1].authorized is False
+
+
+async def test_an_html_502_maps_to_internal_server_error(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    emulator.script(
+        ScriptedResponse(
+            status=502,
+            body=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+            content_type="text/html",
+        )
+    )
+    with pytest.raises(InternalServerError, match="502 Bad Gateway") as caught:
+        await client.invocations.list_page()
+    assert caught.value.body is None
+    assert "<h1>502 Bad Gateway</h1>" in caught.value.body_excerpt
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (b"{not json", "$"),
+        (b"", "$"),
+        (b'{"data": []}', "$"),
+        (b'[{"id": "x"}]', "$[0].app_name"),
+    ],
+)
+async def test_malformed_success_bodies_are_validation_errors(
+    emulator: KernelEmulator, client: AsyncKernel, raw: bytes, path: str
+) -> None:
+    emulator.script(ScriptedResponse(body=raw, headers={"X-Has-More": "false"}))
+    with pytest.raises(APIResponseValidationError) as caught:
+        await client.invocations.list_page()
+    assert caught.value.path == path
+    assert caught.value.request_id is not None
+
+
+async def test_contradictory_headers_are_a_pagination_error(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    emulator.script(
+        ScriptedResponse(body=b"[]", headers={"X-Has-More": "true", "X-Next-Offset": "0"})
+    )
+    with pytest.raises(PaginationError, match="X-Next-Offset is missing or 0"):
+        await client.invocations.list_page()
+
+
+async def test_redirects_are_answered_not_followed(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    async with KernelEmulator(count=3, api_key=CANARY_KEY) as elsewhere:
+        emulator.script(
+            ScriptedResponse(status=307, headers={"Location": f"{elsewhere.url}invocations"})
+        )
+        with pytest.raises(APIStatusError) as caught:
+            await client.invocations.list_page()
+        assert caught.value.status == 307
+        assert elsewhere.requests == []
+
+
+async def test_connection_refused_is_a_connection_error(unused_tcp_port: int) -> None:
+    async with AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{unused_tcp_port}/") as client:
+        with pytest.raises(APIConnectionError, match="Cannot connect") as caught:
+            await client.invocations.list_page()
+    assert not isinstance(caught.value, APITimeoutError)
+
+
+async def test_a_slow_server_is_a_timeout_error() -> None:
+    async with (
+        KernelEmulator(count=1, latency=2.0) as slow,
+        slow.client(timeout=Timeout(total=0.2)) as client,
+    ):
+        with pytest.raises(APITimeoutError):
+            await client.invocations.list_page()
+
+
+async def test_a_cancelled_request_leaves_nothing_behind() -> None:
+    async with KernelEmulator(count=1, latency=5.0) as slow, slow.client() as client:
+        task = asyncio.create_task(client.invocations.list_page())
+        while not slow.requests:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+# -- the client's life --------------------------------------------------------------------------
+
+
+async def test_sends_bearer_auth_a_user_agent_and_default_headers(emulator: KernelEmulator) -> None:
+    async with emulator.client(default_headers={"X-Kernel-Project-Id": "proj_1"}) as client:
+        await client.invocations.list_page()
+    request = emulator.requests[-1]
+    assert request.authorized
+    assert request.headers["User-Agent"].startswith(f"kernel-async/{__version__} Python/")
+    assert request.headers["X-Kernel-Project-Id"] == "proj_1"
+
+
+async def test_a_base_url_path_prefix_is_kept() -> None:
+    async with KernelEmulator(count=3, path_prefix="/v1/") as emu:
+        assert emu.url.endswith("/v1/")
+        for base in (emu.url, emu.url.rstrip("/")):
+            async with AsyncKernel(emu.api_key, base_url=base) as client:
+                assert len(await client.invocations.list_page()) == 3
+        assert {r.path for r in emu.requests} == {"/v1/invocations"}
+
+
+async def test_use_after_close_is_a_clear_error(emulator: KernelEmulator) -> None:
+    client = emulator.client()
+    await client.invocations.list_page()
+    await client.aclose()
+    await client.aclose()  # idempotent
+    assert client.closed
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.invocations.list_page()
+    with pytest.raises(ClientClosedError):
+        async with client:
+            pass
+    assert "closed" in repr(client)
+
+
+async def test_a_callers_session_is_used_but_never_closed(emulator: KernelEmulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with emulator.client(session=session) as client:
+            await client.invocations.list_page()
+        assert not session.closed
+        async with session.get(f"{emulator.url}invocations") as response:
+            assert response.status == 401  # still usable
+
+
+def test_constructing_outside_a_running_loop_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run(client: AsyncKernel) -> int:
+        async with KernelEmulator(count=4, api_key="env-key") as emu:
+            client._config = AsyncKernel("env-key", base_url=emu.url)._config
+            async with client:
+                return len(await client.invocations.list_page())
+
+    monkeypatch.setenv("KERNEL_API_KEY", "env-key")
+    client = AsyncKernel()  # no loop is running here
+    assert asyncio.run(run(client)) == 4
+
+
+def test_the_environment_supplies_key_and_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERNEL_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("KERNEL_BASE_URL", "http://127.0.0.1:9999/prefix")
+    client = AsyncKernel()
+    assert str(client.base_url) == "http://127.0.0.1:9999/prefix/"
+    assert (
+        str(AsyncKernel(base_url="https://api.example.test").base_url)
+        == "https://api.example.test/"
+    )
+
+
+def test_defaults_point_at_the_official_api() -> None:
+    client = AsyncKernel("key")
+    assert str(client.base_url) == "https://api.onkernel.com/"
+    assert client.timeout == Timeout(total=60.0, connect=5.0, read=30.0)
+    assert AsyncKernel("key", timeout=2).timeout == Timeout(total=2.0, connect=2.0, read=2.0)
+
+
+def test_a_missing_key_says_how_to_set_it() -> None:
+    with pytest.raises(MissingAPIKeyError, match="KERNEL_API_KEY"):
+        AsyncKernel()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"api_key": "abc\r\nX-Evil: 1"}, ValueError, "control characters"),
+        ({"api_key": " abc"}, ValueError, "whitespace"),
+        ({"api_key": 123}, TypeError, "api_key must be a str"),
+        ({"base_url": "https://user:pw@api.example.test/"}, ValueError, "user or password"),
+        ({"base_url": "http://api.example.test/"}, ValueError, "plain http"),
+        ({"base_url": "ftp://api.example.test/"}, ValueError, "absolute http"),
+        ({"base_url": "/relative"}, ValueError, "absolute http"),
+        ({"base_url": "https://api.example.test/?x=1"}, ValueError, "query"),
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": "5"}, TypeError, "timeout"),
+        ({"default_headers": {"Authorization": "Bearer x"}}, ValueError, "api_key"),
+        ({"default_headers": {"X-A": "1\r\nX-B: 2"}}, ValueError, "control characters"),
+        ({"default_headers": {"Bad Name": "1"}}, ValueError, "field name"),
+        ({"session": object()}, TypeError, "ClientSession"),
+    ],
+)
+def test_bad_configuration_is_rejected_at_construction(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    kwargs.setdefault("api_key", "valid-key")
+    with pytest.raises(error, match=match) as caught:
+        AsyncKernel(**kwargs)
+    assert "abc" not in str(caught.value) or "api_key" not in kwargs
+
+
+def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
+    for url in ("http://127.0.0.1:8080/", "http://[::1]:8080/", "http://localhost/"):
+        assert AsyncKernel("k", base_url=url).base_url.scheme == "http"
+    assert (
+        AsyncKernel("k", base_url="http://api.example.test/", allow_http=True).base_url.host
+        == "api.example.test"
+    )
+
+
+def test_timeout_fields_are_checked() -> None:
+    with pytest.raises(ValueError, match="Timeout.read"):
+        Timeout(read=-1)
+    with pytest.raises(TypeError, match="Timeout.total"):
+        Timeout(total="60")  # type: ignore[arg-type]
+    assert Timeout(total=None).total is None

@@ -1,0 +1,98 @@
+from datetime import UTC, datetime
+
+import attrs
+import pytest
+
+from kernel_async import APIResponseValidationError, Invocation, InvocationStatus
+from kernel_async._convert import decode_invocations
+
+
+def make(**overrides: object) -> Invocation:
+    wire: dict[str, object] = {
+        "id": "inv1",
+        "app_name": "app",
+        "version": "1",
+        "action_name": "act",
+        "started_at": "2025-06-01T12:34:56.100000001Z",
+        "finished_at": "2025-06-01T12:34:58.350000002+00:00",
+        "status": "failed",
+        **overrides,
+    }
+    (invocation,) = decode_invocations([wire])
+    return invocation
+
+
+def test_models_are_frozen_and_slotted() -> None:
+    invocation = make()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        invocation.id = "other"  # type: ignore[misc]
+    assert not hasattr(invocation, "__dict__")
+
+
+def test_exact_nanoseconds_and_duration() -> None:
+    invocation = make()
+    assert invocation.started_at_ns == 1_748_781_296_100_000_001
+    assert invocation.finished_at_ns == 1_748_781_298_350_000_002
+    assert invocation.duration == pytest.approx(2.250000001, abs=1e-9)
+    assert make(finished_at=None).duration is None
+    assert make(finished_at=None).finished_at_ns is None
+
+
+def test_hand_built_invocations_derive_nanoseconds_from_the_datetime() -> None:
+    started = datetime(2025, 6, 1, 12, 34, 56, 250, tzinfo=UTC)
+    invocation = Invocation(
+        id="x", app_name="a", version="1", action_name="b", started_at=started, status="queued"
+    )
+    assert invocation.started_at_ns == 1_748_781_296_000_250_000
+    assert invocation.finished_at_ns is None
+
+
+def test_equality_ignores_the_wire_spelling_of_a_timestamp() -> None:
+    assert make(finished_at="2025-06-01T12:34:58.350000002Z") == make()
+
+
+def test_payload_json_parses_on_demand() -> None:
+    assert make(payload='{"data":"example input"}').payload_json() == {"data": "example input"}
+    assert make().payload_json() is None
+    with pytest.raises(APIResponseValidationError, match="payload is not valid JSON") as caught:
+        make(payload="{not json").payload_json()
+    assert caught.value.path == "$.payload"
+
+
+def test_output_json_falls_back_to_plain_text_for_failures() -> None:
+    assert make(output='{"result":"success"}').output_json() == {"result": "success"}
+    assert make(output='{"result":"success"}').output_is_json
+    assert make(output='"just a string"').output_json() == "just a string"
+    assert make(output="null").output_json() is None
+    assert make(output="null").output_is_json
+    text = "timeout: page did not finish loading"
+    assert make(output=text).output_json() == text
+    assert not make(output=text).output_is_json
+    assert make().output_json() is None
+    assert not make().output_is_json
+
+
+def test_output_is_kept_out_of_the_repr() -> None:
+    # FACTS.md: output "may contain sensitive application data".
+    assert "s3cr3t" not in repr(make(output='{"password":"s3cr3t"}'))
+
+
+def test_to_dict_round_trips_the_wire_form() -> None:
+    wire = {
+        "id": "inv1",
+        "app_name": "app",
+        "version": "1",
+        "action_name": "act",
+        "status": "cancelled",
+        "started_at": "2025-06-01T12:34:56.100000001Z",
+        "finished_at": None,
+        "payload": "{}",
+    }
+    invocation = make(**wire)
+    assert invocation.to_dict() == wire
+    assert decode_invocations([invocation.to_dict()]) == (invocation,)
+
+
+def test_status_compares_with_plain_strings() -> None:
+    assert make().status == "failed"
+    assert make().status is InvocationStatus.FAILED

@@ -1,0 +1,290 @@
+"""The sans-I/O core, tested with plain values: no loop, no socket."""
+
+import json
+from typing import Any
+
+import pytest
+
+from kernel_async import (
+    APIResponseValidationError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ErrorDetail,
+    InternalServerError,
+    InvocationStatus,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from kernel_async._protocol import (
+    body_excerpt,
+    interpret_page_response,
+    page_step,
+    parse_bool_header,
+    read_page_headers,
+    status_error,
+)
+
+INVOCATION: dict[str, Any] = {
+    "id": "rr33xuugxj9h0bkf1rdt2bet",
+    "app_name": "my-app",
+    "version": "1.0.0",
+    "action_name": "analyze",
+    "payload": '{"data":"example input"}',
+    "output": '{"result":"success"}',
+    "started_at": "2025-06-01T12:34:56.123456789Z",
+    "finished_at": "2025-06-01T12:35:01.5+02:00",
+    "status": "succeeded",
+    "status_reason": "Invocation completed successfully",
+}
+MORE = {"X-Limit": "2", "X-Offset": "0", "X-Next-Offset": "2", "X-Has-More": "true"}
+LAST = {"X-Limit": "2", "X-Offset": "4", "X-Next-Offset": "0", "X-Has-More": "false"}
+
+
+def body(*items: Any) -> bytes:
+    return json.dumps(list(items)).encode()
+
+
+# -- pagination headers (FACTS.md "Pagination headers") ------------------------------------
+
+
+def test_a_middle_page_points_at_the_absolute_next_offset() -> None:
+    headers = read_page_headers({**MORE, "X-Request-Id": "req_1"}, requested_offset=0)
+    assert headers.has_more is True
+    assert headers.next_offset == 2
+    assert headers.limit == 2
+    assert headers.request_id == "req_1"
+
+
+def test_the_last_page_ends_with_false_and_zero() -> None:
+    headers = read_page_headers(LAST, requested_offset=4)
+    assert headers.has_more is False
+    assert headers.next_offset is None
+
+
+def test_a_next_offset_is_used_verbatim_not_recomputed() -> None:
+    # The official SDK once added len(items) to it and skipped every other page.
+    headers = read_page_headers(
+        {**MORE, "X-Offset": "100", "X-Next-Offset": "200"}, requested_offset=100
+    )
+    assert headers.next_offset == 200
+
+
+def test_missing_has_more_defaults_to_false_as_the_spec_says() -> None:
+    assert read_page_headers({}, requested_offset=0).has_more is False
+
+
+@pytest.mark.parametrize("spelling", ["1", "t", "T", "TRUE", "true", "True"])
+def test_true_is_read_as_go_reads_it(spelling: str) -> None:
+    assert parse_bool_header(spelling) is True
+
+
+@pytest.mark.parametrize("spelling", ["0", "f", "F", "FALSE", "false", "False"])
+def test_false_is_read_as_go_reads_it(spelling: str) -> None:
+    assert parse_bool_header(spelling) is False
+
+
+@pytest.mark.parametrize(
+    ("headers", "offset", "reason"),
+    [
+        ({"X-Has-More": "true"}, 0, "X-Next-Offset is missing or 0"),
+        ({"X-Has-More": "true", "X-Next-Offset": "0"}, 0, "X-Next-Offset is missing or 0"),
+        ({"X-Has-More": "true", "X-Next-Offset": "40"}, 40, "does not move forward"),
+        ({"X-Has-More": "true", "X-Next-Offset": "20"}, 40, "does not move forward"),
+        ({"X-Has-More": "true", "X-Next-Offset": "abc"}, 0, "X-Next-Offset is not"),
+        ({"X-Has-More": "true", "X-Next-Offset": "-20"}, 0, "X-Next-Offset is not"),
+        ({"X-Has-More": "true", "X-Next-Offset": "2.5"}, 0, "X-Next-Offset is not"),
+        ({"X-Has-More": "yes", "X-Next-Offset": "20"}, 0, "not a boolean"),
+        ({"X-Has-More": "false", "X-Limit": "many"}, 0, "X-Limit is not"),
+        ({"X-Has-More": "false", "X-Limit": "0"}, 0, "X-Limit is 0"),
+        ({**MORE, "X-Offset": "20"}, 0, "X-Offset 20 is not the offset requested"),
+    ],
+)
+def test_contradictions_are_protocol_errors_not_the_end(
+    headers: dict[str, str], offset: int, reason: str
+) -> None:
+    with pytest.raises(PaginationError, match=reason) as caught:
+        read_page_headers({**headers, "X-Request-Id": "req_9"}, requested_offset=offset)
+    assert caught.value.offset == offset
+    assert caught.value.request_id == "req_9"
+    assert "X-Request-Id" not in caught.value.headers
+
+
+def test_page_step_prefers_the_servers_limit_then_the_offsets() -> None:
+    page = interpret_page_response(200, MORE, body(INVOCATION), offset=0)
+    assert page_step(page) == 2
+    no_limit = {k: v for k, v in MORE.items() if k != "X-Limit"}
+    assert page_step(interpret_page_response(200, no_limit, body(), offset=0)) == 2
+    assert page_step(interpret_page_response(200, {}, body(), offset=0)) is None
+
+
+# -- status errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (502, InternalServerError),
+        (503, InternalServerError),
+        (418, APIStatusError),
+        (302, APIStatusError),
+    ],
+)
+def test_each_status_maps_to_its_class(status: int, cls: type[APIStatusError]) -> None:
+    error_body = {
+        "code": "some_code",
+        "message": "what happened",
+        "details": [{"code": "invalid_input", "message": "bad version"}],
+        "inner_error": {"code": "inner", "message": "deeper"},
+    }
+    error = status_error(
+        status, {"X-Request-Id": "req_42"}, json.dumps(error_body).encode(), reason="Reason"
+    )
+    assert type(error) is cls
+    assert error.status == status
+    assert error.code == "some_code"
+    assert error.message == f"{status} Reason: some_code: what happened"
+    assert error.details == (ErrorDetail(code="invalid_input", message="bad version"),)
+    assert error.inner_error == ErrorDetail(code="inner", message="deeper")
+    assert error.request_id == "req_42"
+    assert error.headers == {"X-Request-Id": "req_42"}
+    assert "req_42" in str(error)
+
+
+def test_an_html_502_from_a_proxy_still_maps_with_an_excerpt() -> None:
+    html = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>"
+    error = status_error(502, {"Content-Type": "text/html"}, html, reason="Bad Gateway")
+    assert isinstance(error, InternalServerError)
+    assert error.body is None
+    assert error.code is None
+    assert error.details == ()
+    assert error.inner_error is None
+    assert (
+        error.body_excerpt
+        == "<html> <head><title>502 Bad Gateway</title></head> <body>nginx</body></html>"
+    )
+    assert "502 Bad Gateway" in str(error)
+
+
+def test_a_json_body_that_is_not_an_error_object_keeps_an_excerpt() -> None:
+    error = status_error(500, {}, b'{"unexpected": true}')
+    assert error.body is None
+    assert error.body_excerpt == '{"unexpected": true}'
+    assert status_error(500, {}, b"").message == "HTTP 500"
+
+
+def test_an_error_body_with_malformed_details_keeps_code_and_message() -> None:
+    error = status_error(400, {}, b'{"code":"bad_request","message":"nope","details":5}')
+    assert error.code == "bad_request"
+    assert error.details == ()
+
+
+def test_excerpts_are_short_and_single_line() -> None:
+    excerpt = body_excerpt(b"x" * 5000 + b"\n\n")
+    assert len(excerpt) == 200
+    assert excerpt.endswith("\u2026")
+    assert body_excerpt(b"\xff\xfe broken") == "\ufffd\ufffd broken"
+
+
+# -- bodies of successful responses ------------------------------------------------------------
+
+
+def test_a_valid_page_is_typed_with_extras_ignored() -> None:
+    extra = {**INVOCATION, "brand_new_field": {"nested": [1, 2]}}
+    page = interpret_page_response(200, {**MORE, "X-Request-Id": "r"}, body(extra), offset=0)
+    (inv,) = page.items
+    assert inv.id == "rr33xuugxj9h0bkf1rdt2bet"
+    assert inv.status is InvocationStatus.SUCCEEDED
+    assert inv.started_at_ns % 1_000_000_000 == 123_456_789
+    assert inv.finished_at is not None
+    assert inv.finished_at.utcoffset() is not None
+    assert page.request_id == "r"
+    assert (page.offset, page.limit, page.has_more, page.next_offset) == (0, 2, True, 2)
+
+
+def test_an_unknown_status_is_kept_verbatim() -> None:
+    page = interpret_page_response(200, LAST, body({**INVOCATION, "status": "cancelled"}), offset=4)
+    assert page.items[0].status == "cancelled"
+    assert not isinstance(page.items[0].status, InvocationStatus)
+
+
+def test_optional_fields_may_be_absent_or_null() -> None:
+    minimal = {
+        k: INVOCATION[k]
+        for k in ("id", "app_name", "version", "action_name", "started_at", "status")
+    }
+    page = interpret_page_response(
+        200, LAST, body(minimal, {**minimal, "finished_at": None, "payload": None}), offset=4
+    )
+    assert all(inv.finished_at is None and inv.payload is None for inv in page.items)
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "message"),
+    [
+        (b"", "$", "the response body is empty"),
+        (b"   ", "$", "the response body is empty"),
+        (b"<html>oops</html>", "$", "not valid JSON"),
+        (b'[{"id": "a",', "$", "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "$", "not valid JSON"),
+        (b'{"items": []}', "$", "expected an array of invocations, got object"),
+        (b"null", "$", "expected an array of invocations, got null"),
+        (body(INVOCATION, 7), "$[1]", "expected an object"),
+        (
+            body({k: v for k, v in INVOCATION.items() if k != "version"}),
+            "$[0].version",
+            "required field missing",
+        ),
+        (body({**INVOCATION, "id": None}), "$[0].id", "expected a string, got null"),
+        (body({**INVOCATION, "app_name": 12}), "$[0].app_name", "expected a string, got number"),
+        (
+            body(INVOCATION, {**INVOCATION, "status": False}),
+            "$[1].status",
+            "expected a status string, got boolean",
+        ),
+        (
+            body({**INVOCATION, "payload": {"data": 1}}),
+            "$[0].payload",
+            "expected a string, got object",
+        ),
+        (
+            body({**INVOCATION, "started_at": None}),
+            "$[0].started_at",
+            "expected an RFC 3339 string, got null",
+        ),
+        (body({**INVOCATION, "started_at": "2025-06-01T12:34:56"}), "$[0].started_at", "RFC 3339"),
+        (body({**INVOCATION, "finished_at": 1717245296}), "$[0].finished_at", "got number"),
+        (body({**INVOCATION, "status_reason": ["a"]}), "$[0].status_reason", "got array"),
+    ],
+)
+def test_bodies_that_do_not_fit_name_the_json_path(raw: bytes, path: str, message: str) -> None:
+    with pytest.raises(APIResponseValidationError, match=message) as caught:
+        interpret_page_response(200, {**LAST, "X-Request-Id": "req_v"}, raw, offset=4, url="u")
+    assert caught.value.path == path
+    assert caught.value.status == 200
+    assert caught.value.request_id == "req_v"
+    assert caught.value.url == "u"
+
+
+def test_strings_are_never_coerced_from_other_types() -> None:
+    # cattrs by default would turn False into "False" and None into "None".
+    for wrong in (False, 0, 1.5, None, [], {}):
+        with pytest.raises(APIResponseValidationError):
+            interpret_page_response(200, LAST, body({**INVOCATION, "version": wrong}), offset=4)
+
+
+def test_a_non_2xx_response_raises_its_status_error_before_reading_headers() -> None:
+    with pytest.raises(NotFoundError):
+        interpret_page_response(404, {"X-Has-More": "garbage"}, b"", offset=0)

@@ -1,0 +1,139 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from kernel_async._timestamps import (
+    format_go_duration,
+    format_rfc3339,
+    format_rfc3339_nano,
+    is_go_duration,
+    parse_go_duration,
+    parse_rfc3339,
+    rfc3339_to_epoch_ns,
+)
+
+BASE_NS = 1_748_781_296 * 1_000_000_000  # 2025-06-01T12:34:56Z
+
+
+@pytest.mark.parametrize(
+    ("text", "microsecond", "nanos"),
+    [
+        ("2025-06-01T12:34:56Z", 0, 0),
+        ("2025-06-01T12:34:56.123Z", 123_000, 123_000_000),
+        ("2025-06-01T12:34:56.123456Z", 123_456, 123_456_000),
+        ("2025-06-01T12:34:56.1234567Z", 123_456, 123_456_700),
+        ("2025-06-01T12:34:56.123456789Z", 123_456, 123_456_789),
+        ("2025-06-01T12:34:56.000000001Z", 0, 1),
+        ("2025-06-01t12:34:56.5z", 500_000, 500_000_000),
+        ("2025-06-01 12:34:56.5Z", 500_000, 500_000_000),
+    ],
+)
+def test_fractional_digits_zero_to_nine(text: str, microsecond: int, nanos: int) -> None:
+    parsed = parse_rfc3339(text)
+    assert parsed == datetime(2025, 6, 1, 12, 34, 56, microsecond, tzinfo=UTC)
+    assert rfc3339_to_epoch_ns(text) == BASE_NS + nanos
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("2025-06-01T14:34:56.123456789+02:00", timedelta(hours=2)),
+        ("2025-06-01T07:04:56.123456789-05:30", timedelta(hours=-5, minutes=-30)),
+        ("2025-06-01T12:34:56.123456789+00:00", timedelta(0)),
+    ],
+)
+def test_non_utc_offsets_keep_the_instant(text: str, offset: timedelta) -> None:
+    parsed = parse_rfc3339(text)
+    assert parsed.utcoffset() == offset
+    assert parsed.tzinfo is not None
+    assert rfc3339_to_epoch_ns(text) == BASE_NS + 123_456_789
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-06-01T12:34:56",  # no offset: naive
+        "2025-06-01",
+        "20250601T123456Z",  # ISO basic format, not RFC 3339
+        "2025-06-01T12:34Z",
+        "2025-06-01T12:34:56.Z",
+        "2025-06-01T12:34:56.1234567890Z",  # ten digits
+        "2024-05-19T15:30:00.000000000Z07:00",  # the spec's malformed example (FACTS.md)
+        "2025-13-01T12:34:56Z",
+        "2025-02-30T12:34:56Z",
+        "",
+    ],
+)
+def test_rejects_what_is_not_rfc3339(text: str) -> None:
+    with pytest.raises(ValueError, match="date-time"):
+        parse_rfc3339(text)
+    with pytest.raises(ValueError, match="date-time"):
+        rfc3339_to_epoch_ns(text)
+
+
+def test_format_nano_round_trips_and_trims_like_go() -> None:
+    for nanos in (0, 1, 500_000_000, 123_456_789, 120_000_000):
+        text = format_rfc3339_nano(BASE_NS + nanos)
+        assert rfc3339_to_epoch_ns(text) == BASE_NS + nanos
+        assert not text.removesuffix("Z").endswith("0") or nanos == 0
+    assert format_rfc3339_nano(BASE_NS) == "2025-06-01T12:34:56Z"
+    assert format_rfc3339_nano(BASE_NS + 120_000_000) == "2025-06-01T12:34:56.12Z"
+
+
+def test_format_rfc3339_converts_to_utc_and_refuses_naive() -> None:
+    ist = timezone(timedelta(hours=5, minutes=30))
+    assert format_rfc3339(datetime(2025, 6, 1, 18, 4, 56, tzinfo=ist)) == "2025-06-01T12:34:56Z"
+    assert format_rfc3339(datetime(2025, 6, 1, 12, 34, 56, 7, tzinfo=UTC)) == (
+        "2025-06-01T12:34:56.000007Z"
+    )
+    with pytest.raises(ValueError, match="naive"):
+        format_rfc3339(datetime(2025, 6, 1))  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("90s", timedelta(seconds=90)),
+        ("1.5h", timedelta(minutes=90)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("10us", timedelta(microseconds=10)),
+        ("10\u00b5s", timedelta(microseconds=10)),
+        ("1500ns", timedelta(microseconds=1)),
+        (".5s", timedelta(milliseconds=500)),
+        ("0", timedelta(0)),
+    ],
+)
+def test_go_durations(text: str, expected: timedelta) -> None:
+    assert is_go_duration(text)
+    assert parse_go_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "5", "-5m", "+5m", "5 m", "5d", "m", "1h30", "1e3s"])
+def test_rejects_what_go_would_not_parse_or_is_negative(text: str) -> None:
+    assert not is_go_duration(text)
+    with pytest.raises(ValueError, match="Go duration"):
+        parse_go_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(0), "0s"),
+        (timedelta(minutes=5), "5m"),
+        (timedelta(hours=1, minutes=30), "1h30m"),
+        (timedelta(hours=2, seconds=1), "2h1s"),
+        (timedelta(days=2), "48h"),
+        (timedelta(milliseconds=1500), "1500ms"),
+        (timedelta(microseconds=1001), "1001us"),
+    ],
+)
+def test_format_go_duration_round_trips(value: timedelta, text: str) -> None:
+    assert format_go_duration(value) == text
+    assert parse_go_duration(text) == value
+
+
+def test_format_go_duration_refuses_negative() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        format_go_duration(timedelta(seconds=-1))
