@@ -114,6 +114,27 @@ class Invocation:
             return None
         return (finished - self.started_at_ns) / 1e9
 
+    @classmethod
+    def from_dict(cls, data: object) -> Invocation:
+        """Build an invocation from its JSON form, as strictly as a response is checked.
+
+        Handy for JSON lines you stored earlier (see :meth:`to_dict`) and for tests.
+
+        Raises:
+            APIResponseValidationError: ``data`` does not fit the schema; ``path`` says where.
+        """
+        # Imported here: the converter is built from these models (an import cycle otherwise).
+        from kernel_async._convert import StructureFailure, decode_invocations
+
+        try:
+            (invocation,) = decode_invocations([data])
+        except StructureFailure as exc:
+            path = "$" + exc.path.removeprefix("$[0]")
+            raise APIResponseValidationError(
+                f"invalid invocation at {path}: {exc.message}", path=path
+            ) from None
+        return invocation
+
     def to_dict(self) -> dict[str, str | None]:
         """The invocation in the API's JSON form, timestamps with their original nanoseconds.
 

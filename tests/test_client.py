@@ -1,13 +1,14 @@
 """AsyncKernel against the emulator over real loopback sockets."""
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import CANARY_KEY, NOW
+
 from kernel_async import (
     APIConnectionError,
     APIResponseValidationError,
@@ -171,7 +172,13 @@ async def test_error_statuses_map_to_typed_errors(
     emulator.script(
         ScriptedResponse(
             status=status,
-            body=b'{"code":"some_code","message":"it broke","details":[{"code":"d","message":"m"}]}',
+            body=json.dumps(
+                {
+                    "code": "some_code",
+                    "message": "it broke",
+                    "details": [{"code": "d", "message": "m"}],
+                }
+            ).encode(),
             headers={"X-Request-Id": "req_scripted", "Retry-After": "3"},
         )
     )
@@ -272,7 +279,7 @@ async def test_a_slow_server_is_a_timeout_error() -> None:
 async def test_a_cancelled_request_leaves_nothing_behind() -> None:
     async with KernelEmulator(count=1, latency=5.0) as slow, slow.client() as client:
         task = asyncio.create_task(client.invocations.list_page())
-        while not slow.requests:
+        while not slow.requests:  # noqa: ASYNC110 - polls the emulator's own log
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -396,8 +403,8 @@ def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
 
 
 def test_timeout_fields_are_checked() -> None:
-    with pytest.raises(ValueError, match="Timeout.read"):
+    with pytest.raises(ValueError, match=r"Timeout\.read"):
         Timeout(read=-1)
-    with pytest.raises(TypeError, match="Timeout.total"):
+    with pytest.raises(TypeError, match=r"Timeout\.total"):
         Timeout(total="60")  # type: ignore[arg-type]
     assert Timeout(total=None).total is None

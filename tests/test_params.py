@@ -62,7 +62,7 @@ def test_status_accepts_enum_members_and_their_strings() -> None:
         ({"status": "cancelled"}, ValueError, "status must be one of"),
         ({"status": "FAILED"}, ValueError, "status must be one of"),
         ({"status": 3}, TypeError, "status must be a str"),
-        ({"since": datetime(2025, 6, 20)}, ValueError, "timezone-aware"),  # noqa: DTZ001
+        ({"since": datetime(2025, 6, 20)}, ValueError, "timezone-aware"),
         ({"since": timedelta(seconds=-1)}, ValueError, "negative"),
         ({"since": "yesterday"}, ValueError, "since must be an RFC 3339"),
         ({"since": "2025-06-20"}, ValueError, "since must be an RFC 3339"),

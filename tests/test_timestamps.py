@@ -87,7 +87,7 @@ def test_format_rfc3339_converts_to_utc_and_refuses_naive() -> None:
         "2025-06-01T12:34:56.000007Z"
     )
     with pytest.raises(ValueError, match="naive"):
-        format_rfc3339(datetime(2025, 6, 1))  # noqa: DTZ001
+        format_rfc3339(datetime(2025, 6, 1))
 
 
 @pytest.mark.parametrize(

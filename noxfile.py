@@ -1,0 +1,65 @@
+"""Development sessions: `nox` runs tests (3.11-3.13), lint, typecheck and docs.
+
+Interpreters that are not installed are skipped; CI makes 3.12 and 3.13 visible (.ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+# A missing 3.12 or 3.13 is skipped, also under CI=true (where nox would otherwise fail).
+nox.options.error_on_missing_interpreters = False
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+# Never let uv download an interpreter: the machine's own are the ones to test.
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def group(name: str) -> list[str]:
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite with branch coverage (floor: 95 %)."""
+    session.install("-e", ".", *group("test"))
+    if session.python == PYTHONS[-1]:
+        # The optional fast JSON decoder: the newest Python runs with it, the others without.
+        session.install("orjson")
+    session.env["COVERAGE_FILE"] = f".coverage.{session.python}"
+    session.run(
+        "pytest",
+        "--cov=kernel_async",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=95",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHONS[0])
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS[0])
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".", *group("typecheck"))
+    session.run("mypy", "--strict", "kernel_async")
+
+
+@nox.session(python=PYTHONS[0])
+def docs(session: nox.Session) -> None:
+    """Build the docs with warnings as errors."""
+    session.install("-e", ".", *group("docs"))
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")

@@ -1,0 +1,163 @@
+"""The real `kernel-async` entry point, run in a subprocess."""
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel_async.testing import KernelEmulator
+
+SCRIPT = shutil.which("kernel-async", path=str(Path(sys.executable).parent)) or "kernel-async"
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
+    process = await asyncio.create_subprocess_exec(
+        SCRIPT,
+        *args,
+        env={**environment, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_lists_the_emulators_demo_data_as_json_lines_without_a_key() -> None:
+    status, out, err = await cli("invocations", "list", "--emulator")
+    assert (status, err) == (0, "")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 250
+    assert {"id", "app_name", "version", "action_name", "status", "started_at"} <= set(rows[0])
+    assert rows == sorted(rows, key=lambda r: r["started_at"], reverse=True) or len(rows) == 250
+
+
+async def test_filters_and_max_items() -> None:
+    status, out, _ = await cli(
+        "invocations",
+        "list",
+        "--emulator",
+        "--status",
+        "failed",
+        "--app",
+        "invoice-bot",
+        "--limit",
+        "3",
+        "--max-items",
+        "4",
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0
+    assert len(rows) == 4
+    assert {(r["status"], r["app_name"]) for r in rows} == {("failed", "invoice-bot")}
+
+
+async def test_json_output_is_one_array() -> None:
+    status, out, _ = await cli(
+        "invocations", "list", "--emulator", "-o", "json", "--max-items", "2"
+    )
+    assert status == 0
+    assert [type(r) for r in json.loads(out)] == [dict, dict]
+
+
+async def test_lists_from_the_api_given_by_the_environment() -> None:
+    async with KernelEmulator(count=7, seed=2) as emulator:
+        status, out, _ = await cli(
+            "invocations",
+            "list",
+            env={"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url},
+        )
+        assert status == 0
+        assert [json.loads(line)["id"] for line in out.splitlines()] == [
+            i["id"] for i in emulator.invocations
+        ]
+        assert emulator.requests[0].query["limit"] == "100"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["invocations", "list", "--emulator", "--limit", "0"], "must be >= 1"),
+        (
+            ["invocations", "list", "--emulator", "--limit", "101"],
+            "limit must be between 1 and 100",
+        ),
+        (["invocations", "list", "--emulator", "--since", "yesterday"], "since must be"),
+        (["invocations", "list", "--emulator", "--status", "cancelled"], "invalid choice"),
+        (["invocations", "list"], "KERNEL_API_KEY"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+async def test_usage_errors_exit_2_with_a_message(args: list[str], message: str) -> None:
+    status, out, err = await cli(*args)
+    assert status == 2
+    assert message in err
+    assert out == ""
+    assert "Traceback" not in err
+
+
+async def test_api_errors_exit_1_with_one_line_and_the_request_id() -> None:
+    async with KernelEmulator(count=1) as emulator:
+        status, _, err = await cli(
+            "invocations", "list", env={"KERNEL_API_KEY": "wrong", "KERNEL_BASE_URL": emulator.url}
+        )
+    assert status == 1
+    assert err.count("\n") == 1
+    assert "AuthenticationError" in err
+    assert "req_emu_000001" in err
+
+
+async def test_connection_errors_exit_1(unused_tcp_port: int) -> None:
+    status, _, err = await cli(
+        "invocations",
+        "list",
+        "--base-url",
+        f"http://127.0.0.1:{unused_tcp_port}/",
+        env={"KERNEL_API_KEY": "k"},
+    )
+    assert status == 1
+    assert "APIConnectionError" in err
+
+
+async def test_the_emulator_command_serves_until_interrupted() -> None:
+    process = await asyncio.create_subprocess_exec(
+        SCRIPT,
+        "emulator",
+        "--port",
+        "0",
+        "--count",
+        "5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        url = banner.rsplit(" at ", 1)[1].strip()
+        status, out, _ = await cli(
+            "invocations",
+            "list",
+            env={"KERNEL_API_KEY": "kernel-emulator-key", "KERNEL_BASE_URL": url},
+        )
+        assert status == 0
+        assert len(out.splitlines()) == 5
+    finally:
+        process.send_signal(__import__("signal").SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert b"Traceback" not in err
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from kernel_async import __version__
+    from kernel_async._cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert __version__ in capsys.readouterr().out
