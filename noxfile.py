@@ -53,8 +53,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install("-e", ".", *group("typecheck"))
+    """mypy --strict on the package (with the optional orjson, so its branch is checked)."""
+    session.install("-e", ".[fast]", *group("typecheck"))
     session.run("mypy", "--strict", "kernel_async")
 
 
