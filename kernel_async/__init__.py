@@ -5,7 +5,7 @@
 True
 """
 
-from kernel_async._client import AsyncKernel
+from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
 from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
 from kernel_async._errors import (
     APIConnectionError,
@@ -26,7 +26,8 @@ from kernel_async._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from kernel_async._invocations import Invocations
+from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
+from kernel_async._listing import InvocationListing
 from kernel_async._models import (
     ErrorBody,
     ErrorDetail,
@@ -40,7 +41,10 @@ from kernel_async._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_PREFETCH",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WALK_PAGE_SIZE",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -55,6 +59,7 @@ __all__ = [
     "ErrorDetail",
     "InternalServerError",
     "Invocation",
+    "InvocationListing",
     "InvocationStatus",
     "Invocations",
     "JSONValue",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -18,7 +19,10 @@ from kernel_async._params import InvocationFilters, build_query
 from kernel_async._protocol import interpret_page_response
 from kernel_async._transport import AiohttpTransport, RawRequest, Transport
 
-__all__ = ["AsyncKernel"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "AsyncKernel"]
+
+DEFAULT_MAX_CONNECTIONS = 32
+"""The connection pool's size: room for four walks at the default prefetch."""
 
 
 class AsyncKernel:
@@ -38,6 +42,8 @@ class AsyncKernel:
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes it; without one, the client creates its own inside the running loop
             on first use and closes it in :meth:`aclose`.
+        max_connections: How many requests may run at once (the connection pool's size).
+            Walks never prefetch more pages than this.
         allow_http: Permit plain ``http://`` to a non-loopback host (the key would travel in
             clear text). Loopback hosts, such as the emulator's, never need it.
 
@@ -54,6 +60,7 @@ class AsyncKernel:
         timeout: Timeout | float = DEFAULT_TIMEOUT,
         default_headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         allow_http: bool = False,
     ) -> None:
         self._config: ClientConfig = resolve_config(
@@ -66,7 +73,17 @@ class AsyncKernel:
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
-        self._transport: Transport = AiohttpTransport(session)
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError("max_connections must be an int")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        transport = AiohttpTransport(session, max_connections=max_connections)
+        self._transport: Transport = transport
+        self._connection_limit = transport.connection_limit
+        # Requests wait here, outside their timeout, for one of the pool's connections: a
+        # request queued inside aiohttp's pool would spend its timeout waiting there
+        # (FIELD-NOTES section 3), and several walks share the pool.
+        self._request_slots = asyncio.Semaphore(self._connection_limit)
         self._closed = False
         self.invocations = Invocations(self)
         """Listing invocations: :meth:`Invocations.list_page`."""
@@ -80,6 +97,11 @@ class AsyncKernel:
     def timeout(self) -> Timeout:
         """The per-attempt time limits."""
         return self._config.timeout
+
+    @property
+    def connection_limit(self) -> int:
+        """Requests that may run at once: ``max_connections``, or a given session's pool size."""
+        return self._connection_limit
 
     @property
     def closed(self) -> bool:
@@ -119,9 +141,9 @@ class AsyncKernel:
         url = self._config.invocations_url.with_query(
             build_query(filters, limit=limit, offset=offset)
         )
-        response = await self._transport.send(
-            RawRequest(url=url, headers=self._config.headers, timeout=self._config.timeout)
-        )
+        request = RawRequest(url=url, headers=self._config.headers, timeout=self._config.timeout)
+        async with self._request_slots:
+            response = await self._transport.send(request)
         return interpret_page_response(
             response.status,
             response.headers,

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Final
 
+from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
-from kernel_async._params import InvocationFilters, Since, validate_limit, validate_offset
+from kernel_async._params import (
+    InvocationFilters,
+    Since,
+    validate_limit,
+    validate_max_items,
+    validate_offset,
+    validate_prefetch,
+)
 
 if TYPE_CHECKING:
     from kernel_async._client import AsyncKernel
 
-__all__ = ["Invocations"]
+__all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"]
+
+DEFAULT_PREFETCH: Final = 8
+"""Pages a walk keeps in flight. At 20 ms per request, 8 walks 5,000 invocations about 7x
+faster than 1 and within a few percent of 16 (docs/pagination.md has the measurement)."""
+
+DEFAULT_WALK_PAGE_SIZE: Final = 100
+"""The API's maximum: a walk at the server default of 20 makes five times the requests."""
 
 
 class Invocations:
@@ -74,4 +90,76 @@ class Invocations:
         checked_offset = validate_offset(offset)
         return await self._client._fetch_invocations_page(
             filters, limit=checked_limit, offset=checked_offset
+        )
+
+    def list(
+        self,
+        *,
+        app_name: str | None = None,
+        version: str | None = None,
+        action_name: str | None = None,
+        deployment_id: str | None = None,
+        status: InvocationStatus | str | None = None,
+        since: Since | None = None,
+        query: str | None = None,
+        limit: int = DEFAULT_WALK_PAGE_SIZE,
+        offset: int = 0,
+        prefetch: int = DEFAULT_PREFETCH,
+        max_items: int | None = None,
+        dedupe: bool = True,
+    ) -> InvocationListing:
+        """Walk every matching invocation, newest first, several pages at a time.
+
+        Not a coroutine: it checks the arguments and returns the listing at once; requests
+        start when iteration does::
+
+            async with client.invocations.list(status="failed") as invocations:
+                async for invocation in invocations:
+                    print(invocation.id)
+
+        Args:
+            app_name: Only this application's invocations.
+            version: Only this application version.
+            action_name: Only this action's invocations.
+            deployment_id: Only this deployment's invocations.
+            status: ``queued``, ``running``, ``succeeded`` or ``failed``.
+            since: Started at or after this (as for :meth:`list_page`).
+            query: Free-text search on invocation id, app name or action name.
+            limit: Page size from 1 to 100 (default 100, the API's maximum).
+            offset: Where to start, such as a failed walk's ``resume_offset``.
+            prefetch: Pages in flight, buffered or being consumed at once, from 1 to the
+                client's ``connection_limit``. 1 is a plain sequential walk: the next page is
+                requested only once the current one is consumed, as the official SDK does.
+            max_items: Stop after this many invocations (and request no more than needed).
+            dedupe: Drop invocations repeated because the data shifted during the walk (an
+                invocation started meanwhile pushes the rest down by one). Uses the ids of the
+                last two pages only.
+
+        Raises:
+            ValueError, TypeError: an invalid argument (nothing is sent).
+        """
+        filters = InvocationFilters.create(
+            app_name=app_name,
+            version=version,
+            action_name=action_name,
+            deployment_id=deployment_id,
+            status=status,
+            since=since,
+            query=query,
+        )
+        page_size = validate_limit(limit)
+        start = validate_offset(offset)
+        window = validate_prefetch(prefetch, connection_limit=self._client.connection_limit)
+        wanted = validate_max_items(max_items)
+        if not isinstance(dedupe, bool):
+            raise TypeError(f"dedupe must be a bool, not {type(dedupe).__name__}")
+        if wanted is not None and wanted > 0:
+            page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
+        fetch_page = self._client._fetch_invocations_page
+
+        def fetch(page_offset: int) -> Awaitable[Page]:
+            return fetch_page(filters, limit=page_size, offset=page_offset)
+
+        return InvocationListing(
+            fetch, start=start, prefetch=window, max_items=wanted, dedupe=dedupe
         )

@@ -25,7 +25,9 @@ __all__ = [
     "Since",
     "build_query",
     "validate_limit",
+    "validate_max_items",
     "validate_offset",
+    "validate_prefetch",
 ]
 
 MAX_LIMIT: Final = 100
@@ -66,6 +68,30 @@ def validate_offset(offset: object) -> int:
     value = _check_int("offset", offset)
     if value < 0:
         raise ValueError(f"offset must be >= 0, got {value}")
+    return value
+
+
+def validate_prefetch(prefetch: object, *, connection_limit: int) -> int:
+    """Check a walk's prefetch: an int from 1 to the client's connection limit.
+
+    More pages in flight than connections would only queue inside the pool.
+    """
+    value = _check_int("prefetch", prefetch)
+    if not 1 <= value <= connection_limit:
+        raise ValueError(
+            f"prefetch must be between 1 and the client's connection_limit "
+            f"({connection_limit}), got {value}; raise AsyncKernel(max_connections=...) first"
+        )
+    return value
+
+
+def validate_max_items(max_items: object) -> int | None:
+    """Check a walk's ``max_items``: ``None`` (no limit) or an int >= 0."""
+    if max_items is None:
+        return None
+    value = _check_int("max_items", max_items)
+    if value < 0:
+        raise ValueError(f"max_items must be >= 0, got {value}")
     return value
 
 

@@ -157,16 +157,15 @@ def read_page_headers(
 
 
 def page_step(page: Page) -> int | None:
-    """The page step the server really used: ``X-Limit``, else ``next_offset - offset``.
+    """The page step the server really used: ``next_offset - offset``, else ``X-Limit``.
 
-    Servers cap ``limit`` below what was asked (FACTS.md), so the requested limit is no guide.
+    Servers cap ``limit`` below what was asked (FACTS.md), so the requested limit is no guide;
+    ``X-Next-Offset`` is the truth the next page will be checked against, so it comes first.
     ``None`` on a last page that did not say.
     """
-    if page.limit is not None:
-        return page.limit
     if page.next_offset is not None:
         return page.next_offset - page.offset
-    return None
+    return page.limit
 
 
 def body_excerpt(body: bytes) -> str:

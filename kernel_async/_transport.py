@@ -71,9 +71,21 @@ class AiohttpTransport:
     running loop (aiohttp requires that), and closed by :meth:`aclose`.
     """
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 32
+    ) -> None:
         self._session = session
         self._owns_session = session is None
+        self._max_connections = max_connections
+
+    @property
+    def connection_limit(self) -> int:
+        """How many requests can have a connection at once (the pool's size for one host)."""
+        limits = [self._max_connections]
+        connector = self._session.connector if self._session is not None else None
+        if connector is not None and not self._owns_session:
+            limits += [n for n in (connector.limit, connector.limit_per_host) if n]
+        return min(limits)
 
     @property
     def owns_session(self) -> bool:
@@ -83,7 +95,9 @@ class AiohttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, limit_per_host=32),
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, limit_per_host=self._max_connections
+                ),
                 # Cookies are not part of the API; a jar would only carry state between calls.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )

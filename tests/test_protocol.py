@@ -114,11 +114,12 @@ def test_contradictions_are_protocol_errors_not_the_end(
     assert "X-Request-Id" not in caught.value.headers
 
 
-def test_page_step_prefers_the_servers_limit_then_the_offsets() -> None:
-    page = interpret_page_response(200, MORE, body(INVOCATION), offset=0)
+def test_page_step_prefers_the_next_offset_then_the_servers_limit() -> None:
+    page = interpret_page_response(200, {**MORE, "X-Limit": "5"}, body(INVOCATION), offset=0)
     assert page_step(page) == 2
     no_limit = {k: v for k, v in MORE.items() if k != "X-Limit"}
     assert page_step(interpret_page_response(200, no_limit, body(), offset=0)) == 2
+    assert page_step(interpret_page_response(200, LAST, body(), offset=4)) == 2
     assert page_step(interpret_page_response(200, {}, body(), offset=0)) is None
 
 
