@@ -13,12 +13,12 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TextIO
+from typing import TextIO
 
 from kernel_async._client import AsyncKernel
 from kernel_async._errors import KernelError, MissingAPIKeyError
-from kernel_async._models import Invocation, InvocationStatus
-from kernel_async._params import InvocationFilters, validate_limit
+from kernel_async._invocations import DEFAULT_PREFETCH
+from kernel_async._models import InvocationStatus
 from kernel_async._version import __version__
 from kernel_async.testing._emulator import KernelEmulator
 
@@ -82,6 +82,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--max-items", type=_positive_int, default=None, help="stop after this many invocations"
     )
     listing.add_argument(
+        "--prefetch",
+        type=_positive_int,
+        default=DEFAULT_PREFETCH,
+        help=f"pages in flight at once (default {DEFAULT_PREFETCH}; 1 walks sequentially)",
+    )
+    listing.add_argument(
         "--output", "-o", choices=("jsonl", "json"), default="jsonl", help="output format"
     )
     listing.add_argument("--base-url", help="API base URL (default: KERNEL_BASE_URL or the API)")
@@ -121,34 +127,28 @@ async def _open_client(args: argparse.Namespace) -> AsyncIterator[AsyncKernel]:
 
 
 async def _list_invocations(args: argparse.Namespace, out: TextIO) -> None:
-    filters = InvocationFilters.create(
-        app_name=args.app_name,
-        version=args.version,
-        action_name=args.action_name,
-        deployment_id=args.deployment_id,
-        status=args.status,
-        since=args.since,
-        query=args.query,
-    )
-    limit = validate_limit(args.limit)
-    collected: list[dict[str, Any]] = []
-    remaining = args.max_items
     async with _open_client(args) as client:
-        offset: int | None = 0
-        while offset is not None and remaining != 0:
-            page = await client._fetch_invocations_page(filters, limit=limit, offset=offset)
-            items: Sequence[Invocation] = page.items
-            if remaining is not None:
-                items, remaining = items[:remaining], remaining - min(remaining, len(items))
-            for invocation in items:
-                if args.output == "jsonl":
-                    out.write(json.dumps(invocation.to_dict()) + "\n")
-                else:
-                    collected.append(invocation.to_dict())
-            offset = page.next_offset if page.has_more else None
-    if args.output == "json":
-        json.dump(collected, out, indent=2)
-        out.write("\n")
+        # Arguments are checked here, before the first request.
+        listing = client.invocations.list(
+            app_name=args.app_name,
+            version=args.version,
+            action_name=args.action_name,
+            deployment_id=args.deployment_id,
+            status=args.status,
+            since=args.since,
+            query=args.query,
+            limit=args.limit,
+            prefetch=args.prefetch,
+            max_items=args.max_items,
+        )
+        async with listing:
+            if args.output == "json":
+                rows = [invocation.to_dict() async for invocation in listing]
+                json.dump(rows, out, indent=2)
+                out.write("\n")
+                return
+            async for invocation in listing:
+                out.write(json.dumps(invocation.to_dict()) + "\n")
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:

@@ -168,6 +168,7 @@ class InvocationListing:
     def _launch(self, offsets: list[int]) -> None:
         for offset in offsets:
             task = asyncio.ensure_future(self._fetch(offset))
+            task.set_name(f"kernel-async: page at offset {offset}")
             task.add_done_callback(_retrieve)
             self._window[offset] = task
 

@@ -161,3 +161,17 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert caught.value.code == 0
     assert __version__ in capsys.readouterr().out
+
+
+async def test_prefetch_flag_bounds_requests_in_flight() -> None:
+    async with KernelEmulator(count=120, latency=0.005) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        status, out, _ = await cli(
+            "invocations", "list", "--limit", "10", "--prefetch", "3", env=env
+        )
+        assert status == 0
+        assert len(out.splitlines()) == 120
+        assert 1 < emulator.max_in_flight <= 3
+        status, _, err = await cli("invocations", "list", "--prefetch", "64", env=env)
+        assert status == 2
+        assert "prefetch" in err

@@ -7,7 +7,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import CANARY_KEY, NOW
 
 from kernel_async import (
     APIConnectionError,
@@ -31,6 +30,8 @@ from kernel_async import (
     __version__,
 )
 from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
+
+from conftest import CANARY_KEY, NOW
 
 
 def ids(items: Any) -> list[str]:

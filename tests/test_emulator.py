@@ -5,10 +5,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import NOW
 
 from kernel_async._timestamps import rfc3339_to_epoch_ns
 from kernel_async.testing import DEFAULT_API_KEY, KernelEmulator, generate_invocations
+
+from conftest import NOW
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 

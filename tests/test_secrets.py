@@ -4,7 +4,6 @@ import logging
 import traceback
 
 import pytest
-from conftest import CANARY_KEY
 
 from kernel_async import (
     APIConnectionError,
@@ -14,6 +13,8 @@ from kernel_async import (
     Timeout,
 )
 from kernel_async.testing import KernelEmulator, ScriptedResponse
+
+from conftest import CANARY_KEY
 
 
 def everything_printable(error: BaseException) -> str:

@@ -213,7 +213,15 @@ class KernelEmulator:
             return self.url
         app = web.Application()
         app.router.add_get(f"{self._path_prefix}invocations", self._handle_list)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that hangs up (a cancelled speculative request) stops
+        # its handler, as a real server would, instead of holding shutdown for its latency.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
         await site.start()
