@@ -152,7 +152,8 @@ class InvocationListing:
         # request is cancelled, so none outlives the listing. `async with` also waits for
         # them, which is why it is recommended.
         for task in getattr(self, "_window", {}).values():
-            task.cancel()
+            if not task.done() and not task.get_loop().is_closed():
+                task.cancel()
 
     # -- the walk ----------------------------------------------------------------------------
 
@@ -173,11 +174,20 @@ class InvocationListing:
             self._window[offset] = task
 
     async def _cancel(self, offsets: tuple[int, ...]) -> None:
-        tasks = [self._window.pop(offset) for offset in offsets if offset in self._window]
-        for task in tasks:
+        """Cancel these requests and wait until every one of them has finished."""
+        pending = {self._window.pop(offset) for offset in offsets if offset in self._window}
+        for task in pending:
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        interrupted = False
+        while pending:
+            # Like a TaskGroup, finish the cleanup even if we are cancelled meanwhile (the
+            # requests are already cancelled, so this is short), then pass that on.
+            try:
+                _, pending = await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
 
     async def _next_page(self) -> Page | None:
         """The next page in order, or ``None`` at the end; raises the page's error in turn."""

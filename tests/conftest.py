@@ -26,6 +26,11 @@ CANARY_KEY = "sk-canary-8d1f0c5e-do-not-leak"
 """An API key that must never show up in any repr, str, log line or message."""
 
 
+def ids(items: Any) -> list[str]:
+    """The ids of invocations, given as models or as JSON dicts."""
+    return [item["id"] if isinstance(item, dict) else item.id for item in items]
+
+
 @pytest.fixture(autouse=True)
 def _no_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never see a developer's real key or base URL.

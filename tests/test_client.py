@@ -31,12 +31,7 @@ from kernel_async import (
 )
 from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
 
-from conftest import CANARY_KEY, NOW
-
-
-def ids(items: Any) -> list[str]:
-    return [item["id"] if isinstance(item, dict) else item.id for item in items]
-
+from conftest import CANARY_KEY, NOW, ids
 
 # -- listing -------------------------------------------------------------------------------
 

@@ -20,11 +20,7 @@ from kernel_async.testing import (
     generate_invocations,
 )
 
-from conftest import NOW
-
-
-def ids(items: Any) -> list[str]:
-    return [i["id"] if isinstance(i, dict) else i.id for i in items]
+from conftest import NOW, ids
 
 
 def our_tasks() -> set[asyncio.Task[Any]]:
@@ -355,3 +351,27 @@ async def test_a_callers_small_pool_limits_prefetch(emu: KernelEmulator) -> None
         assert client.connection_limit == 3
         with pytest.raises(ValueError, match="prefetch"):
             client.invocations.list(prefetch=4)
+
+
+async def test_a_second_cancellation_during_cleanup_still_waits_for_every_request(
+    emu: KernelEmulator,
+) -> None:
+    emu.latency = lambda request: 10.0 if (request.offset or 0) >= 50 else 0.0
+    async with emu.client() as client:
+        listing = client.invocations.list(prefetch=8, limit=10)
+
+        async def consume() -> None:
+            async for _ in listing:
+                pass
+
+        task = asyncio.create_task(consume())
+        while listing.in_flight < 7:  # noqa: ASYNC110 - waits for the window to fill
+            await asyncio.sleep(0.005)
+        task.cancel()
+        for _ in range(3):  # cancel again while the walk is cleaning up
+            await asyncio.sleep(0)
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not our_tasks()
+        assert listing.in_flight == 0
