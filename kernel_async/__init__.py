@@ -10,6 +10,7 @@ from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
 from kernel_async._errors import (
     APIConnectionError,
     APIError,
+    APIResponseTooLargeError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -37,6 +38,7 @@ from kernel_async._models import (
     Page,
 )
 from kernel_async._params import Since
+from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_WALK_PAGE_SIZE",
     "APIConnectionError",
     "APIError",
+    "APIResponseTooLargeError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
@@ -70,6 +73,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryPolicy",
     "Since",
     "Timeout",
     "UnprocessableEntityError",

@@ -1,28 +1,46 @@
-"""``AsyncKernel``: the session object users hold."""
+"""``AsyncKernel``: the session object users hold, and the one place requests are retried."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import aiohttp
+import attrs
 from yarl import URL
 
-from kernel_async._config import DEFAULT_TIMEOUT, ClientConfig, Timeout, resolve_config
-from kernel_async._errors import ClientClosedError
+from kernel_async._config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    Timeout,
+    resolve_config,
+)
+from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
 from kernel_async._invocations import Invocations
 from kernel_async._models import Page
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._protocol import interpret_page_response
+from kernel_async._retry import RetryPolicy, decide_retry
 from kernel_async._transport import AiohttpTransport, RawRequest, Transport
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "AsyncKernel"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
 
-DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_MAX_CONNECTIONS: Final = 32
 """The connection pool's size: room for four walks at the default prefetch."""
+
+RETRY_COUNT_HEADER: Final = "X-Kernel-Async-Retry-Count"
+"""Sent with every request: 0 on the first attempt, then the retry's number. Servers ignore
+it; it tells retries apart from aiohttp's own silent resend of an idempotent request after a
+pooled connection was reset."""
+
+_log = logging.getLogger("kernel_async")
 
 
 class AsyncKernel:
@@ -42,8 +60,15 @@ class AsyncKernel:
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes it; without one, the client creates its own inside the running loop
             on first use and closes it in :meth:`aclose`.
+        max_retries: Retries of a failed request (default 2); shorthand for
+            ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
+        retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
         max_connections: How many requests may run at once (the connection pool's size).
             Walks never prefetch more pages than this.
+        max_response_bytes: The largest response body accepted (32 MiB); a larger one
+            raises :class:`APIResponseTooLargeError` without being buffered.
+        trace_configs: aiohttp ``TraceConfig`` objects for the session the client creates
+            (with your own ``session``, configure tracing on it instead).
         allow_http: Permit plain ``http://`` to a non-loopback host (the key would travel in
             clear text). Loopback hosts, such as the emulator's, never need it.
 
@@ -60,7 +85,11 @@ class AsyncKernel:
         timeout: Timeout | float = DEFAULT_TIMEOUT,
         default_headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
         allow_http: bool = False,
     ) -> None:
         self._config: ClientConfig = resolve_config(
@@ -69,6 +98,9 @@ class AsyncKernel:
             timeout=timeout,
             default_headers=default_headers,
             environ=os.environ,
+            retry=retry,
+            max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
             allow_http=allow_http,
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
@@ -77,13 +109,20 @@ class AsyncKernel:
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
-        transport = AiohttpTransport(session, max_connections=max_connections)
+        if session is not None and trace_configs:
+            raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
+        transport = AiohttpTransport(
+            session, max_connections=max_connections, trace_configs=trace_configs
+        )
         self._transport: Transport = transport
         self._connection_limit = transport.connection_limit
         # Requests wait here, outside their timeout, for one of the pool's connections: a
         # request queued inside aiohttp's pool would spend its timeout waiting there
         # (FIELD-NOTES section 3), and several walks share the pool.
         self._request_slots = asyncio.Semaphore(self._connection_limit)
+        # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
+        self._throttled_until = 0.0
+        self._random = random.Random()  # noqa: S311 - jitter, not secrets
         self._closed = False
         self.invocations = Invocations(self)
         """Listing invocations: :meth:`Invocations.list_page`."""
@@ -97,6 +136,11 @@ class AsyncKernel:
     def timeout(self) -> Timeout:
         """The per-attempt time limits."""
         return self._config.timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of this client's calls."""
+        return self._config.retry
 
     @property
     def connection_limit(self) -> int:
@@ -134,16 +178,113 @@ class AsyncKernel:
             raise ClientClosedError("this AsyncKernel is closed; create a new one")
 
     async def _fetch_invocations_page(
-        self, filters: InvocationFilters, *, limit: int | None, offset: int
+        self,
+        filters: InvocationFilters,
+        *,
+        limit: int | None,
+        offset: int,
+        max_retries: int | None = None,
+        deadline_at: float | None = None,
     ) -> Page:
-        """One ``GET /invocations``: the only place a page request is built and read."""
+        """One page of ``GET /invocations``, retried as the policy says, within the deadline.
+
+        An attempt is a request and the reading of its page, so a page whose body was cut
+        short is retried whole and its items are delivered once.
+        """
         self._check_open()
         url = self._config.invocations_url.with_query(
             build_query(filters, limit=limit, offset=offset)
         )
-        request = RawRequest(url=url, headers=self._config.headers, timeout=self._config.timeout)
-        async with self._request_slots:
-            response = await self._transport.send(request)
+        policy = self._config.retry
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        loop = asyncio.get_running_loop()
+        retries = 0
+        while True:
+            await self._wait_if_throttled(loop, deadline_at, url)
+            try:
+                return await self._attempt(url, offset, retries, deadline_at)
+            except APIError as error:
+                time_left = None if deadline_at is None else deadline_at - loop.time()
+                decision = decide_retry(
+                    error,
+                    retries_done=retries,
+                    policy=policy,
+                    now=time.time(),
+                    time_left=time_left,
+                    random=self._random.random(),
+                )
+                if not decision.retry:
+                    if decision.retryable:
+                        error.add_note(f"kernel-async: not retried: {decision.reason}")
+                    _log.debug("GET %s failed for good: %s", url, decision.reason)
+                    raise
+                retries += 1
+                _log.info(
+                    "GET %s failed (%s, request id %s); retry %d of %d: %s",
+                    url,
+                    type(error).__name__,
+                    error.request_id,
+                    retries,
+                    policy.max_retries,
+                    decision.reason,
+                )
+                resume_at = loop.time() + decision.delay
+                if decision.throttle:
+                    self._throttled_until = max(self._throttled_until, resume_at)
+                await asyncio.sleep(decision.delay)
+
+    async def _wait_if_throttled(
+        self, loop: asyncio.AbstractEventLoop, deadline_at: float | None, url: URL
+    ) -> None:
+        wait = self._throttled_until - loop.time()
+        if wait <= 0:
+            return
+        if deadline_at is not None and loop.time() + wait >= deadline_at:
+            raise APITimeoutError(
+                f"GET {url}: the server asked this client to slow down for {wait:.2f} s more, "
+                "past the deadline",
+                limit="deadline",
+                url=str(url),
+            )
+        await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, url: URL, offset: int, retries: int, deadline_at: float | None
+    ) -> Page:
+        loop = asyncio.get_running_loop()
+        if deadline_at is not None and loop.time() >= deadline_at:
+            raise APITimeoutError(
+                f"GET {url}: the deadline passed before the attempt", limit="deadline", url=str(url)
+            )
+        request = RawRequest(
+            url=url,
+            headers={**self._config.headers, RETRY_COUNT_HEADER: str(retries)},
+            timeout=self._config.timeout,
+            max_response_bytes=self._config.max_response_bytes,
+        )
+        started = loop.time()
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                # Waiting for a pooled connection happens here, outside the per-attempt
+                # timeout but inside the deadline.
+                async with self._request_slots:
+                    response = await self._transport.send(request)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"GET {url}: the deadline passed during the attempt",
+                limit="deadline",
+                url=str(url),
+            ) from None
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "GET %s -> %d in %.1f ms (request id %s, retry %d)",
+                url,
+                response.status,
+                (loop.time() - started) * 1000,
+                response.headers.get("X-Request-Id"),
+                retries,
+            )
         return interpret_page_response(
             response.status,
             response.headers,

@@ -16,10 +16,12 @@ import attrs
 from yarl import URL
 
 from kernel_async._errors import MissingAPIKeyError
+from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "ClientConfig",
     "Timeout",
@@ -71,6 +73,9 @@ class Timeout:
         return cls(total=seconds, connect=min(seconds, 5.0), read=seconds)
 
 
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+"""32 MiB: a page of 100 invocations is typically tens of KiB; outputs can be large."""
+
 DEFAULT_TIMEOUT: Final = Timeout()
 """60 s per attempt and 5 s to connect, as the official SDK (FACTS.md); 30 s between chunks."""
 
@@ -99,6 +104,8 @@ class ClientConfig:
     api_key: _Secret = attrs.field(repr=False)
     base_url: URL
     timeout: Timeout
+    retry: RetryPolicy
+    max_response_bytes: int
     headers: Mapping[str, str] = attrs.field(repr=False)
 
     @property
@@ -180,6 +187,9 @@ def resolve_config(
     timeout: Timeout | float,
     default_headers: Mapping[str, str] | None,
     environ: Mapping[str, str],
+    retry: RetryPolicy | None = None,
+    max_retries: int | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     allow_http: bool = False,
 ) -> ClientConfig:
     """Resolve arguments against the environment and check them.
@@ -203,6 +213,20 @@ def resolve_config(
     for name, value in (default_headers or {}).items():
         headers[_check_header_name(name)] = _check_header_value(name, value)
     headers["Authorization"] = f"Bearer {secret.reveal()}"
+    policy = retry if retry is not None else RetryPolicy()
+    if not isinstance(policy, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, not {type(policy).__name__}")
+    if max_retries is not None:
+        policy = attrs.evolve(policy, max_retries=max_retries)
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+        raise TypeError("max_response_bytes must be an int")
+    if max_response_bytes < 1:
+        raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
     return ClientConfig(
-        api_key=secret, base_url=url, timeout=Timeout.coerce(timeout), headers=headers
+        api_key=secret,
+        base_url=url,
+        timeout=Timeout.coerce(timeout),
+        retry=policy,
+        max_response_bytes=max_response_bytes,
+        headers=headers,
     )

@@ -11,6 +11,7 @@ after a migration::
         ├── APIConnectionError          no usable response: refused, reset, body cut short
         │   └── APITimeoutError         a timeout fired before the response was complete
         ├── APIResponseValidationError  a 2xx body that is not what the spec promises
+        ├── APIResponseTooLargeError    a body over max_response_bytes (never buffered)
         ├── PaginationError             page headers that contradict each other
         └── APIStatusError              the server answered with a non-2xx status
             ├── BadRequestError           400
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseTooLargeError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
@@ -101,7 +103,26 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A timeout fired before the response was complete."""
+    """A time limit fired before the response was complete.
+
+    Attributes:
+        limit: Which one: ``"connect"``, ``"read"`` (no data for too long), ``"total"`` (one
+            attempt took too long), ``"deadline"`` (the call's or the walk's overall deadline;
+            never retried), or ``None`` when aiohttp did not say.
+    """
+
+    limit: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.limit = limit
 
 
 class APIResponseValidationError(APIError):
@@ -111,10 +132,13 @@ class APIResponseValidationError(APIError):
         path: A JSON path to the offending value, such as ``$[3].started_at`` (``$`` for the
             whole body).
         status: The HTTP status of the response.
+        retryable: Whether another attempt may fare better: true for a body that is not JSON
+            at all (empty, cut short, a proxy's page), false for JSON of the wrong shape.
     """
 
     path: str
     status: int | None
+    retryable: bool
 
     def __init__(
         self,
@@ -122,12 +146,35 @@ class APIResponseValidationError(APIError):
         *,
         path: str = "$",
         status: int | None = None,
+        retryable: bool = False,
         request_id: str | None = None,
         url: str | None = None,
     ):
         super().__init__(message, request_id=request_id, url=url)
         self.path = path
         self.status = status
+        self.retryable = retryable
+
+
+class APIResponseTooLargeError(APIError):
+    """A response body larger than the client's ``max_response_bytes``; it was not buffered.
+
+    Attributes:
+        max_bytes: The limit that was exceeded.
+    """
+
+    max_bytes: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        max_bytes: int,
+        request_id: str | None = None,
+        url: str | None = None,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.max_bytes = max_bytes
 
 
 class PaginationError(APIError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Final
 
@@ -10,8 +11,10 @@ from kernel_async._models import InvocationStatus, Page
 from kernel_async._params import (
     InvocationFilters,
     Since,
+    validate_deadline,
     validate_limit,
     validate_max_items,
+    validate_max_retries,
     validate_offset,
     validate_prefetch,
 )
@@ -51,6 +54,8 @@ class Invocations:
         query: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> Page:
         """Fetch one page of ``GET /invocations``, newest first.
 
@@ -67,6 +72,9 @@ class Invocations:
             query: Free-text search on invocation id, app name or action name.
             limit: Page size from 1 to 100; ``None`` leaves it to the server (20).
             offset: Where the page starts; use the previous page's ``next_offset``.
+            max_retries: Retries for this call (default: the client's).
+            deadline: Seconds the whole call may take, retries and their waits included;
+                past it, :class:`APITimeoutError` with ``limit="deadline"``.
 
         Returns:
             The page, with its items and what its pagination headers said.
@@ -89,8 +97,17 @@ class Invocations:
         )
         checked_limit = None if limit is None else validate_limit(limit)
         checked_offset = validate_offset(offset)
+        retries = validate_max_retries(max_retries)
+        seconds = validate_deadline(deadline)
+        deadline_at = None
+        if seconds is not None:
+            deadline_at = asyncio.get_running_loop().time() + seconds
         return await self._client._fetch_invocations_page(
-            filters, limit=checked_limit, offset=checked_offset
+            filters,
+            limit=checked_limit,
+            offset=checked_offset,
+            max_retries=retries,
+            deadline_at=deadline_at,
         )
 
     def list(
@@ -108,6 +125,8 @@ class Invocations:
         prefetch: int = DEFAULT_PREFETCH,
         max_items: int | None = None,
         dedupe: bool = True,
+        max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> InvocationListing:
         """Walk every matching invocation, newest first, several pages at a time.
 
@@ -135,6 +154,10 @@ class Invocations:
             dedupe: Drop invocations repeated because the data shifted during the walk (an
                 invocation started meanwhile pushes the rest down by one). Uses the ids of the
                 last two pages only.
+            max_retries: Retries per page (default: the client's).
+            deadline: Seconds the whole walk may take from its first request, every page,
+                retry and wait included; past it, the walk raises :class:`APITimeoutError`
+                with ``limit="deadline"`` (and ``resume_offset`` says where it stopped).
 
         Raises:
             ValueError, TypeError: an invalid argument (nothing is sent).
@@ -154,13 +177,26 @@ class Invocations:
         wanted = validate_max_items(max_items)
         if not isinstance(dedupe, bool):
             raise TypeError(f"dedupe must be a bool, not {type(dedupe).__name__}")
+        retries = validate_max_retries(max_retries)
+        seconds = validate_deadline(deadline)
         if wanted is not None and wanted > 0:
             page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
         fetch_page = self._client._fetch_invocations_page
 
-        def fetch(page_offset: int) -> Awaitable[Page]:
-            return fetch_page(filters, limit=page_size, offset=page_offset)
+        def fetch(page_offset: int, deadline_at: float | None) -> Awaitable[Page]:
+            return fetch_page(
+                filters,
+                limit=page_size,
+                offset=page_offset,
+                max_retries=retries,
+                deadline_at=deadline_at,
+            )
 
         return InvocationListing(
-            fetch, start=start, prefetch=window, max_items=wanted, dedupe=dedupe
+            fetch,
+            start=start,
+            prefetch=window,
+            max_items=wanted,
+            dedupe=dedupe,
+            deadline=seconds,
         )

@@ -18,13 +18,14 @@ from typing import Self
 
 import attrs
 
+from kernel_async._errors import APITimeoutError
 from kernel_async._models import Invocation, Page
 from kernel_async._walk import WalkPlan
 
 __all__ = ["InvocationListing"]
 
-FetchPage = Callable[[int], Awaitable[Page]]
-"""Fetch the page at an offset (the client binds filters and page size)."""
+FetchPage = Callable[[int, float | None], Awaitable[Page]]
+"""Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
 
 
 def _retrieve(task: asyncio.Task[Page]) -> None:
@@ -57,8 +58,11 @@ class InvocationListing:
         prefetch: int,
         max_items: int | None,
         dedupe: bool,
+        deadline: float | None = None,
     ) -> None:
         self._fetch = fetch
+        self._deadline = deadline
+        self._deadline_at: float | None = None  # set when the first request starts
         self._prefetch = prefetch
         self._plan = WalkPlan(start=start, max_items=max_items, dedupe=dedupe)
         self._window: dict[int, asyncio.Task[Page]] = {}
@@ -167,8 +171,10 @@ class InvocationListing:
             yield page
 
     def _launch(self, offsets: list[int]) -> None:
+        if offsets and self._deadline is not None and self._deadline_at is None:
+            self._deadline_at = asyncio.get_running_loop().time() + self._deadline
         for offset in offsets:
-            task = asyncio.ensure_future(self._fetch(offset))
+            task = asyncio.ensure_future(self._fetch(offset, self._deadline_at))
             task.set_name(f"kernel-async: page at offset {offset}")
             task.add_done_callback(_retrieve)
             self._window[offset] = task
@@ -195,6 +201,14 @@ class InvocationListing:
         if self._closed:
             return None
         plan = self._plan
+        if self._deadline_at is not None and asyncio.get_running_loop().time() >= self._deadline_at:
+            # A slow consumer does not stretch the walk: it ends at a page boundary.
+            self._error = APITimeoutError(
+                f"the walk's deadline of {self._deadline} s passed", limit="deadline"
+            )
+            self._closed = True
+            await self._cancel(plan.fail())
+            raise self._error
         # The previous page is released: up to `prefetch` requests may be outstanding.
         self._launch(plan.plan(self._prefetch))
         if not plan.scheduled:

@@ -24,8 +24,10 @@ __all__ = [
     "InvocationFilters",
     "Since",
     "build_query",
+    "validate_deadline",
     "validate_limit",
     "validate_max_items",
+    "validate_max_retries",
     "validate_offset",
     "validate_prefetch",
 ]
@@ -93,6 +95,27 @@ def validate_max_items(max_items: object) -> int | None:
     if value < 0:
         raise ValueError(f"max_items must be >= 0, got {value}")
     return value
+
+
+def validate_max_retries(max_retries: object) -> int | None:
+    """Check a per-call ``max_retries``: ``None`` (the client's) or an int >= 0."""
+    if max_retries is None:
+        return None
+    value = _check_int("max_retries", max_retries)
+    if value < 0:
+        raise ValueError(f"max_retries must be >= 0, got {value}")
+    return value
+
+
+def validate_deadline(deadline: object) -> float | None:
+    """Check a deadline: ``None`` (none) or a number of seconds > 0."""
+    if deadline is None:
+        return None
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+        raise TypeError(f"deadline must be a number of seconds, not {type(deadline).__name__}")
+    if not 0 < deadline < float("inf"):
+        raise ValueError(f"deadline must be a finite number of seconds > 0, got {deadline!r}")
+    return float(deadline)
 
 
 def _encode_status(status: object) -> str:

@@ -242,7 +242,11 @@ def interpret_page_response(
     except (ValueError, RecursionError):
         what = "empty" if not body.strip() else f"not valid JSON: {body_excerpt(body)!r}"
         raise APIResponseValidationError(
-            f"the response body is {what}", status=status, request_id=request_id, url=url
+            f"the response body is {what}",
+            status=status,
+            retryable=True,
+            request_id=request_id,
+            url=url,
         ) from None
     try:
         items = decode_invocations(data)

@@ -7,7 +7,7 @@ is turned into :class:`~kernel_async.APIConnectionError` or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import aiohttp
@@ -15,9 +15,11 @@ import attrs
 from yarl import URL
 
 from kernel_async._config import Timeout
-from kernel_async._errors import APIConnectionError, APITimeoutError
+from kernel_async._errors import APIConnectionError, APIResponseTooLargeError, APITimeoutError
 
 __all__ = ["AiohttpTransport", "RawRequest", "RawResponse", "Transport"]
+
+_CHUNK = 1 << 16
 
 
 @attrs.frozen(kw_only=True)
@@ -27,6 +29,7 @@ class RawRequest:
     url: URL
     headers: Mapping[str, str] = attrs.field(repr=False)  # holds the Authorization header
     timeout: Timeout
+    max_response_bytes: int
 
 
 @attrs.frozen(kw_only=True)
@@ -42,6 +45,11 @@ class RawResponse:
 
 class Transport(Protocol):
     """What the client needs from HTTP; a test double can implement it too."""
+
+    @property
+    def connection_limit(self) -> int:
+        """How many requests can have a connection at once."""
+        ...
 
     async def send(self, request: RawRequest) -> RawResponse:
         """Send one GET and return the whole response, or raise APIConnectionError."""
@@ -64,6 +72,42 @@ def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     )
 
 
+def _timeout_limit(exc: BaseException) -> str:
+    # aiohttp >= 3.10 says which socket limit fired; a bare TimeoutError is the total.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return "read"
+    return "total"
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
+    def too_large(size: str) -> APIResponseTooLargeError:
+        return APIResponseTooLargeError(
+            f"GET {url}: the response body is {size}, over the {cap}-byte limit "
+            "(AsyncKernel(max_response_bytes=...))",
+            max_bytes=cap,
+            request_id=response.headers.get("X-Request-Id"),
+            url=url,
+        )
+
+    declared = response.content_length
+    if declared is not None and declared > cap:
+        response.close()  # do not read it, and do not reuse the connection
+        raise too_large(f"{declared} bytes")
+    if declared is not None:
+        return await response.read()  # bounded by the check above
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            response.close()
+            raise too_large("larger")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class AiohttpTransport:
     """Sends requests through an :class:`aiohttp.ClientSession`.
 
@@ -72,11 +116,16 @@ class AiohttpTransport:
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 32
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_connections: int = 32,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
+        self._trace_configs = list(trace_configs)
 
     @property
     def connection_limit(self) -> int:
@@ -100,11 +149,12 @@ class AiohttpTransport:
                 ),
                 # Cookies are not part of the API; a jar would only carry state between calls.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 
     async def send(self, request: RawRequest) -> RawResponse:
-        """Send one GET and read the whole body."""
+        """Send one GET and read the whole body (up to ``max_response_bytes``)."""
         url = str(request.url)
         try:
             async with self._get_session().get(
@@ -115,7 +165,7 @@ class AiohttpTransport:
                 # cross-origin and follow https -> http (FIELD-NOTES section 3).
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(
                     status=response.status,
                     reason=response.reason,
@@ -124,9 +174,11 @@ class AiohttpTransport:
                     url=url,
                 )
         except TimeoutError as exc:
-            # A stalled read surfaces as plain TimeoutError, not an aiohttp error.
-            detail = str(exc) or type(exc).__name__
-            raise APITimeoutError(f"GET {url} timed out ({detail})", url=url) from _safe_cause(exc)
+            # A stalled read can surface as a plain TimeoutError, not an aiohttp error.
+            limit = _timeout_limit(exc)
+            raise APITimeoutError(
+                f"GET {url} timed out ({limit} limit)", limit=limit, url=url
+            ) from _safe_cause(exc)
         except (aiohttp.ClientError, OSError) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise APIConnectionError(f"GET {url} failed: {detail}", url=url) from _safe_cause(exc)

@@ -68,5 +68,6 @@ async def emulator() -> AsyncIterator[KernelEmulator]:
 
 @pytest.fixture
 async def client(emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
-    async with emulator.client() as kernel:
+    # No retries: these tests look at single responses (retries have their own tests).
+    async with emulator.client(max_retries=0) as kernel:
         yield kernel

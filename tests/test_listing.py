@@ -114,7 +114,7 @@ async def test_a_failing_page_raises_in_turn_and_the_walk_resumes_from_its_offse
     )
     got = []
     async with emu.client() as client:
-        listing = client.invocations.list(prefetch=8)
+        listing = client.invocations.list(prefetch=8, max_retries=0)
         with pytest.raises(InternalServerError, match="boom") as caught:
             async with listing:
                 async for invocation in listing:
@@ -143,7 +143,7 @@ async def test_an_error_on_the_first_page_raises_with_nothing_delivered(
 ) -> None:
     emu.script(ScriptedResponse(status=429, body=b'{"code":"rate_limited","message":"slow"}'))
     async with emu.client() as client:
-        listing = client.invocations.list()
+        listing = client.invocations.list(max_retries=0)
         with pytest.raises(RateLimitError):
             async for _ in listing:
                 pass

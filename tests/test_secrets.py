@@ -36,7 +36,7 @@ def everything_printable(error: BaseException) -> str:
 
 async def collect_errors(emulator: KernelEmulator, unused_port: int) -> list[KernelError]:
     errors: list[KernelError] = []
-    async with emulator.client() as client:
+    async with emulator.client(max_retries=0) as client:
         for scripted in (
             ScriptedResponse(status=401, body=b'{"code":"unauthorized","message":"no"}'),
             ScriptedResponse(
@@ -51,14 +51,16 @@ async def collect_errors(emulator: KernelEmulator, unused_port: int) -> list[Ker
                 await client.invocations.list_page()
             except KernelError as exc:
                 errors.append(exc)
-    async with AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{unused_port}/") as client:
+    async with AsyncKernel(
+        CANARY_KEY, base_url=f"http://127.0.0.1:{unused_port}/", max_retries=0
+    ) as client:
         try:
             await client.invocations.list_page()
         except APIConnectionError as exc:
             errors.append(exc)
     async with (
         KernelEmulator(count=1, latency=1.0, api_key=CANARY_KEY) as slow,
-        slow.client(timeout=Timeout(total=0.1)) as client,
+        slow.client(timeout=Timeout(total=0.1), max_retries=0) as client,
     ):
         try:
             await client.invocations.list_page()

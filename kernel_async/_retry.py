@@ -1,0 +1,215 @@
+"""Retry decisions and delays, as plain functions of values (clock and randomness injected).
+
+What is retried, and how long to wait, follows the official SDK so that users migrating see the
+same behaviour (FACTS.md, "Official SDK defaults"), with two deliberate differences:
+
+* a server hint (``Retry-After``, ``retry-after-ms``) longer than the cap is obeyed by *not*
+  retrying, instead of hammering a server that asked for quiet with a shorter backoff;
+* a delay that would pass the caller's deadline is not slept: the error is raised at once.
+
+HTTP semantics: ``Retry-After`` is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3).
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import attrs
+
+from kernel_async._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+)
+
+__all__ = [
+    "RETRY_STATUSES",
+    "THROTTLE_STATUSES",
+    "RetryDecision",
+    "RetryPolicy",
+    "backoff_delay",
+    "decide_retry",
+    "parse_retry_after",
+]
+
+RETRY_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
+"""Statuses worth another attempt of a GET (FACTS.md: 408, 409, 429 and 5xx)."""
+
+THROTTLE_STATUSES: Final = frozenset({429, 503})
+"""Statuses that mean "slow down": every request of the client waits, not just this one."""
+
+
+def _non_negative(name: str) -> Callable[[object, object, object], None]:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ValueError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+
+    return check
+
+
+def _check_max_retries(_instance: object, _attribute: object, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_retries must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"max_retries must be >= 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    The defaults are the official SDK's: 2 retries, backoff ``min(0.5 * 2**n, 8)`` seconds
+    minus up to 25 % jitter, server hints honoured up to 60 seconds.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 disables retrying).
+        initial_delay: The first backoff, in seconds; it doubles with each retry.
+        max_delay: The longest backoff, in seconds.
+        jitter: The largest fraction taken off a backoff at random, so that clients that
+            failed together do not retry together.
+        max_retry_after: The longest server hint obeyed; a longer one ends the call instead.
+    """
+
+    max_retries: int = attrs.field(default=2, validator=_check_max_retries)
+    initial_delay: float = attrs.field(default=0.5, validator=_non_negative("initial_delay"))
+    max_delay: float = attrs.field(default=8.0, validator=_non_negative("max_delay"))
+    jitter: float = attrs.field(default=0.25, validator=_non_negative("jitter"))
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative("max_retry_after"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.jitter > 1:
+            raise ValueError(f"RetryPolicy.jitter must be between 0 and 1, got {self.jitter}")
+
+
+@attrs.frozen
+class RetryDecision:
+    """Whether to try again, after how long, and why (for logs and error notes).
+
+    ``retryable`` is false when the error is never retried (a 400, say), and true when it is
+    retried or would have been but for the retry budget, the cap on hints or the deadline.
+    """
+
+    retry: bool
+    reason: str
+    delay: float = 0.0
+    throttle: bool = False
+    retryable: bool = True
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
+    """The server's requested wait in seconds, or ``None`` when it gave no usable hint.
+
+    ``retry-after-ms`` (milliseconds, as the official SDKs read it) wins over ``Retry-After``
+    (seconds or an HTTP-date, RFC 9110 section 10.2.3). ``now`` is the current Unix time, for
+    dates. A date in the past means "now" (0).
+    """
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis)
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value and value != float("inf"):
+            return value / 1000
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(retry_number: int, policy: RetryPolicy, *, random: float) -> float:
+    """The exponential backoff before retry ``retry_number`` (0 for the first retry).
+
+    ``random`` is a value in [0, 1) that sets the jitter.
+
+    >>> backoff_delay(0, RetryPolicy(), random=0.0), backoff_delay(5, RetryPolicy(), random=0.0)
+    (0.5, 8.0)
+    """
+    base = min(policy.initial_delay * 2.0**retry_number, policy.max_delay)
+    return base * (1.0 - policy.jitter * random)
+
+
+def _should_retry_header(error: APIStatusError) -> bool | None:
+    value = error.headers.get("x-should-retry")
+    if value is None:
+        for name, header in error.headers.items():
+            if name.lower() == "x-should-retry":
+                value = header
+                break
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
+
+
+def decide_retry(
+    error: APIError,
+    *,
+    retries_done: int,
+    policy: RetryPolicy,
+    now: float,
+    time_left: float | None,
+    random: float,
+) -> RetryDecision:
+    """Decide whether a failed attempt is retried, and after how long.
+
+    Args:
+        error: What the attempt raised.
+        retries_done: Retries already made for this request.
+        policy: The retry policy in force.
+        now: The current Unix time (for ``Retry-After`` dates).
+        time_left: Seconds until the caller's deadline, or ``None`` without one.
+        random: A value in [0, 1) for the jitter.
+    """
+    if isinstance(error, APIStatusError):
+        verdict = _should_retry_header(error)
+        retryable = error.status in RETRY_STATUSES if verdict is None else verdict
+        what = f"status {error.status}"
+    elif isinstance(error, APITimeoutError):
+        retryable, what = error.limit != "deadline", f"{error.limit or 'a'} timeout"
+    elif isinstance(error, APIConnectionError):
+        retryable, what = True, "a connection error"
+    elif isinstance(error, APIResponseValidationError):
+        # A body that is not JSON at all (empty, cut, a proxy's page) may come out right on
+        # a second try; a body of the wrong shape will not.
+        retryable, what = error.retryable, "an undecodable body"
+    else:
+        retryable, what = False, type(error).__name__
+    if not retryable:
+        return RetryDecision(False, f"{what} is not retried", retryable=False)
+    if retries_done >= policy.max_retries:
+        return RetryDecision(False, f"{what} after {retries_done} retries: none left")
+
+    hint = None
+    if isinstance(error, APIStatusError):
+        hint = parse_retry_after(error.headers, now=now)
+    if hint is not None and hint > policy.max_retry_after:
+        return RetryDecision(
+            False,
+            f"{what}: the server asked to wait {hint:.1f} s, more than the "
+            f"{policy.max_retry_after:.1f} s cap",
+        )
+    delay = hint if hint is not None else backoff_delay(retries_done, policy, random=random)
+    if time_left is not None and delay >= time_left:
+        return RetryDecision(
+            False,
+            f"{what}: waiting {delay:.2f} s would pass the deadline "
+            f"({max(time_left, 0.0):.2f} s left)",
+        )
+    throttle = isinstance(error, APIStatusError) and error.status in THROTTLE_STATUSES
+    source = "as the server asked" if hint is not None else "backoff"
+    return RetryDecision(True, f"{what}; retrying in {delay:.2f} s ({source})", delay, throttle)
