@@ -257,7 +257,9 @@ async def test_redirects_are_answered_not_followed(
 
 
 async def test_connection_refused_is_a_connection_error(unused_tcp_port: int) -> None:
-    async with AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{unused_tcp_port}/") as client:
+    async with AsyncKernel(
+        CANARY_KEY, base_url=f"http://127.0.0.1:{unused_tcp_port}/", max_retries=0
+    ) as client:
         with pytest.raises(APIConnectionError, match="Cannot connect") as caught:
             await client.invocations.list_page()
     assert not isinstance(caught.value, APITimeoutError)
@@ -266,7 +268,7 @@ async def test_connection_refused_is_a_connection_error(unused_tcp_port: int) ->
 async def test_a_slow_server_is_a_timeout_error() -> None:
     async with (
         KernelEmulator(count=1, latency=2.0) as slow,
-        slow.client(timeout=Timeout(total=0.2)) as client,
+        slow.client(timeout=Timeout(total=0.2), max_retries=0) as client,
     ):
         with pytest.raises(APITimeoutError):
             await client.invocations.list_page()

@@ -17,9 +17,14 @@ from kernel_async.testing._emulator import (
     RecordedRequest,
     ScriptedResponse,
 )
+from kernel_async.testing._faults import RECOVERABLE_FAULTS, Fault, FaultKind, FaultSchedule
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "RECOVERABLE_FAULTS",
+    "Fault",
+    "FaultKind",
+    "FaultSchedule",
     "KernelEmulator",
     "RecordedRequest",
     "ScriptedResponse",

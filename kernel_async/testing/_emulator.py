@@ -21,11 +21,12 @@ from typing import Any, Final, Self
 import attrs
 from aiohttp import web
 
-from kernel_async._client import AsyncKernel
+from kernel_async._client import RETRY_COUNT_HEADER, AsyncKernel
 from kernel_async._models import InvocationStatus
 from kernel_async._params import MAX_LIMIT
 from kernel_async._timestamps import parse_go_duration, rfc3339_to_epoch_ns
 from kernel_async.testing._data import deployment_id_for, generate_invocations
+from kernel_async.testing._faults import Fault, FaultKind, FaultSchedule
 
 __all__ = ["DEFAULT_API_KEY", "KernelEmulator", "RecordedRequest", "ScriptedResponse"]
 
@@ -115,15 +116,6 @@ class _BadRequest(Exception):
         self.message = message
 
 
-def _error_response(status: int, code: str, message: str, request_id: str) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps({"code": code, "message": message}).encode(),
-        content_type="application/json",
-        headers={"X-Request-Id": request_id},
-    )
-
-
 class KernelEmulator:
     """A Kernel API on 127.0.0.1, for tests, demos and benchmarks.
 
@@ -150,6 +142,7 @@ class KernelEmulator:
         port: The port; 0 picks a free one.
         path_prefix: Serve under this path (``/v1/``), as behind a gateway; :attr:`url`
             includes it.
+        faults: A :class:`FaultSchedule` of injected faults (also settable later).
     """
 
     def __init__(
@@ -165,6 +158,7 @@ class KernelEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         path_prefix: str = "/",
+        faults: FaultSchedule | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the emulator listens on loopback only (127.0.0.1 or ::1)")
@@ -181,6 +175,8 @@ class KernelEmulator:
         if not (path_prefix.startswith("/") and path_prefix.endswith("/")):
             raise ValueError("path_prefix must start and end with '/'")
         self._path_prefix = path_prefix
+        self.faults = faults
+        """The fault schedule in force, or ``None``."""
         if invocations is None:
             invocations = generate_invocations(count, seed=seed, now=now)
         self._records: list[_Record] = sorted(
@@ -370,9 +366,38 @@ class KernelEmulator:
             delay = self.latency(recorded) if callable(self.latency) else self.latency
             if delay > 0:
                 await asyncio.sleep(delay)
-            return self._respond(query, authorized, recorded.offset)
+            request_id = f"req_emu_{next(self._request_ids):06d}"
+            scripted = self._take_scripted(recorded.offset)
+            if scripted is not None:
+                return web.Response(
+                    status=scripted.status,
+                    body=scripted.body,
+                    headers={"X-Request-Id": request_id, **scripted.headers},
+                    content_type=scripted.content_type,
+                )
+            fault = self._fault_for(request, query)
+            if fault is not None and fault.kind is FaultKind.LATENCY_SPIKE:
+                await asyncio.sleep(fault.seconds)
+                fault = None
+            status, headers, body = self._respond(query, authorized, request_id)
+            if fault is None:
+                return web.Response(status=status, headers=headers, body=body)
+            return await _serve_fault(request, fault, status, headers, body)
         finally:
             self.in_flight -= 1
+
+    def _fault_for(self, request: web.Request, query: Mapping[str, str]) -> Fault | None:
+        schedule = self.faults
+        if schedule is None:
+            return None
+        # The client's own retry count, when it sends one: aiohttp's silent resend of a GET on
+        # a reset pooled connection is then the same attempt, not a new one.
+        attempt = _maybe_int(request.headers.get(RETRY_COUNT_HEADER))
+        if attempt is None:
+            attempt = schedule.attempts[tuple(sorted(query.items()))]
+        fault = schedule.decide(query, attempt)
+        schedule.record(query, fault)
+        return fault
 
     def _take_scripted(self, offset: int | None) -> ScriptedResponse | None:
         for index, scripted in enumerate(self._script):
@@ -381,38 +406,83 @@ class KernelEmulator:
         return None
 
     def _respond(
-        self, query: Mapping[str, str], authorized: bool, offset: int | None
-    ) -> web.Response:
-        request_id = f"req_emu_{next(self._request_ids):06d}"
-        scripted = self._take_scripted(offset)
-        if scripted is not None:
-            return web.Response(
-                status=scripted.status,
-                body=scripted.body,
-                headers={"X-Request-Id": request_id, **scripted.headers},
-                content_type=scripted.content_type,
-            )
+        self, query: Mapping[str, str], authorized: bool, request_id: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """What the API answers: status, headers and body."""
         if not authorized:
-            return _error_response(
-                401, "unauthorized", "missing or invalid authorization token", request_id
-            )
+            return _error(401, "unauthorized", "missing or invalid authorization token", request_id)
         try:
             _, limit, offset_value = self._page_params(query)
             matches = self._filter(query)
         except _BadRequest as exc:
-            return _error_response(400, "bad_request", exc.message, request_id)
+            return _error(400, "bad_request", exc.message, request_id)
         end = offset_value + limit
         has_more = end < len(matches)
         body = b"[" + b",".join(r.encoded for r in matches[offset_value:end]) + b"]"
+        headers = {
+            "Content-Type": "application/json",
+            "X-Limit": str(limit),
+            "X-Offset": str(offset_value),
+            # FACTS.md: absolute next offset; 0 on the last page together with false.
+            "X-Next-Offset": str(end if has_more else 0),
+            "X-Has-More": "true" if has_more else "false",
+            "X-Request-Id": request_id,
+        }
+        return 200, headers, body
+
+
+def _error(
+    status: int, code: str, message: str, request_id: str
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+    return status, headers, json.dumps({"code": code, "message": message}).encode()
+
+
+_HTML_502: Final = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+async def _serve_fault(
+    request: web.Request, fault: Fault, status: int, headers: dict[str, str], body: bytes
+) -> web.StreamResponse:
+    """Answer with ``fault`` instead of (or on top of) the real response."""
+    kind = fault.kind
+    request_id = headers["X-Request-Id"]
+    if kind is FaultKind.STATUS:
+        status, headers, body = _error(fault.status, "injected", "an injected fault", request_id)
+        return web.Response(status=status, headers={**headers, **fault.headers()}, body=body)
+    if kind is FaultKind.HTML_502:
         return web.Response(
-            body=body,
-            content_type="application/json",
-            headers={
-                "X-Limit": str(limit),
-                "X-Offset": str(offset_value),
-                # FACTS.md: absolute next offset; 0 on the last page together with false.
-                "X-Next-Offset": str(end if has_more else 0),
-                "X-Has-More": "true" if has_more else "false",
-                "X-Request-Id": request_id,
-            },
+            status=502,
+            body=_HTML_502,
+            headers={"Content-Type": "text/html", "X-Request-Id": request_id, **fault.headers()},
         )
+    if kind is FaultKind.INVALID_JSON:
+        return web.Response(status=status, headers=headers, body=body[: len(body) // 2] + b"}{")
+    if kind is FaultKind.EMPTY_200:
+        return web.Response(status=status, headers=headers, body=b"")
+    if kind is FaultKind.RESET:
+        assert request.transport is not None
+        request.transport.abort()
+        raise asyncio.CancelledError  # nothing to send; aiohttp drops the connection quietly
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    if kind is FaultKind.TRUNCATED:
+        await response.write(body[: len(body) // 2])
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+    if kind is FaultKind.STALL:
+        await asyncio.sleep(fault.seconds)
+        await response.write(body)
+        return response
+    # DRIP: the whole body, slowly.
+    pieces = 10
+    size = max(1, -(-len(body) // pieces))
+    for start in range(0, max(len(body), 1), size):
+        await response.write(body[start : start + size])
+        await asyncio.sleep(fault.seconds / pieces)
+    return response
