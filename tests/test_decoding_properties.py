@@ -1,0 +1,118 @@
+"""Property tests of the decoder: any body decodes or raises the validation error, nothing else."""
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernel_async import APIResponseValidationError, InvocationStatus
+from kernel_async._protocol import interpret_page_response
+
+HEADERS = {"X-Has-More": "false", "X-Limit": "100", "X-Offset": "0", "X-Next-Offset": "0"}
+
+# Standard JSON only: NaN and Infinity are not JSON (RFC 8259), and orjson rejects them.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+timestamps = st.builds(
+    lambda y, mo, d, h, mi, s, frac, off: (
+        f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{off}"
+    ),
+    st.integers(1971, 2099),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d)),
+    st.sampled_from(["Z", "z", "+00:00", "-07:00", "+05:30", "+14:00"]),
+)
+
+invocations = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1),
+        "app_name": st.text(),
+        "version": st.text(),
+        "action_name": st.text(),
+        "started_at": timestamps,
+        "status": st.one_of(st.sampled_from([s.value for s in InvocationStatus]), st.text()),
+    },
+    optional={
+        "finished_at": st.one_of(st.none(), timestamps),
+        "payload": st.one_of(st.none(), st.text()),
+        "output": st.one_of(st.none(), st.text()),
+        "status_reason": st.one_of(st.none(), st.text()),
+        "future_field": json_values,
+        "nested": st.dictionaries(st.text(), json_values, max_size=3),
+    },
+)
+
+
+def decode(body: bytes) -> Any:
+    return interpret_page_response(200, HEADERS, body, offset=0)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300))
+def test_any_bytes_decode_or_raise_the_validation_error(body: bytes) -> None:
+    try:
+        page = decode(body)
+    except APIResponseValidationError as error:
+        assert error.status == 200  # noqa: PT017 - any input is fine, but only this error
+    else:
+        assert isinstance(page.items, tuple)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_any_json_decodes_or_raises_the_validation_error(value: Any) -> None:
+    try:
+        page = decode(json.dumps(value).encode())
+    except APIResponseValidationError as error:
+        assert error.path.startswith("$")  # noqa: PT017
+    else:
+        assert isinstance(value, list)
+        assert len(page) == len(value)
+
+
+@settings(max_examples=300)
+@given(st.lists(invocations, max_size=8))
+def test_schema_valid_pages_with_extras_and_unknown_statuses_always_decode(
+    items: list[dict[str, Any]],
+) -> None:
+    page = decode(json.dumps(items).encode())
+    assert [i.id for i in page] == [i["id"] for i in items]
+    for invocation, wire in zip(page, items, strict=True):
+        assert invocation.status == wire["status"]
+        assert invocation.started_at.tzinfo is not None
+        assert invocation.to_dict()["started_at"] == wire["started_at"]
+
+
+@settings(max_examples=200)
+@given(st.lists(invocations, min_size=1, max_size=4), st.data())
+def test_a_wrong_type_anywhere_is_a_validation_error_at_its_path(
+    items: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(0, len(items) - 1))
+    field = data.draw(
+        st.sampled_from(["id", "app_name", "version", "action_name", "started_at", "status"])
+    )
+    items[index][field] = data.draw(
+        st.one_of(st.none(), st.integers(), st.booleans(), st.lists(st.integers(), max_size=2))
+    )
+    try:
+        decode(json.dumps(items).encode())
+    except APIResponseValidationError as error:
+        assert error.path == f"$[{index}].{field}"  # noqa: PT017
+    else:
+        raise AssertionError("a wrong type was accepted")
