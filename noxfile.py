@@ -63,3 +63,11 @@ def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors."""
     session.install("-e", ".", *group("docs"))
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the official SDK and raw aiohttp: `nox -s bench -- --write-docs`."""
+    # The official SDK is a benchmark contestant only, never a runtime or test dependency.
+    session.install("-e", ".[fast]", "kernel[aiohttp]", "matplotlib")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -120,6 +120,7 @@ class AsyncKernel:
         # request queued inside aiohttp's pool would spend its timeout waiting there
         # (FIELD-NOTES section 3), and several walks share the pool.
         self._request_slots = asyncio.Semaphore(self._connection_limit)
+        self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
         self._throttled_until = 0.0
         self._random = random.Random()  # noqa: S311 - jitter, not secrets
@@ -257,9 +258,17 @@ class AsyncKernel:
             raise APITimeoutError(
                 f"GET {url}: the deadline passed before the attempt", limit="deadline", url=str(url)
             )
+        headers = (
+            self._first_attempt_headers
+            if retries == 0
+            else {
+                **self._config.headers,
+                RETRY_COUNT_HEADER: str(retries),
+            }
+        )
         request = RawRequest(
             url=url,
-            headers={**self._config.headers, RETRY_COUNT_HEADER: str(retries)},
+            headers=headers,
             timeout=self._config.timeout,
             max_response_bytes=self._config.max_response_bytes,
         )

@@ -113,9 +113,80 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     return converter
 
 
+def _slot_setter(name: str) -> Callable[[Invocation, object], None]:
+    setter: Callable[[Invocation, object], None] = Invocation.__dict__[name].__set__
+    return setter
+
+
+_new_object = object.__new__
+_set_id, _set_app_name, _set_version, _set_action_name = (
+    _slot_setter(name) for name in ("id", "app_name", "version", "action_name")
+)
+_set_started_at, _set_status, _set_finished_at = (
+    _slot_setter(name) for name in ("started_at", "status", "finished_at")
+)
+_set_payload, _set_output, _set_status_reason = (
+    _slot_setter(name) for name in ("payload", "output", "status_reason")
+)
+_set_started_at_raw, _set_finished_at_raw = (
+    _slot_setter(name) for name in ("_started_at_raw", "_finished_at_raw")
+)
+
+
+def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocation:
+    """The hot path: one invocation, specialised to its shape, as strict as the cattrs hook.
+
+    Hand-written rather than generated because it runs for every item of every page: exact
+    type checks in one expression, the timestamp parser called directly, and the frozen,
+    slotted instance filled through its slot descriptors instead of the generated __init__
+    (which goes through object.__setattr__ once per field). Anything wrong raises, and
+    :func:`decode_invocations` then asks the detailed cattrs converter where; a property test
+    holds the two to the same verdict on every input.
+    """
+    id_ = data["id"]
+    app_name = data["app_name"]
+    version = data["version"]
+    action_name = data["action_name"]
+    started_raw = data["started_at"]
+    status = data["status"]
+    get = data.get
+    finished_raw = get("finished_at")
+    payload = get("payload")
+    output = get("output")
+    status_reason = get("status_reason")
+    if (
+        type(id_) is not str
+        or type(app_name) is not str
+        or type(version) is not str
+        or type(action_name) is not str
+        or type(started_raw) is not str
+        or type(status) is not str
+        or (finished_raw is not None and type(finished_raw) is not str)
+        or (payload is not None and type(payload) is not str)
+        or (output is not None and type(output) is not str)
+        or (status_reason is not None and type(status_reason) is not str)
+    ):
+        raise _WrongValue("a field has the wrong type")
+    invocation = _new_object(Invocation)
+    _set_id(invocation, id_)
+    _set_app_name(invocation, app_name)
+    _set_version(invocation, version)
+    _set_action_name(invocation, action_name)
+    _set_started_at(invocation, parse_rfc3339(started_raw))
+    _set_status(invocation, _STATUSES.get(status, status))
+    _set_finished_at(invocation, None if finished_raw is None else parse_rfc3339(finished_raw))
+    _set_payload(invocation, payload)
+    _set_output(invocation, output)
+    _set_status_reason(invocation, status_reason)
+    _set_started_at_raw(invocation, started_raw)
+    _set_finished_at_raw(invocation, finished_raw)
+    return invocation
+
+
 _FAST: Final = _make_converter(detailed=False)
+_FAST.register_structure_hook(Invocation, _structure_invocation_fast)
 _DETAILED: Final = _make_converter(detailed=True)
-_structure_invocation: Final = _FAST.get_structure_hook(Invocation)
+_structure_invocation: Final = _structure_invocation_fast
 
 
 def _format_error(exc: BaseException, _type: object) -> str:
@@ -149,7 +220,7 @@ def decode_invocations(data: object) -> tuple[Invocation, ...]:
     if type(data) is not list:
         raise StructureFailure(f"expected an array of invocations, got {_describe(data)}", "$")
     try:
-        return tuple([_structure_invocation(item, Invocation) for item in data])
+        return tuple([_structure_invocation(item) for item in data])
     except Exception:  # noqa: BLE001 - the detailed pass says what and where
         raise _locate(data, list[Invocation]) from None
 

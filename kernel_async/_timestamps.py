@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 __all__ = [
     "format_go_duration",
@@ -45,25 +46,48 @@ _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|
 _GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0")
 
 
+_fromisoformat = datetime.fromisoformat
+
+# RFC 3339 section 5.6 date-time, every digit written as 0: with lowercase t and z and a space
+# for T allowed (section 5.6, NOTE), and 0 to 9 fractional digits (Go never writes more).
+_DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_TEMPLATES: Final = frozenset(
+    f"0000-00-00{sep}00:00:00{fraction}{offset}".encode()
+    for sep in "Tt "
+    for fraction in ["", *("." + "0" * digits for digits in range(1, 10))]
+    for offset in ("Z", "z", "+00:00", "-00:00")
+)
+
+
 def parse_rfc3339(text: str) -> datetime:
     """Parse an RFC 3339 date-time into an aware :class:`~datetime.datetime`.
 
     Fractions beyond microseconds are truncated, as Python's datetime cannot hold them; use
     :func:`rfc3339_to_epoch_ns` for the exact value.
 
+    This runs twice per invocation, so the grammar is checked by mapping every ASCII digit
+    to ``0`` (one ``bytes.translate``) and looking the result up among the 120 shapes the
+    grammar allows: several times cheaper than a regular expression. Digits and ranges are
+    then :meth:`datetime.fromisoformat`'s, which takes nine fractional digits and ``Z`` since
+    Python 3.11 but also forms RFC 3339 does not allow (``20250601T...``, any separator,
+    ``,`` for ``.``), hence the check first. A test holds this to the grammar written as a
+    regular expression.
+
     Raises:
         ValueError: ``text`` is not an RFC 3339 date-time with an offset.
     """
-    if _RFC3339.fullmatch(text) is None:
+    # Non-ASCII digits encode to several bytes and match no shape.
+    if text.encode().translate(_DIGITS_TO_ZERO) not in _TEMPLATES:
         raise ValueError(f"not an RFC 3339 date-time with an offset: {text!r}")
     try:
-        # fromisoformat (3.11+) takes up to nine digits and 'Z', but only uppercase T and Z.
-        return datetime.fromisoformat(text)
+        return _fromisoformat(text)
     except ValueError:
-        try:
-            return datetime.fromisoformat(text.upper())
-        except ValueError:
-            raise ValueError(f"not a valid date-time: {text!r}") from None
+        pass
+    try:
+        # fromisoformat wants uppercase T and Z; RFC 3339 section 5.6 allows lowercase.
+        return _fromisoformat(text.upper())
+    except ValueError:
+        raise ValueError(f"not a valid date-time: {text!r}") from None
 
 
 def rfc3339_to_epoch_ns(text: str) -> int:

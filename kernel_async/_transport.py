@@ -7,6 +7,7 @@ is turned into :class:`~kernel_async.APIConnectionError` or
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -66,7 +67,8 @@ def _safe_cause(exc: BaseException) -> BaseException | None:
     return None if isinstance(exc, aiohttp.ClientResponseError) else exc
 
 
-def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+@functools.cache
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:  # once per Timeout, not per call
     return aiohttp.ClientTimeout(
         total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
     )
@@ -159,7 +161,7 @@ class AiohttpTransport:
         try:
             async with self._get_session().get(
                 request.url,
-                headers=dict(request.headers),
+                headers=request.headers,
                 timeout=_client_timeout(request.timeout),
                 # Redirects are answered, never followed: aiohttp would forward custom headers
                 # cross-origin and follow https -> http (FIELD-NOTES section 3).

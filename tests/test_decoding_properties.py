@@ -116,3 +116,53 @@ def test_a_wrong_type_anywhere_is_a_validation_error_at_its_path(
         assert error.path == f"$[{index}].{field}"  # noqa: PT017
     else:
         raise AssertionError("a wrong type was accepted")
+
+
+field_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
+    timestamps,
+    st.sampled_from(["queued", "failed", "cancelled"]),
+    st.lists(st.integers(), max_size=1),
+)
+maybe_invocations = st.dictionaries(
+    st.sampled_from(
+        [
+            "id",
+            "app_name",
+            "version",
+            "action_name",
+            "started_at",
+            "finished_at",
+            "status",
+            "payload",
+            "output",
+            "status_reason",
+            "extra",
+        ]
+    ),
+    field_values,
+)
+
+
+@settings(max_examples=1000)
+@given(st.one_of(maybe_invocations, invocations, json_values))
+def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
+    """The hand-specialised hook accepts exactly what the cattrs-generated one accepts."""
+    from kernel_async import Invocation
+    from kernel_async._convert import _DETAILED, _structure_invocation_fast
+
+    try:
+        fast: Invocation | None = _structure_invocation_fast(candidate)
+    except Exception:
+        fast = None
+    try:
+        detailed: Invocation | None = _DETAILED.structure(candidate, Invocation)
+    except Exception:
+        detailed = None
+    assert fast == detailed
+    if fast is not None and detailed is not None:
+        assert fast.to_dict() == detailed.to_dict()
+        assert type(fast.status) is type(detailed.status)

@@ -1,8 +1,11 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel_async._timestamps import (
+    _RFC3339,
     format_go_duration,
     format_rfc3339,
     format_rfc3339_nano,
@@ -13,6 +16,7 @@ from kernel_async._timestamps import (
 )
 
 BASE_NS = 1_748_781_296 * 1_000_000_000  # 2025-06-01T12:34:56Z
+MUTATIONS = "0123456789-:.TtZz +,X\u0663"  # U+0663 is an Arabic-Indic digit: not ASCII
 
 
 @pytest.mark.parametrize(
@@ -137,3 +141,38 @@ def test_format_go_duration_round_trips(value: timedelta, text: str) -> None:
 def test_format_go_duration_refuses_negative() -> None:
     with pytest.raises(ValueError, match="negative"):
         format_go_duration(timedelta(seconds=-1))
+
+
+def reference_parse(text: str) -> datetime | None:
+    """RFC 3339 section 5.6 as a regular expression: the reference for the hand-written check."""
+    if _RFC3339.fullmatch(text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.upper())
+    except ValueError:
+        return None
+
+
+@settings(max_examples=2000)
+@given(
+    st.sampled_from(["2025-06-01T12:34:56", "2025-06-01t23:59:59", "1999-12-31 00:00:00"]),
+    st.one_of(st.just(""), st.text("0123456789", max_size=11).map(lambda d: "." + d)),
+    st.sampled_from(["Z", "z", "+05:30", "-00:00", "+5:30", "+0530", "", "+05:30:00", "ZZ"]),
+    st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from(list("0123456789-:.TtZz +,X\u0663"))),
+        max_size=2,
+    ),
+)
+def test_the_fast_parser_agrees_with_the_rfc3339_grammar(
+    head: str, fraction: str, offset: str, mutations: list[tuple[int, str]]
+) -> None:
+    chars = list(head + fraction + offset)
+    for index, char in mutations:
+        if index < len(chars):
+            chars[index] = char
+    text = "".join(chars)
+    try:
+        parsed: datetime | None = parse_rfc3339(text)
+    except ValueError:
+        parsed = None
+    assert parsed == reference_parse(text), text
