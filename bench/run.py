@@ -82,7 +82,7 @@ async def measure(contestant: str, url: str, reps: int, **options: Any) -> dict[
         **options,
         "seconds": statistics.median(r["seconds"] for r in runs),
         "items": runs[0]["items"],
-        "peak_traced": max((r["peak_traced"] or 0) for r in runs) or None,
+        "peak_traced": statistics.median((r["peak_traced"] or 0) for r in runs) or None,
         "max_rss_kib": statistics.median(r["max_rss_kib"] for r in runs),
         "runs": [r["seconds"] for r in runs],
     }
@@ -122,14 +122,8 @@ def ratios(rows: list[dict[str, Any]], default_prefetch: int) -> dict[str, float
     ours = by[f"kernel-async (prefetch {default_prefetch})"]
     official = min(by["official-httpx"], by["official-aiohttp"])
     floor = by[f"raw (prefetch {default_prefetch})"]
-    return {
-        "official / kernel-async": official / ours,
-        "kernel-async / raw floor (same window)": ours / floor,
-        "kernel-async stdlib json / raw floor": by[
-            f"kernel-async-stdlib (prefetch {default_prefetch})"
-        ]
-        / floor,
-    }
+    stdlib = by[f"kernel-async-stdlib (prefetch {default_prefetch})"]
+    return {"speedup": official / ours, "vs_floor": ours / floor, "stdlib_vs_floor": stdlib / floor}
 
 
 def table(title: str, rows: list[dict[str, Any]], default_prefetch: int) -> str:

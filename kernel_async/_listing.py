@@ -197,7 +197,7 @@ class InvocationListing:
 
     async def _next_page(self) -> Page | None:
         """The next page in order, or ``None`` at the end; raises the page's error in turn."""
-        self._current = None
+        self._current, self._current_raw = None, ()  # release the consumed page before waiting
         if self._closed:
             return None
         plan = self._plan
