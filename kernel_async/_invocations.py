@@ -26,8 +26,8 @@ __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"]
 
 DEFAULT_PREFETCH: Final = 8
 """Pages a walk keeps in flight. At 20 ms per request, 8 walks 5,000 invocations 5.7x faster
-than 1; 16 gains another 15 % for twice the connections and wasted requests at the end
-(docs/pagination.md has the measurement, bench/walk_prefetch.py makes it)."""
+than 1; with no latency 4 to 8 are best, at 50 ms 16 is 20 % faster, for twice the connections
+and wasted requests at the end (docs/benchmarks.md; `nox -s bench` measures it)."""
 
 DEFAULT_WALK_PAGE_SIZE: Final = 100
 """The API's maximum: a walk at the server default of 20 makes five times the requests."""
