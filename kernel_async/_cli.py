@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from kernel_async._client import AsyncKernel
 from kernel_async._errors import KernelError, MissingAPIKeyError
 from kernel_async._invocations import DEFAULT_PREFETCH
 from kernel_async._models import InvocationStatus
+from kernel_async._table import TableLayout, render_header, render_row
 from kernel_async._version import __version__
 from kernel_async.testing._emulator import KernelEmulator
 
@@ -61,8 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "list",
         help="list invocations, newest first",
         description=(
-            "List invocations, newest first, as JSON lines. Uses KERNEL_API_KEY and "
-            "KERNEL_BASE_URL; --emulator lists demo data from a local emulator instead."
+            "List invocations, newest first: a table on a terminal, JSON lines otherwise. "
+            "Uses KERNEL_API_KEY and KERNEL_BASE_URL; --emulator lists demo data from a "
+            "local emulator instead."
         ),
     )
     # Flag names follow the Kernel CLI's `kernel invoke history` (FACTS.md).
@@ -88,7 +91,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"pages in flight at once (default {DEFAULT_PREFETCH}; 1 walks sequentially)",
     )
     listing.add_argument(
-        "--output", "-o", choices=("jsonl", "json"), default="jsonl", help="output format"
+        "--output",
+        "-o",
+        choices=("table", "jsonl", "json"),
+        default=None,
+        help="output format (default: table on a terminal, JSON lines otherwise)",
+    )
+    listing.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the status (default: only on a terminal, and not with NO_COLOR)",
     )
     listing.add_argument("--base-url", help="API base URL (default: KERNEL_BASE_URL or the API)")
     listing.add_argument(
@@ -126,7 +139,39 @@ async def _open_client(args: argparse.Namespace) -> AsyncIterator[AsyncKernel]:
             yield client
 
 
-async def _list_invocations(args: argparse.Namespace, out: TextIO) -> None:
+def _use_colour(choice: str, stream: TextIO) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    # https://no-color.org: any non-empty NO_COLOR turns colour off.
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+class _Progress:
+    """Items and pages so far, on one line of stderr, when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._enabled = stream.isatty()
+        self.items = self.pages = 0
+
+    def page(self, items: int) -> None:
+        self.items += items
+        self.pages += 1
+        if self._enabled:
+            pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
+            self._stream.write(f"\r\x1b[K{self.items:,} invocations, {pages}")
+            self._stream.flush()
+
+    def clear(self) -> None:
+        if self._enabled and self.pages:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+
+async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    output = args.output or ("table" if out.isatty() else "jsonl")
     async with _open_client(args) as client:
         # Arguments are checked here, before the first request.
         listing = client.invocations.list(
@@ -141,14 +186,29 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO) -> None:
             prefetch=args.prefetch,
             max_items=args.max_items,
         )
-        async with listing:
-            if args.output == "json":
-                rows = [invocation.to_dict() async for invocation in listing]
-                json.dump(rows, out, indent=2)
-                out.write("\n")
-                return
-            async for invocation in listing:
-                out.write(json.dumps(invocation.to_dict()) + "\n")
+        progress = _Progress(err)
+        layout = TableLayout.for_width(shutil.get_terminal_size((120, 24)).columns)
+        colour = _use_colour(args.color, out)
+        rows: list[dict[str, str | None]] = []
+        try:
+            async with listing:
+                if output == "table":
+                    out.write(render_header(layout) + "\n")
+                async for page in listing.pages():
+                    progress.page(len(page))
+                    if output == "table":
+                        lines = [render_row(i, layout, colour=colour) for i in page]
+                        out.write("".join(line + "\n" for line in lines))
+                    elif output == "jsonl":
+                        out.write("".join(json.dumps(i.to_dict()) + "\n" for i in page))
+                    else:
+                        rows.extend(i.to_dict() for i in page)
+                    out.flush()
+        finally:
+            progress.clear()
+        if output == "json":
+            json.dump(rows, out, indent=2)
+            out.write("\n")
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
@@ -175,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "emulator":
             asyncio.run(_serve_emulator(args, out))
         else:
-            asyncio.run(_list_invocations(args, out))
+            asyncio.run(_list_invocations(args, out, sys.stderr))
     except KeyboardInterrupt:
         return 130
     except (MissingAPIKeyError, ValueError, TypeError) as exc:

@@ -175,3 +175,68 @@ async def test_prefetch_flag_bounds_requests_in_flight() -> None:
         status, _, err = await cli("invocations", "list", "--prefetch", "64", env=env)
         assert status == 2
         assert "prefetch" in err
+
+
+async def test_table_output_without_a_terminal_has_no_colour() -> None:
+    status, out, _ = await cli(
+        "invocations", "list", "--emulator", "-o", "table", "--max-items", "5"
+    )
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[0].split()[:5] == ["ID", "APP", "ACTION", "VERSION", "STATUS"]
+    assert len(lines) == 6
+    assert "\x1b[" not in out
+    status, out, _ = await cli(
+        "invocations", "list", "--emulator", "-o", "table", "--max-items", "5", "--color", "always"
+    )
+    assert "\x1b[3" in out
+
+
+def test_on_a_terminal_the_default_is_a_coloured_table_with_progress() -> None:
+    import pty
+    import subprocess
+
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KERNEL_API_KEY")}
+    env["COLUMNS"] = "150"
+    process = subprocess.Popen(
+        [SCRIPT, "invocations", "list", "--emulator", "--max-items", "120", "--limit", "50"],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode()
+    assert "STATUS" in screen
+    assert "\x1b[32msucceeded" in screen  # coloured status
+    assert "50 invocations, 1 page" in screen  # progress on stderr
+    assert "120 invocations, 3 pages" in screen
+    assert "\r\x1b[K" in screen  # the progress line was cleared
+
+
+def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernel_async._cli import _use_colour
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert _use_colour("auto", Terminal())  # type: ignore[arg-type]
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _use_colour("auto", Terminal())  # type: ignore[arg-type]
+    assert _use_colour("always", Terminal())  # type: ignore[arg-type]
+    assert not _use_colour("never", Terminal())  # type: ignore[arg-type]
