@@ -187,11 +187,14 @@ class InvocationListing:
         interrupted = False
         while pending:
             # Like a TaskGroup, finish the cleanup even if we are cancelled meanwhile (the
-            # requests are already cancelled, so this is short), then pass that on.
+            # requests are already cancelled, so this is short), then pass that on. Under
+            # anyio (Starlette, FastAPI) a cancel scope re-delivers the cancellation at every
+            # await, so progress is measured by what is done, not by `wait` returning.
             try:
-                _, pending = await asyncio.wait(pending)
+                await asyncio.wait(pending)
             except asyncio.CancelledError:
                 interrupted = True
+            pending = {task for task in pending if not task.done()}
         if interrupted:
             raise asyncio.CancelledError
 

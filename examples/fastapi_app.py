@@ -1,0 +1,91 @@
+"""kernel-async in a FastAPI app: one client for the app's lifetime, handed to handlers.
+
+    KERNEL_API_KEY=... uvicorn examples.fastapi_app:app
+
+- ``GET /invocations.ndjson?status=failed`` streams every matching invocation as NDJSON; if
+  the client hangs up, the walk stops and its requests are cancelled.
+- ``GET /invocations?limit=20&offset=0`` returns one page, with the API's pagination headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from kernel_async import APIStatusError, AsyncKernel, InvocationStatus, KernelError
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # One client (one connection pool) for the whole app, closed on shutdown.
+    async with AsyncKernel() as kernel:
+        app.state.kernel = kernel
+        yield
+
+
+app = FastAPI(title="invocations", lifespan=lifespan)
+
+
+def get_kernel(request: Request) -> AsyncKernel:
+    kernel: AsyncKernel = request.app.state.kernel
+    return kernel
+
+
+Kernel = Annotated[AsyncKernel, Depends(get_kernel)]
+
+
+@app.exception_handler(ValueError)
+async def bad_argument(_request: Request, exc: ValueError) -> JSONResponse:
+    # kernel-async checks arguments before sending anything: that is the caller's mistake.
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+@app.exception_handler(KernelError)
+async def upstream_failed(_request: Request, exc: KernelError) -> JSONResponse:
+    status = exc.status if isinstance(exc, APIStatusError) and exc.status < 500 else 502
+    request_id = getattr(exc, "request_id", None)
+    return JSONResponse({"detail": str(exc), "request_id": request_id}, status_code=status)
+
+
+@app.get("/invocations.ndjson")
+async def stream_invocations(
+    kernel: Kernel,
+    status: InvocationStatus | None = None,
+    app_name: str | None = None,
+    since: str | None = None,
+) -> StreamingResponse:
+    # list() checks the filters now, so a bad one is a 422 before the stream starts.
+    listing = kernel.invocations.list(status=status, app_name=app_name, since=since)
+
+    async def lines() -> AsyncIterator[str]:
+        # When the client disconnects, the server cancels this generator; leaving
+        # `async with` then cancels and awaits the walk's requests.
+        async with listing:
+            async for invocation in listing:
+                yield json.dumps(invocation.to_dict()) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@app.get("/invocations")
+async def one_page(
+    kernel: Kernel,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: InvocationStatus | None = None,
+) -> list[dict[str, str | None]]:
+    page = await kernel.invocations.list_page(limit=limit, offset=offset, status=status)
+    response.headers["X-Has-More"] = "true" if page.has_more else "false"
+    response.headers["X-Next-Offset"] = str(page.next_offset or 0)
+    response.headers["X-Offset"] = str(page.offset)
+    if page.limit is not None:
+        response.headers["X-Limit"] = str(page.limit)
+    if page.request_id is not None:
+        response.headers["X-Request-Id"] = page.request_id
+    return [invocation.to_dict() for invocation in page]
