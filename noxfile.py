@@ -1,4 +1,4 @@
-"""Development sessions: `nox` runs tests (3.11-3.13), lint, typecheck and docs.
+"""Development sessions: `nox` runs tests (3.11-3.13), lint, typecheck, typing and docs.
 
 Interpreters that are not installed are skipped; CI makes 3.12 and 3.13 visible (.ci/run).
 """
@@ -6,12 +6,13 @@ Interpreters that are not installed are skipped; CI makes 3.12 and 3.13 visible 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "lint", "typecheck", "typing", "docs"]
 # A missing 3.12 or 3.13 is skipped, also under CI=true (where nox would otherwise fail).
 nox.options.error_on_missing_interpreters = False
 
@@ -56,6 +57,15 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (with the optional orjson, so its branch is checked)."""
     session.install("-e", ".[fast]", *group("typecheck"))
     session.run("mypy", "--strict", "kernel_async")
+
+
+@nox.session(python=PYTHONS[0])
+def typing(session: nox.Session) -> None:
+    """Type-only tests of the public API (tests/typing/), by mypy --strict and by pyright."""
+    session.install("-e", ".[fast]", *group("typecheck"), "pyright")
+    session.run("mypy", "--strict", "tests/typing")
+    python = str(Path(session.bin) / "python")
+    session.run("pyright", "--pythonpath", python, "tests/typing", "kernel_async")
 
 
 @nox.session(python=PYTHONS[0])

@@ -22,6 +22,8 @@ from kernel_async.testing import KernelEmulator
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 """The emulator's fixed clock in tests, so `since` and generated data are reproducible."""
 
+pytest_plugins = ["pytester"]
+
 CANARY_KEY = "sk-canary-8d1f0c5e-do-not-leak"
 """An API key that must never show up in any repr, str, log line or message."""
 

@@ -10,7 +10,7 @@ Shipped in the package so you can test your own code without a network or an API
 The pytest plugin (:mod:`kernel_async.testing.pytest_plugin`) wraps it in fixtures.
 """
 
-from kernel_async.testing._data import deployment_id_for, generate_invocations
+from kernel_async.testing._data import deployment_id_for, generate_invocations, make_invocation
 from kernel_async.testing._emulator import (
     DEFAULT_API_KEY,
     KernelEmulator,
@@ -30,4 +30,5 @@ __all__ = [
     "ScriptedResponse",
     "deployment_id_for",
     "generate_invocations",
+    "make_invocation",
 ]

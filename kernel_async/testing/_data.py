@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
 
-__all__ = ["deployment_id_for", "generate_invocations"]
+__all__ = ["deployment_id_for", "generate_invocations", "make_invocation"]
 
 _APPS: Final = (
     ("web-scraper", ("scrape", "extract-links")),
@@ -99,3 +99,30 @@ def generate_invocations(
             invocation["status_reason"] = reason
         invocations.append(invocation)
     return invocations
+
+
+def make_invocation(**fields: Any) -> dict[str, Any]:
+    """One invocation in the API's JSON form, for seeding the emulator in a test.
+
+    Every required field has a plausible default; pass the ones your test cares about. The
+    id is derived from the other fields unless given, and ``started_at`` accepts a datetime.
+
+    >>> make_invocation(app_name="shop", status="failed")["app_name"]
+    'shop'
+    """
+    started = fields.pop("started_at", "2026-01-01T00:00:00Z")
+    finished = fields.pop("finished_at", None)
+    wire: dict[str, Any] = {
+        "app_name": "my-app",
+        "version": "1.0.0",
+        "action_name": "analyze",
+        "status": "succeeded",
+        "payload": "{}",
+        "started_at": started.isoformat() if isinstance(started, datetime) else started,
+        "finished_at": finished.isoformat() if isinstance(finished, datetime) else finished,
+        **fields,
+    }
+    if "id" not in wire:
+        digest = hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
+        wire["id"] = f"inv_{digest[:20]}"
+    return wire

@@ -1,11 +1,13 @@
 """A pytest plugin with a running Kernel emulator and a client bound to it.
 
 It is registered through the ``pytest11`` entry point but only defines fixtures, so it costs
-nothing in test suites that do not use them. It needs pytest-asyncio (or another plugin that
-runs ``async def`` fixtures)::
+nothing in test suites that do not use them (``-p no:kernel_async`` turns it off). It needs
+pytest-asyncio (or another plugin that runs ``async def`` fixtures)::
+
+    from kernel_async.testing import make_invocation
 
     async def test_failed_invocations(kernel_emulator, kernel_client):
-        kernel_emulator.add_invocation({...})
+        kernel_emulator.add_invocation(make_invocation(status="failed"))
         page = await kernel_client.invocations.list_page(status="failed")
         assert ...
 

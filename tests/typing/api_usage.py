@@ -1,0 +1,83 @@
+"""Type-checked, never run: the public API as a user writes it, for mypy --strict and pyright.
+
+`nox -s typing` checks this file; a wrong annotation in the package makes it fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import assert_type
+
+from kernel_async import (
+    APIStatusError,
+    APITimeoutError,
+    AsyncKernel,
+    ErrorDetail,
+    Invocation,
+    InvocationListing,
+    InvocationStatus,
+    JSONValue,
+    Page,
+    RetryPolicy,
+    Timeout,
+)
+from kernel_async.testing import FaultSchedule, KernelEmulator, make_invocation
+
+
+async def listing(client: AsyncKernel) -> None:
+    walk = client.invocations.list(status=InvocationStatus.FAILED, since=timedelta(hours=1))
+    assert_type(walk, InvocationListing)
+    async with walk as invocations:
+        async for invocation in invocations:
+            assert_type(invocation, Invocation)
+            assert_type(invocation.id, str)
+            assert_type(invocation.status, InvocationStatus | str)
+            assert_type(invocation.started_at, datetime)
+            assert_type(invocation.finished_at, datetime | None)
+            assert_type(invocation.started_at_ns, int)
+            assert_type(invocation.duration, float | None)
+            assert_type(invocation.payload_json(), JSONValue)
+            assert_type(invocation.to_dict(), dict[str, str | None])
+    assert_type(walk.resume_offset, int | None)
+    async for page in client.invocations.list(max_items=10).pages():
+        assert_type(page, Page)
+
+
+async def one_page(client: AsyncKernel) -> None:
+    page = await client.invocations.list_page(limit=10, offset=0, deadline=5.0, max_retries=1)
+    assert_type(page, Page)
+    assert_type(page.items, tuple[Invocation, ...])
+    assert_type(page.next_offset, int | None)
+    assert_type(page.has_more, bool)
+    for invocation in page:
+        assert_type(invocation, Invocation)
+
+
+async def errors(client: AsyncKernel) -> None:
+    try:
+        await client.invocations.list_page()
+    except APIStatusError as error:
+        assert_type(error.status, int)
+        assert_type(error.code, str | None)
+        assert_type(error.details, tuple[ErrorDetail, ...])
+        assert_type(error.inner_error, ErrorDetail | None)
+        assert_type(error.request_id, str | None)
+        assert_type(error.headers, Mapping[str, str])
+    except APITimeoutError as error:
+        assert_type(error.limit, str | None)
+
+
+async def configuration() -> None:
+    client = AsyncKernel(
+        "key",
+        base_url="https://api.onkernel.com/",
+        timeout=Timeout(total=30, connect=5, read=10),
+        retry=RetryPolicy(max_retries=3),
+        max_connections=16,
+    )
+    assert_type(client.retry, RetryPolicy)
+    async with KernelEmulator(faults=FaultSchedule(seed=1, rate=0.1)) as emulator:
+        emulator.add_invocation(make_invocation(status="failed"))
+        assert_type(emulator.client(), AsyncKernel)
+    await client.aclose()
