@@ -7,6 +7,7 @@ emulator; examples that define pytest tests run under pytest with the package's 
 import asyncio
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from kernel_async.testing import KernelEmulator
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+CONSOLE = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def examples() -> list[object]:
@@ -60,3 +62,31 @@ async def test_example_runs(code: str, tmp_path: Path) -> None:
             (tmp_path / "example.py").write_text(code)
             status, output = await run(sys.executable, "example.py", env=env, cwd=tmp_path)
     assert status == 0, output
+
+
+def cli_examples() -> list[object]:
+    """`kernel-async invocations ...` lines of console blocks (the emulator command serves
+    until interrupted and has a test of its own)."""
+    found = []
+    for page in PAGES:
+        for block in CONSOLE.finditer(page.read_text()):
+            for line in block.group(1).splitlines():
+                command = line.removeprefix("$ ").split(" && ")[-1]
+                if command.startswith("kernel-async invocations"):
+                    found.append(pytest.param(command, id=f"{page.relative_to(ROOT)}:{command}"))
+    return found
+
+
+def test_the_docs_have_cli_examples() -> None:
+    assert len(cli_examples()) >= 3
+
+
+@pytest.mark.parametrize("command", cli_examples())
+async def test_cli_example_runs(command: str, tmp_path: Path) -> None:
+    executable = Path(sys.executable).parent / "kernel-async"
+    async with KernelEmulator(count=150, seed=4) as emulator:
+        env = {**os.environ, "KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        args = [str(executable), *shlex.split(command)[1:]]
+        status, output = await run(*args, env=env, cwd=tmp_path)
+    assert status == 0, output
+    assert output.strip()
