@@ -143,6 +143,22 @@ async def test_a_stall_is_a_read_timeout_and_is_retried() -> None:
     assert retry_counts(emu) == ["0", "1"]
 
 
+def attempt_clock() -> tuple[aiohttp.TraceConfig, list[float]]:
+    """A TraceConfig recording, on the client's clock, when each attempt started."""
+    started: list[float] = []
+
+    async def on_start(*_: Any) -> None:
+        started.append(asyncio.get_running_loop().time())
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    return trace, started
+
+
+# The test reads the clock just before the call, the call just after: a hair apart.
+CLOCK_SLACK = 0.005
+
+
 @pytest.mark.parametrize(
     "fault",
     [Fault(kind=FaultKind.STALL, seconds=5.0), Fault(kind=FaultKind.DRIP, seconds=5.0)],
@@ -150,19 +166,28 @@ async def test_a_stall_is_a_read_timeout_and_is_retried() -> None:
 )
 async def test_a_call_never_outlives_its_deadline(fault: Fault) -> None:
     schedule = FaultSchedule(seed=0, rate=1.0, faults=[fault])
-    async with KernelEmulator(count=50, faults=schedule) as emu, emu.client(retry=FAST) as client:
+    trace, started = attempt_clock()
+    async with (
+        KernelEmulator(count=50, faults=schedule) as emu,
+        emu.client(retry=FAST, trace_configs=[trace]) as client,
+    ):
         loop = asyncio.get_running_loop()
         deadline_at = loop.time() + 0.3
         with pytest.raises(APITimeoutError) as caught:
             await client.invocations.list_page(deadline=0.3)
         ended = loop.time()
     assert caught.value.limit == "deadline"
-    assert all(r.received_at < deadline_at for r in emu.requests)  # no attempt after it
+    assert started  # at least one attempt was made
+    assert all(t < deadline_at + CLOCK_SLACK for t in started)  # no attempt after it
     assert ended >= deadline_at  # it was the deadline that ended it, not something else
 
 
 async def test_a_walk_never_outlives_its_deadline() -> None:
-    async with KernelEmulator(count=2000, latency=0.05, now=NOW) as emu, emu.client() as client:
+    trace, started = attempt_clock()
+    async with (
+        KernelEmulator(count=2000, latency=0.05, now=NOW) as emu,
+        emu.client(trace_configs=[trace]) as client,
+    ):
         loop = asyncio.get_running_loop()
         got = []
         listing = client.invocations.list(limit=20, prefetch=2, deadline=0.4)
@@ -171,8 +196,10 @@ async def test_a_walk_never_outlives_its_deadline() -> None:
             async with listing:
                 async for invocation in listing:
                     got.append(invocation)
+        ended = loop.time()
     assert caught.value.limit == "deadline"
-    assert all(r.received_at < deadline_at for r in emu.requests)
+    assert all(t < deadline_at + CLOCK_SLACK for t in started)
+    assert ended >= deadline_at
     assert ids(got) == ids(emu.invocations[: len(got)])
     assert listing.resume_offset == len(got)
 
