@@ -138,11 +138,6 @@ class AiohttpTransport:
             limits += [n for n in (connector.limit, connector.limit_per_host) if n]
         return min(limits)
 
-    @property
-    def owns_session(self) -> bool:
-        """Whether :meth:`aclose` closes the session."""
-        return self._owns_session
-
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
