@@ -16,7 +16,18 @@ from typing import Any
 
 import pytest
 
-from kernel_async import AsyncKernel
+from kernel_async import (
+    APIStatusError,
+    AsyncKernel,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
 from kernel_async.testing import KernelEmulator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -26,6 +37,20 @@ pytest_plugins = ["pytester"]
 
 CANARY_KEY = "sk-canary-8d1f0c5e-do-not-leak"
 """An API key that must never show up in any repr, str, log line or message."""
+
+
+STATUS_ERRORS: list[tuple[int, type[APIStatusError]]] = [
+    (400, BadRequestError),
+    (401, AuthenticationError),
+    (403, PermissionDeniedError),
+    (404, NotFoundError),
+    (409, ConflictError),
+    (422, UnprocessableEntityError),
+    (429, RateLimitError),
+    (500, InternalServerError),
+    (503, InternalServerError),
+]
+"""The official SDK's status-to-error names, which kernel-async keeps (FACTS.md)."""
 
 
 def ids(items: Any) -> list[str]:

@@ -15,23 +15,17 @@ from kernel_async import (
     APITimeoutError,
     AsyncKernel,
     AuthenticationError,
-    BadRequestError,
     ClientClosedError,
-    ConflictError,
     InternalServerError,
     InvocationStatus,
     MissingAPIKeyError,
-    NotFoundError,
     PaginationError,
-    PermissionDeniedError,
-    RateLimitError,
     Timeout,
-    UnprocessableEntityError,
     __version__,
 )
 from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
 
-from conftest import CANARY_KEY, NOW, ids
+from conftest import CANARY_KEY, NOW, STATUS_ERRORS, ids
 
 # -- listing -------------------------------------------------------------------------------
 
@@ -148,20 +142,7 @@ async def test_invalid_arguments_send_no_request(
 # -- server faults become typed errors --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "cls"),
-    [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, ConflictError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, InternalServerError),
-        (503, InternalServerError),
-    ],
-)
+@pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
 async def test_error_statuses_map_to_typed_errors(
     emulator: KernelEmulator, client: AsyncKernel, status: int, cls: type[APIStatusError]
 ) -> None:

@@ -8,17 +8,11 @@ import pytest
 from kernel_async import (
     APIResponseValidationError,
     APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
     ErrorDetail,
     InternalServerError,
     InvocationStatus,
     NotFoundError,
     PaginationError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnprocessableEntityError,
 )
 from kernel_async._protocol import (
     body_excerpt,
@@ -28,6 +22,8 @@ from kernel_async._protocol import (
     read_page_headers,
     status_error,
 )
+
+from conftest import STATUS_ERRORS
 
 INVOCATION: dict[str, Any] = {
     "id": "rr33xuugxj9h0bkf1rdt2bet",
@@ -129,16 +125,8 @@ def test_page_step_prefers_the_next_offset_then_the_servers_limit() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, ConflictError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, InternalServerError),
+        *STATUS_ERRORS,
         (502, InternalServerError),
-        (503, InternalServerError),
         (418, APIStatusError),
         (302, APIStatusError),
     ],
