@@ -18,6 +18,7 @@ from kernel_async._errors import (
     BadRequestError,
     ClientClosedError,
     ConflictError,
+    ContinuityError,
     InternalServerError,
     KernelError,
     MissingAPIKeyError,
@@ -38,8 +39,10 @@ from kernel_async._models import (
     Page,
 )
 from kernel_async._params import Since
+from kernel_async._resume import ResumeToken
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
+from kernel_async._walk import WalkStats
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -58,6 +61,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
+    "ContinuityError",
     "ErrorBody",
     "ErrorDetail",
     "InternalServerError",
@@ -73,9 +77,11 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResumeToken",
     "RetryPolicy",
     "Since",
     "Timeout",
     "UnprocessableEntityError",
+    "WalkStats",
     "__version__",
 ]

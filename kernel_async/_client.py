@@ -71,6 +71,8 @@ class AsyncKernel:
             (with your own ``session``, configure tracing on it instead).
         allow_http: Permit plain ``http://`` to a non-loopback host (the key would travel in
             clear text). Loopback hosts, such as the emulator's, never need it.
+        transport: Send requests through this object instead of aiohttp (a test double;
+            ``KernelEmulator.client(in_memory=True)`` passes one that needs no socket).
 
     Raises:
         MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset.
@@ -91,6 +93,7 @@ class AsyncKernel:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         allow_http: bool = False,
+        transport: Transport | None = None,
     ) -> None:
         self._config: ClientConfig = resolve_config(
             api_key=api_key,
@@ -111,9 +114,12 @@ class AsyncKernel:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
         if session is not None and trace_configs:
             raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
-        transport = AiohttpTransport(
-            session, max_connections=max_connections, trace_configs=trace_configs
-        )
+        if transport is not None and (session is not None or trace_configs):
+            raise ValueError("pass a transport or a session (and trace_configs), not both")
+        if transport is None:
+            transport = AiohttpTransport(
+                session, max_connections=max_connections, trace_configs=trace_configs
+            )
         self._transport: Transport = transport
         self._connection_limit = transport.connection_limit
         # Requests wait here, outside their timeout, for one of the pool's connections: a

@@ -12,7 +12,8 @@ after a migration::
         │   └── APITimeoutError         a timeout fired before the response was complete
         ├── APIResponseValidationError  a 2xx body that is not what the spec promises
         ├── APIResponseTooLargeError    a body over max_response_bytes (never buffered)
-        ├── PaginationError             page headers that contradict each other
+        ├── PaginationError             pages that contradict each other
+        │   └── ContinuityError         a walk that cannot prove it missed nothing (strict)
         └── APIStatusError              the server answered with a non-2xx status
             ├── BadRequestError           400
             ├── AuthenticationError       401
@@ -50,6 +51,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
+    "ContinuityError",
     "InternalServerError",
     "KernelError",
     "MissingAPIKeyError",
@@ -178,7 +180,11 @@ class APIResponseTooLargeError(APIError):
 
 
 class PaginationError(APIError):
-    """Page headers that contradict each other, such as more pages but no next offset.
+    """Pages that contradict each other, such as more pages but no next offset.
+
+    Also raised by a walk whose server would keep it going forever: empty pages that say
+    there is more, or the first page served again at later offsets (a proxy that ignores
+    ``offset``).
 
     Attributes:
         headers: The pagination headers of the offending response.
@@ -200,6 +206,17 @@ class PaginationError(APIError):
         super().__init__(message, request_id=request_id, url=url)
         self.headers = dict(headers or {})
         self.offset = offset
+
+
+class ContinuityError(PaginationError):
+    """A walk could not prove that it missed nothing at a page boundary.
+
+    Raised only by walks with ``strict=True``; other walks count such boundaries in
+    ``listing.stats.possible_gaps`` and go on. It happens when a page cannot overlap its
+    predecessor (a server that serves one item per page), when the server's order is not
+    newest first, or when the data moved so far between two fetches that the walk could not
+    find its place again. The listing's ``resume_token`` says where the walk stood.
+    """
 
 
 class APIStatusError(APIError):

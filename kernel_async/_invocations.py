@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Final
 
@@ -18,6 +19,8 @@ from kernel_async._params import (
     validate_offset,
     validate_prefetch,
 )
+from kernel_async._resume import ResumeToken
+from kernel_async._walk import WalkPlan
 
 if TYPE_CHECKING:
     from kernel_async._client import AsyncKernel
@@ -120,11 +123,13 @@ class Invocations:
         status: InvocationStatus | str | None = None,
         since: Since | None = None,
         query: str | None = None,
-        limit: int = DEFAULT_WALK_PAGE_SIZE,
+        limit: int | None = DEFAULT_WALK_PAGE_SIZE,
         offset: int = 0,
         prefetch: int = DEFAULT_PREFETCH,
         max_items: int | None = None,
-        dedupe: bool = True,
+        resume: ResumeToken | str | None = None,
+        strict: bool = False,
+        dedupe: bool | None = None,
         max_retries: int | None = None,
         deadline: float | None = None,
     ) -> InvocationListing:
@@ -137,6 +142,10 @@ class Invocations:
                 async for invocation in invocations:
                     print(invocation.id)
 
+        Each invocation that matches the filters for the whole walk is delivered once, in
+        order, even while invocations start, finish or are deleted meanwhile (see the
+        pagination guide for how, and what it costs).
+
         Args:
             app_name: Only this application's invocations.
             version: Only this application version.
@@ -145,19 +154,26 @@ class Invocations:
             status: ``queued``, ``running``, ``succeeded`` or ``failed``.
             since: Started at or after this (as for :meth:`list_page`).
             query: Free-text search on invocation id, app name or action name.
-            limit: Page size from 1 to 100 (default 100, the API's maximum).
-            offset: Where to start, such as a failed walk's ``resume_offset``.
+            limit: Page size from 1 to 100 (default, and ``None``: 100, the API's maximum).
+                Each page after the first overlaps the one before by one invocation, to
+                check that nothing moved; so a walk sends at least 2.
+            offset: Where to start, such as a ``resume_offset`` (exact on data that did not
+                change; on live data use ``resume``).
             prefetch: Pages in flight, buffered or being consumed at once, from 1 to the
-                client's ``connection_limit``. 1 is a plain sequential walk: the next page is
+                client's ``connection_limit``. 1 is a sequential walk: the next page is
                 requested only once the current one is consumed, as the official SDK does.
+                The walk lowers it for a while when the data changes under it.
             max_items: Stop after this many invocations (and request no more than needed).
-            dedupe: Drop invocations repeated because the data shifted during the walk (an
-                invocation started meanwhile pushes the rest down by one). Uses the ids of the
-                last two pages only.
+            resume: Carry on after a walk that stopped: its ``resume_token`` (or the token's
+                string). The filters come from the token; passing other filters is an error.
+            strict: Raise :class:`ContinuityError` at a page boundary the walk cannot check
+                (instead of counting it in ``listing.possible_gaps``), and
+                :class:`PaginationError` for any odd page header it would work around.
+            dedupe: Deprecated and ignored: every walk delivers each invocation once.
             max_retries: Retries per page (default: the client's).
             deadline: Seconds the whole walk may take from its first request, every page,
                 retry and wait included; past it, the walk raises :class:`APITimeoutError`
-                with ``limit="deadline"`` (and ``resume_offset`` says where it stopped).
+                with ``limit="deadline"`` (and ``resume_token`` says where it stopped).
 
         Raises:
             ValueError, TypeError: an invalid argument (nothing is sent).
@@ -171,32 +187,68 @@ class Invocations:
             since=since,
             query=query,
         )
-        page_size = validate_limit(limit)
+        page_size = DEFAULT_WALK_PAGE_SIZE if limit is None else validate_limit(limit)
         start = validate_offset(offset)
         window = validate_prefetch(prefetch, connection_limit=self._client.connection_limit)
         wanted = validate_max_items(max_items)
-        if not isinstance(dedupe, bool):
-            raise TypeError(f"dedupe must be a bool, not {type(dedupe).__name__}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool, not {type(strict).__name__}")
+        if dedupe is not None:
+            if not isinstance(dedupe, bool):
+                raise TypeError(f"dedupe must be a bool, not {type(dedupe).__name__}")
+            warnings.warn(
+                "dedupe is deprecated and has no effect: every walk delivers each invocation "
+                "once; it will be removed in a future release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         retries = validate_max_retries(max_retries)
         seconds = validate_deadline(deadline)
+        token = None
+        anchor = None
+        if resume is not None:
+            token = resume if isinstance(resume, ResumeToken) else ResumeToken.parse(resume)
+            if offset != 0:
+                raise ValueError("pass either offset or resume, not both")
+            filters = _resumed_filters(token, filters)
+            anchor = token.anchor()
+            start = anchor.position if anchor is not None else token.offset
         if wanted is not None and wanted > 0:
             page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
+        if page_size == 1 and (wanted is None or wanted > 1):
+            page_size = 2  # room for the overlap and one new invocation
         fetch_page = self._client._fetch_invocations_page
+        bound_filters = filters
 
         def fetch(page_offset: int, deadline_at: float | None) -> Awaitable[Page]:
             return fetch_page(
-                filters,
+                bound_filters,
                 limit=page_size,
                 offset=page_offset,
                 max_retries=retries,
                 deadline_at=deadline_at,
             )
 
+        plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=window, strict=strict)
         return InvocationListing(
             fetch,
-            start=start,
+            plan=plan,
             prefetch=window,
-            max_items=wanted,
-            dedupe=dedupe,
+            filters=filters.as_query(),
             deadline=seconds,
+            resumed_from=token,
         )
+
+
+def _resumed_filters(token: ResumeToken, given: InvocationFilters) -> InvocationFilters:
+    """The filters of a resumed walk: the token's, which any filters given must equal."""
+    try:
+        filters = InvocationFilters.create(**dict(token.filters))
+    except TypeError:
+        raise ValueError("a damaged kernel-async resume token (unknown filter)") from None
+    if given.as_query() and given != filters:
+        raise ValueError(
+            f"the resume token belongs to a walk with filters {dict(token.filters)}, "
+            f"not {given.as_query()}; leave the filters out to use the token's"
+        )
+    return filters

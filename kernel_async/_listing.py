@@ -1,31 +1,37 @@
 """``InvocationListing``: the async iterator that walks pages concurrently.
 
-The plan (:class:`~kernel_async._walk.WalkPlan`) decides what to request and deliver; this
-module only runs the requests as tasks and cleans up after them. It is a class, not an async
-generator, on purpose (FIELD-NOTES section 2): ``break`` out of ``async for`` does not close an
-async generator until garbage collection, and a task group inside a generator that yields
-breaks ``aclose()`` on 3.11-3.13. Here ``aclose()`` (and ``async with``) cancels and awaits
-every request before returning; dropping an unclosed listing cancels them too.
+The plan (:class:`~kernel_async._walk.WalkPlan`) decides what to request and what to deliver;
+this module only runs the requests as tasks and cleans up after them. It is a class, not an
+async generator, on purpose: ``break`` out of ``async for`` does not close an async generator
+until garbage collection, and a task group inside a generator that yields breaks ``aclose()``
+on Python 3.11-3.13. Here ``aclose()`` (and ``async with``) cancels and awaits every request
+before returning; dropping an unclosed listing cancels them too.
+
+Cancellation safety: the only await while walking is the wait for the next page in order, and
+it does not cancel that page's request. Every change to the plan and the buffer happens after
+it, with no await in between, so a cancellation (``asyncio.timeout``, ``wait_for`` around each
+item, a failing ``TaskGroup`` sibling) loses nothing: iterating again carries on exactly where
+the walk was, and so does a new listing from :attr:`InvocationListing.resume_token`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
-import attrs
-
-from kernel_async._errors import APITimeoutError
+from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
-from kernel_async._walk import WalkPlan
+from kernel_async._resume import ResumeToken
+from kernel_async._walk import Request, WalkPlan, WalkStats
 
 __all__ = ["InvocationListing"]
 
 FetchPage = Callable[[int, float | None], Awaitable[Page]]
 """Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
+
+_TOKEN_TAIL: Final = 9  # items of the previous batch kept for the resume token
 
 
 def _retrieve(task: asyncio.Task[Page]) -> None:
@@ -46,30 +52,38 @@ class InvocationListing:
                 ...
 
     At most ``prefetch`` pages are requested, buffered or being consumed at once. Items come
-    in the server's order; a failing page raises when its turn comes, after every item before
-    it, and :attr:`resume_offset` says where to start again.
+    in the server's order, each once, even while the data changes (see the pagination
+    guide); a failing page raises when its turn comes, after every item before it, and
+    :attr:`resume_token` says where to start again.
     """
 
     def __init__(
         self,
         fetch: FetchPage,
         *,
-        start: int,
+        plan: WalkPlan,
         prefetch: int,
-        max_items: int | None,
-        dedupe: bool,
+        filters: Mapping[str, str],
         deadline: float | None = None,
+        resumed_from: ResumeToken | None = None,
     ) -> None:
         self._fetch = fetch
+        self._plan = plan
+        self._prefetch = prefetch
+        self._filters = dict(filters)
         self._deadline = deadline
         self._deadline_at: float | None = None  # set when the first request starts
-        self._prefetch = prefetch
-        self._plan = WalkPlan(start=start, max_items=max_items, dedupe=dedupe)
-        self._window: dict[int, asyncio.Task[Page]] = {}
-        self._items: deque[Invocation] = deque()
-        self._current: Page | None = None
-        self._current_raw: tuple[Invocation, ...] = ()
+        self._resumed_from = resumed_from
+        self._window: dict[int, asyncio.Task[Page]] = {}  # request key -> its task
+        self._discarded: set[asyncio.Task[Page]] = set()  # cancelled, not yet awaited
+        self._batch: tuple[Invocation, ...] = ()  # the items of the page being consumed
+        self._batch_start = 0  # the position of _batch[0]
+        self._index = 0  # the next item of _batch to yield
+        self._previous: tuple[Invocation, ...] = ()  # the end of the batch before
+        self._previous_position = 0  # the position of _previous[-1]
+        self._page: Page | None = None  # the page being consumed, as pages() yields it
         self._mode: str | None = None
+        self._busy = False
         self._closed = False
         self._error: BaseException | None = None
 
@@ -84,15 +98,35 @@ class InvocationListing:
 
     @property
     def resume_offset(self) -> int | None:
-        """The absolute offset of the next item not yet delivered; ``None`` once complete.
+        """The position of the next invocation not yet delivered; ``None`` once complete.
 
-        After an error, or after leaving early, pass it as ``offset=`` to a new listing with
-        the same filters to carry on where this one stopped.
+        Exact on data that did not change during the walk: pass it as ``offset=`` to a new
+        listing with the same filters. On live data, use :attr:`resume_token` instead.
         """
-        if self._items and self._current is not None:
-            # Part of the current page is still buffered: resume at its next item.
-            return self._current.offset + self._current_raw.index(self._items[0])
+        if self._index < len(self._batch):
+            return self._batch_start + self._index  # part of a page is still buffered
         return self._plan.resume_offset
+
+    @property
+    def resume_token(self) -> ResumeToken | None:
+        """Where to carry on from, even if the data changed meanwhile; ``None`` once complete.
+
+        Pass it as ``resume=`` to :meth:`Invocations.list` (or store ``str(token)`` and pass
+        that): the new walk finds its place by the ids of the last invocations delivered and
+        yields exactly what this one had not.
+        """
+        if self.resume_offset is None:
+            return None
+        if self._index > 0:
+            consumed = self._previous + self._batch[: self._index]
+            position = self._batch_start + self._index - 1
+        elif self._previous:
+            consumed, position = self._previous, self._previous_position
+        elif self._resumed_from is not None:
+            return self._resumed_from
+        else:
+            return ResumeToken.after(self._filters, None, self.resume_offset)
+        return ResumeToken.after(self._filters, consumed[-1], position, consumed[:-1])
 
     @property
     def error(self) -> BaseException | None:
@@ -105,29 +139,40 @@ class InvocationListing:
         return len(self._window)
 
     @property
+    def stats(self) -> WalkStats:
+        """What the walk did: requests, bridges, wasted requests, possible gaps, window."""
+        return self._plan.stats
+
+    @property
+    def possible_gaps(self) -> int:
+        """Page boundaries where the walk could not prove it missed nothing (usually 0)."""
+        return self._plan.stats.possible_gaps
+
+    @property
     def resyncs(self) -> int:
-        """How often speculation was thrown away (a capped page size, or shifting data)."""
-        return self._plan.resyncs
+        """How often the walk had to find its place again because the data moved."""
+        return self._plan.stats.bridges
 
     def __aiter__(self) -> Self:
         self._claim("items")
         return self
 
     async def __anext__(self) -> Invocation:
-        if self._closed:
-            raise StopAsyncIteration
-        while not self._items:
-            page = await self._next_page()
-            if page is None:
-                raise StopAsyncIteration
-            self._items.extend(page.items)
-        return self._items.popleft()
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        if await self._advance():
+            self._index = 1
+            return self._batch[0]
+        raise StopAsyncIteration
 
     def pages(self) -> AsyncIterator[Page]:
         """Iterate page by page instead: each :class:`Page` with its headers.
 
-        Pages carry the items a plain item walk would yield (repeats dropped when deduping,
-        cut at ``max_items``). A listing is walked either by item or by page, not both.
+        A page carries the invocations new to the walk (those a plain item walk yields from
+        it; the item that overlaps the previous page is not repeated), and its ``offset`` is
+        the position of the first of them. A listing is walked by item or by page, not both.
         """
         self._claim("pages")
         return self._iterate_pages()
@@ -135,10 +180,12 @@ class InvocationListing:
     async def aclose(self) -> None:
         """Stop the walk: cancel and await every request still in flight. Idempotent.
 
-        :attr:`resume_offset` still says where the walk stopped.
+        :attr:`resume_token` still says where the walk stopped. A task iterating the listing
+        meanwhile sees the iteration end normally.
         """
         self._closed = True
-        await self._cancel(self._plan.close())
+        self._discard(self._plan.close())
+        await self._reap()
 
     async def __aenter__(self) -> Self:
         return self
@@ -155,7 +202,8 @@ class InvocationListing:
         # Dropped without aclose() (a bare `break`): nothing can be awaited here, but every
         # request is cancelled, so none outlives the listing. `async with` also waits for
         # them, which is why it is recommended.
-        for task in getattr(self, "_window", {}).values():
+        tasks = [*getattr(self, "_window", {}).values(), *getattr(self, "_discarded", ())]
+        for task in tasks:
             if not task.done() and not task.get_loop().is_closed():
                 task.cancel()
 
@@ -164,26 +212,48 @@ class InvocationListing:
     def _claim(self, mode: str) -> None:
         if self._mode is not None and self._mode != mode:
             raise RuntimeError(f"this listing is already being iterated by {self._mode}")
+        if self._ended:
+            what = f"failed ({type(self._error).__name__})" if self._error else "ended"
+            raise RuntimeError(
+                f"this listing has {what}; a listing is walked once. Call "
+                "client.invocations.list() again, with resume=listing.resume_token to carry on"
+            )
         self._mode = mode
 
+    @property
+    def _ended(self) -> bool:
+        return self._closed and self._index >= len(self._batch)
+
     async def _iterate_pages(self) -> AsyncIterator[Page]:
-        while (page := await self._next_page()) is not None:
-            yield page
+        while await self._advance():
+            self._index = len(self._batch)
+            assert self._page is not None
+            yield self._page
 
-    def _launch(self, offsets: list[int]) -> None:
-        if offsets and self._deadline is not None and self._deadline_at is None:
+    def _launch(self, requests: list[Request]) -> None:
+        if not requests:
+            return
+        if self._deadline is not None and self._deadline_at is None:
             self._deadline_at = asyncio.get_running_loop().time() + self._deadline
-        for offset in offsets:
-            task = asyncio.ensure_future(self._fetch(offset, self._deadline_at))
-            task.set_name(f"kernel-async: page at offset {offset}")
+        for request in requests:
+            task = asyncio.ensure_future(self._fetch(request.offset, self._deadline_at))
+            task.set_name(f"kernel-async: page at offset {request.offset}")
             task.add_done_callback(_retrieve)
-            self._window[offset] = task
+            self._window[request.key] = task
 
-    async def _cancel(self, offsets: tuple[int, ...]) -> None:
-        """Cancel these requests and wait until every one of them has finished."""
-        pending = {self._window.pop(offset) for offset in offsets if offset in self._window}
-        for task in pending:
-            task.cancel()
+    def _discard(self, keys: tuple[int, ...]) -> None:
+        """Cancel these requests now; they are awaited later (:meth:`_reap`), not here."""
+        for key in keys:
+            task = self._window.pop(key, None)
+            if task is not None and not task.done():
+                task.cancel()
+                self._discarded.add(task)
+        self._discarded = {task for task in self._discarded if not task.done()}
+
+    async def _reap(self) -> None:
+        """Wait until every request this listing cancelled has finished."""
+        self._discard(tuple(self._window))
+        pending = set(self._discarded)
         interrupted = False
         while pending:
             # Like a TaskGroup, finish the cleanup even if we are cancelled meanwhile (the
@@ -195,45 +265,97 @@ class InvocationListing:
             except asyncio.CancelledError:
                 interrupted = True
             pending = {task for task in pending if not task.done()}
+        self._discarded.clear()
         if interrupted:
             raise asyncio.CancelledError
 
-    async def _next_page(self) -> Page | None:
-        """The next page in order, or ``None`` at the end; raises the page's error in turn."""
-        self._current, self._current_raw = None, ()  # release the consumed page before waiting
-        if self._closed:
-            return None
-        plan = self._plan
-        if self._deadline_at is not None and asyncio.get_running_loop().time() >= self._deadline_at:
-            # A slow consumer does not stretch the walk: it ends at a page boundary.
-            self._error = APITimeoutError(
-                f"the walk's deadline of {self._deadline} s passed", limit="deadline"
+    async def _end(self, error: BaseException | None) -> bool:
+        """End the walk (with ``error`` raised, if any) once every request has finished."""
+        self._closed = True
+        if error is not None:
+            self._error = error
+        self._discard(self._plan.close())
+        await self._reap()
+        if error is not None:
+            raise error
+        return False
+
+    async def _advance(self) -> bool:
+        """Load the next page with something new into the buffer; ``False`` at the end."""
+        if self._busy:
+            raise RuntimeError(
+                "another task is iterating this listing; a listing has one consumer at a time"
             )
-            self._closed = True
-            await self._cancel(plan.fail())
-            raise self._error
-        # The previous page is released: up to `prefetch` requests may be outstanding.
-        self._launch(plan.plan(self._prefetch))
-        if not plan.scheduled:
-            self._closed = True
-            return None
-        offset = plan.scheduled[0]
+        self._busy = True
         try:
-            page = await self._window[offset]
-        except BaseException as exc:
-            # The head page failed, or the consumer was cancelled while waiting for it: stop
-            # everything before the exception travels on (the original one, unchanged).
-            self._window.pop(offset, None)
-            if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
-                self._error = exc
-            self._closed = True
-            await self._cancel(plan.fail())
-            raise
-        del self._window[offset]
-        accepted = plan.accept(page)
-        await self._cancel(accepted.discard)
-        # This page is now being consumed and takes one slot of the window.
-        self._launch(plan.plan(self._prefetch - 1))
-        self._current_raw = page.items
-        self._current = attrs.evolve(page, items=accepted.items)
-        return self._current
+            return await self._next_batch()
+        finally:
+            self._busy = False
+
+    async def _next_batch(self) -> bool:
+        self._release_batch()
+        plan = self._plan
+        while True:
+            if self._closed:
+                return False
+            if plan.done:
+                return await self._end(None)
+            loop = asyncio.get_running_loop()
+            if self._deadline_at is not None and loop.time() >= self._deadline_at:
+                # A slow consumer does not stretch the walk: it ends at a page boundary.
+                error = APITimeoutError(
+                    f"the walk's deadline of {self._deadline} s passed", limit="deadline"
+                )
+                return await self._end(error)
+            self._launch(plan.plan(self._prefetch))
+            head = plan.head
+            assert head is not None  # the plan always has the next page in flight
+            task = self._window[head.key]
+            if not task.done():
+                # The only await of the walk. asyncio.wait does not cancel the request if we
+                # are cancelled here, and nothing has changed yet: going on is exact.
+                await asyncio.wait((task,))
+                if self._was_closed():  # by aclose() in another task: end normally
+                    return False
+            try:
+                page = self._result(task, head)
+                accepted = plan.accept(head.key, page)
+            except Exception as error:
+                return await self._end(error)
+            if not plan.holds(head.key):  # a page that floats is kept until it can be placed
+                del self._window[head.key]
+            self._discard(accepted.discard)
+            if not accepted.items:
+                continue
+            self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
+            self._page = Page(
+                items=accepted.items,
+                offset=accepted.start,
+                limit=page.limit,
+                has_more=page.has_more,
+                next_offset=page.next_offset,
+                request_id=page.request_id,
+                anomalies=page.anomalies,
+            )
+            # This page is now being consumed and takes one slot of the window.
+            self._launch(plan.plan(self._prefetch - 1))
+            return True
+
+    def _was_closed(self) -> bool:
+        # A method, not the attribute: another task may have closed the listing during the
+        # await, which a type checker's narrowing of `self._closed` cannot know.
+        return self._closed
+
+    def _release_batch(self) -> None:
+        """Forget the consumed page before waiting for the next (bounded memory)."""
+        if self._batch:
+            self._previous = (self._previous + self._batch)[-_TOKEN_TAIL:]
+            self._previous_position = self._batch_start + len(self._batch) - 1
+        self._batch, self._index = (), 0
+
+    @staticmethod
+    def _result(task: asyncio.Task[Page], request: Request) -> Page:
+        if task.cancelled():
+            # Nobody in this listing cancelled it (aclose() ends the walk before this point).
+            raise APIConnectionError(f"the request for offset {request.offset} was cancelled")
+        return task.result()

@@ -227,6 +227,8 @@ class Page:
         has_more: Whether the server has more after this page (``X-Has-More``).
         next_offset: Where the next page starts (``X-Next-Offset``), or ``None`` on the last.
         request_id: The response's ``X-Request-Id``.
+        anomalies: What was odd about the response and worked around, such as a missing
+            ``X-Has-More`` on a page with a forward ``X-Next-Offset``; empty when all was well.
     """
 
     items: tuple[Invocation, ...]
@@ -235,6 +237,7 @@ class Page:
     has_more: bool
     next_offset: int | None
     request_id: str | None = None
+    anomalies: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Invocation]:
         return iter(self.items)

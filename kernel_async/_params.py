@@ -200,6 +200,10 @@ class InvocationFilters:
             query=None if query is None else _check_text("query", query),
         )
 
+    def as_query(self) -> dict[str, str]:
+        """The filters that are set, by their query parameter names."""
+        return {name: value for name, value in attrs.asdict(self).items() if value is not None}
+
 
 def build_query(filters: InvocationFilters, *, limit: int | None, offset: int) -> dict[str, str]:
     """The query string of one page request, in a stable order.

@@ -66,6 +66,7 @@ class PageHeaders:
     limit: int | None
     offset: int
     request_id: str | None
+    anomalies: tuple[str, ...] = ()
 
 
 def parse_bool_header(value: str) -> bool:
@@ -105,6 +106,8 @@ def read_page_headers(
     * ``X-Next-Offset`` is the absolute offset of the next page; it is used verbatim, never
       recomputed from the item count (the official SDK's skipped-pages bug before 0.67).
     * ``X-Has-More: false`` ends the walk; ``X-Next-Offset`` absent or ``0`` is the end sentinel.
+      A missing ``X-Has-More`` with a forward ``X-Next-Offset`` is read as more (an anomaly,
+      reported in :attr:`PageHeaders.anomalies`), since the last page carries both headers.
     * Contradictions raise :class:`PaginationError` instead of looking like the end: more pages
       but no next offset, a next offset that does not move forward (the repeat guard), a
       non-integer header, or an ``X-Offset`` other than the one requested.
@@ -130,6 +133,13 @@ def read_page_headers(
     except ValueError as exc:
         raise fail(str(exc)) from None
 
+    anomalies: tuple[str, ...] = ()
+    if raw_has_more is None and next_offset and next_offset > requested_offset:
+        # The last page carries both X-Has-More: false and X-Next-Offset: 0, so a forward
+        # X-Next-Offset without X-Has-More is a middle page whose X-Has-More got lost (a
+        # proxy dropped it): follow it rather than end the walk early, and say so.
+        has_more = True
+        anomalies = (f"X-Has-More is missing but X-Next-Offset is {next_offset}",)
     if echoed_offset is not None and echoed_offset != requested_offset:
         raise fail(f"X-Offset {echoed_offset} is not the offset requested")
     if limit == 0:
@@ -153,6 +163,7 @@ def read_page_headers(
         limit=limit,
         offset=requested_offset,
         request_id=request_id,
+        anomalies=anomalies,
     )
 
 
@@ -265,4 +276,5 @@ def interpret_page_response(
         has_more=page_headers.has_more,
         next_offset=page_headers.next_offset,
         request_id=request_id,
+        anomalies=page_headers.anomalies,
     )

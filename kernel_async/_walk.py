@@ -1,166 +1,554 @@
-"""The plan of a concurrent offset walk, as a pure state machine (no I/O, no loop).
+"""The plan of a concurrent offset walk that checks continuity at every page boundary.
 
-The I/O layer (:mod:`kernel_async._listing`) asks the plan which offsets to request, hands it
-each page in order, and cancels what the plan discards. Everything that decides *what* to fetch
-and *what* to deliver is here, so it is tested with plain values.
+A pure state machine (no I/O, no loop): the I/O layer (:mod:`kernel_async._listing`) asks the
+plan which requests to make, hands it each page in order, and cancels what the plan discards.
+Everything that decides *what* to fetch and *what* to deliver is here, tested with values.
 
-The rules follow FACTS.md ("Pagination headers") and FIELD-NOTES section 1:
+**The order it relies on.** ``GET /invocations`` lists newest first by ``started_at``, ties in
+a stable server order, and an invocation's ``started_at`` never changes. Offset pagination over
+that list is not a snapshot: an invocation that starts, is deleted or changes status (and so
+enters or leaves a ``status`` filter) moves every later item by one position.
 
-* The first page is requested alone; its headers teach the page step the server really uses
-  (``X-Next-Offset - offset``, else ``X-Limit``), since servers cap ``limit``.
-* Speculative offsets are ``last + step``. Every page is checked against its predecessor's
-  ``X-Next-Offset``; when the next offset in the window is not that, the window is discarded
-  and the walk resynchronises from the true offset.
-* ``X-Has-More: false`` ends the walk and discards speculation past the end, whatever those
-  requests returned, errors included.
-* Items repeated from the previous pages mean the data shifted (an invocation started during
-  the walk). Pages requested before that was seen may be stale, so the window is discarded
-  and refetched, which keeps a concurrent walk as faithful as a sequential one; the repeats
-  are dropped when ``dedupe`` is on. Memory for this is the ids of the last two pages.
+**Overlap.** Every page after the first is requested so that it starts at the last invocation
+delivered (the *cursor*): ``offset = X-Next-Offset - 1``. If that page's first item is the
+cursor, nothing moved between the two fetches and everything after it is new. If not, the
+walk places the page by ids and by the order:
+
+* the cursor elsewhere in the page: the data moved by a few items; deliver what follows it;
+* the cursor gone (deleted, or it left the filter): every item delivered recently, or newer
+  than the cursor, is behind the walk; what follows the last of them is new;
+* no item of the page is behind the walk (*floating*): items may be missing between the cursor
+  and the page, so the page is held and a *bridge* is requested a little before the cursor's
+  position (1, 2, 4, ... items before, doubling while the bridge itself floats). Once the
+  bridge has moved the cursor past the held page's first item, the held page is placed too.
+
+So every invocation that is in the list for the whole walk is delivered once, in order, whatever
+was inserted, deleted or changed meanwhile and whichever response came first. One extra item per
+page (about one extra request per ``limit`` pages) pays for the check; one extra request per
+change that lands between two pages' fetches pays for a bridge.
+
+**Churn.** Pages fetched at the same time straddle a change together, so the plan halves its
+window after every bridge and widens it again by one page per window of clean pages (additive
+increase, multiplicative decrease); under heavy churn the walk goes one page at a time.
+
+**What it cannot see.** A page of one item cannot overlap its predecessor and a server order
+that is not newest first cannot be placed: both are counted in :attr:`WalkStats.possible_gaps`
+(and raise :class:`~kernel_async.ContinuityError` in strict mode), never silent.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from datetime import datetime
 from typing import Final
 
 import attrs
 
+from kernel_async._errors import ContinuityError, PaginationError
 from kernel_async._models import Invocation, Page
 from kernel_async._protocol import page_step
 
-__all__ = ["RECENT_PAGES", "Accepted", "WalkPlan"]
+__all__ = [
+    "CHURN_LIMIT",
+    "CHURN_WINDOW",
+    "MAX_BRIDGE_ATTEMPTS",
+    "MAX_EMPTY_PAGES",
+    "MAX_REPEATED_PAGES",
+    "Accepted",
+    "Anchor",
+    "Request",
+    "WalkPlan",
+    "WalkStats",
+]
 
-RECENT_PAGES: Final = 2
-"""How many delivered pages' ids dedupe remembers: shifts of up to this many pages between two
-consecutive page fetches are caught."""
+MAX_BRIDGE_ATTEMPTS: Final = 10
+"""Bridges in a row, each reaching twice as far back, before a boundary is given up as a
+possible gap: 2**9 = 512 items of shift, or the head of the list, whichever comes first."""
+
+MAX_EMPTY_PAGES: Final = 3
+"""Empty pages in a row that say ``X-Has-More: true`` before the walk stops with a
+:class:`~kernel_async.PaginationError` (a server that would otherwise be walked forever)."""
+
+MAX_REPEATED_PAGES: Final = 16
+"""Pages in a row with the very same ids as the page before, at later offsets, before the
+walk stops with a PaginationError (a server or cache that serves one page for any offset)."""
+
+CHURN_WINDOW: Final = 16
+"""How many of the latest pages the churn detector looks at."""
+
+CHURN_LIMIT: Final = 6
+"""Pages of the latest :data:`CHURN_WINDOW` that floated or brought nothing new, from which
+the walk stops bridging and goes one page at a time like a sequential walk, counting what it
+cannot check (see :class:`WalkStats`)."""
+
+_RECENT_BATCHES: Final = 2  # delivered batches whose ids place a page whose cursor is gone
+
+
+@attrs.frozen
+class Anchor:
+    """Where a walk stands: the last invocation delivered, and the position it was at.
+
+    Attributes:
+        id: The invocation's id.
+        started_at: Its ``started_at``, for placing pages by the order.
+        started_at_ns: The same, to the nanosecond, for ties at the microsecond.
+        position: Its offset in the list when it was fetched.
+        recent_ids: Other ids delivered just before it (ties and near neighbours).
+    """
+
+    id: str
+    started_at: datetime
+    started_at_ns: int
+    position: int
+    recent_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, item: Invocation, position: int, recent_ids: frozenset[str] = frozenset()
+    ) -> Anchor:
+        """The anchor at ``item``, found at ``position``."""
+        return cls(item.id, item.started_at, item.started_at_ns, position, recent_ids)
+
+    def is_behind(self, item: Invocation) -> bool:
+        """Whether ``item`` comes before this anchor in the order (strictly newer)."""
+        if item.started_at != self.started_at:
+            return item.started_at > self.started_at
+        return item.started_at_ns > self.started_at_ns
+
+
+@attrs.frozen
+class Request:
+    """One page request: a key unique within the walk, the offset, and whether it bridges."""
+
+    key: int
+    offset: int
+    bridge: bool = False
 
 
 @attrs.frozen
 class Accepted:
-    """What to do with a page the plan accepted.
+    """What to do with a page the plan took.
 
     Attributes:
-        items: The items to deliver (repeats dropped when deduping, cut at ``max_items``).
-        discard: Offsets whose requests must be cancelled and whose results ignored.
+        items: The invocations to deliver: new to the walk, in order, cut at ``max_items``.
+        start: The position of ``items[0]`` in the list as that page saw it.
+        discard: Keys of requests to cancel and whose results to ignore.
     """
 
     items: tuple[Invocation, ...]
-    discard: tuple[int, ...]
+    start: int
+    discard: tuple[int, ...] = ()
+
+
+@attrs.define
+class WalkStats:
+    """What a walk did, for logs, tests and tuning.
+
+    Attributes:
+        requests: Page requests made.
+        pages: Pages that delivered (or could have delivered) items in turn.
+        bridges: Requests made to find the walk's place again after the data moved.
+        wasted: Requests whose pages were not used: cancelled speculation, pages past the end,
+            pages fetched before a change that made them useless.
+        possible_gaps: Boundaries where the walk could not prove that nothing was missed (see
+            :class:`~kernel_async.ContinuityError`). 0 on every walk that could check.
+        anomalies: Pages with something odd that the walk worked around (a missing
+            ``X-Has-More``, an empty page that says there is more).
+        window: The pages the walk may have in flight now.
+        peak_window: The most it had.
+        reduced_window_pages: Pages delivered while churn kept the window below ``prefetch``.
+        unchecked_pages: Pages walked one at a time without bridging, because the data
+            changed faster than the walk could check (more than :data:`CHURN_LIMIT` of the
+            last :data:`CHURN_WINDOW` pages floated); a page there that floats counts in
+            ``possible_gaps``.
+    """
+
+    requests: int = 0
+    pages: int = 0
+    bridges: int = 0
+    wasted: int = 0
+    possible_gaps: int = 0
+    anomalies: int = 0
+    window: int = 0
+    peak_window: int = 0
+    reduced_window_pages: int = 0
+    unchecked_pages: int = 0
 
 
 class WalkPlan:
-    """Which offsets a walk requests, and what it delivers from each page."""
+    """Which pages a walk requests, and what it delivers from each.
 
-    def __init__(self, *, start: int, max_items: int | None = None, dedupe: bool = True) -> None:
-        self._expected = start  # the offset the next delivered page must start at
-        self._scheduled: deque[int] = deque()  # requested, not yet delivered, in order
-        self._step: int | None = None
+    Args:
+        start: The offset of the first request (with ``anchor``: the anchor's position).
+        max_items: Deliver at most this many invocations.
+        anchor: Resume after this invocation: the first page is placed like any other.
+        window: The most pages in flight; the plan lowers it under churn.
+        strict: Raise :class:`ContinuityError` instead of counting a possible gap.
+    """
+
+    def __init__(
+        self,
+        *,
+        start: int,
+        max_items: int | None = None,
+        anchor: Anchor | None = None,
+        window: int = 1,
+        strict: bool = False,
+    ) -> None:
+        self._next = start  # where the next page starts: the cursor's position once known
+        self._cursor = anchor
+        self._recent: deque[tuple[str, ...]] = deque(maxlen=_RECENT_BATCHES)
+        if anchor is not None and anchor.recent_ids:
+            self._recent.append(tuple(anchor.recent_ids))
         self._max_items = max_items
-        self._dedupe = dedupe
+        self._strict = strict
         self._delivered = 0
         self._done = max_items == 0
-        self._complete = False  # the server said there is nothing after the last page
-        self._recent: deque[frozenset[str]] = deque(maxlen=RECENT_PAGES)
-        self.resyncs = 0
-        """How often the window was discarded because the next offset or the data moved."""
+        self._complete = False  # the last page was placed: nothing after it
+        self._scheduled: deque[Request] = deque()  # made, not yet taken, in walk order
+        self._held: set[int] = set()  # floating pages kept while a bridge is fetched
+        self._to_launch: list[Request] = []
+        self._keys = itertools.count()
+        self._step: int | None = None
+        self._max_window = max(window, 1)
+        self._window = float(self._max_window)
+        self._bridge_attempts = 0
+        self._empty_run = 0
+        self._repeated_run = 0
+        self._previous_ids: tuple[str, ...] = ()
+        self._floats: deque[bool] = deque(maxlen=CHURN_WINDOW)
+        self._unchecked = False  # churn beyond what bridging can keep up with
+        self._first_ids: tuple[str, ...] | None = None
+        self._first_end = start  # the offset just past the first page
+        self._first_repeats = 0  # pages in a row that were the first page again, further on
+        self.stats = WalkStats(window=self._max_window, peak_window=self._max_window)
+
+    # -- what the I/O layer reads ----------------------------------------------------------
 
     @property
     def done(self) -> bool:
-        """Whether the walk has ended (last page seen, ``max_items`` reached, or failed)."""
+        """Whether the walk has ended (last page placed, ``max_items`` reached, or failed)."""
         return self._done
 
     @property
-    def expected_offset(self) -> int:
-        """The offset of the next page to deliver (after a ``max_items`` cut: the next item)."""
-        return self._expected
+    def complete(self) -> bool:
+        """Whether the walk reached the end of the list."""
+        return self._complete
+
+    @property
+    def cursor(self) -> Anchor | None:
+        """The last invocation the plan delivered, or the anchor it started from."""
+        return self._cursor
 
     @property
     def resume_offset(self) -> int | None:
-        """Where a new walk would carry on from; ``None`` once the last page was delivered."""
-        return None if self._complete else self._expected
+        """The position after the last item delivered; ``None`` once the walk is complete."""
+        if self._complete:
+            return None
+        if self._cursor is not None:
+            return self._cursor.position + 1
+        return self._next
 
     @property
-    def scheduled(self) -> tuple[int, ...]:
-        """The offsets requested and not yet delivered, in order."""
+    def head(self) -> Request | None:
+        """The request whose page is delivered next."""
+        return self._scheduled[0] if self._scheduled else None
+
+    @property
+    def scheduled(self) -> tuple[Request, ...]:
+        """The requests made and not yet taken, in walk order."""
         return tuple(self._scheduled)
 
-    def plan(self, capacity: int) -> list[int]:
-        """Offsets to request now so that at most ``capacity`` are outstanding.
+    @property
+    def window(self) -> int:
+        """How many pages may be in flight now (``window``, lowered under churn)."""
+        return int(self._window)
+
+    def set_max_window(self, window: int) -> None:
+        """Change the most pages in flight (an adaptive policy's decision)."""
+        self._max_window = max(window, 1)
+        self._window = min(self._window, float(self._max_window))
+        self._track_window()
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, capacity: int) -> list[Request]:
+        """Requests to make now so that at most ``capacity`` (and the window) are outstanding.
 
         Before the first page the step is unknown, so only that page is requested. With
-        ``max_items`` set, speculation stops at the offset that would satisfy it.
+        ``max_items`` set, speculation stops where it would be satisfied.
         """
-        new: list[int] = []
+        new, self._to_launch = self._to_launch, []
         if self._done:
             return new
+        capacity = min(capacity, self.window)
         if not self._scheduled and capacity > 0:
-            self._scheduled.append(self._expected)
-            new.append(self._expected)
+            new.append(self._schedule(self._next))
         if self._step is None:
             return new
+        stride = self._step - self._overlap
         horizon = None
         if self._max_items is not None:
-            horizon = self._expected + self._max_items - self._delivered
-        while len(self._scheduled) < capacity:
-            offset = self._scheduled[-1] + self._step
-            if horizon is not None and offset >= horizon:
+            position = self._cursor.position + 1 if self._cursor is not None else self._next
+            horizon = position + self._max_items - self._delivered
+        while self._scheduled and len(self._scheduled) < capacity:
+            offset = self._scheduled[-1].offset + stride
+            if horizon is not None and offset + self._overlap >= horizon:
                 break
-            self._scheduled.append(offset)
-            new.append(offset)
+            new.append(self._schedule(offset))
         return new
 
-    def accept(self, page: Page) -> Accepted:
-        """Take the page at the head of the window; say what to deliver and what to drop."""
-        if not self._scheduled or page.offset != self._scheduled[0]:
-            raise ValueError(f"page at offset {page.offset} is not the head of the window")
-        self._scheduled.popleft()
-        items, shifted = self._drop_repeats(page.items)
-        self._step = page_step(page) or self._step
-        if self._max_items is not None and len(items) >= self._max_items - self._delivered:
-            items = items[: self._max_items - self._delivered]
-            self._delivered += len(items)
-            self._done = True
-            # Resume right after the last item delivered, inside this page.
-            self._expected = page.offset + page.items.index(items[-1]) + 1
-            self._complete = not page.has_more and self._expected >= page.offset + len(page)
-            return Accepted(items, self._discard_all())
-        self._delivered += len(items)
-        if not page.has_more or page.next_offset is None:
-            self._done = self._complete = True
-            return Accepted(items, self._discard_all())
-        self._expected = page.next_offset
-        if self._scheduled and (shifted or self._scheduled[0] != page.next_offset):
-            # Either the server's step is not what we speculated with, or the data moved
-            # under pages requested earlier: refetch from the true next offset.
-            self.resyncs += 1
-            return Accepted(items, self._discard_all())
-        return Accepted(items, ())
+    def accept(self, key: int, page: Page) -> Accepted:
+        """Take the page of the head request; say what to deliver and what to drop.
 
-    def fail(self) -> tuple[int, ...]:
-        """The head page failed: end the walk and discard the rest of the window."""
-        if self._scheduled:
-            self._scheduled.popleft()
-        self._done = True
-        return self._discard_all()
+        Raises:
+            PaginationError: the server contradicts itself in a way the walk cannot go past
+                (empty pages that say there is more, the first page served again, pages with
+                nothing new, forever), or in strict mode any anomaly.
+            ContinuityError: in strict mode, a boundary the walk cannot check.
+        """
+        head = self._scheduled[0] if self._scheduled else None
+        if head is None or head.key != key:
+            raise ValueError(f"request {key} is not the head of the walk")
+        self._scheduled.popleft()
+        was_held = key in self._held
+        self._held.discard(key)
+        self._check_server(page)
+        step = page_step(page)
+        if step is not None:
+            self._step = step
+        first_new = self._first_new(page)
+        if first_new is None:
+            self._note_churn(churned=True)
+            if was_held:
+                # Fetched before the data moved again: the bridge's chain covers its range.
+                self.stats.wasted += 1
+                return Accepted((), page.offset, self._discard_all())
+            if self._overlap and not self._unchecked:
+                return self._bridge(head, page)
+            # One item per page cannot overlap; under heavy churn, bridging cannot keep up.
+            why = "heavy churn" if self._overlap else "a page of one item cannot overlap"
+            self._possible_gap(page, f"the page does not reach back to the walk ({why})")
+            first_new = self._first_not_behind(page)
+        return self._deliver(page, first_new)
+
+    def holds(self, key: int) -> bool:
+        """Whether the page of this request is kept for later (it floated)."""
+        return key in self._held
 
     def close(self) -> tuple[int, ...]:
-        """End the walk early; returns every outstanding offset to cancel."""
+        """End the walk early; returns the keys of every outstanding request to cancel."""
         self._done = True
         return self._discard_all()
 
+    # -- internals ---------------------------------------------------------------------------
+
+    @property
+    def _overlap(self) -> int:
+        # A page of one item cannot hold the cursor and something new.
+        return 1 if self._step is not None and self._step >= 2 else 0
+
+    def _schedule(self, offset: int, *, bridge: bool = False, first: bool = False) -> Request:
+        request = Request(next(self._keys), offset, bridge)
+        if first:
+            self._scheduled.appendleft(request)
+        else:
+            self._scheduled.append(request)
+        self.stats.requests += 1
+        return request
+
     def _discard_all(self) -> tuple[int, ...]:
-        discarded = tuple(self._scheduled)
+        discarded = tuple(request.key for request in self._scheduled)
+        self.stats.wasted += len(discarded)
         self._scheduled.clear()
+        self._held.clear()
         return discarded
 
-    def _drop_repeats(self, items: tuple[Invocation, ...]) -> tuple[tuple[Invocation, ...], bool]:
-        """Items not seen in the last pages, and whether any were (the data shifted)."""
-        ids = frozenset([item.id for item in items])
-        seen = frozenset().union(*self._recent)
-        self._recent.append(ids)
-        if ids.isdisjoint(seen):
-            return items, False
-        if not self._dedupe:
-            return items, True
-        return tuple([item for item in items if item.id not in seen]), True
+    def _check_server(self, page: Page) -> None:
+        """Stop a server that would keep the walk going forever; count what it worked around."""
+        if page.anomalies:
+            self.stats.anomalies += 1
+            if self._strict:
+                raise PaginationError(
+                    f"page at offset {page.offset}: {'; '.join(page.anomalies)}",
+                    offset=page.offset,
+                    request_id=page.request_id,
+                )
+        if not page.items and page.has_more:
+            self._empty_run += 1
+            self.stats.anomalies += 1
+            if self._empty_run >= MAX_EMPTY_PAGES:
+                raise PaginationError(
+                    f"{self._empty_run} empty pages in a row say there is more "
+                    f"(last at offset {page.offset})",
+                    offset=page.offset,
+                    request_id=page.request_id,
+                )
+        else:
+            self._empty_run = 0
+        items = page.items
+        ids = tuple(item.id for item in items) if items else ()
+        if self._first_ids is None:
+            self._first_ids, self._first_end = ids, page.offset + len(ids)
+        elif ids and ids == self._first_ids and page.offset >= self._first_end:
+            # The first page again, a whole page further on. Head inserts can do that once
+            # in a while; three times in a row is a server (or cache) that ignores offset.
+            self._first_repeats += 1
+            if self._first_repeats >= 3:
+                raise PaginationError(
+                    f"the page at offset {page.offset} is the walk's first page again, for the "
+                    "third time in a row: the server (or a proxy or cache in front of it) seems "
+                    "to ignore offset",
+                    offset=page.offset,
+                    request_id=page.request_id,
+                )
+        else:
+            self._first_repeats = 0
+        self._repeated_run = self._repeated_run + 1 if ids and ids == self._previous_ids else 0
+        self._previous_ids = ids
+        if self._repeated_run >= MAX_REPEATED_PAGES:
+            raise PaginationError(
+                f"{self._repeated_run + 1} pages in a row, up to offset {page.offset}, hold the "
+                "same invocations: the server (or a cache) serves one page for any offset",
+                offset=page.offset,
+                request_id=page.request_id,
+            )
+
+    def _recent_ids(self) -> set[str]:
+        recent = set(itertools.chain.from_iterable(self._recent))
+        if self._cursor is not None:
+            recent.add(self._cursor.id)
+        return recent
+
+    def _first_new(self, page: Page) -> int | None:
+        """The index of the page's first new item, or ``None`` if the page floats."""
+        cursor, items = self._cursor, page.items
+        if cursor is None:
+            return 0
+        if items and items[0].id == cursor.id:
+            return 1  # the overlap matched: nothing moved between the two fetches
+        for index in range(len(items) - 1, -1, -1):
+            if items[index].id == cursor.id:
+                return index + 1  # the data moved by a few items; the cursor is still here
+        # The cursor left the list: place the page by the order, newest first.
+        if any(a.started_at < b.started_at for a, b in itertools.pairwise(items)):
+            # Not newest first: the order the walk relies on does not hold here.
+            self._possible_gap(page, "the page is not sorted newest first")
+            return 0
+        recent = self._recent_ids()
+        for index in range(len(items) - 1, -1, -1):
+            if items[index].id in recent or cursor.is_behind(items[index]):
+                return index + 1
+        if page.offset == 0:
+            return 0  # the head of the list: nothing can be missing before it
+        return None
+
+    def _first_not_behind(self, page: Page) -> int:
+        cursor = self._cursor
+        assert cursor is not None  # a page floats only behind a cursor
+        return next((i for i, item in enumerate(page.items) if not cursor.is_behind(item)), 0)
+
+    def _possible_gap(self, page: Page, why: str) -> None:
+        self.stats.possible_gaps += 1
+        if self._strict:
+            raise ContinuityError(
+                f"cannot check the walk's continuity at offset {page.offset}: {why}",
+                offset=page.offset,
+                request_id=page.request_id,
+            )
+
+    def _bridge(self, head: Request, page: Page) -> Accepted:
+        """The page floats: hold it and request a bridge from before the cursor."""
+        self._bridge_attempts += 1
+        if self._bridge_attempts > MAX_BRIDGE_ATTEMPTS:
+            self._possible_gap(page, f"{MAX_BRIDGE_ATTEMPTS} bridges did not find it")
+            self._bridge_attempts = 0
+            return self._deliver(page, self._first_not_behind(page))
+        self.stats.bridges += 1
+        self._window = max(1.0, self._window / 2)
+        self._track_window()
+        discard: list[int] = []
+        if not head.bridge and self.window >= 2:
+            self._scheduled.appendleft(head)  # placed again once the bridge has moved the cursor
+            self._held.add(head.key)
+        else:
+            self.stats.wasted += 1
+        offset = max(0, self._next - (1 << (self._bridge_attempts - 1)))
+        self._to_launch.append(self._schedule(offset, bridge=True, first=True))
+        # Requests already made stay (each page is checked when its turn comes); only the
+        # bound on pages in flight may cost the last one its place.
+        while len(self._scheduled) > max(self._max_window, 1 + len(self._held)):
+            discard.append(self._scheduled.pop().key)
+        self.stats.wasted += len(discard)
+        return Accepted((), page.offset, tuple(discard))
+
+    def _note_churn(self, *, churned: bool) -> None:
+        """Go one page at a time, unbridged, while most pages float or bring nothing new;
+        back to checking once they stop.
+        """
+        self._floats.append(churned)
+        floats = sum(self._floats)
+        if not self._unchecked and floats >= CHURN_LIMIT:
+            self._unchecked = True
+            self._window = 1.0
+            self._track_window()
+        elif self._unchecked and floats == 0:
+            self._unchecked = False
+
+    def _deliver(self, page: Page, first_new: int) -> Accepted:
+        """The page is placed: deliver what is new from ``first_new`` on."""
+        items = page.items
+        cursor_id = self._cursor.id if self._cursor is not None else None
+        indexes: range | list[int]
+        if first_new == 1 and items[0].id == cursor_id:
+            indexes, new = range(1, len(items)), items[1:]  # the common case: nothing moved
+        else:
+            recent = self._recent_ids() if self._cursor is not None else set()
+            indexes = [i for i in range(first_new, len(items)) if items[i].id not in recent]
+            new = tuple(items[i] for i in indexes)
+        cut_short = False
+        if self._max_items is not None and len(new) >= self._max_items - self._delivered:
+            wanted = self._max_items - self._delivered
+            cut_short = wanted < len(new)
+            indexes, new = indexes[:wanted], new[:wanted]
+            self._done = True
+        # Positions by index, never by equality: a page may hold the same invocation twice.
+        start = page.offset + (indexes[0] if new else first_new)
+        self.stats.pages += 1
+        if self.window < self._max_window:
+            self.stats.reduced_window_pages += 1
+        # A page that moved nothing forward was pushed back by churn as surely as one that
+        # floated: both tell the walk the data changes faster than it can check.
+        self._note_churn(churned=bool(items) and not new)
+        if self._unchecked:
+            self.stats.unchecked_pages += 1
+        self._bridge_attempts = 0  # placed: the walk knows where it is again
+        if new:
+            self._delivered += len(new)
+            self._recent.append(tuple(item.id for item in new))
+            self._cursor = Anchor.of(new[-1], page.offset + indexes[-1])
+        if self._done or not page.has_more or page.next_offset is None:
+            self._complete = not page.has_more and not cut_short
+            self._done = True
+            return Accepted(new, start, self._discard_all())
+        overlap = self._overlap
+        if not self._unchecked:
+            self._window = min(float(self._max_window), self._window + 1 / self._window)
+            self._track_window()
+        elif not new:
+            # Pushed back by churn as far as the overlap lets the walk move: take a whole
+            # page's step, as a sequential walk would, so that it ends when that one does.
+            overlap = 0
+        self._next = page.next_offset - overlap
+        discard: tuple[int, ...] = ()
+        following = self._scheduled[0] if self._scheduled else None
+        if following is not None and following.key not in self._held:
+            if following.offset != self._next:
+                # Speculation at another offset: the server's step is not the one assumed.
+                discard = self._discard_all()
+        return Accepted(new, start, discard)
+
+    def _track_window(self) -> None:
+        self.stats.window = self.window
+        self.stats.peak_window = max(self.stats.peak_window, self.window)

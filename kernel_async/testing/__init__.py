@@ -18,14 +18,20 @@ from kernel_async.testing._emulator import (
     ScriptedResponse,
 )
 from kernel_async.testing._faults import RECOVERABLE_FAULTS, Fault, FaultKind, FaultSchedule
+from kernel_async.testing._live import Churn, LiveData
+from kernel_async.testing._store import Change, ChangeKind
 
 __all__ = [
     "DEFAULT_API_KEY",
     "RECOVERABLE_FAULTS",
+    "Change",
+    "ChangeKind",
+    "Churn",
     "Fault",
     "FaultKind",
     "FaultSchedule",
     "KernelEmulator",
+    "LiveData",
     "RecordedRequest",
     "ScriptedResponse",
     "deployment_id_for",

@@ -9,9 +9,7 @@ script odd responses, and read a log of every request it received.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -25,8 +23,18 @@ from kernel_async._client import RETRY_COUNT_HEADER, AsyncKernel
 from kernel_async._models import InvocationStatus
 from kernel_async._params import MAX_LIMIT
 from kernel_async._timestamps import parse_go_duration, rfc3339_to_epoch_ns
-from kernel_async.testing._data import deployment_id_for, generate_invocations
-from kernel_async.testing._faults import Fault, FaultKind, FaultSchedule
+from kernel_async.testing._data import generate_invocations
+from kernel_async.testing._faults import (
+    Answer,
+    Fault,
+    FaultKind,
+    FaultSchedule,
+    error_answer,
+    http_fault_answer,
+)
+from kernel_async.testing._live import LiveData
+from kernel_async.testing._memory import EmulatorTransport
+from kernel_async.testing._store import Change, InvocationStore, Record
 
 __all__ = ["DEFAULT_API_KEY", "KernelEmulator", "RecordedRequest", "ScriptedResponse"]
 
@@ -34,6 +42,7 @@ DEFAULT_API_KEY: Final = "kernel-emulator-key"
 """The bearer token the emulator accepts unless told otherwise."""
 
 _DEFAULT_LIMIT: Final = 20  # openapi.yaml: limit default
+_IN_MEMORY_URL: Final = "http://127.0.0.1/"  # never dialled: the in-process transport answers
 _STATUSES: Final = frozenset(s.value for s in InvocationStatus)
 
 
@@ -91,25 +100,6 @@ def _maybe_int(value: str | None) -> int | None:
     return int(value)
 
 
-@attrs.define
-class _Record:
-    sort_key: tuple[int, str]  # (-started_at ns, id): newest first, then id
-    wire: dict[str, Any]
-    encoded: bytes
-    deployment_id: str
-
-
-def _record(invocation: Mapping[str, Any]) -> _Record:
-    wire = dict(invocation)
-    started_ns = rfc3339_to_epoch_ns(wire["started_at"])
-    return _Record(
-        sort_key=(-started_ns, str(wire["id"])),
-        wire=wire,
-        encoded=json.dumps(wire, separators=(",", ":")).encode(),
-        deployment_id=deployment_id_for(str(wire["app_name"]), str(wire["version"])),
-    )
-
-
 class _BadRequest(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -143,6 +133,8 @@ class KernelEmulator:
         path_prefix: Serve under this path (``/v1/``), as behind a gateway; :attr:`url`
             includes it.
         faults: A :class:`FaultSchedule` of injected faults (also settable later).
+        live: A :class:`LiveData` mode: the data changes while the emulator serves, and
+            concurrent requests may be answered out of order (also settable later).
     """
 
     def __init__(
@@ -159,6 +151,7 @@ class KernelEmulator:
         port: int = 0,
         path_prefix: str = "/",
         faults: FaultSchedule | None = None,
+        live: LiveData | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the emulator listens on loopback only (127.0.0.1 or ::1)")
@@ -179,10 +172,10 @@ class KernelEmulator:
         """The fault schedule in force, or ``None``."""
         if invocations is None:
             invocations = generate_invocations(count, seed=seed, now=now)
-        self._records: list[_Record] = sorted(
-            (_record(inv) for inv in invocations), key=lambda r: r.sort_key
-        )
-        self._filtered_cache: dict[tuple[str | int | None, ...], list[_Record]] = {}
+        self._store = InvocationStore(invocations)
+        self.live = live
+        """The live-data mode in force (changes while serving, answers out of order), or
+        ``None``."""
         self._script: list[ScriptedResponse] = []
         self._request_ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
@@ -230,6 +223,8 @@ class KernelEmulator:
     async def close(self) -> None:
         """Stop serving and close every connection."""
         runner, self._runner = self._runner, None
+        if self.live is not None:
+            self.live.stop()
         if runner is not None:
             await runner.cleanup()
 
@@ -245,10 +240,20 @@ class KernelEmulator:
     ) -> None:
         await self.close()
 
-    def client(self, **kwargs: Any) -> AsyncKernel:
-        """An :class:`~kernel_async.AsyncKernel` bound to this emulator (close it yourself)."""
+    def client(self, *, in_memory: bool = False, **kwargs: Any) -> AsyncKernel:
+        """An :class:`~kernel_async.AsyncKernel` bound to this emulator (close it yourself).
+
+        With ``in_memory=True`` the client talks to the emulator in process, with no socket
+        and no need to start the server: faster, and with ``live=`` reproducible to the
+        event-loop step (the same seed replays the same walk). Keyword arguments go to
+        :class:`~kernel_async.AsyncKernel`.
+        """
         kwargs.setdefault("api_key", self.api_key)
-        return AsyncKernel(base_url=self.url, **kwargs)
+        if not in_memory:
+            return AsyncKernel(base_url=self.url, **kwargs)
+        transport = EmulatorTransport(self, connection_limit=kwargs.pop("max_connections", 32))
+        kwargs.setdefault("base_url", _IN_MEMORY_URL)
+        return AsyncKernel(transport=transport, **kwargs)
 
     # -- data ------------------------------------------------------------------------------
 
@@ -259,21 +264,31 @@ class KernelEmulator:
     @property
     def invocations(self) -> list[dict[str, Any]]:
         """Every invocation, in the order the API lists them (newest first, then id)."""
-        return [dict(record.wire) for record in self._records]
+        return [dict(record.wire) for record in self._store.records]
+
+    @property
+    def changes(self) -> list[Change]:
+        """Every change to the data since the start, in order, with its logical time."""
+        return list(self._store.changes)
+
+    @property
+    def served(self) -> int:
+        """How many responses were computed from the data (the clock of :attr:`changes`)."""
+        return self._store.tick
 
     def add_invocation(self, invocation: Mapping[str, Any]) -> None:
         """Add an invocation (JSON form); it takes its place by ``started_at``."""
-        record = _record(invocation)
-        bisect.insort(self._records, record, key=lambda r: r.sort_key)
-        self._filtered_cache.clear()
+        self._store.add(invocation)
 
     def remove_invocation(self, invocation_id: str) -> None:
-        """Remove the invocation with this id."""
-        before = len(self._records)
-        self._records = [r for r in self._records if r.wire["id"] != invocation_id]
-        if len(self._records) == before:
-            raise KeyError(invocation_id)
-        self._filtered_cache.clear()
+        """Remove the invocation with this id (``KeyError`` if there is none)."""
+        self._store.remove(invocation_id)
+
+    def set_status(self, invocation_id: str, status: str, **fields: Any) -> None:
+        """Change an invocation's status, and any other fields but ``id`` and ``started_at``
+        (which never change), so that it enters or leaves a ``status`` filter.
+        """
+        self._store.set_status(invocation_id, status, **fields)
 
     def list_invocations(self, **filters: str) -> list[dict[str, Any]]:
         """What a complete walk with these query filters must yield, in order.
@@ -288,40 +303,10 @@ class KernelEmulator:
 
     # -- the API ---------------------------------------------------------------------------
 
-    def _filter(self, query: Mapping[str, str]) -> list[_Record]:
-        def get(name: str) -> str | None:
-            # Go's Query().Get: an empty value is the same as no filter.
-            return query.get(name) or None
+    def _filter(self, query: Mapping[str, str]) -> list[Record]:
+        return self._store.filter(query, self._since_ns)
 
-        app_name, version, action_name = get("app_name"), get("version"), get("action_name")
-        deployment_id, status, query_text = get("deployment_id"), get("status"), get("query")
-        since_ns = self._since_ns(get("since"))
-        key = (app_name, version, action_name, deployment_id, status, since_ns, query_text)
-        cached = self._filtered_cache.get(key)
-        if cached is not None:
-            return cached
-        needle = query_text.lower() if query_text else None
-        result = [
-            r
-            for r in self._records
-            if (app_name is None or r.wire["app_name"] == app_name)
-            and (version is None or r.wire["version"] == version)
-            and (action_name is None or r.wire["action_name"] == action_name)
-            and (deployment_id is None or r.deployment_id == deployment_id)
-            and (status is None or r.wire["status"] == status)
-            and (since_ns is None or -r.sort_key[0] >= since_ns)
-            and (
-                needle is None
-                or any(needle in str(r.wire[f]).lower() for f in ("id", "app_name", "action_name"))
-            )
-        ]
-        if self._now is not None or since_ns is None:  # a moving clock makes `since` uncachable
-            self._filtered_cache[key] = result
-        return result
-
-    def _since_ns(self, since: str | None) -> int | None:
-        if since is None:
-            return None
+    def _since_ns(self, since: str) -> int:
         try:
             return rfc3339_to_epoch_ns(since)
         except ValueError:
@@ -349,54 +334,74 @@ class KernelEmulator:
         applied = min(limit, self.limit_cap) if self.limit_cap is not None else limit
         return limit, applied, offset
 
-    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
-        query = dict(request.query)
-        authorized = request.headers.get("Authorization") == f"Bearer {self.api_key}"
+    def _admit(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> RecordedRequest:
+        """Log a request as it arrives and count it in flight (the caller counts it out)."""
         recorded = RecordedRequest(
-            path=request.path,
-            query=query,
-            authorized=authorized,
-            headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            path=path,
+            query=dict(query),
+            authorized=headers.get("Authorization") == f"Bearer {self.api_key}",
+            headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
             received_at=time.monotonic(),
         )
         self.requests.append(recorded)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return recorded
+
+    async def _serve(self, recorded: RecordedRequest, *, in_process: bool) -> Answer:
+        """What to answer a request: the scripted response, or the API's (maybe faulty)."""
+        delay = self.latency(recorded) if callable(self.latency) else self.latency
+        if delay > 0:
+            await asyncio.sleep(delay)
+        request_id = f"req_emu_{next(self._request_ids):06d}"
+        scripted = self._take_scripted(recorded.offset)
+        if scripted is not None:
+            headers = {"Content-Type": scripted.content_type, "X-Request-Id": request_id}
+            return Answer(scripted.status, {**headers, **scripted.headers}, scripted.body)
+        fault = self._fault_for(recorded)
+        if fault is not None and fault.kind is FaultKind.LATENCY_SPIKE:
+            await asyncio.sleep(fault.seconds)
+            fault = None
+        if self.live is not None and self.live.reorder:
+            # Held with the requests that arrive meanwhile, then answered in a seeded order,
+            # each from the data as it is at its turn (computed below, with no await).
+            await self.live.turn(in_process=in_process)
+        answer = self._respond(recorded.query, recorded.authorized, request_id)
+        return answer if fault is None else attrs.evolve(answer, fault=fault)
+
+    async def _answer_in_process(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> Answer:
+        """Serve one request that came without a socket (``client(in_memory=True)``)."""
+        recorded = self._admit(path, query, headers)
         try:
-            delay = self.latency(recorded) if callable(self.latency) else self.latency
-            if delay > 0:
-                await asyncio.sleep(delay)
-            request_id = f"req_emu_{next(self._request_ids):06d}"
-            scripted = self._take_scripted(recorded.offset)
-            if scripted is not None:
-                return web.Response(
-                    status=scripted.status,
-                    body=scripted.body,
-                    headers={"X-Request-Id": request_id, **scripted.headers},
-                    content_type=scripted.content_type,
-                )
-            fault = self._fault_for(request, query)
-            if fault is not None and fault.kind is FaultKind.LATENCY_SPIKE:
-                await asyncio.sleep(fault.seconds)
-                fault = None
-            status, headers, body = self._respond(query, authorized, request_id)
-            if fault is None:
-                return web.Response(status=status, headers=headers, body=body)
-            return await _serve_fault(request, fault, status, headers, body)
+            return await self._serve(recorded, in_process=True)
         finally:
             self.in_flight -= 1
 
-    def _fault_for(self, request: web.Request, query: Mapping[str, str]) -> Fault | None:
+    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        recorded = self._admit(request.path, request.query, request.headers)
+        try:
+            answer = await self._serve(recorded, in_process=False)
+            if answer.fault is None:
+                return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+            return await _serve_fault(request, answer)
+        finally:
+            self.in_flight -= 1
+
+    def _fault_for(self, recorded: RecordedRequest) -> Fault | None:
         schedule = self.faults
         if schedule is None:
             return None
         # The client's own retry count, when it sends one: aiohttp's silent resend of a GET on
         # a reset pooled connection is then the same attempt, not a new one.
-        attempt = _maybe_int(request.headers.get(RETRY_COUNT_HEADER))
+        attempt = _maybe_int(recorded.headers.get(RETRY_COUNT_HEADER))
         if attempt is None:
-            attempt = schedule.attempts[tuple(sorted(query.items()))]
-        fault = schedule.decide(query, attempt)
-        schedule.record(query, fault)
+            attempt = schedule.attempts[tuple(sorted(recorded.query.items()))]
+        fault = schedule.decide(recorded.query, attempt)
+        schedule.record(recorded.query, fault)
         return fault
 
     def _take_scripted(self, offset: int | None) -> ScriptedResponse | None:
@@ -405,17 +410,20 @@ class KernelEmulator:
                 return self._script.pop(index)
         return None
 
-    def _respond(
-        self, query: Mapping[str, str], authorized: bool, request_id: str
-    ) -> tuple[int, dict[str, str], bytes]:
-        """What the API answers: status, headers and body."""
+    def _respond(self, query: Mapping[str, str], authorized: bool, request_id: str) -> Answer:
+        """What the API answers, from the data as it is now."""
         if not authorized:
-            return _error(401, "unauthorized", "missing or invalid authorization token", request_id)
+            return error_answer(
+                401, "unauthorized", "missing or invalid authorization token", request_id
+            )
         try:
             _, limit, offset_value = self._page_params(query)
+            if self.live is not None:
+                self.live.before_response(self, self._store)
             matches = self._filter(query)
         except _BadRequest as exc:
-            return _error(400, "bad_request", exc.message, request_id)
+            return error_answer(400, "bad_request", exc.message, request_id)
+        self._store.tick += 1
         end = offset_value + limit
         has_more = end < len(matches)
         body = b"[" + b",".join(r.encoded for r in matches[offset_value:end]) + b"]"
@@ -423,59 +431,34 @@ class KernelEmulator:
             "Content-Type": "application/json",
             "X-Limit": str(limit),
             "X-Offset": str(offset_value),
-            # FACTS.md: absolute next offset; 0 on the last page together with false.
+            # The next page's absolute offset; on the last page 0, together with false.
             "X-Next-Offset": str(end if has_more else 0),
             "X-Has-More": "true" if has_more else "false",
             "X-Request-Id": request_id,
         }
-        return 200, headers, body
+        return Answer(200, headers, body)
 
 
-def _error(
-    status: int, code: str, message: str, request_id: str
-) -> tuple[int, dict[str, str], bytes]:
-    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
-    return status, headers, json.dumps({"code": code, "message": message}).encode()
-
-
-_HTML_502: Final = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
-)
-
-
-async def _serve_fault(
-    request: web.Request, fault: Fault, status: int, headers: dict[str, str], body: bytes
-) -> web.StreamResponse:
-    """Answer with ``fault`` instead of (or on top of) the real response."""
-    kind = fault.kind
-    request_id = headers["X-Request-Id"]
-    if kind is FaultKind.STATUS:
-        status, headers, body = _error(fault.status, "injected", "an injected fault", request_id)
-        return web.Response(status=status, headers={**headers, **fault.headers()}, body=body)
-    if kind is FaultKind.HTML_502:
-        return web.Response(
-            status=502,
-            body=_HTML_502,
-            headers={"Content-Type": "text/html", "X-Request-Id": request_id, **fault.headers()},
-        )
-    if kind is FaultKind.INVALID_JSON:
-        return web.Response(status=status, headers=headers, body=body[: len(body) // 2] + b"}{")
-    if kind is FaultKind.EMPTY_200:
-        return web.Response(status=status, headers=headers, body=b"")
-    if kind is FaultKind.RESET:
+async def _serve_fault(request: web.Request, answer: Answer) -> web.StreamResponse:
+    """Answer with ``answer.fault`` instead of (or on top of) the real response."""
+    http = http_fault_answer(answer)
+    if http is not None:
+        return web.Response(status=http.status, headers=http.headers, body=http.body)
+    fault, body = answer.fault, answer.body
+    assert fault is not None
+    if fault.kind is FaultKind.RESET:
         assert request.transport is not None
         request.transport.abort()
         raise asyncio.CancelledError  # nothing to send; aiohttp drops the connection quietly
-    response = web.StreamResponse(status=status, headers=headers)
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
     response.content_length = len(body)
     await response.prepare(request)
-    if kind is FaultKind.TRUNCATED:
+    if fault.kind is FaultKind.TRUNCATED:
         await response.write(body[: len(body) // 2])
         assert request.transport is not None
         request.transport.abort()
         return response
-    if kind is FaultKind.STALL:
+    if fault.kind is FaultKind.STALL:
         await asyncio.sleep(fault.seconds)
         await response.write(body)
         return response

@@ -9,6 +9,7 @@ seed replays exactly.
 from __future__ import annotations
 
 import enum
+import json
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,16 @@ from typing import Final
 
 import attrs
 
-__all__ = ["RECOVERABLE_FAULTS", "Fault", "FaultKind", "FaultSchedule"]
+__all__ = [
+    "HTML_502",
+    "RECOVERABLE_FAULTS",
+    "Answer",
+    "Fault",
+    "FaultKind",
+    "FaultSchedule",
+    "error_answer",
+    "http_fault_answer",
+]
 
 
 class FaultKind(enum.StrEnum):
@@ -146,3 +156,47 @@ class FaultSchedule:
         self.attempts[tuple(sorted(query.items()))] += 1
         if fault is not None:
             self.injected[fault.kind] += 1
+
+
+@attrs.frozen
+class Answer:
+    """What the emulator answers one request: status, headers, body, and a fault to apply."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fault: Fault | None = None
+
+
+def error_answer(status: int, code: str, message: str, request_id: str) -> Answer:
+    """An API Error body (``openapi.yaml``: ``components/schemas/Error``)."""
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+    return Answer(status, headers, json.dumps({"code": code, "message": message}).encode())
+
+
+HTML_502: Final = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def http_fault_answer(answer: Answer) -> Answer | None:
+    """What ``answer.fault`` turns the answer into, when the fault is one of HTTP.
+
+    ``None`` for faults of the connection (reset, truncated, stall, drip), which the server
+    side acts out on the socket instead.
+    """
+    fault = answer.fault
+    assert fault is not None
+    request_id = answer.headers["X-Request-Id"]
+    if fault.kind is FaultKind.STATUS:
+        error = error_answer(fault.status, "injected", "an injected fault", request_id)
+        return Answer(error.status, {**error.headers, **fault.headers()}, error.body)
+    if fault.kind is FaultKind.HTML_502:
+        headers = {"Content-Type": "text/html", "X-Request-Id": request_id, **fault.headers()}
+        return Answer(502, headers, HTML_502)
+    if fault.kind is FaultKind.INVALID_JSON:
+        return Answer(answer.status, answer.headers, answer.body[: len(answer.body) // 2] + b"}{")
+    if fault.kind is FaultKind.EMPTY_200:
+        return Answer(answer.status, answer.headers, b"")
+    return None

@@ -1,0 +1,136 @@
+"""``ResumeToken``: where a walk stood, in a form that survives the data moving.
+
+An integer offset is exact only on data that did not move: after one insert at the head it
+points one item too early, after one delete one item too late. A token also names the last
+invocations delivered, so a new walk finds its place by id (and, if they are gone, by the
+order, newest first by ``started_at``), and carries the filters, so it cannot be used with
+other ones by mistake. It is plain data: store it as a string and parse it back later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+
+from kernel_async._models import Invocation
+from kernel_async._timestamps import format_rfc3339_nano, parse_rfc3339, rfc3339_to_epoch_ns
+from kernel_async._walk import Anchor
+
+__all__ = ["ResumeToken"]
+
+_PREFIX: Final = "ka1."
+_MAX_RECENT: Final = 8  # ids of the last items delivered, besides the anchor
+
+
+@attrs.frozen(kw_only=True)
+class ResumeToken:
+    """Where a walk stopped, to carry on from with ``client.invocations.list(resume=token)``.
+
+    Get one from :attr:`InvocationListing.resume_token`; ``str(token)`` is a compact string to
+    store, and :meth:`parse` reads it back.
+
+    Attributes:
+        filters: The walk's filters, as sent (``status``, ``since``, ...).
+        offset: The position of the next invocation, as the last page saw it (what
+            :attr:`InvocationListing.resume_offset` says).
+        last_id: The id of the last invocation delivered, or ``None`` if none was.
+        last_started_at: Its ``started_at`` as RFC 3339 text with nanoseconds.
+        recent_ids: Ids delivered just before it (newest first), to find the place again
+            if the last one is gone.
+    """
+
+    filters: tuple[tuple[str, str], ...] = ()
+    offset: int = 0
+    last_id: str | None = None
+    last_started_at: str | None = None
+    recent_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def after(
+        cls,
+        filters: Mapping[str, str],
+        item: Invocation | None,
+        position: int,
+        recent: tuple[Invocation, ...] = (),
+    ) -> ResumeToken:
+        """The token after ``item``, delivered at ``position`` (``None``: before ``position``)."""
+        if item is None:
+            return cls(filters=tuple(sorted(filters.items())), offset=position)
+        return cls(
+            filters=tuple(sorted(filters.items())),
+            offset=position + 1,
+            last_id=item.id,
+            last_started_at=format_rfc3339_nano(item.started_at_ns),
+            recent_ids=tuple(i.id for i in recent[-_MAX_RECENT:] if i.id != item.id),
+        )
+
+    def anchor(self) -> Anchor | None:
+        """The walk plan's anchor, or ``None`` when nothing had been delivered."""
+        if self.last_id is None or self.last_started_at is None:
+            return None
+        return Anchor(
+            self.last_id,
+            parse_rfc3339(self.last_started_at),
+            rfc3339_to_epoch_ns(self.last_started_at),
+            self.offset - 1,
+            frozenset(self.recent_ids),
+        )
+
+    def __str__(self) -> str:
+        data: dict[str, object] = {"f": dict(self.filters), "o": self.offset}
+        if self.last_id is not None:
+            data.update(i=self.last_id, t=self.last_started_at, r=list(self.recent_ids))
+        raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, text: str) -> ResumeToken:
+        """Read a token written by ``str(token)``.
+
+        Raises:
+            TypeError: ``text`` is not a str.
+            ValueError: it is not a token this version wrote.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"a resume token must be a str, not {type(text).__name__}")
+        if not text.startswith(_PREFIX):
+            raise ValueError("not a kernel-async resume token (it should start with 'ka1.')")
+        body = text.removeprefix(_PREFIX)
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            return cls._from_json(data)
+        except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
+            raise ValueError("a damaged kernel-async resume token") from None
+
+    @classmethod
+    def _from_json(cls, data: object) -> ResumeToken:
+        if not isinstance(data, dict):
+            raise TypeError
+        filters = data["f"]
+        offset = data["o"]
+        if not isinstance(filters, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in filters.items()
+        ):
+            raise TypeError
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        last_id, started, recent = data.get("i"), data.get("t"), data.get("r", [])
+        if last_id is None:
+            return cls(filters=tuple(sorted(filters.items())), offset=offset)
+        if not isinstance(last_id, str) or not isinstance(started, str) or offset < 1:
+            raise TypeError
+        if not isinstance(recent, list) or not all(isinstance(i, str) for i in recent):
+            raise TypeError
+        parse_rfc3339(started)  # raises ValueError if malformed
+        return cls(
+            filters=tuple(sorted(filters.items())),
+            offset=offset,
+            last_id=last_id,
+            last_started_at=started,
+            recent_ids=tuple(recent),
+        )

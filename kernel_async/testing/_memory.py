@@ -1,0 +1,95 @@
+"""A transport that hands requests to the emulator in process, with no socket at all.
+
+``KernelEmulator.client(in_memory=True)`` builds a client on it. The client above it is the
+real one (retries, deadlines, the walk, errors), so tests exercise everything but aiohttp;
+without sockets, the order in which tasks run depends on nothing but the code, so a seeded
+live-data walk replays exactly, which deterministic cancellation tests need.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping
+from typing import Protocol
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from kernel_async._errors import (
+    APIConnectionError,
+    APIResponseTooLargeError,
+    APITimeoutError,
+    ClientClosedError,
+)
+from kernel_async._transport import RawRequest, RawResponse
+from kernel_async.testing._faults import Answer, FaultKind, http_fault_answer
+
+__all__ = ["EmulatorTransport"]
+
+
+class _InProcessServer(Protocol):
+    async def _answer_in_process(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> Answer: ...
+
+
+def _reason(status: int) -> str | None:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return None
+
+
+class EmulatorTransport:
+    """Sends each request to an emulator in the same process (see the module docs).
+
+    Args:
+        server: The :class:`~kernel_async.testing.KernelEmulator` to ask.
+        connection_limit: How many requests the client may have in flight at once.
+    """
+
+    def __init__(self, server: _InProcessServer, *, connection_limit: int = 32) -> None:
+        self._server = server
+        self._connection_limit = connection_limit
+        self._closed = False
+
+    @property
+    def connection_limit(self) -> int:
+        """How many requests may be in flight at once."""
+        return self._connection_limit
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        """Ask the emulator; faults of the connection raise what a socket would."""
+        url = str(request.url)
+        if self._closed:
+            raise ClientClosedError("this client is closed; create a new one")
+        answer = await self._server._answer_in_process(
+            request.url.path, dict(request.url.query), request.headers
+        )
+        if self._closed:
+            raise ClientClosedError("the client was closed while this request was in flight")
+        if answer.fault is not None:
+            kind = answer.fault.kind
+            if kind in (FaultKind.RESET, FaultKind.TRUNCATED):
+                raise APIConnectionError(f"GET {url} failed: the connection was reset", url=url)
+            if kind is FaultKind.STALL:
+                raise APITimeoutError(f"GET {url} timed out (read limit)", limit="read", url=url)
+            answer = http_fault_answer(answer) or answer  # a drip arrives whole, in the end
+        if len(answer.body) > request.max_response_bytes:
+            raise APIResponseTooLargeError(
+                f"GET {url}: the response body is {len(answer.body)} bytes, over the "
+                f"{request.max_response_bytes}-byte limit",
+                max_bytes=request.max_response_bytes,
+                request_id=answer.headers.get("X-Request-Id"),
+                url=url,
+            )
+        return RawResponse(
+            status=answer.status,
+            reason=_reason(answer.status),
+            headers=CIMultiDictProxy(CIMultiDict(answer.headers)),
+            body=answer.body,
+            url=url,
+        )
+
+    async def aclose(self) -> None:
+        """Refuse every later request."""
+        self._closed = True

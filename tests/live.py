@@ -1,0 +1,79 @@
+"""Shared by the live-data tests: what a walk owed, and a naive sequential walk to compare."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from kernel_async import AsyncKernel, Invocation
+from kernel_async._timestamps import rfc3339_to_epoch_ns
+from kernel_async.testing import Change, ChangeKind, KernelEmulator
+
+
+@attrs.frozen
+class Verdict:
+    """How a walk did against the data's own log of changes."""
+
+    owed: int  # invocations that matched the filters for the whole walk
+    lost: int  # of those, not delivered
+    duplicated: int  # deliveries of an id already delivered
+    reordered: int  # deliveries not strictly after the one before, in the API's order
+
+
+def persistent_ids(
+    initial: Sequence[dict[str, Any]], changes: Sequence[Change], status: str | None
+) -> list[str]:
+    """The ids that matched the filters at every moment of the walk, in the API's order."""
+    gone = set()
+    for change in changes:
+        if change.kind is ChangeKind.DELETE:
+            gone.add(change.id)
+        elif change.kind is ChangeKind.STATUS and status is not None:
+            if change.status_after != status:
+                gone.add(change.id)
+    return [item["id"] for item in initial if item["id"] not in gone]
+
+
+def judge(
+    delivered: Sequence[Invocation],
+    initial: Sequence[dict[str, Any]],
+    emulator: KernelEmulator,
+    *,
+    status: str | None = None,
+    since: int = 0,
+) -> Verdict:
+    """Compare a walk with what it owed; ``since`` skips changes made before the walk."""
+    owed = persistent_ids(initial, emulator.changes[since:], status)
+    got = [item.id for item in delivered]
+    seen = set(got)
+    keys = [(-item.started_at_ns, item.id) for item in delivered]
+    return Verdict(
+        owed=len(owed),
+        lost=sum(1 for i in owed if i not in seen),
+        duplicated=len(got) - len(seen),
+        reordered=sum(1 for a, b in zip(keys, keys[1:], strict=False) if not a < b),
+    )
+
+
+async def naive_walk(
+    client: AsyncKernel, *, limit: int, budget: int = 10_000, **filters: Any
+) -> tuple[list[Invocation], int]:
+    """What users write by hand (and the official SDK does): follow ``X-Next-Offset``, one
+    page at a time. Returns what it delivered and how many requests it made (at most
+    ``budget``: a list that grows faster than it is walked is never walked to the end)."""
+    delivered: list[Invocation] = []
+    offset: int | None = 0
+    requests = 0
+    while offset is not None and requests < budget:
+        page = await client.invocations.list_page(limit=limit, offset=offset, **filters)
+        requests += 1
+        delivered.extend(page.items)
+        offset = page.next_offset if page.has_more else None
+    return delivered, requests
+
+
+def api_order(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invocations (JSON form) in the API's order: newest first by started_at, then id."""
+    return sorted(items, key=lambda i: (-rfc3339_to_epoch_ns(i["started_at"]), i["id"]))
