@@ -85,6 +85,7 @@ class InvocationListing:
         self._mode: str | None = None
         self._busy = False
         self._closed = False
+        self._told_end = False  # the consumer saw the end (StopAsyncIteration or the error)
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
@@ -159,12 +160,13 @@ class InvocationListing:
 
     async def __anext__(self) -> Invocation:
         index = self._index
-        if index < len(self._batch):
+        if index < len(self._batch) and not self._closed:
             self._index = index + 1
             return self._batch[index]
         if await self._advance():
             self._index = 1
             return self._batch[0]
+        self._told_end = True
         raise StopAsyncIteration
 
     def pages(self) -> AsyncIterator[Page]:
@@ -212,7 +214,7 @@ class InvocationListing:
     def _claim(self, mode: str) -> None:
         if self._mode is not None and self._mode != mode:
             raise RuntimeError(f"this listing is already being iterated by {self._mode}")
-        if self._ended:
+        if self._told_end or (self._closed and not self._plan.complete):
             what = f"failed ({type(self._error).__name__})" if self._error else "ended"
             raise RuntimeError(
                 f"this listing has {what}; a listing is walked once. Call "
@@ -220,15 +222,13 @@ class InvocationListing:
             )
         self._mode = mode
 
-    @property
-    def _ended(self) -> bool:
-        return self._closed and self._index >= len(self._batch)
 
     async def _iterate_pages(self) -> AsyncIterator[Page]:
         while await self._advance():
             self._index = len(self._batch)
             assert self._page is not None
             yield self._page
+        self._told_end = True
 
     def _launch(self, requests: list[Request]) -> None:
         if not requests:
@@ -277,6 +277,7 @@ class InvocationListing:
         self._discard(self._plan.close())
         await self._reap()
         if error is not None:
+            self._told_end = True
             raise error
         return False
 
@@ -293,6 +294,11 @@ class InvocationListing:
             self._busy = False
 
     async def _next_batch(self) -> bool:
+        if self._closed:
+            if self._error is not None and not self._told_end:
+                self._told_end = True  # the cleanup before raising it was interrupted
+                raise self._error
+            return False  # what is still buffered stays where resume_token says it is
         self._release_batch()
         plan = self._plan
         while True:
@@ -300,9 +306,9 @@ class InvocationListing:
                 return False
             if plan.done:
                 return await self._end(None)
-            loop = asyncio.get_running_loop()
-            if self._deadline_at is not None and loop.time() >= self._deadline_at:
-                # A slow consumer does not stretch the walk: it ends at a page boundary.
+            if self._deadline_passed() and not self._head_ready():
+                # A slow consumer does not stretch the walk: it ends at a page boundary, once
+                # the pages that already arrived are delivered.
                 error = APITimeoutError(
                     f"the walk's deadline of {self._deadline} s passed", limit="deadline"
                 )
@@ -341,6 +347,15 @@ class InvocationListing:
             self._launch(plan.plan(self._prefetch - 1))
             return True
 
+    def _deadline_passed(self) -> bool:
+        deadline_at = self._deadline_at
+        return deadline_at is not None and asyncio.get_running_loop().time() >= deadline_at
+
+    def _head_ready(self) -> bool:
+        head = self._plan.head
+        task = self._window.get(head.key) if head is not None else None
+        return task is not None and task.done()
+
     def _was_closed(self) -> bool:
         # A method, not the attribute: another task may have closed the listing during the
         # await, which a type checker's narrowing of `self._closed` cannot know.
@@ -348,9 +363,10 @@ class InvocationListing:
 
     def _release_batch(self) -> None:
         """Forget the consumed page before waiting for the next (bounded memory)."""
-        if self._batch:
-            self._previous = (self._previous + self._batch)[-_TOKEN_TAIL:]
-            self._previous_position = self._batch_start + len(self._batch) - 1
+        consumed = self._batch[: self._index]
+        if consumed:
+            self._previous = (self._previous + consumed)[-_TOKEN_TAIL:]
+            self._previous_position = self._batch_start + len(consumed) - 1
         self._batch, self._index = (), 0
 
     @staticmethod

@@ -279,7 +279,9 @@ class WalkPlan:
         Before the first page the step is unknown, so only that page is requested. With
         ``max_items`` set, speculation stops where it would be satisfied.
         """
-        new, self._to_launch = self._to_launch, []
+        # Bridges made while accepting a page, unless that page's successor already went.
+        new = [request for request in self._to_launch if request in self._scheduled]
+        self._to_launch = []
         if self._done:
             return new
         capacity = min(capacity, self.window)
@@ -320,7 +322,8 @@ class WalkPlan:
             self._step = step
         first_new = self._first_new(page)
         if first_new is None:
-            self._note_churn(churned=True)
+            if not head.bridge:  # a boundary counts once, however many bridges it takes
+                self._note_churn(churned=True)
             if was_held:
                 # Fetched before the data moved again: the bridge's chain covers its range.
                 self.stats.wasted += 1

@@ -63,7 +63,8 @@ async def test_a_capped_server_is_followed_by_its_real_step() -> None:
             got = [i async for i in listing]
         assert ids(got) == ids(emu.invocations)
         offsets = sorted({r.offset for r in emu.requests if r.offset is not None})
-        assert offsets[:12] == list(range(0, 360, 30))[:12]
+        # Pages of 30 that overlap by one: 29 new invocations per page after the first.
+        assert offsets[:12] == list(range(0, 29 * 12, 29))
         assert listing.resyncs == 0  # the step was learned before speculating
 
 
@@ -102,15 +103,17 @@ async def test_prefetch_one_requests_the_next_page_only_when_the_current_is_drai
         async for _ in listing:
             consumed += 1
             await asyncio.sleep(0)
-    assert seen_at_request == [(0, 0), (20, 20), (40, 40), (60, 60), (80, 80)]
+    # Each page starts at the last invocation delivered (19 new ones per page after the
+    # first) and is requested only once the one before was consumed.
+    assert seen_at_request == [(0, 0), (19, 20), (38, 39), (57, 58), (76, 77)]
     assert emu.max_in_flight == 1
 
 
 async def test_a_failing_page_raises_in_turn_and_the_walk_resumes_from_its_offset(
     emu: KernelEmulator,
 ) -> None:
-    emu.script(
-        ScriptedResponse(status=500, body=b'{"code":"internal","message":"boom"}', offset=300)
+    emu.script(  # the fourth page: 0-99, then 99, 198, 297 (each overlaps the one before)
+        ScriptedResponse(status=500, body=b'{"code":"internal","message":"boom"}', offset=297)
     )
     got = []
     async with emu.client() as client:
@@ -120,10 +123,11 @@ async def test_a_failing_page_raises_in_turn_and_the_walk_resumes_from_its_offse
                 async for invocation in listing:
                     got.append(invocation)
         assert not our_tasks()  # siblings were cancelled and awaited before the raise
-        assert ids(got) == ids(emu.invocations[:300])  # everything before the failure
-        assert listing.resume_offset == 300
+        assert ids(got) == ids(emu.invocations[:298])  # everything before the failure
+        assert listing.resume_offset == 298
         assert listing.error is caught.value
-        assert [i async for i in listing] == []  # a failed listing stays finished
+        with pytest.raises(RuntimeError, match="failed"):  # a failed listing stays finished
+            [i async for i in listing]
         async with client.invocations.list(offset=listing.resume_offset) as rest:
             got += [i async for i in rest]
     assert ids(got) == ids(emu.invocations)
@@ -153,7 +157,7 @@ async def test_an_error_on_the_first_page_raises_with_nothing_delivered(
 async def test_contradictory_headers_at_the_head_are_a_pagination_error(
     emu: KernelEmulator,
 ) -> None:
-    emu.script(ScriptedResponse(body=b"[]", headers={"X-Has-More": "true"}, offset=100))
+    emu.script(ScriptedResponse(body=b"[]", headers={"X-Has-More": "true"}, offset=99))
     async with emu.client() as client:
         with pytest.raises(PaginationError):
             async with client.invocations.list() as listing:
@@ -179,12 +183,13 @@ async def test_aclose_midway_cancels_and_awaits(emu: KernelEmulator) -> None:
         first = [await anext(listing) for _ in range(15)]
         await listing.aclose()
         assert not our_tasks()
-        assert [i async for i in listing] == []
+        with pytest.raises(RuntimeError, match="ended"):
+            [i async for i in listing]
         assert listing.resume_offset == 15
         assert ids(first) == ids(emu.invocations[:15])
 
 
-async def test_a_cancelled_consumer_cleans_up_before_the_cancellation_returns(
+async def test_a_cancelled_consumer_cleans_up_when_it_leaves_async_with(
     emu: KernelEmulator,
 ) -> None:
     async with emu.client() as client:
@@ -200,8 +205,9 @@ async def test_a_cancelled_consumer_cleans_up_before_the_cancellation_returns(
         emu.latency = latency
 
         async def consume() -> None:
-            async for _ in listing:
-                pass
+            async with listing:
+                async for _ in listing:
+                    pass
 
         task = asyncio.create_task(consume())
         await started.wait()
@@ -210,6 +216,25 @@ async def test_a_cancelled_consumer_cleans_up_before_the_cancellation_returns(
             await task
         assert listing.in_flight == 0
         assert not our_tasks()  # nothing of the walk's survived, not even for one loop turn
+
+
+async def test_a_cancelled_consumer_can_go_on_with_the_same_listing(emu: KernelEmulator) -> None:
+    # A cancellation (a timeout around one item, say) loses nothing: the requests go on, and
+    # iterating again yields exactly the rest.
+    emu.latency = 0.01
+    got: list[str] = []
+    async with emu.client() as client, client.invocations.list(prefetch=4, limit=25) as listing:
+        timeouts = 0
+        while True:
+            try:
+                async with asyncio.timeout(0.005):
+                    got.append((await anext(listing)).id)
+            except TimeoutError:
+                timeouts += 1
+            except StopAsyncIteration:
+                break
+    assert timeouts > 0
+    assert got == ids(emu.invocations)
 
 
 async def test_a_bare_break_without_async_with_leaves_nothing_running(emu: KernelEmulator) -> None:
@@ -257,23 +282,23 @@ def original_sorted(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda i: (-rfc3339_to_epoch_ns(i["started_at"]), i["id"]))
 
 
-async def test_without_dedupe_a_sequential_walk_shows_the_shift_as_a_repeat() -> None:
+async def test_dedupe_is_deprecated_and_changes_nothing() -> None:
     original = generate_invocations(60, seed=9, now=NOW)
 
     def latency(request: RecordedRequest) -> float:
-        if request.offset == 20:
+        if request.offset == 19:
             emu.add_invocation(
                 {**original[0], "id": "brand-new", "started_at": "2026-06-01T11:59:59Z"}
             )
         return 0.0
 
     async with KernelEmulator(original, latency=latency, now=NOW) as emu, emu.client() as client:
-        async with client.invocations.list(limit=20, prefetch=1, dedupe=False) as listing:
+        with pytest.warns(DeprecationWarning, match="dedupe"):
+            listing = client.invocations.list(limit=20, prefetch=1, dedupe=False)
+        async with listing:
             got = ids([i async for i in listing])
-        assert len(got) == 61
-        assert len(set(got)) == 60  # one invocation came twice, at a page boundary
-        async with client.invocations.list(limit=20, prefetch=1) as listing:
-            assert len(ids([i async for i in listing])) == 61  # the new one, once, all else once
+    # The new invocation started at the head after the walk passed it: every other one, once.
+    assert got == ids(original_sorted(original))
 
 
 async def test_pages_carry_their_headers(emu: KernelEmulator) -> None:
@@ -281,9 +306,10 @@ async def test_pages_carry_their_headers(emu: KernelEmulator) -> None:
         pages = [p async for p in listing.pages()]
         with pytest.raises(RuntimeError, match="by pages"):
             listing.__aiter__()
-    assert [p.offset for p in pages] == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900]
+    # A page's offset is its first new invocation's: after the first, 99 new per page.
+    assert [p.offset for p in pages] == [0, *range(100, 1000, 99)]
     assert all(p.limit == 100 and p.request_id for p in pages)
-    assert [p.has_more for p in pages] == [True] * 9 + [False]
+    assert [p.has_more for p in pages] == [True] * 10 + [False]
     assert ids(i for p in pages for i in p) == ids(emu.invocations)
 
 
@@ -297,7 +323,7 @@ async def test_max_items_stops_early_and_asks_for_no_more_than_needed(emu: Kerne
             got = [i async for i in listing]
         assert ids(got) == ids(emu.invocations[:250])
         assert listing.resume_offset == 250
-        assert {r.offset for r in emu.requests[1:]} == {0, 100, 200}
+        assert {r.offset for r in emu.requests[1:]} == {0, 99, 198}
         async with client.invocations.list(max_items=0) as listing:
             assert [i async for i in listing] == []
 
@@ -361,8 +387,9 @@ async def test_a_second_cancellation_during_cleanup_still_waits_for_every_reques
         listing = client.invocations.list(prefetch=8, limit=10)
 
         async def consume() -> None:
-            async for _ in listing:
-                pass
+            async with listing:
+                async for _ in listing:
+                    pass
 
         task = asyncio.create_task(consume())
         while listing.in_flight < 7:  # noqa: ASYNC110 - waits for the window to fill

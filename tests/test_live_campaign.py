@@ -143,7 +143,7 @@ async def test_live_data_campaign() -> None:
     assert totals["walks"] == WALKS
     if WALKS >= 1000:
         # The campaign must exercise what it claims: changes, and a naive walk that suffers.
-        assert totals["changes"] >= 5_000
+        assert totals["changes"] >= 3_000
         assert totals["walks within the stated churn"] >= WALKS // 2
         assert totals["naive lost"] > 0
         assert totals["bridges"] > 0

@@ -1,0 +1,85 @@
+"""A cancellation at any step of the event loop loses nothing, and duplicates nothing.
+
+The walk runs in process (``emulator.client(in_memory=True)``), where the order in which tasks
+run depends on nothing but the code: cancelling the consumer after the k-th step of the loop
+lands at a different point of the walk for each k. For every k until the walk completes, the
+consumer is cancelled there; then either the same listing goes on, or a new listing starts from
+its resume token. Either way the invocations delivered, before and after, are exactly the walk:
+on static data the whole list, on live data every invocation that stayed, once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from collections.abc import Callable
+
+import pytest
+
+from kernel_async import Invocation, InvocationListing
+from kernel_async.testing import KernelEmulator, LiveData, generate_invocations
+
+from conftest import NOW
+from live import judge
+
+MAX_STEPS = int(os.environ.get("KERNEL_ASYNC_CANCEL_STEPS", "100000"))
+
+
+def static() -> KernelEmulator:
+    return KernelEmulator(generate_invocations(100, seed=1, now=NOW), now=NOW)
+
+
+def live() -> KernelEmulator:
+    data = generate_invocations(100, seed=2, now=NOW)
+    return KernelEmulator(data, now=NOW, live=LiveData(seed=2, rate=0.3, reorder=True))
+
+
+async def cancelled_after(steps: int, listing: InvocationListing, got: list[Invocation]) -> bool:
+    """Consume ``listing`` into ``got``, cancelled after ``steps`` loop steps; True if it
+    finished first."""
+
+    async def consume() -> None:
+        async for invocation in listing:
+            got.append(invocation)
+
+    task = asyncio.create_task(consume())
+    for _ in range(steps):
+        if task.done():
+            break
+        await asyncio.sleep(0)
+    finished = task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return finished
+
+
+@pytest.mark.parametrize("make", [static, live], ids=["static", "live"])
+@pytest.mark.parametrize("prefetch", [1, 3, 8])
+@pytest.mark.parametrize("going_on", ["same listing", "resume token"])
+async def test_a_cancellation_at_any_step_loses_nothing(
+    make: Callable[[], KernelEmulator], prefetch: int, going_on: str
+) -> None:
+    for steps in itertools.count():
+        assert steps < MAX_STEPS
+        emulator = make()
+        initial = emulator.list_invocations()
+        got: list[Invocation] = []
+        async with emulator.client(in_memory=True) as client:
+            listing = client.invocations.list(limit=6, prefetch=prefetch)
+            async with listing:
+                finished = await cancelled_after(steps, listing, got)
+                if going_on == "same listing" and not finished:
+                    got += [invocation async for invocation in listing]
+            resume = listing.resume_token  # None if it completed as it was cancelled
+            if going_on == "resume token" and not finished and resume is not None:
+                async with client.invocations.list(resume=resume, prefetch=prefetch) as rest:
+                    got += [invocation async for invocation in rest]
+        verdict = judge(got, initial, emulator)
+        assert (verdict.lost, verdict.duplicated, verdict.reordered) == (0, 0, 0), steps
+        assert listing.in_flight == 0
+        if finished:
+            break
+    assert steps > 15  # the walk took some steps: cancellations landed all along it
