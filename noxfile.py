@@ -12,7 +12,7 @@ import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck", "typing", "docs"]
+nox.options.sessions = ["tests", "plugin_oldest", "lint", "typecheck", "typing", "docs"]
 # A missing 3.12 or 3.13 is skipped, also under CI=true (where nox would otherwise fail).
 nox.options.error_on_missing_interpreters = False
 
@@ -46,6 +46,13 @@ def tests(session: nox.Session) -> None:
         "--cov-fail-under=95",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHONS[0])
+def plugin_oldest(session: nox.Session) -> None:
+    """The pytest plugin in fresh projects, with the oldest runners docs/testing.md names."""
+    session.install("-e", ".", "pytest==8.3.*", "pytest-asyncio==1.0.0", "anyio==4.0.0")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_pytest_plugin.py", *session.posargs)
 
 
 @nox.session(python=PYTHONS[0])

@@ -52,12 +52,20 @@ async def test_example_runs(code: str, tmp_path: Path) -> None:
         env = {**os.environ, "KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
         env["PYTHONWARNINGS"] = "error"
         if "def test_" in code:
+            # Each test module runs in a fresh project configured for the runner it is
+            # written for: anyio's marker, pytest-asyncio's strict mode, or its auto mode.
             (tmp_path / "test_example.py").write_text(code)
-            (tmp_path / "pytest.ini").write_text(
-                "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-            )
+            scope = "asyncio_default_fixture_loop_scope = function\n"
             args = [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"]
+            if "pytest.mark.anyio" in code:
+                ini, args = "", [*args, "-p", "no:asyncio"]
+            elif "pytest.mark.asyncio" in code:
+                ini = scope
+            else:
+                ini = f"asyncio_mode = auto\n{scope}"
+            (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}")
             status, output = await run(*args, "test_example.py", env=env, cwd=tmp_path)
+            assert " passed" in output, output
         else:
             (tmp_path / "example.py").write_text(code)
             status, output = await run(sys.executable, "example.py", env=env, cwd=tmp_path)
