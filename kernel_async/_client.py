@@ -73,7 +73,8 @@ class AsyncKernel:
             clear text). Loopback hosts, such as the emulator's, never need it.
 
     Raises:
-        MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset.
+        MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
+            empty (``api_key=""`` and an empty ``KERNEL_API_KEY`` alike).
         ValueError, TypeError: a malformed key, base URL, timeout or header.
     """
 

@@ -195,14 +195,17 @@ def resolve_config(
     """Resolve arguments against the environment and check them.
 
     Raises:
-        MissingAPIKeyError: no ``api_key`` and no ``KERNEL_API_KEY``.
+        MissingAPIKeyError: no ``api_key`` and no ``KERNEL_API_KEY``, or either is empty.
         ValueError, TypeError: a malformed key, base URL, header or timeout.
     """
-    key = api_key if api_key is not None else environ.get(API_KEY_ENV) or None
-    if key is None:
+    # An empty key is no key, whether it comes from the argument or from the environment:
+    # sending `Authorization: Bearer ` could only earn a 401.
+    key = api_key if api_key is not None else environ.get(API_KEY_ENV, "")
+    if key == "":
+        given = "api_key is an empty string" if api_key is not None else "no API key"
         raise MissingAPIKeyError(
-            f"no API key: pass AsyncKernel(api_key=...) or set the {API_KEY_ENV} environment "
-            "variable (or try the local emulator: kernel-async invocations list --emulator)"
+            f"{given}: pass AsyncKernel(api_key=...) or set the {API_KEY_ENV} environment "
+            "variable (tests can use kernel_async.testing.KernelEmulator, which needs none)"
         )
     secret = _Secret(_check_api_key(key))
     url = _check_base_url(

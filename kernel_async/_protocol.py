@@ -18,6 +18,7 @@ from kernel_async._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ErrorResponse,
     InternalServerError,
     NotFoundError,
     PaginationError,
@@ -214,6 +215,7 @@ def status_error(
         headers=headers,
         request_id=headers.get("X-Request-Id"),
         url=url,
+        content=body,
     )
 
 
@@ -247,6 +249,7 @@ def interpret_page_response(
             retryable=True,
             request_id=request_id,
             url=url,
+            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
         ) from None
     try:
         items = decode_invocations(data)
@@ -257,6 +260,7 @@ def interpret_page_response(
             status=status,
             request_id=request_id,
             url=url,
+            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
         ) from None
     return Page(
         items=items,
