@@ -71,6 +71,10 @@ class AsyncKernel:
             (with your own ``session``, configure tracing on it instead).
         allow_http: Permit plain ``http://`` to a non-loopback host (the key would travel in
             clear text). Loopback hosts, such as the emulator's, never need it.
+        trust_env: Use the proxy named by ``HTTPS_PROXY`` (``HTTP_PROXY`` for plain http),
+            ``ALL_PROXY`` and ``NO_PROXY``, as the official SDK does; a loopback base URL is
+            always reached directly. CA bundles in ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are
+            read by OpenSSL itself, whatever this says. ``~/.netrc`` is never read.
 
     Raises:
         MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
@@ -92,6 +96,7 @@ class AsyncKernel:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         allow_http: bool = False,
+        trust_env: bool = True,
     ) -> None:
         self._config: ClientConfig = resolve_config(
             api_key=api_key,
@@ -103,6 +108,7 @@ class AsyncKernel:
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             allow_http=allow_http,
+            trust_env=trust_env,
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
@@ -272,6 +278,7 @@ class AsyncKernel:
             headers=headers,
             timeout=self._config.timeout,
             max_response_bytes=self._config.max_response_bytes,
+            proxy=self._config.proxy,
         )
         started = loop.time()
         try:

@@ -26,6 +26,7 @@ __all__ = [
     "ClientConfig",
     "Timeout",
     "resolve_config",
+    "resolve_proxy",
     "user_agent",
 ]
 
@@ -107,6 +108,7 @@ class ClientConfig:
     retry: RetryPolicy
     max_response_bytes: int
     headers: Mapping[str, str] = attrs.field(repr=False)
+    proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
     @property
     def invocations_url(self) -> URL:
@@ -174,6 +176,52 @@ def _check_header_value(name: str, value: object) -> str:
     return value
 
 
+def _environment(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    # curl's and urllib's convention: the lowercase name wins over the uppercase one.
+    for spelling in (name.lower(), name.upper()):
+        value = environ.get(spelling, "").strip()
+        if value:
+            return spelling, value
+    return None
+
+
+def _bypasses_proxy(host: str, no_proxy: str) -> bool:
+    host = host.strip("[]").lower()
+    for entry in no_proxy.split(","):
+        pattern = entry.strip().lower().lstrip(".")
+        if pattern == "*":
+            return True
+        if pattern and (host == pattern or host.endswith("." + pattern)):
+            return True
+    return False
+
+
+def resolve_proxy(base_url: URL, environ: Mapping[str, str], *, trust_env: bool) -> URL | None:
+    """The proxy for ``base_url`` from the environment, as the official SDK (httpx) finds it.
+
+    ``HTTPS_PROXY`` (or ``HTTP_PROXY`` for a plain http base URL), then ``ALL_PROXY``;
+    ``NO_PROXY`` lists hosts and domains to reach directly (``*`` for all). A loopback base
+    URL, such as the emulator's, is always reached directly. ``None``: no proxy.
+
+    Raises:
+        ValueError: the variable in force is not an http(s) URL.
+    """
+    if not trust_env or base_url.host is None or _is_loopback(base_url.host):
+        return None
+    no_proxy = _environment(environ, "no_proxy")
+    if no_proxy is not None and _bypasses_proxy(base_url.host, no_proxy[1]):
+        return None
+    found = _environment(environ, f"{base_url.scheme}_proxy") or _environment(environ, "all_proxy")
+    if found is None:
+        return None
+    name, value = found
+    proxy = URL(value if "://" in value else f"http://{value}")
+    if proxy.scheme not in ("http", "https") or not proxy.host:
+        # Not the value itself: it may carry the proxy's password.
+        raise ValueError(f"the {name} environment variable is not an http(s) proxy URL")
+    return proxy
+
+
 def user_agent() -> str:
     """``kernel-async/<version> Python/<version> aiohttp/<version>``."""
     python = platform.python_version()
@@ -191,6 +239,7 @@ def resolve_config(
     max_retries: int | None = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     allow_http: bool = False,
+    trust_env: bool = True,
 ) -> ClientConfig:
     """Resolve arguments against the environment and check them.
 
@@ -225,6 +274,8 @@ def resolve_config(
         raise TypeError("max_response_bytes must be an int")
     if max_response_bytes < 1:
         raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
+    if not isinstance(trust_env, bool):
+        raise TypeError(f"trust_env must be a bool, not {type(trust_env).__name__}")
     return ClientConfig(
         api_key=secret,
         base_url=url,
@@ -232,4 +283,5 @@ def resolve_config(
         retry=policy,
         max_response_bytes=max_response_bytes,
         headers=headers,
+        proxy=resolve_proxy(url, environ, trust_env=trust_env),
     )

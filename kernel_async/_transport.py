@@ -31,6 +31,7 @@ class RawRequest:
     headers: Mapping[str, str] = attrs.field(repr=False)  # holds the Authorization header
     timeout: Timeout
     max_response_bytes: int
+    proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
 
 @attrs.frozen(kw_only=True)
@@ -161,6 +162,7 @@ class AiohttpTransport:
                 # Redirects are answered, never followed: aiohttp would forward custom headers
                 # cross-origin and follow https -> http (FIELD-NOTES section 3).
                 allow_redirects=False,
+                proxy=request.proxy,
             ) as response:
                 body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(
