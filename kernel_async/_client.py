@@ -125,7 +125,8 @@ class AsyncKernel:
         self._connection_limit = transport.connection_limit
         # Requests wait here, outside their timeout, for one of the pool's connections: a
         # request queued inside aiohttp's pool would spend its timeout waiting there
-        # (FIELD-NOTES section 3), and several walks share the pool.
+        # (aiohttp counts the wait against the connect timeout), and several walks share the
+        # pool.
         self._request_slots = asyncio.Semaphore(self._connection_limit)
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).

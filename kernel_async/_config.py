@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.onkernel.com/"
-"""The official service (FACTS.md, "Official SDK defaults")."""
+"""The official service, as the official SDK defaults to."""
 
 API_KEY_ENV: Final = "KERNEL_API_KEY"
 BASE_URL_ENV: Final = "KERNEL_BASE_URL"
@@ -78,7 +78,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 """32 MiB: a page of 100 invocations is typically tens of KiB; outputs can be large."""
 
 DEFAULT_TIMEOUT: Final = Timeout()
-"""60 s per attempt and 5 s to connect, as the official SDK (FACTS.md); 30 s between chunks."""
+"""60 s per attempt and 5 s to connect, as the official SDK; at most 30 s of silence."""
 
 
 class _Secret:
@@ -112,7 +112,7 @@ class ClientConfig:
 
     @property
     def invocations_url(self) -> URL:
-        # Relative join keeps a path prefix such as /v1/ (FIELD-NOTES section 3).
+        # A relative join keeps a path prefix such as /v1/ (`/invocations` would drop it).
         return self.base_url / "invocations"
 
 

@@ -1,7 +1,7 @@
 """Typed models of the Kernel API's JSON, as frozen, slotted attrs classes.
 
 Field names and optionality follow ``openapi.yaml`` (``components/schemas``); what the live
-service does beyond it follows FACTS.md.
+service does beyond it is in docs/api-behaviour.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | flo
 class InvocationStatus(enum.StrEnum):
     """The lifecycle state of an invocation.
 
-    The API may add states later (FACTS.md: a ``cancelled`` state is plausible); an
+    The API may add states later (a ``cancelled`` state is plausible); an
     :class:`Invocation` keeps such a value as a plain ``str`` instead of failing. Because this
     is a :class:`~enum.StrEnum`, ``inv.status == "failed"`` works whichever you hold.
     """

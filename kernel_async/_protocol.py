@@ -1,7 +1,7 @@
 """The sans-I/O core: turning a response (status, headers, body) into a Page or an error.
 
 Nothing here touches a socket or an event loop, so all of it is tested with plain values.
-The rules for the pagination headers are FACTS.md's ("Pagination headers").
+The rules for the pagination headers are in docs/api-behaviour.md ("Pagination headers").
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = [
 
 _PAGINATION_HEADERS: Final = ("X-Limit", "X-Offset", "X-Next-Offset", "X-Has-More")
 
-# Go's strconv.ParseBool, which the service's own tooling uses (FACTS.md). The official Python
+# Go's strconv.ParseBool, which the service's own tooling uses. The official Python
 # SDK reads "True" as false; we read what Go would.
 _TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -136,7 +136,7 @@ def read_page_headers(
     if limit == 0:
         raise fail("X-Limit is 0, so the walk could never move forward")
     if not has_more:
-        # The last page: X-Next-Offset is 0 here (FACTS.md); any other value is moot.
+        # The last page: the service sends X-Next-Offset 0 here; any other value is moot.
         return PageHeaders(
             has_more=False,
             next_offset=None,
@@ -160,7 +160,7 @@ def read_page_headers(
 def page_step(page: Page) -> int | None:
     """The page step the server really used: ``next_offset - offset``, else ``X-Limit``.
 
-    Servers cap ``limit`` below what was asked (FACTS.md), so the requested limit is no guide;
+    Servers cap ``limit`` below what was asked, so the requested limit is no guide;
     ``X-Next-Offset`` is the truth the next page will be checked against, so it comes first.
     ``None`` on a last page that did not say.
     """

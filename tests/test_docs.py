@@ -98,3 +98,33 @@ async def test_cli_example_runs(command: str, tmp_path: Path) -> None:
         status, output = await run(*args, env=env, cwd=tmp_path)
     assert status == 0, output
     assert output.strip()
+
+
+def public_docstrings() -> list[tuple[str, str]]:
+    """Every docstring the API reference renders: public objects and their public members."""
+    import inspect
+
+    import kernel_async
+    import kernel_async._errors
+    import kernel_async.testing
+
+    found = [("kernel_async._errors", kernel_async._errors.__doc__ or "")]
+    for module in (kernel_async, kernel_async.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            found.append((name, inspect.getdoc(obj) or ""))
+            for member, value in vars(obj).items() if inspect.isclass(obj) else ():
+                if not member.startswith("_"):
+                    found.append((f"{name}.{member}", inspect.getdoc(value) or ""))
+    return found
+
+
+def test_docs_cite_nothing_a_reader_cannot_open() -> None:
+    """Internal notes (FACTS.md, FIELD-NOTES) are not in the repository: say what they say."""
+    cited = [
+        str(page.relative_to(ROOT))
+        for page in PAGES
+        if re.search(r"FACTS\.md|FIELD-NOTES", page.read_text())
+    ]
+    cited += [name for name, doc in public_docstrings() if re.search(r"FACTS|FIELD-NOTES", doc)]
+    assert cited == []

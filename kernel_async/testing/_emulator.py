@@ -1,7 +1,7 @@
 """A local Kernel API: a real aiohttp server that behaves like ``GET /invocations``.
 
-It follows ``openapi.yaml`` and FACTS.md: the same filters, validation, ordering, status codes,
-Error bodies and pagination headers as the service, so code tested against it behaves the same
+It follows ``openapi.yaml`` and what the service does (docs/api-behaviour.md): the same
+filters, validation, ordering, status codes, Error bodies and pagination headers as the service, so code tested against it behaves the same
 against the real API. It also lets a test change the data while it runs, slow responses down,
 script odd responses, and read a log of every request it received.
 """
@@ -427,7 +427,7 @@ class KernelEmulator:
             "Content-Type": "application/json",
             "X-Limit": str(limit),
             "X-Offset": str(offset_value),
-            # FACTS.md: absolute next offset; 0 on the last page together with false.
+            # An absolute next offset; 0 on the last page together with false.
             "X-Next-Offset": str(end if has_more else 0),
             "X-Has-More": "true" if has_more else "false",
             "X-Request-Id": request_id,
