@@ -310,7 +310,7 @@ class APIStatusError(APIError):
         return self.status
 
     @property
-    def headers(self) -> CIMultiDictProxy[str]:
+    def headers(self) -> Mapping[str, str]:
         """The response headers, read-only; lookups ignore case."""
         return self.response.headers
 

@@ -135,6 +135,26 @@ class Invocation:
             ) from None
         return invocation
 
+    @overload
+    def to_dict(
+        self,
+        *,
+        mode: Literal["json"] = "json",
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> dict[str, str | None]: ...
+
+    @overload
+    def to_dict(
+        self,
+        *,
+        mode: Literal["python"],
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> dict[str, Any]: ...
+
     def to_dict(
         self,
         *,
