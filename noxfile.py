@@ -1,25 +1,118 @@
 """Development sessions: `nox` runs tests (3.11-3.13), lint, typecheck, typing and docs.
 
-Interpreters that are not installed are skipped; CI makes 3.12 and 3.13 visible (.ci/run).
+Every CPython 3.11-3.13 the machine has is used: the ones on PATH, and pyenv's, which pyenv
+keeps off PATH (its shims answer "command not found" for a version that is installed but not
+selected). Each one found is linked into .nox/pythons, put first on PATH for nox and uv
+(under its versioned name only: `python3` stays the machine's default). The Pythons that are
+not found are named loudly, at the start and again at the end: a skipped session is never a
+silent green.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck", "typing", "docs"]
-# A missing 3.12 or 3.13 is skipped, also under CI=true (where nox would otherwise fail).
+nox.options.sessions = ["tests", "plugin_oldest", "lint", "typecheck", "typing", "docs"]
+# A missing 3.12 or 3.13 is skipped, also under CI=true (where nox would otherwise fail); the
+# banner below says which.
 nox.options.error_on_missing_interpreters = False
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 # Never let uv download an interpreter: the machine's own are the ones to test.
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in path.name.split("."))
+
+
+def _candidates(version: str, path: str, pyenv_root: Path | None) -> Iterator[Path]:
+    for directory in path.split(os.pathsep):
+        if directory:
+            yield Path(directory) / f"python{version}"
+    if pyenv_root is not None:
+        installed = sorted((pyenv_root / "versions").glob(f"{version}.*"), key=_version_key)
+        for prefix in reversed(installed):  # the newest patch release first
+            yield prefix / "bin" / f"python{version}"
+
+
+def _real_executable(candidate: Path, version: str) -> Path | None:
+    """The interpreter behind ``candidate`` if it runs and is ``version``, else ``None``."""
+    if not os.access(candidate, os.X_OK) or candidate.is_dir():
+        return None
+    probe = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"
+    try:
+        result = subprocess.run(  # noqa: S603 - the machine's own interpreters
+            [str(candidate), "-c", probe], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return None
+    lines = result.stdout.split()
+    if result.returncode != 0 or len(lines) != 2 or lines[1] != version:
+        return None  # a pyenv shim for a version not selected, say
+    return Path(lines[0])
+
+
+def find_interpreters(
+    versions: Sequence[str], *, path: str, pyenv_root: Path | None
+) -> dict[str, Path]:
+    """Each version's interpreter that really runs: from PATH first, then pyenv's newest."""
+    found: dict[str, Path] = {}
+    for version in versions:
+        for candidate in _candidates(version, path, pyenv_root):
+            executable = _real_executable(candidate, version)
+            if executable is not None:
+                found[version] = executable
+                break
+    return found
+
+
+def _pyenv_root(environ: Mapping[str, str]) -> Path | None:
+    root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    return root if root.is_dir() else None
+
+
+def _link_first_on_path(interpreters: Mapping[str, Path], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("python*"):  # what an earlier run found is not evidence
+        stale.unlink()
+    for version, executable in interpreters.items():
+        (directory / f"python{version}").symlink_to(executable)
+    os.environ["PATH"] = os.pathsep.join([str(directory), os.environ.get("PATH", "")])
+
+
+INTERPRETERS = find_interpreters(
+    PYTHONS, path=os.environ.get("PATH", ""), pyenv_root=_pyenv_root(os.environ)
+)
+_link_first_on_path(INTERPRETERS, Path(__file__).resolve().parent / ".nox" / "pythons")
+MISSING = [version for version in PYTHONS if version not in INTERPRETERS]
+
+
+def _announce() -> None:
+    found = ", ".join(f"{v} ({path})" for v, path in INTERPRETERS.items()) or "none"
+    print(f"nox: Pythons found: {found}", file=sys.stderr, flush=True)
+    if MISSING:
+        names = ", ".join(f"tests-{version}" for version in MISSING)
+        print(
+            f"\n*** nox: Python {', '.join(MISSING)} NOT FOUND (looked on PATH and in pyenv's "
+            f"versions): {names} SKIPPED ***\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+_announce()
+atexit.register(_announce)
 
 
 def group(name: str) -> list[str]:
@@ -49,6 +142,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[0])
+def plugin_oldest(session: nox.Session) -> None:
+    """The pytest plugin in fresh projects, with the oldest runners docs/testing.md names."""
+    session.install("-e", ".", "pytest==8.3.*", "pytest-asyncio==1.0.0", "anyio==4.0.0")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_pytest_plugin.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install(*group("lint"))
@@ -65,9 +165,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def typing(session: nox.Session) -> None:
-    """Type-only tests of the public API (tests/typing/), by mypy --strict and by pyright."""
+    """Type-only tests of the public API and the docs' examples: mypy --strict and pyright."""
     session.install("-e", ".[fast]", *group("typecheck"), "pyright")
     session.run("mypy", "--strict", "tests/typing")
+    # Every ```python block of README.md and docs/, as a reader would copy it.
+    session.run("python", "tests/typing/check_docs.py")
     python = str(Path(session.bin) / "python")
     session.run("pyright", "--pythonpath", python, "tests/typing", "kernel_async")
 

@@ -1,15 +1,20 @@
 """kernel-async in a FastAPI app: one client for the app's lifetime, handed to handlers.
 
+    pip install -e '.[examples]'
     KERNEL_API_KEY=... uvicorn examples.fastapi_app:app
 
-- ``GET /invocations.ndjson?status=failed`` streams every matching invocation as NDJSON; if
-  the client hangs up, the walk stops and its requests are cancelled.
+- ``GET /invocations.ndjson?status=failed`` streams every matching invocation as NDJSON. The
+  first page is fetched before the response starts, so an upstream error is a JSON 401, 502...
+  An error after that ends the stream with one ``{"error": ...}`` line. If the client hangs
+  up, the walk stops and its requests are cancelled.
 - ``GET /invocations?limit=20&offset=0`` returns one page, with the API's pagination headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -17,7 +22,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from kernel_async import APIStatusError, AsyncKernel, InvocationStatus, KernelError
+from kernel_async import APIStatusError, AsyncKernel, InvocationStatus, KernelError, Page
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -45,11 +52,20 @@ async def bad_argument(_request: Request, exc: ValueError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+def upstream_error(exc: KernelError) -> tuple[int, dict[str, str | None]]:
+    # A client error of ours (a 4xx upstream) keeps its status; anything else is a 502.
+    status = exc.status_code if isinstance(exc, APIStatusError) and exc.status_code < 500 else 502
+    return status, {"detail": str(exc), "request_id": getattr(exc, "request_id", None)}
+
+
 @app.exception_handler(KernelError)
 async def upstream_failed(_request: Request, exc: KernelError) -> JSONResponse:
-    status = exc.status if isinstance(exc, APIStatusError) and exc.status < 500 else 502
-    request_id = getattr(exc, "request_id", None)
-    return JSONResponse({"detail": str(exc), "request_id": request_id}, status_code=status)
+    status, body = upstream_error(exc)
+    return JSONResponse(body, status_code=status)
+
+
+def ndjson(page: Page) -> str:
+    return "".join(json.dumps(invocation.to_dict()) + "\n" for invocation in page)
 
 
 @app.get("/invocations.ndjson")
@@ -59,15 +75,36 @@ async def stream_invocations(
     app_name: str | None = None,
     since: str | None = None,
 ) -> StreamingResponse:
-    # list() checks the filters now, so a bad one is a 422 before the stream starts.
+    # list() checks the filters now, so a bad one is a 422 before anything is sent.
     listing = kernel.invocations.list(status=status, app_name=app_name, since=since)
+    pages = listing.pages()
+    try:
+        # The first page before the response starts: its error (a wrong key, a 5xx) still
+        # becomes a status, through upstream_failed. After it, the status line is sent.
+        first = await anext(pages, None)
+    except BaseException:
+        await listing.aclose()
+        raise
 
     async def lines() -> AsyncIterator[str]:
         # When the client disconnects, the server cancels this generator; leaving
         # `async with` then cancels and awaits the walk's requests.
         async with listing:
-            async for invocation in listing:
-                yield json.dumps(invocation.to_dict()) + "\n"
+            if first is None:
+                return
+            yield ndjson(first)
+            try:
+                async for page in pages:
+                    # Let the server run before the next write: a write that failed because
+                    # the client left is noticed there, and cancels this generator, instead
+                    # of every following write failing (and being logged) in turn.
+                    await asyncio.sleep(0)
+                    yield ndjson(page)
+            except KernelError as exc:
+                # Too late for a status: end the stream with one error line instead.
+                log.warning("the invocation stream ended early: %s", exc)
+                _status, body = upstream_error(exc)
+                yield json.dumps({"error": body}) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 

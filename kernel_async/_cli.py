@@ -1,7 +1,11 @@
 """The ``kernel-async`` command: list invocations, or serve the local emulator.
 
-Exit codes: 0 success, 1 an API or connection error (one line, request id included), 2 a usage
-or configuration error, 130 interrupted (Ctrl-C, no traceback).
+Exit codes: 0 success, 1 an API or connection error (one line, request id included), or an
+emulator that cannot listen, 2 a usage or configuration error, 130 interrupted (Ctrl-C, no
+traceback).
+
+Everything printed for a terminal that came from a server (table cells, error messages) goes
+through :func:`~kernel_async._table.printable`: the server does not drive the terminal.
 """
 
 from __future__ import annotations
@@ -9,18 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import TextIO
 
-from kernel_async._client import AsyncKernel
+from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
+from kernel_async._config import DEFAULT_TIMEOUT, Timeout
 from kernel_async._errors import KernelError, MissingAPIKeyError
 from kernel_async._invocations import DEFAULT_PREFETCH
-from kernel_async._models import InvocationStatus
-from kernel_async._table import TableLayout, render_header, render_row
+from kernel_async._models import Invocation, InvocationStatus
+from kernel_async._retry import RetryPolicy
+from kernel_async._table import TableLayout, printable, render_header, render_row
 from kernel_async._version import __version__
 from kernel_async.testing._emulator import KernelEmulator
 
@@ -29,24 +36,161 @@ __all__ = ["main"]
 _EMULATOR_DEMO_COUNT = 250
 
 
-def _positive_int(text: str) -> int:
+class _UsageError(Exception):
+    """A combination of flags that cannot work; exit 2 with the message."""
+
+
+class _ServeError(Exception):
+    """The emulator could not start; exit 1 with the message."""
+
+
+def _int_at_least(lowest: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {value}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > 0 if positive else value >= 0) or value == float("inf"):
+            bound = "> 0" if positive else ">= 0"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+        return value
+
+    return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default in ``--help``, unless there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = actions.add_parser(
+        "list",
+        help="list invocations, newest first",
+        formatter_class=_HelpFormatter,
+        description=(
+            "List invocations, newest first: a table on a terminal, JSON lines otherwise. "
+            "Uses KERNEL_API_KEY and KERNEL_BASE_URL; --emulator lists demo data from a "
+            "local emulator instead."
+        ),
+    )
+    # Flag names follow the Kernel CLI's `kernel invoke history`.
+    listing.add_argument("--app", dest="app_name", help="only this app")
+    listing.add_argument("--action", dest="action_name", help="only this action")
+    listing.add_argument("--version", dest="version", help="only this app version")
+    listing.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
+    listing.add_argument(
+        "--status", choices=[s.value for s in InvocationStatus], help="only this status"
+    )
+    listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
+    listing.add_argument("--query", help="search id, app name and action name")
+    listing.add_argument(
+        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+    )
+    listing.add_argument(
+        "--max-items",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="stop after this many invocations",
+    )
+    listing.add_argument(
+        "--prefetch",
+        type=_int_at_least(1),
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help="pages in flight at once (1 walks sequentially; at most --connections)",
+    )
+    listing.add_argument(
+        "--connections",
+        type=_int_at_least(1),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="requests at once (the connection pool's size)",
+    )
+    listing.add_argument(
+        "--timeout",
+        type=_seconds(positive=True),
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "seconds one attempt may take, and the longest silence within it "
+            f"(default: {DEFAULT_TIMEOUT.total:g} per attempt, at most {DEFAULT_TIMEOUT.read:g} "
+            f"of silence, {DEFAULT_TIMEOUT.connect:g} to connect)"
+        ),
+    )
+    listing.add_argument(
+        "--retries",
+        type=_int_at_least(0),
+        default=RetryPolicy().max_retries,
+        metavar="N",
+        help="retries of a failed request (0 disables them)",
+    )
+    listing.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "jsonl", "json"),
+        default=None,
+        help=(
+            "table (the default on a terminal), jsonl (the default otherwise: one invocation "
+            "per line) or json (one array, streamed: closed even when interrupted)"
+        ),
+    )
+    listing.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the status (auto: only on a terminal, and not with NO_COLOR)",
+    )
+    listing.add_argument(
+        "--base-url", help="API base URL (default: KERNEL_BASE_URL, then the official API)"
+    )
+    listing.add_argument(
+        "--emulator",
+        action="store_true",
+        help="list demo data from an in-process emulator instead (no key needed)",
+    )
+    listing.add_argument(
+        "--emulator-count",
+        type=_int_at_least(0),
+        default=None,
+        metavar="N",
+        help=f"with --emulator: how many demo invocations (default: {_EMULATOR_DEMO_COUNT})",
+    )
+    listing.add_argument(
+        "--emulator-latency",
+        type=_seconds(positive=False),
+        default=None,
+        metavar="SECONDS",
+        help="with --emulator: seconds the emulator takes per request (default: 0)",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -59,84 +203,75 @@ def _build_parser() -> argparse.ArgumentParser:
 
     invocations = commands.add_parser("invocations", help="work with invocations")
     actions = invocations.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser(
-        "list",
-        help="list invocations, newest first",
-        description=(
-            "List invocations, newest first: a table on a terminal, JSON lines otherwise. "
-            "Uses KERNEL_API_KEY and KERNEL_BASE_URL; --emulator lists demo data from a "
-            "local emulator instead."
-        ),
-    )
-    # Flag names follow the Kernel CLI's `kernel invoke history` (FACTS.md).
-    listing.add_argument("--app", dest="app_name", help="only this app")
-    listing.add_argument("--action", dest="action_name", help="only this action")
-    listing.add_argument("--version", dest="version", help="only this app version")
-    listing.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
-    listing.add_argument(
-        "--status", choices=[s.value for s in InvocationStatus], help="only this status"
-    )
-    listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
-    listing.add_argument("--query", help="search id, app name and action name")
-    listing.add_argument(
-        "--limit", type=_positive_int, default=100, help="page size, 1-100 (default 100)"
-    )
-    listing.add_argument(
-        "--max-items", type=_positive_int, default=None, help="stop after this many invocations"
-    )
-    listing.add_argument(
-        "--prefetch",
-        type=_positive_int,
-        default=DEFAULT_PREFETCH,
-        help=f"pages in flight at once (default {DEFAULT_PREFETCH}; 1 walks sequentially)",
-    )
-    listing.add_argument(
-        "--output",
-        "-o",
-        choices=("table", "jsonl", "json"),
-        default=None,
-        help="output format (default: table on a terminal, JSON lines otherwise)",
-    )
-    listing.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the status (default: only on a terminal, and not with NO_COLOR)",
-    )
-    listing.add_argument("--base-url", help="API base URL (default: KERNEL_BASE_URL or the API)")
-    listing.add_argument(
-        "--emulator",
-        action="store_true",
-        help=f"list from an in-process emulator with {_EMULATOR_DEMO_COUNT} demo invocations",
-    )
+    _add_listing(actions)
 
     emulator = commands.add_parser(
         "emulator",
         help="serve the Kernel API emulator on 127.0.0.1",
+        formatter_class=_HelpFormatter,
         description="Serve the Kernel API emulator on 127.0.0.1 until interrupted.",
     )
-    emulator.add_argument("--port", type=int, default=8787, help="port (0 picks a free one)")
-    emulator.add_argument("--seed", type=int, default=0, help="seed of the demo data")
+    emulator.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
+    emulator.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the demo data")
     emulator.add_argument(
-        "--count", type=int, default=_EMULATOR_DEMO_COUNT, help="how many invocations"
+        "--count",
+        type=_int_at_least(0),
+        default=_EMULATOR_DEMO_COUNT,
+        metavar="N",
+        help="how many invocations",
     )
     emulator.add_argument(
-        "--latency", type=_non_negative_float, default=0.0, help="seconds per request"
+        "--latency",
+        type=_seconds(positive=False),
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds per request",
     )
     return parser
 
 
+def _check_listing_flags(args: argparse.Namespace) -> None:
+    if args.emulator and args.base_url is not None:
+        raise _UsageError("--base-url and --emulator cannot be used together")
+    if not args.emulator:
+        for flag, value in (
+            ("--emulator-count", args.emulator_count),
+            ("--emulator-latency", args.emulator_latency),
+        ):
+            if value is not None:
+                raise _UsageError(f"{flag} needs --emulator")
+    if args.prefetch > args.connections:
+        raise _UsageError(
+            f"--prefetch {args.prefetch} is more than --connections {args.connections}; "
+            "raise --connections as well"
+        )
+
+
 @asynccontextmanager
 async def _open_client(args: argparse.Namespace) -> AsyncIterator[AsyncKernel]:
+    options = {
+        "max_connections": args.connections,
+        "timeout": DEFAULT_TIMEOUT if args.timeout is None else Timeout.coerce(args.timeout),
+        "max_retries": args.retries,
+    }
     if args.emulator:
+        count = _EMULATOR_DEMO_COUNT if args.emulator_count is None else args.emulator_count
         async with (
-            KernelEmulator(count=_EMULATOR_DEMO_COUNT, seed=0) as emulator,
-            emulator.client() as client,
+            KernelEmulator(count=count, seed=0, latency=args.emulator_latency or 0.0) as emulator,
+            emulator.client(**options) as client,
         ):
             yield client
-    else:
-        async with AsyncKernel(base_url=args.base_url) as client:
-            yield client
+        return
+    try:
+        client = AsyncKernel(base_url=args.base_url, **options)
+    except MissingAPIKeyError:
+        # The library's message speaks to Python code; this one to a shell.
+        raise _UsageError(
+            "no API key: set the KERNEL_API_KEY environment variable "
+            "(or list demo data without one: kernel-async invocations list --emulator)"
+        ) from None
+    async with client:
+        yield client
 
 
 def _use_colour(choice: str, stream: TextIO) -> bool:
@@ -148,29 +283,104 @@ def _use_colour(choice: str, stream: TextIO) -> bool:
     return stream.isatty()
 
 
+def _terminal_width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns
+
+
 class _Progress:
-    """Items and pages so far, on one line of stderr, when stderr is a terminal."""
+    """Items and pages so far, on one line of stderr, when stderr is a terminal.
+
+    stdout and stderr often share the terminal, so the line is erased before any row is
+    written and drawn again after: a row never starts after the progress text.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._enabled = stream.isatty()
+        self._shown = False
         self.items = self.pages = 0
 
     def page(self, items: int) -> None:
         self.items += items
         self.pages += 1
-        if self._enabled:
-            pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
-            self._stream.write(f"\r\x1b[K{self.items:,} invocations, {pages}")
-            self._stream.flush()
+
+    def show(self, note: str | None = None) -> None:
+        if not self._enabled:
+            return
+        pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
+        text = f"{self.items:,} invocations, {pages}"
+        if note:
+            text += f"; {note}"
+        # Longer than the terminal, the line would wrap, and \r would erase only its end.
+        width = max(_terminal_width() - 1, 1)
+        if len(text) > width:
+            text = text[: width - 1] + "\u2026"
+        self._stream.write(f"\r\x1b[K{text}")
+        self._stream.flush()
+        self._shown = True
 
     def clear(self) -> None:
-        if self._enabled and self.pages:
+        if self._shown:
             self._stream.write("\r\x1b[K")
             self._stream.flush()
+            self._shown = False
+
+    @contextmanager
+    def retries_shown(self) -> Iterator[None]:
+        """Show the client's retries (logged at INFO) on the progress line meanwhile."""
+        if not self._enabled:
+            yield
+            return
+        progress = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.levelno != logging.INFO:
+                    return
+                if isinstance(record.args, tuple) and len(record.args) == 6:
+                    # The client's "GET %s failed (%s, request id %s); retry %d of %d: %s".
+                    _url, error, _request_id, retry, retries, why = record.args
+                    progress.show(printable(f"{error}, retry {retry} of {retries}: {why}"))
+                else:
+                    progress.show(printable(record.getMessage()))
+
+        logger = logging.getLogger("kernel_async")
+        handler, level = Handler(), logger.level
+        logger.addHandler(handler)
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+class _JSONArray:
+    """One JSON array, written item by item, and closed even when the walk is interrupted."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._items = 0
+
+    def __enter__(self) -> _JSONArray:
+        self._out.write("[")
+        self._out.flush()
+        return self
+
+    def write(self, invocations: Sequence[Invocation]) -> None:
+        for invocation in invocations:
+            separator = ",\n" if self._items else "\n"
+            self._out.write(separator + json.dumps(invocation.to_dict()))
+            self._items += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._out.write("\n]\n" if self._items else "]\n")
+        self._out.flush()
 
 
 async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    _check_listing_flags(args)
     output = args.output or ("table" if out.isatty() else "jsonl")
     async with _open_client(args) as client:
         # Arguments are checked here, before the first request.
@@ -187,35 +397,40 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
             max_items=args.max_items,
         )
         progress = _Progress(err)
-        layout = TableLayout.for_width(shutil.get_terminal_size((120, 24)).columns)
+        layout = TableLayout.for_width(_terminal_width())
         colour = _use_colour(args.color, out)
-        rows: list[dict[str, str | None]] = []
-        try:
+        with ExitStack() as cleanup:
+            # Exits run in reverse: the progress line is erased before the array is closed.
+            array = cleanup.enter_context(_JSONArray(out)) if output == "json" else None
+            cleanup.callback(progress.clear)
+            cleanup.enter_context(progress.retries_shown())
+            if output == "table":
+                out.write(render_header(layout) + "\n")
             async with listing:
-                if output == "table":
-                    out.write(render_header(layout) + "\n")
                 async for page in listing.pages():
                     progress.page(len(page))
-                    if output == "table":
+                    progress.clear()  # before a row goes to the same terminal
+                    if array is not None:
+                        array.write(page.items)
+                    elif output == "table":
                         lines = [render_row(i, layout, colour=colour) for i in page]
                         out.write("".join(line + "\n" for line in lines))
-                    elif output == "jsonl":
-                        out.write("".join(json.dumps(i.to_dict()) + "\n" for i in page))
                     else:
-                        rows.extend(i.to_dict() for i in page)
+                        out.write("".join(json.dumps(i.to_dict()) + "\n" for i in page))
                     out.flush()
-        finally:
-            progress.clear()
-        if output == "json":
-            json.dump(rows, out, indent=2)
-            out.write("\n")
+                    progress.show()
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
     emulator = KernelEmulator(
         count=args.count, seed=args.seed, latency=args.latency, port=args.port
     )
-    async with emulator:
+    try:
+        await emulator.start()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise _ServeError(f"cannot serve on 127.0.0.1:{args.port}: {reason}") from None
+    try:
         out.write(
             f"Kernel API emulator serving {args.count} invocations at {emulator.url}\n"
             f"  export KERNEL_BASE_URL={emulator.url}\n"
@@ -224,6 +439,12 @@ async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
         )
         out.flush()
         await asyncio.Event().wait()
+    finally:
+        await emulator.close()
+
+
+def _fail(message: str) -> None:
+    print(f"kernel-async: {printable(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,11 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_list_invocations(args, out, sys.stderr))
     except KeyboardInterrupt:
         return 130
-    except (MissingAPIKeyError, ValueError, TypeError) as exc:
-        print(f"kernel-async: error: {exc}", file=sys.stderr)
+    except (_UsageError, ValueError, TypeError) as exc:
+        _fail(f"error: {exc}")
         return 2
+    except _ServeError as exc:
+        _fail(f"error: {exc}")
+        return 1
     except KernelError as exc:
-        print(f"kernel-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _fail(f"{type(exc).__name__}: {exc}")
         return 1
     except BrokenPipeError:
         # `kernel-async ... | head`: the reader left; that is not an error.

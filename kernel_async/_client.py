@@ -71,11 +71,16 @@ class AsyncKernel:
             (with your own ``session``, configure tracing on it instead).
         allow_http: Permit plain ``http://`` to a non-loopback host (the key would travel in
             clear text). Loopback hosts, such as the emulator's, never need it.
+        trust_env: Use the proxy named by ``HTTPS_PROXY`` (``HTTP_PROXY`` for plain http),
+            ``ALL_PROXY`` and ``NO_PROXY``, as the official SDK does; a loopback base URL is
+            always reached directly. CA bundles in ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are
+            read by OpenSSL itself, whatever this says. ``~/.netrc`` is never read.
         transport: Send requests through this object instead of aiohttp (a test double;
             ``KernelEmulator.client(in_memory=True)`` passes one that needs no socket).
 
     Raises:
-        MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset.
+        MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
+            empty (``api_key=""`` and an empty ``KERNEL_API_KEY`` alike).
         ValueError, TypeError: a malformed key, base URL, timeout or header.
     """
 
@@ -93,6 +98,7 @@ class AsyncKernel:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         allow_http: bool = False,
+        trust_env: bool = True,
         transport: Transport | None = None,
     ) -> None:
         self._config: ClientConfig = resolve_config(
@@ -105,6 +111,7 @@ class AsyncKernel:
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             allow_http=allow_http,
+            trust_env=trust_env,
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
@@ -124,7 +131,8 @@ class AsyncKernel:
         self._connection_limit = transport.connection_limit
         # Requests wait here, outside their timeout, for one of the pool's connections: a
         # request queued inside aiohttp's pool would spend its timeout waiting there
-        # (FIELD-NOTES section 3), and several walks share the pool.
+        # (aiohttp counts the wait against the connect timeout), and several walks share the
+        # pool.
         self._request_slots = asyncio.Semaphore(self._connection_limit)
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
@@ -277,6 +285,7 @@ class AsyncKernel:
             headers=headers,
             timeout=self._config.timeout,
             max_response_bytes=self._config.max_response_bytes,
+            proxy=self._config.proxy,
         )
         started = loop.time()
         try:

@@ -26,11 +26,12 @@ __all__ = [
     "ClientConfig",
     "Timeout",
     "resolve_config",
+    "resolve_proxy",
     "user_agent",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.onkernel.com/"
-"""The official service (FACTS.md, "Official SDK defaults")."""
+"""The official service, as the official SDK defaults to."""
 
 API_KEY_ENV: Final = "KERNEL_API_KEY"
 BASE_URL_ENV: Final = "KERNEL_BASE_URL"
@@ -77,7 +78,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 """32 MiB: a page of 100 invocations is typically tens of KiB; outputs can be large."""
 
 DEFAULT_TIMEOUT: Final = Timeout()
-"""60 s per attempt and 5 s to connect, as the official SDK (FACTS.md); 30 s between chunks."""
+"""60 s per attempt and 5 s to connect, as the official SDK; at most 30 s of silence."""
 
 
 class _Secret:
@@ -107,10 +108,11 @@ class ClientConfig:
     retry: RetryPolicy
     max_response_bytes: int
     headers: Mapping[str, str] = attrs.field(repr=False)
+    proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
     @property
     def invocations_url(self) -> URL:
-        # Relative join keeps a path prefix such as /v1/ (FIELD-NOTES section 3).
+        # A relative join keeps a path prefix such as /v1/ (`/invocations` would drop it).
         return self.base_url / "invocations"
 
 
@@ -174,6 +176,52 @@ def _check_header_value(name: str, value: object) -> str:
     return value
 
 
+def _environment(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    # curl's and urllib's convention: the lowercase name wins over the uppercase one.
+    for spelling in (name.lower(), name.upper()):
+        value = environ.get(spelling, "").strip()
+        if value:
+            return spelling, value
+    return None
+
+
+def _bypasses_proxy(host: str, no_proxy: str) -> bool:
+    host = host.strip("[]").lower()
+    for entry in no_proxy.split(","):
+        pattern = entry.strip().lower().lstrip(".")
+        if pattern == "*":
+            return True
+        if pattern and (host == pattern or host.endswith("." + pattern)):
+            return True
+    return False
+
+
+def resolve_proxy(base_url: URL, environ: Mapping[str, str], *, trust_env: bool) -> URL | None:
+    """The proxy for ``base_url`` from the environment, as the official SDK (httpx) finds it.
+
+    ``HTTPS_PROXY`` (or ``HTTP_PROXY`` for a plain http base URL), then ``ALL_PROXY``;
+    ``NO_PROXY`` lists hosts and domains to reach directly (``*`` for all). A loopback base
+    URL, such as the emulator's, is always reached directly. ``None``: no proxy.
+
+    Raises:
+        ValueError: the variable in force is not an http(s) URL.
+    """
+    if not trust_env or base_url.host is None or _is_loopback(base_url.host):
+        return None
+    no_proxy = _environment(environ, "no_proxy")
+    if no_proxy is not None and _bypasses_proxy(base_url.host, no_proxy[1]):
+        return None
+    found = _environment(environ, f"{base_url.scheme}_proxy") or _environment(environ, "all_proxy")
+    if found is None:
+        return None
+    name, value = found
+    proxy = URL(value if "://" in value else f"http://{value}")
+    if proxy.scheme not in ("http", "https") or not proxy.host:
+        # Not the value itself: it may carry the proxy's password.
+        raise ValueError(f"the {name} environment variable is not an http(s) proxy URL")
+    return proxy
+
+
 def user_agent() -> str:
     """``kernel-async/<version> Python/<version> aiohttp/<version>``."""
     python = platform.python_version()
@@ -191,18 +239,22 @@ def resolve_config(
     max_retries: int | None = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     allow_http: bool = False,
+    trust_env: bool = True,
 ) -> ClientConfig:
     """Resolve arguments against the environment and check them.
 
     Raises:
-        MissingAPIKeyError: no ``api_key`` and no ``KERNEL_API_KEY``.
+        MissingAPIKeyError: no ``api_key`` and no ``KERNEL_API_KEY``, or either is empty.
         ValueError, TypeError: a malformed key, base URL, header or timeout.
     """
-    key = api_key if api_key is not None else environ.get(API_KEY_ENV) or None
-    if key is None:
+    # An empty key is no key, whether it comes from the argument or from the environment:
+    # sending `Authorization: Bearer ` could only earn a 401.
+    key = api_key if api_key is not None else environ.get(API_KEY_ENV, "")
+    if key == "":
+        given = "api_key is an empty string" if api_key is not None else "no API key"
         raise MissingAPIKeyError(
-            f"no API key: pass AsyncKernel(api_key=...) or set the {API_KEY_ENV} environment "
-            "variable (or try the local emulator: kernel-async invocations list --emulator)"
+            f"{given}: pass AsyncKernel(api_key=...) or set the {API_KEY_ENV} environment "
+            "variable (tests can use kernel_async.testing.KernelEmulator, which needs none)"
         )
     secret = _Secret(_check_api_key(key))
     url = _check_base_url(
@@ -222,6 +274,8 @@ def resolve_config(
         raise TypeError("max_response_bytes must be an int")
     if max_response_bytes < 1:
         raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
+    if not isinstance(trust_env, bool):
+        raise TypeError(f"trust_env must be a bool, not {type(trust_env).__name__}")
     return ClientConfig(
         api_key=secret,
         base_url=url,
@@ -229,4 +283,5 @@ def resolve_config(
         retry=policy,
         max_response_bytes=max_response_bytes,
         headers=headers,
+        proxy=resolve_proxy(url, environ, trust_env=trust_env),
     )

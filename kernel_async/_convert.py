@@ -1,7 +1,7 @@
 """The package's own cattrs converter: strict, fast JSON-to-model structuring.
 
 cattrs coerces by default (``None -> 'None'``, ``'false' -> True``, ``1.9 -> 1``); a wrong type
-from the server must instead be an error naming its JSON path (FIELD-NOTES section 4). Two
+from the server must instead be an error naming its JSON path. Two
 converters share one configuration:
 
 * the *fast* one structures every page, with a hand-written hook for ``Invocation`` (the hot
@@ -10,7 +10,7 @@ converters share one configuration:
   name the offending JSON path. A property test holds both to the same verdict.
 
 So a valid page pays nothing for error reporting, and an invalid one still gets a precise
-message. Unknown keys are ignored (forward compatibility; FACTS.md "Invocation fields").
+message. Unknown keys are ignored: the service may add fields (forward compatibility).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ _STATUSES: Final = {status.value: status for status in InvocationStatus}
 def _structure_status(value: object, _type: object) -> InvocationStatus | str:
     if type(value) is not str:
         raise _WrongValue(f"expected a status string, got {_describe(value)}")
-    # A status the server adds later is kept verbatim (FACTS.md), never a crash.
+    # A status the server adds later is kept verbatim, never a crash.
     return _STATUSES.get(value, value)
 
 
@@ -215,7 +215,7 @@ def _locate(data: object, target: Any) -> StructureFailure:
 
 
 def decode_invocations(data: object) -> tuple[Invocation, ...]:
-    """Structure a decoded ``GET /invocations`` body (a bare JSON array, FACTS.md).
+    """Structure a decoded ``GET /invocations`` body (a bare JSON array).
 
     Raises:
         StructureFailure: with the JSON path of the first value that does not fit.

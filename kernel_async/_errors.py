@@ -34,8 +34,12 @@ chained (aiohttp's ``ClientResponseError`` repr includes them).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 if TYPE_CHECKING:
     from kernel_async._models import ErrorBody, ErrorDetail
@@ -52,6 +56,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ContinuityError",
+    "ErrorResponse",
     "InternalServerError",
     "KernelError",
     "MissingAPIKeyError",
@@ -67,8 +72,56 @@ class KernelError(Exception):
     """Base class of every exception kernel-async raises on purpose."""
 
 
+def _frozen_headers(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
+    # A copy, read-only, and case-insensitive as HTTP field names are (RFC 9110 section 5.1):
+    # an HTTP/2 proxy sends `retry-after`, and `headers["Retry-After"]` must still find it.
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return CIMultiDictProxy(CIMultiDict(headers))
+    return CIMultiDictProxy(CIMultiDict(headers or {}))
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class ErrorResponse:
+    """The response an error came from: what the server sent, and nothing of the request.
+
+    A stand-in for the ``httpx.Response`` that the official SDK's ``exc.response`` is, with
+    the parts of it that describe the answer. It holds no request headers, so no credentials:
+    printing or logging it is safe.
+
+    Attributes:
+        status_code: The HTTP status, for example ``401``.
+        headers: The response headers, read-only; lookups ignore case.
+        content: The raw body, as received (at most ``max_response_bytes``).
+        request_id: The ``X-Request-Id`` header, when there was one.
+        url: The URL that was requested (it never holds credentials).
+    """
+
+    status_code: int
+    headers: CIMultiDictProxy[str] = attrs.field(converter=_frozen_headers)
+    content: bytes = attrs.field(default=b"", repr=False)
+    url: str | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's ``X-Request-Id`` for this response."""
+        return self.headers.get("X-Request-Id")
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        Raises:
+            ValueError: the body is not JSON (an HTML page from a proxy, say).
+        """
+        return json.loads(self.content)
+
+
 class MissingAPIKeyError(KernelError):
-    """No API key was given and ``KERNEL_API_KEY`` is not set."""
+    """No API key: none was given and ``KERNEL_API_KEY`` is unset, or the key is empty."""
 
 
 class ClientClosedError(KernelError):
@@ -133,14 +186,17 @@ class APIResponseValidationError(APIError):
     Attributes:
         path: A JSON path to the offending value, such as ``$[3].started_at`` (``$`` for the
             whole body).
-        status: The HTTP status of the response.
+        status: The HTTP status of the response (``status_code`` is the same).
         retryable: Whether another attempt may fare better: true for a body that is not JSON
             at all (empty, cut short, a proxy's page), false for JSON of the wrong shape.
+        response: The response, when the error came from one (not from
+            :meth:`Invocation.from_dict`).
     """
 
     path: str
     status: int | None
     retryable: bool
+    response: ErrorResponse | None
 
     def __init__(
         self,
@@ -151,11 +207,18 @@ class APIResponseValidationError(APIError):
         retryable: bool = False,
         request_id: str | None = None,
         url: str | None = None,
+        response: ErrorResponse | None = None,
     ):
         super().__init__(message, request_id=request_id, url=url)
         self.path = path
         self.status = status
         self.retryable = retryable
+        self.response = response
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status, as the official SDK names it (the same as :attr:`status`)."""
+        return self.status
 
 
 class APIResponseTooLargeError(APIError):
@@ -223,20 +286,22 @@ class APIStatusError(APIError):
     """The server answered with a status that is not a success.
 
     Attributes:
-        status: The HTTP status code, for example ``404``.
+        status: The HTTP status code, for example ``404`` (``status_code`` is the same).
+        response: The response: status, headers, raw body and request id, as the official
+            SDK's ``exc.response`` offers them (see :class:`ErrorResponse`).
         code: The machine-readable ``code`` of the Error body, when the body had one.
         details: The Error body's ``details``, typed.
         inner_error: The Error body's ``inner_error``, typed, or ``None``.
         body: The parsed Error body, or ``None`` when the body was not a JSON Error object
             (an HTML page from a proxy, for instance).
         body_excerpt: The start of the raw body, whitespace folded, at most 200 characters.
-        headers: The response headers.
+        headers: The response headers, read-only; lookups ignore case.
     """
 
     status: int
     body: ErrorBody | None
     body_excerpt: str
-    headers: Mapping[str, str]
+    response: ErrorResponse
 
     def __init__(
         self,
@@ -248,12 +313,23 @@ class APIStatusError(APIError):
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
         url: str | None = None,
+        content: bytes = b"",
     ):
         super().__init__(message, request_id=request_id, url=url)
         self.status = status
         self.body = body
         self.body_excerpt = body_excerpt
-        self.headers = dict(headers or {})
+        self.response = ErrorResponse(status_code=status, headers=headers, content=content, url=url)
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status, as the official SDK names it (the same as :attr:`status`)."""
+        return self.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers, read-only; lookups ignore case."""
+        return self.response.headers
 
     @property
     def code(self) -> str | None:

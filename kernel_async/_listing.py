@@ -302,7 +302,7 @@ class InvocationListing:
         self._release_batch()
         plan = self._plan
         while True:
-            if self._closed:
+            if self._was_closed():
                 return False
             if plan.done:
                 return await self._end(None)

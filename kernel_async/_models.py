@@ -1,16 +1,16 @@
 """Typed models of the Kernel API's JSON, as frozen, slotted attrs classes.
 
 Field names and optionality follow ``openapi.yaml`` (``components/schemas``); what the live
-service does beyond it follows FACTS.md.
+service does beyond it is in docs/api-behaviour.md.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import attrs
 
@@ -33,7 +33,7 @@ JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | flo
 class InvocationStatus(enum.StrEnum):
     """The lifecycle state of an invocation.
 
-    The API may add states later (FACTS.md: a ``cancelled`` state is plausible); an
+    The API may add states later (a ``cancelled`` state is plausible); an
     :class:`Invocation` keeps such a value as a plain ``str`` instead of failing. Because this
     is a :class:`~enum.StrEnum`, ``inv.status == "failed"`` works whichever you hold.
     """
@@ -135,29 +135,102 @@ class Invocation:
             ) from None
         return invocation
 
-    def to_dict(self) -> dict[str, str | None]:
-        """The invocation in the API's JSON form, timestamps with their original nanoseconds.
+    @overload
+    def to_dict(
+        self,
+        *,
+        mode: Literal["json"] = "json",
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> dict[str, str | None]: ...
 
-        Optional fields that are ``None`` are left out, except ``finished_at`` (the API sends
-        ``null`` while an invocation runs).
+    @overload
+    def to_dict(
+        self,
+        *,
+        mode: Literal["python"],
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> dict[str, Any]: ...
+
+    def to_dict(
+        self,
+        *,
+        mode: Literal["json", "python"] = "json",
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> dict[str, Any]:
+        """The invocation as a dict, keyed by the API's field names.
+
+        The keyword arguments are the official SDK's (``to_dict`` of its models), with one
+        different default: ``mode="json"``, the API's own JSON form, so that the dict goes
+        straight to :func:`json.dumps` and back through :meth:`from_dict`.
+
+        Args:
+            mode: ``"json"``: strings only, timestamps as the API sent them, nanoseconds
+                included. ``"python"``: ``started_at`` and ``finished_at`` as datetimes and
+                ``status`` as an :class:`InvocationStatus` (or the unknown string).
+            exclude_none: Leave out every field that is ``None``, ``finished_at`` included.
+            exclude_unset: Leave out ``payload``, ``output`` and ``status_reason`` when they
+                are ``None`` (the API leaves them out); ``False`` includes every field.
+                ``finished_at`` is always there (the API sends ``null`` while it runs).
+            use_api_names: Accepted for compatibility: the attribute names are the API's.
         """
-        data: dict[str, str | None] = {
+        if mode not in ("json", "python"):
+            raise ValueError(f'mode must be "json" or "python", not {mode!r}')
+        for name, flag in (
+            ("exclude_none", exclude_none),
+            ("exclude_unset", exclude_unset),
+            ("use_api_names", use_api_names),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+        data: dict[str, Any] = {
             "id": self.id,
             "app_name": self.app_name,
             "version": self.version,
             "action_name": self.action_name,
-            "status": str(self.status),
-            "started_at": self._started_at_raw or self.started_at.isoformat(),
-            "finished_at": (
-                self._finished_at_raw
-                or (self.finished_at.isoformat() if self.finished_at is not None else None)
-            ),
         }
+        if mode == "python":
+            data["status"] = self.status
+            data["started_at"] = self.started_at
+            data["finished_at"] = self.finished_at
+        else:
+            data["status"] = str(self.status)
+            data["started_at"] = self._started_at_raw or self.started_at.isoformat()
+            data["finished_at"] = self._finished_at_raw or (
+                self.finished_at.isoformat() if self.finished_at is not None else None
+            )
         for name in ("payload", "output", "status_reason"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None or not exclude_unset:
                 data[name] = value
+        if exclude_none:
+            data = {key: value for key, value in data.items() if value is not None}
         return data
+
+    def to_json(
+        self,
+        *,
+        indent: int | None = 2,
+        exclude_none: bool = False,
+        exclude_unset: bool = True,
+        use_api_names: bool = True,
+    ) -> str:
+        """The invocation as JSON text, in the API's form (see :meth:`to_dict`).
+
+        ``indent`` is 2 by default, as in the official SDK; ``None`` writes one line.
+        Non-ASCII and control characters are escaped, so the text is safe to print.
+        """
+        if indent is not None and (isinstance(indent, bool) or not isinstance(indent, int)):
+            raise TypeError(f"indent must be an int or None, not {type(indent).__name__}")
+        data = self.to_dict(
+            exclude_none=exclude_none, exclude_unset=exclude_unset, use_api_names=use_api_names
+        )
+        return json.dumps(data, indent=indent)
 
     def payload_json(self) -> JSONValue:
         """Parse ``payload`` as JSON; ``None`` when the invocation has no payload.
@@ -215,10 +288,11 @@ class ErrorBody:
 
 
 @attrs.frozen(kw_only=True)
-class Page:
+class Page(Sequence[Invocation]):
     """One page of invocations, with what its headers said.
 
-    Iterating a page yields its invocations; ``len(page)`` counts them.
+    A page is a sequence of its invocations: ``page[0]``, ``page[-3:]``, ``len(page)``,
+    iteration and ``in`` work as on a tuple.
 
     Attributes:
         items: The invocations, in the server's order (newest first).
@@ -244,3 +318,12 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> Invocation: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Invocation, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Invocation | tuple[Invocation, ...]:
+        return self.items[index]

@@ -129,7 +129,7 @@ def _encode_status(status: object) -> str:
 
 
 def _encode_since(since: object) -> str:
-    # FACTS.md: `since` takes an RFC 3339 timestamp or a Go-style duration.
+    # The API takes an RFC 3339 timestamp or a Go-style duration (docs/api-behaviour.md).
     if isinstance(since, datetime):
         if since.tzinfo is None or since.utcoffset() is None:
             raise ValueError(
@@ -208,7 +208,7 @@ class InvocationFilters:
 def build_query(filters: InvocationFilters, *, limit: int | None, offset: int) -> dict[str, str]:
     """The query string of one page request, in a stable order.
 
-    ``limit=None`` leaves the page size to the server (20 by default, FACTS.md).
+    ``limit=None`` leaves the page size to the server (20 by default).
     """
     params = {
         name: value

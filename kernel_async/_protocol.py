@@ -1,7 +1,7 @@
 """The sans-I/O core: turning a response (status, headers, body) into a Page or an error.
 
 Nothing here touches a socket or an event loop, so all of it is tested with plain values.
-The rules for the pagination headers are FACTS.md's ("Pagination headers").
+The rules for the pagination headers are in docs/api-behaviour.md ("Pagination headers").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from kernel_async._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ErrorResponse,
     InternalServerError,
     NotFoundError,
     PaginationError,
@@ -39,7 +40,7 @@ __all__ = [
 
 _PAGINATION_HEADERS: Final = ("X-Limit", "X-Offset", "X-Next-Offset", "X-Has-More")
 
-# Go's strconv.ParseBool, which the service's own tooling uses (FACTS.md). The official Python
+# Go's strconv.ParseBool, which the service's own tooling uses. The official Python
 # SDK reads "True" as false; we read what Go would.
 _TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -145,7 +146,7 @@ def read_page_headers(
     if limit == 0:
         raise fail("X-Limit is 0, so the walk could never move forward")
     if not has_more:
-        # The last page: X-Next-Offset is 0 here (FACTS.md); any other value is moot.
+        # The last page: the service sends X-Next-Offset 0 here; any other value is moot.
         return PageHeaders(
             has_more=False,
             next_offset=None,
@@ -170,7 +171,7 @@ def read_page_headers(
 def page_step(page: Page) -> int | None:
     """The page step the server really used: ``next_offset - offset``, else ``X-Limit``.
 
-    Servers cap ``limit`` below what was asked (FACTS.md), so the requested limit is no guide;
+    Servers cap ``limit`` below what was asked, so the requested limit is no guide;
     ``X-Next-Offset`` is the truth the next page will be checked against, so it comes first.
     ``None`` on a last page that did not say.
     """
@@ -225,6 +226,7 @@ def status_error(
         headers=headers,
         request_id=headers.get("X-Request-Id"),
         url=url,
+        content=body,
     )
 
 
@@ -258,6 +260,7 @@ def interpret_page_response(
             retryable=True,
             request_id=request_id,
             url=url,
+            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
         ) from None
     try:
         items = decode_invocations(data)
@@ -268,6 +271,7 @@ def interpret_page_response(
             status=status,
             request_id=request_id,
             url=url,
+            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
         ) from None
     return Page(
         items=items,

@@ -1,7 +1,7 @@
 """Retry decisions and delays, as plain functions of values (clock and randomness injected).
 
 What is retried, and how long to wait, follows the official SDK so that users migrating see the
-same behaviour (FACTS.md, "Official SDK defaults"), with two deliberate differences:
+same behaviour (docs/api-behaviour.md), with two deliberate differences:
 
 * a server hint (``Retry-After``, ``retry-after-ms``) longer than the cap is obeyed by *not*
   retrying, instead of hammering a server that asked for quiet with a shorter backoff;
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 RETRY_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
-"""Statuses worth another attempt of a GET (FACTS.md: 408, 409, 429 and 5xx)."""
+"""Statuses worth another attempt of a GET, as the official SDK retries: 408, 409, 429, 5xx."""
 
 THROTTLE_STATUSES: Final = frozenset({429, 503})
 """Statuses that mean "slow down": every request of the client waits, not just this one."""

@@ -1,7 +1,11 @@
 """Rendering invocations as a terminal table, as plain functions of values.
 
-Rows are printed as they arrive (a walk streams), so columns have fixed widths and the last
-column, the status reason, takes whatever width the terminal has left.
+Rows are printed as they arrive (a walk streams), so columns have fixed widths chosen from the
+terminal's width alone. The id is never cut, since it is what you copy: the other columns
+shrink first, then whole columns are hidden, and the status reason takes what is left.
+
+Everything in a cell comes from the server, so it is shown with :func:`printable`: a control
+character in an app name or a status reason is displayed escaped, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import attrs
 
 from kernel_async._models import Invocation
 
-__all__ = ["TableLayout", "format_duration", "render_header", "render_row"]
+__all__ = ["TableLayout", "format_duration", "printable", "render_header", "render_row"]
 
 _RESET: Final = "\x1b[0m"
 # ANSI SGR colours (ECMA-48 section 8.3.117): green, red, yellow, dim.
@@ -26,10 +30,40 @@ STATUS_COLOURS: Final[Mapping[str, str]] = {
 }
 _MIN_REASON: Final = 12
 
+# What a terminal would act on instead of showing: C0 controls (ESC starts CSI and OSC
+# sequences, BEL ends OSC, CR rewrites the line; TAB and LF would break the columns), DEL, the
+# C1 controls U+0080-U+009F (0x9B is a one-byte CSI on some terminals), and the Unicode bidi
+# controls that reorder what follows them (the "Trojan Source" characters, CVE-2021-42574).
+_BIDI: Final = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_ESCAPES: Final[Mapping[int, str]] = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{code: f"\\u{code:04x}" for code in _BIDI},
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every control character shown as an escape, safe to print on a terminal.
+
+    >>> printable("ok\x1b]0;pwned\x07\r\n\u202egnp.exe")
+    'ok\\x1b]0;pwned\\x07\\r\\n\\u202egnp.exe'
+    """
+    return text.translate(_ESCAPES)
+
+
+# Shrinking order and the narrowest width of each column that may shrink.
+_SHRINKABLE: Final = (("version", 6), ("action", 8), ("app", 8))
+# Hidden in this order when even the narrowest columns do not fit (0 hides a column).
+_HIDDEN_FIRST: Final = ("version", "duration", "action", "app", "started")
+# Spare width goes back to the shrunk columns in this order.
+_GROW: Final = ("app", "action", "version")
+
 
 @attrs.frozen
 class TableLayout:
-    """Column widths for a terminal ``width`` columns wide."""
+    """Column widths for a terminal ``width`` columns wide; a width of 0 hides a column."""
 
     width: int = 120
     id: int = 24
@@ -42,32 +76,56 @@ class TableLayout:
 
     @classmethod
     def for_width(cls, width: int) -> TableLayout:
-        """Fit ``width`` columns.
+        """Fit ``width`` columns without ever cutting the id.
 
-        App, action and version shrink to make room for a reason; the id shrinks only when
-        even the other columns at their narrowest do not fit (ids are what you copy).
+        Version, action and app shrink to make room for a reason; when even their narrowest
+        do not fit, whole columns are hidden (version, then duration, action, app, started),
+        and the room that frees goes back to the columns that shrank. The id and the status
+        always show, whole: below about 34 columns the line wraps instead.
         """
-        layout = cls(width=width)
-        for name, smallest in (("app", 8), ("action", 8), ("version", 6)):
-            overflow = layout.fixed_width() + _MIN_REASON - width
+        preferred = cls(width=width)
+        layout = preferred
+        for name, smallest in _SHRINKABLE:
+            overflow = layout.fixed_width() + 1 + _MIN_REASON - width
             if overflow <= 0:
                 break
             current = getattr(layout, name)
             layout = attrs.evolve(layout, **{name: max(smallest, current - overflow)})
-        overflow = layout.fixed_width() - width
-        if overflow > 0:
-            layout = attrs.evolve(layout, id=max(10, layout.id - overflow))
+        for name in _HIDDEN_FIRST:
+            if layout.fixed_width() <= width:
+                break
+            layout = attrs.evolve(layout, **{name: 0})
+        if not layout.reason:
+            for name in _GROW:
+                current = getattr(layout, name)
+                spare = width - layout.fixed_width()
+                if current and spare > 0:
+                    grown = min(getattr(preferred, name), current + spare)
+                    layout = attrs.evolve(layout, **{name: grown})
         return layout
 
+    def columns(self) -> tuple[int, ...]:
+        """The widths of the visible columns before the reason."""
+        widths = (
+            self.id,
+            self.app,
+            self.action,
+            self.version,
+            self.status,
+            self.started,
+            self.duration,
+        )
+        return tuple(w for w in widths if w)
+
     def fixed_width(self) -> int:
-        """Columns before the reason, with one space after each."""
-        columns = (self.id, self.app, self.action, self.version, self.status, self.started)
-        return sum(columns) + self.duration + 7
+        """Columns before the reason, with one space between each."""
+        columns = self.columns()
+        return sum(columns) + len(columns) - 1
 
     @property
     def reason(self) -> int:
         """What is left for the status reason (0 hides it)."""
-        left = self.width - self.fixed_width()
+        left = self.width - self.fixed_width() - 1
         return left if left >= _MIN_REASON else 0
 
 
@@ -94,39 +152,65 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def _join(layout: TableLayout, cells: tuple[str, ...], status: str, reason: str) -> str:
-    line = " ".join(cells[:4]) + " " + status + " " + " ".join(cells[4:])
+def _line(
+    layout: TableLayout,
+    *,
+    id: str,
+    app: str,
+    action: str,
+    version: str,
+    status: str,
+    colour: str | None,
+    started: str,
+    duration: str,
+    reason: str,
+) -> str:
+    cells = [id.ljust(layout.id)]  # never cut: ids are what you copy
+    for text, width in ((app, layout.app), (action, layout.action), (version, layout.version)):
+        if width:
+            cells.append(_fit(text, width))
+    status_cell = _fit(status, layout.status)
+    cells.append(f"{colour}{status_cell}{_RESET}" if colour else status_cell)
+    if layout.started:
+        cells.append(_fit(started, layout.started))
+    if layout.duration:
+        cells.append(duration.rjust(layout.duration))
     if layout.reason:
-        line += " " + (reason if len(reason) <= layout.reason else _fit(reason, layout.reason))
-    return line.rstrip()
+        cells.append(reason if len(reason) <= layout.reason else _fit(reason, layout.reason))
+    return " ".join(cells).rstrip()
 
 
 def render_header(layout: TableLayout) -> str:
     """The header line."""
-    cells = (
-        _fit("ID", layout.id),
-        _fit("APP", layout.app),
-        _fit("ACTION", layout.action),
-        _fit("VERSION", layout.version),
-        _fit("STARTED (UTC)", layout.started),
-        "DURATION".rjust(layout.duration),
+    return _line(
+        layout,
+        id="ID",
+        app="APP",
+        action="ACTION",
+        version="VERSION",
+        status="STATUS",
+        colour=None,
+        started="STARTED (UTC)",
+        duration="DURATION",
+        reason="REASON",
     )
-    return _join(layout, cells, _fit("STATUS", layout.status), "REASON")
 
 
 def render_row(invocation: Invocation, layout: TableLayout, *, colour: bool) -> str:
-    """One invocation as one line; the status coloured when ``colour`` is set."""
-    started = invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    cells = (
-        _fit(invocation.id, layout.id),
-        _fit(invocation.app_name, layout.app),
-        _fit(invocation.action_name, layout.action),
-        _fit(invocation.version, layout.version),
-        _fit(started, layout.started),
-        format_duration(invocation.duration).rjust(layout.duration),
+    """One invocation as one line; the status coloured when ``colour`` is set.
+
+    Every text from the server is passed through :func:`printable`.
+    """
+    status = str(invocation.status)
+    return _line(
+        layout,
+        id=printable(invocation.id),
+        app=printable(invocation.app_name),
+        action=printable(invocation.action_name),
+        version=printable(invocation.version),
+        status=printable(status),
+        colour=STATUS_COLOURS.get(status) if colour else None,
+        started=invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        duration=format_duration(invocation.duration),
+        reason=printable(invocation.status_reason or ""),
     )
-    status_text = str(invocation.status)
-    status = _fit(status_text, layout.status)
-    if colour and status_text in STATUS_COLOURS:
-        status = f"{STATUS_COLOURS[status_text]}{status}{_RESET}"
-    return _join(layout, cells, status, invocation.status_reason or "")

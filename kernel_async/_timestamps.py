@@ -1,8 +1,8 @@
 """RFC 3339 timestamps with nanoseconds, and Go-style durations, as plain functions.
 
 The API writes ``started_at`` / ``finished_at`` with Go's ``time.RFC3339Nano`` layout: up to
-nine fractional digits with trailing zeros trimmed, and any offset (FACTS.md, "Invocation
-fields"). :class:`datetime.datetime` holds microseconds, so parsing keeps the datetime for
+nine fractional digits with trailing zeros trimmed, and any offset (docs/api-behaviour.md).
+:class:`datetime.datetime` holds microseconds, so parsing keeps the datetime for
 everyday use and derives exact epoch nanoseconds from the original text on demand.
 """
 

@@ -31,6 +31,7 @@ class RawRequest:
     headers: Mapping[str, str] = attrs.field(repr=False)  # holds the Authorization header
     timeout: Timeout
     max_response_bytes: int
+    proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
 
 @attrs.frozen(kw_only=True)
@@ -63,7 +64,7 @@ class Transport(Protocol):
 
 def _safe_cause(exc: BaseException) -> BaseException | None:
     # aiohttp's ClientResponseError carries request_info, whose repr includes the request's
-    # headers, bearer token included (FIELD-NOTES section 3): never chain it.
+    # headers, bearer token included: never chain it.
     return None if isinstance(exc, aiohttp.ClientResponseError) else exc
 
 
@@ -159,8 +160,9 @@ class AiohttpTransport:
                 headers=request.headers,
                 timeout=_client_timeout(request.timeout),
                 # Redirects are answered, never followed: aiohttp would forward custom headers
-                # cross-origin and follow https -> http (FIELD-NOTES section 3).
+                # cross-origin and follow https -> http.
                 allow_redirects=False,
+                proxy=request.proxy,
             ) as response:
                 body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(

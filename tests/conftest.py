@@ -50,7 +50,7 @@ STATUS_ERRORS: list[tuple[int, type[APIStatusError]]] = [
     (500, InternalServerError),
     (503, InternalServerError),
 ]
-"""The official SDK's status-to-error names, which kernel-async keeps (FACTS.md)."""
+"""The official SDK's status-to-error names, which kernel-async keeps."""
 
 
 def ids(items: Any) -> list[str]:

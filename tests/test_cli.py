@@ -4,12 +4,13 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from kernel_async.testing import KernelEmulator
+from kernel_async.testing import KernelEmulator, ScriptedResponse
 
 SCRIPT = shutil.which("kernel-async", path=str(Path(sys.executable).parent)) or "kernel-async"
 
@@ -192,40 +193,6 @@ async def test_table_output_without_a_terminal_has_no_colour() -> None:
     assert "\x1b[3" in out
 
 
-def test_on_a_terminal_the_default_is_a_coloured_table_with_progress() -> None:
-    import pty
-    import subprocess
-
-    controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KERNEL_API_KEY")}
-    env["COLUMNS"] = "150"
-    process = subprocess.Popen(
-        [SCRIPT, "invocations", "list", "--emulator", "--max-items", "120", "--limit", "50"],
-        stdin=subprocess.DEVNULL,
-        stdout=terminal,
-        stderr=terminal,
-        env=env,
-    )
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the terminal closed: the process is done
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(controller)
-    assert process.wait(timeout=60) == 0
-    screen = b"".join(chunks).decode()
-    assert "STATUS" in screen
-    assert "\x1b[32msucceeded" in screen  # coloured status
-    assert "50 invocations, 1 page" in screen  # progress on stderr
-    assert "120 invocations, 3 pages" in screen
-    assert "\r\x1b[K" in screen  # the progress line was cleared
-
-
 def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from kernel_async._cli import _use_colour
 
@@ -240,3 +207,127 @@ def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _use_colour("auto", Terminal())  # type: ignore[arg-type]
     assert _use_colour("always", Terminal())  # type: ignore[arg-type]
     assert not _use_colour("never", Terminal())  # type: ignore[arg-type]
+
+
+async def test_the_emulator_on_a_busy_port_says_so_in_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = await cli("emulator", "--port", str(port))
+    assert status == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("port", ["-5", "65536", "http"])
+async def test_the_emulator_refuses_a_bad_port(port: str) -> None:
+    status, out, err = await cli("emulator", "--port", port)
+    assert (status, out) == (2, "")
+    assert "--port" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        (["emulator"], ["(default: 8787)", "(default: 250)", "(default: 0.0)"]),
+        (["invocations", "list"], ["(default: 8)", "(default: 32)", "(default: 100)"]),
+    ],
+)
+async def test_help_shows_the_defaults(command: list[str], defaults: list[str]) -> None:
+    status, out, _ = await cli(*command, "--help")
+    assert status == 0
+    for default in defaults:
+        assert default in " ".join(out.split()), default
+    assert "(default: None)" not in out
+
+
+async def test_the_emulator_and_a_base_url_exclude_each_other() -> None:
+    status, out, err = await cli(
+        "invocations", "list", "--emulator", "--base-url", "https://api.example.test/"
+    )
+    assert (status, out) == (2, "")
+    assert "--base-url and --emulator cannot be used together" in err
+
+
+async def test_hints_name_flags_and_variables_not_python() -> None:
+    status, _, err = await cli("invocations", "list")
+    assert status == 2
+    assert "KERNEL_API_KEY" in err
+    assert "--emulator" in err
+    assert "AsyncKernel" not in err
+    status, _, err = await cli("invocations", "list", "--emulator", "--prefetch", "40")
+    assert status == 2
+    assert "--prefetch 40 is more than --connections 32" in err
+    assert "AsyncKernel" not in err
+    status, _, err = await cli("invocations", "list", "--emulator-count", "5")
+    assert status == 2
+    assert "--emulator-count needs --emulator" in err
+
+
+async def test_connections_and_the_emulators_size_are_flags() -> None:
+    status, out, _ = await cli(
+        "invocations",
+        "list",
+        "--emulator",
+        "--emulator-count",
+        "700",
+        "--emulator-latency",
+        "0.001",
+        "--prefetch",
+        "40",
+        "--connections",
+        "40",
+    )
+    assert status == 0
+    assert len(out.splitlines()) == 700
+
+
+async def silent_server(accepted: list[socket.socket]) -> asyncio.Server:
+    """Accepts connections, reads nothing back, never answers."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer.get_extra_info("socket"))
+        try:
+            await reader.read()  # until the client gives up and closes
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0)
+
+
+async def test_a_server_that_never_answers_is_given_up_on_as_the_flags_say() -> None:
+    accepted: list[socket.socket] = []
+    server = await silent_server(accepted)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        status, out, err = await cli(
+            "invocations",
+            "list",
+            "--base-url",
+            f"http://127.0.0.1:{port}/",
+            "--timeout",
+            "0.2",
+            "--retries",
+            "1",
+            env={"KERNEL_API_KEY": "k"},
+        )
+    assert (status, out) == (1, "")
+    assert "APITimeoutError" in err
+    assert "timed out" in err
+    assert len(accepted) == 2  # the attempt and one retry
+
+
+async def test_json_output_stays_one_array_when_the_walk_fails() -> None:
+    async with KernelEmulator(count=30) as emulator:
+        # The third page: pages of 5 overlap by one, so they start at 0, 4, 8.
+        emulator.script(ScriptedResponse(status=500, body=b"<html>down</html>", offset=8))
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        args = ("invocations", "list", "--limit", "5", "--prefetch", "1", "--retries", "0")
+        status, out, err = await cli(*args, "-o", "json", env=env)
+    assert status == 1
+    assert "InternalServerError" in err
+    assert [row["id"] for row in json.loads(out)] == [i["id"] for i in emulator.invocations[:9]]

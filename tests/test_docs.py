@@ -52,12 +52,20 @@ async def test_example_runs(code: str, tmp_path: Path) -> None:
         env = {**os.environ, "KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
         env["PYTHONWARNINGS"] = "error"
         if "def test_" in code:
+            # Each test module runs in a fresh project configured for the runner it is
+            # written for: anyio's marker, pytest-asyncio's strict mode, or its auto mode.
             (tmp_path / "test_example.py").write_text(code)
-            (tmp_path / "pytest.ini").write_text(
-                "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-            )
+            scope = "asyncio_default_fixture_loop_scope = function\n"
             args = [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"]
+            if "pytest.mark.anyio" in code:
+                ini, args = "", [*args, "-p", "no:asyncio"]
+            elif "pytest.mark.asyncio" in code:
+                ini = scope
+            else:
+                ini = f"asyncio_mode = auto\n{scope}"
+            (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}")
             status, output = await run(*args, "test_example.py", env=env, cwd=tmp_path)
+            assert " passed" in output, output
         else:
             (tmp_path / "example.py").write_text(code)
             status, output = await run(sys.executable, "example.py", env=env, cwd=tmp_path)
@@ -90,3 +98,33 @@ async def test_cli_example_runs(command: str, tmp_path: Path) -> None:
         status, output = await run(*args, env=env, cwd=tmp_path)
     assert status == 0, output
     assert output.strip()
+
+
+def public_docstrings() -> list[tuple[str, str]]:
+    """Every docstring the API reference renders: public objects and their public members."""
+    import inspect
+
+    import kernel_async
+    import kernel_async._errors
+    import kernel_async.testing
+
+    found = [("kernel_async._errors", kernel_async._errors.__doc__ or "")]
+    for module in (kernel_async, kernel_async.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            found.append((name, inspect.getdoc(obj) or ""))
+            for member, value in vars(obj).items() if inspect.isclass(obj) else ():
+                if not member.startswith("_"):
+                    found.append((f"{name}.{member}", inspect.getdoc(value) or ""))
+    return found
+
+
+def test_docs_cite_nothing_a_reader_cannot_open() -> None:
+    """Internal notes (FACTS.md, FIELD-NOTES) are not in the repository: say what they say."""
+    cited = [
+        str(page.relative_to(ROOT))
+        for page in PAGES
+        if re.search(r"FACTS\.md|FIELD-NOTES", page.read_text())
+    ]
+    cited += [name for name, doc in public_docstrings() if re.search(r"FACTS|FIELD-NOTES", doc)]
+    assert cited == []

@@ -12,10 +12,11 @@ from types import ModuleType
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 import uvicorn
 
-from kernel_async.testing import KernelEmulator
+from kernel_async.testing import KernelEmulator, ScriptedResponse
 
 from conftest import NOW
 
@@ -36,8 +37,15 @@ def walk_tasks() -> list[asyncio.Task[Any]]:
 
 
 @pytest.fixture
-async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, KernelEmulator]]:
-    async with KernelEmulator(count=450, seed=5, now=NOW) as emulator:
+def emulator_count() -> int:
+    return 450
+
+
+@pytest.fixture
+async def served(
+    monkeypatch: pytest.MonkeyPatch, emulator_count: int
+) -> AsyncIterator[tuple[str, KernelEmulator]]:
+    async with KernelEmulator(count=emulator_count, seed=5, now=NOW) as emulator:
         monkeypatch.setenv("KERNEL_API_KEY", emulator.api_key)
         monkeypatch.setenv("KERNEL_BASE_URL", emulator.url)
         app = load("fastapi_app").app
@@ -45,7 +53,8 @@ async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, Ke
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+            # log_config=None: uvicorn's records reach pytest's caplog (through the root logger).
+            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
         )
         serving = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
@@ -69,13 +78,28 @@ async def test_the_ndjson_stream_is_every_invocation(served: tuple[str, KernelEm
     assert [r["id"] for r in rows] == [i["id"] for i in emulator.list_invocations(status="failed")]
 
 
-async def test_a_client_disconnect_stops_the_walk(served: tuple[str, KernelEmulator]) -> None:
+def failed_writes(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("socket.send() raised exception" in r.getMessage() for r in caplog.records)
+
+
+def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("uvicorn")]
+
+
+# Enough data that the stream outlasts the sockets' buffers: the client leaves mid-stream.
+@pytest.mark.parametrize("emulator_count", [12_000])
+@pytest.mark.parametrize("latency", [0.02, 0.0])
+async def test_a_client_disconnect_stops_the_walk(
+    served: tuple[str, KernelEmulator], caplog: pytest.LogCaptureFixture, latency: float
+) -> None:
     base, emulator = served
-    emulator.latency = 0.02  # keep the walk busy while the client leaves
+    emulator.latency = latency  # a walk waiting for pages, or one with pages buffered
     async with aiohttp.ClientSession() as session:
         response = await session.get(f"{base}/invocations.ndjson")
         first = await response.content.readline()
         assert json.loads(first)["id"] == emulator.invocations[0]["id"]
+        for _ in range(2_000):  # read along, as `curl ... | head` does, so the server
+            await response.content.readline()  # is writing, not waiting, when we leave
         response.close()  # hang up mid-stream
     for _ in range(200):  # the server notices the disconnect on its next write
         if not walk_tasks() and emulator.in_flight == 0:
@@ -86,6 +110,60 @@ async def test_a_client_disconnect_stops_the_walk(served: tuple[str, KernelEmula
     served_so_far = len(emulator.requests)
     await asyncio.sleep(0.1)
     assert len(emulator.requests) == served_so_far  # nothing more is fetched
+    assert failed_writes(caplog) <= 1  # not one warning per line still written
+    assert server_errors(caplog) == []
+
+
+UNAUTHORIZED = json.dumps({"code": "unauthorized", "message": "invalid API key"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("upstream", "expected"),
+    [
+        (ScriptedResponse(status=401, body=UNAUTHORIZED), 401),
+        (ScriptedResponse(status=503, body=b"<html>", headers={"x-should-retry": "false"}), 502),
+    ],
+    ids=["401", "503"],
+)
+async def test_an_upstream_error_before_streaming_is_a_json_status(
+    served: tuple[str, KernelEmulator],
+    caplog: pytest.LogCaptureFixture,
+    upstream: ScriptedResponse,
+    expected: int,
+) -> None:
+    base, emulator = served
+    emulator.script(upstream)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/invocations.ndjson") as response,
+    ):
+        assert response.status == expected
+        assert response.headers["Content-Type"] == "application/json"
+        body = await response.json()
+    assert str(upstream.status) in body["detail"]
+    assert body["request_id"].startswith("req_emu_")
+    assert walk_tasks() == []
+    assert server_errors(caplog) == []  # no "Exception in ASGI application"
+
+
+async def test_an_upstream_error_after_streaming_began_ends_with_an_error_line(
+    served: tuple[str, KernelEmulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, emulator = served
+    broken = ScriptedResponse(status=500, body=b"oops", headers={"x-should-retry": "false"})
+    emulator.script(attrs.evolve(broken, offset=198))  # the third page of 100 (overlapping)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/invocations.ndjson") as response,
+    ):
+        assert response.status == 200
+        rows = [json.loads(line) async for line in response.content]
+    *items, last = rows
+    assert [r["id"] for r in items] == [i["id"] for i in emulator.invocations[:199]]
+    assert "500" in last["error"]["detail"]
+    assert last["error"]["request_id"].startswith("req_emu_")
+    assert walk_tasks() == []
+    assert server_errors(caplog) == []
 
 
 async def test_one_page_passes_the_pagination_headers_through(

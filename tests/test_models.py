@@ -73,7 +73,7 @@ def test_output_json_falls_back_to_plain_text_for_failures() -> None:
 
 
 def test_output_is_kept_out_of_the_repr() -> None:
-    # FACTS.md: output "may contain sensitive application data".
+    # The API says output "may contain sensitive application data".
     assert "s3cr3t" not in repr(make(output='{"password":"s3cr3t"}'))
 
 

@@ -45,7 +45,7 @@ def body(*items: Any) -> bytes:
     return json.dumps(list(items)).encode()
 
 
-# -- pagination headers (FACTS.md "Pagination headers") ------------------------------------
+# -- pagination headers (docs/api-behaviour.md) -------------------------------------------
 
 
 def test_a_middle_page_points_at_the_absolute_next_offset() -> None:

@@ -1,7 +1,13 @@
 from datetime import UTC, datetime
 
 from kernel_async import Invocation
-from kernel_async._table import TableLayout, format_duration, render_header, render_row
+from kernel_async._table import (
+    TableLayout,
+    format_duration,
+    printable,
+    render_header,
+    render_row,
+)
 
 GREEN, RED = "\x1b[32m", "\x1b[31m"
 
@@ -74,3 +80,62 @@ def test_durations_read_naturally() -> None:
     unfinished = invocation(finished_at=None, status="running", status_reason=None)
     assert render_row(unfinished, TableLayout.for_width(120), colour=False).endswith("-")
     assert datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_printable_escapes_what_a_terminal_would_obey() -> None:
+    controls = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))]
+    bidi = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F))]
+    bidi += list(map(chr, range(0x2066, 0x206A)))
+    for char in controls + bidi:
+        shown = printable(f"a{char}b")
+        assert shown.startswith("a\\"), repr(char)
+        assert shown.endswith("b"), repr(char)
+        assert char not in shown
+    assert printable("\t\n\r\x1b\x9b\u202e") == "\\t\\n\\r\\x1b\\x9b\\u202e"
+    # Text that is merely not ASCII stays as it is.
+    assert printable("Zürich 東京 café \u00a0 😀 -> ok") == "Zürich 東京 café \u00a0 😀 -> ok"
+
+
+def test_server_text_in_a_row_is_escaped_and_the_id_stays_whole() -> None:
+    hostile = invocation(
+        id="inv\x1b[2J0123456789abcdefghij",
+        app_name="\u202eevil",
+        version="1\x9b2",
+        status="failed\x07",
+        status_reason="\x1b]0;pwned\x07\r\nnext",
+    )
+    for width in (80, 120, 250):
+        layout = TableLayout.for_width(width)
+        row = render_row(hostile, layout, colour=True)
+        left = row.replace(RED, "").replace("\x1b[0m", "")
+        assert all(printable(c) == c for c in left), repr(row)
+        assert left.startswith("inv\\x1b[2J0123456789abcdefghij ")
+    wide = render_row(hostile, TableLayout.for_width(250), colour=False)
+    assert wide.endswith("\\x1b]0;pwned\\x07\\r\\nnext")
+    assert " failed\\x\u2026 " in wide  # escaped, then cut to the column like any status
+
+
+def test_the_id_is_never_cut_and_lines_fit_from_34_columns() -> None:
+    row_data = invocation()
+    for width in range(20, 260):
+        layout = TableLayout.for_width(width)
+        header, row = render_header(layout), render_row(row_data, layout, colour=False)
+        assert row.startswith("rr33xuugxj9h0bkf1rdt2bet "), width
+        assert "failed" in row
+        if width >= 34:
+            assert len(header) <= width, width
+            assert len(row) <= width, width
+        # Every visible column lines up under its header.
+        for title, value in (("STATUS", "failed"), ("STARTED", "2026-06-01 09:58")):
+            if title in header:
+                assert header.index(title) == row.index(value), (width, title)
+
+
+def test_columns_give_way_before_the_id() -> None:
+    eighty = TableLayout.for_width(80)
+    assert (eighty.id, eighty.status, eighty.started) == (24, 9, 19)
+    assert eighty.version == 0  # hidden before anything is cut to nothing
+    assert eighty.app > 0
+    assert eighty.action > 0
+    wide = TableLayout.for_width(150)
+    assert (wide.app, wide.action, wide.version, wide.reason) == (14, 18, 12, 39)

@@ -62,7 +62,7 @@ def test_non_utc_offsets_keep_the_instant(text: str, offset: timedelta) -> None:
         "2025-06-01T12:34Z",
         "2025-06-01T12:34:56.Z",
         "2025-06-01T12:34:56.1234567890Z",  # ten digits
-        "2024-05-19T15:30:00.000000000Z07:00",  # the spec's malformed example (FACTS.md)
+        "2024-05-19T15:30:00.000000000Z07:00",  # the spec's malformed example (Go layout)
         "2025-13-01T12:34:56Z",
         "2025-02-30T12:34:56Z",
         "",

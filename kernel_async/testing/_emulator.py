@@ -1,9 +1,10 @@
 """A local Kernel API: a real aiohttp server that behaves like ``GET /invocations``.
 
-It follows ``openapi.yaml`` and FACTS.md: the same filters, validation, ordering, status codes,
-Error bodies and pagination headers as the service, so code tested against it behaves the same
-against the real API. It also lets a test change the data while it runs, slow responses down,
-script odd responses, and read a log of every request it received.
+It follows ``openapi.yaml`` and what the service does (docs/api-behaviour.md): the same
+filters, validation, ordering, status codes, Error bodies and pagination headers as the
+service, so code tested against it behaves the same against the real API. It also lets a
+test change the data while it runs, slow responses down, script odd responses, and read a log
+of every request it received.
 """
 
 from __future__ import annotations
@@ -213,7 +214,11 @@ class KernelEmulator:
         )
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()  # a busy port: release what setup() took
+            raise
         self._runner = runner
         port = runner.addresses[0][1]
         host = f"[{self._host}]" if ":" in self._host else self._host

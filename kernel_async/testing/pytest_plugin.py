@@ -1,11 +1,20 @@
 """A pytest plugin with a running Kernel emulator and a client bound to it.
 
 It is registered through the ``pytest11`` entry point but only defines fixtures, so it costs
-nothing in test suites that do not use them (``-p no:kernel_async`` turns it off). It needs
-pytest-asyncio (or another plugin that runs ``async def`` fixtures)::
+nothing in test suites that do not use them (``-p no:kernel_async`` turns it off).
 
+The fixtures run on the test's own event loop, whichever plugin runs the test:
+
+* pytest-asyncio (1.0 or later), in strict mode (tests marked ``@pytest.mark.asyncio``) and in
+  auto mode;
+* anyio's pytest plugin with the asyncio backend (tests marked ``@pytest.mark.anyio``).
+
+::
+
+    import pytest
     from kernel_async.testing import make_invocation
 
+    @pytest.mark.asyncio
     async def test_failed_invocations(kernel_emulator, kernel_client):
         kernel_emulator.add_invocation(make_invocation(status="failed"))
         page = await kernel_client.invocations.list_page(status="failed")
@@ -20,8 +29,8 @@ Override ``kernel_emulator_options`` to change the data::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -30,6 +39,24 @@ from kernel_async.testing._emulator import KernelEmulator
 
 __all__ = ["kernel_client", "kernel_emulator", "kernel_emulator_options"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _asyncio_fixture(function: _F) -> _F:
+    # pytest-asyncio runs a plain `@pytest.fixture async def` only in auto mode; its own
+    # decorator makes strict mode run it too. Without pytest-asyncio, another plugin may.
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - pytest-asyncio is in the test dependencies
+        return cast("_F", pytest.fixture(function))
+    return cast("_F", pytest_asyncio.fixture(function))
+
+
+def _runner_suffix(request: pytest.FixtureRequest) -> str:
+    # anyio's plugin runs an async fixture itself when the test uses `anyio_backend` (the
+    # anyio marker adds it); marked for pytest-asyncio, the fixture would get another loop.
+    return "anyio" if "anyio_backend" in request.fixturenames else "asyncio"
+
 
 @pytest.fixture
 def kernel_emulator_options() -> dict[str, Any]:
@@ -37,15 +64,45 @@ def kernel_emulator_options() -> dict[str, Any]:
     return {"count": 100, "seed": 0}
 
 
-@pytest.fixture
-async def kernel_emulator(kernel_emulator_options: dict[str, Any]) -> AsyncIterator[KernelEmulator]:
-    """A running :class:`KernelEmulator` on 127.0.0.1, closed after the test."""
+@_asyncio_fixture
+async def _kernel_emulator_asyncio(
+    kernel_emulator_options: dict[str, Any],
+) -> AsyncIterator[KernelEmulator]:
     async with KernelEmulator(**kernel_emulator_options) as emulator:
         yield emulator
 
 
 @pytest.fixture
-async def kernel_client(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
-    """An :class:`AsyncKernel` bound to :func:`kernel_emulator`, closed after the test."""
+async def _kernel_emulator_anyio(
+    kernel_emulator_options: dict[str, Any],
+) -> AsyncIterator[KernelEmulator]:
+    async with KernelEmulator(**kernel_emulator_options) as emulator:
+        yield emulator
+
+
+@_asyncio_fixture
+async def _kernel_client_asyncio(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
     async with kernel_emulator.client() as client:
         yield client
+
+
+@pytest.fixture
+async def _kernel_client_anyio(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
+    async with kernel_emulator.client() as client:
+        yield client
+
+
+@pytest.fixture
+def kernel_emulator(request: pytest.FixtureRequest) -> KernelEmulator:
+    """A running :class:`KernelEmulator` on 127.0.0.1, closed after the test."""
+    emulator: KernelEmulator = request.getfixturevalue(
+        f"_kernel_emulator_{_runner_suffix(request)}"
+    )
+    return emulator
+
+
+@pytest.fixture
+def kernel_client(request: pytest.FixtureRequest, kernel_emulator: KernelEmulator) -> AsyncKernel:
+    """An :class:`AsyncKernel` bound to :func:`kernel_emulator`, closed after the test."""
+    client: AsyncKernel = request.getfixturevalue(f"_kernel_client_{_runner_suffix(request)}")
+    return client

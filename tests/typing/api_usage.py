@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import assert_type
+from typing import Any, assert_type
 
 from kernel_async import (
     APIStatusError,
     APITimeoutError,
     AsyncKernel,
     ErrorDetail,
+    ErrorResponse,
     Invocation,
     InvocationListing,
     InvocationStatus,
@@ -39,6 +40,8 @@ async def listing(client: AsyncKernel) -> None:
             assert_type(invocation.duration, float | None)
             assert_type(invocation.payload_json(), JSONValue)
             assert_type(invocation.to_dict(), dict[str, str | None])
+            assert_type(invocation.to_dict(mode="python"), dict[str, Any])
+            assert_type(invocation.to_json(indent=None), str)
     assert_type(walk.resume_offset, int | None)
     async for page in client.invocations.list(max_items=10).pages():
         assert_type(page, Page)
@@ -52,6 +55,8 @@ async def one_page(client: AsyncKernel) -> None:
     assert_type(page.has_more, bool)
     for invocation in page:
         assert_type(invocation, Invocation)
+    assert_type(page[0], Invocation)
+    assert_type(page[1:], tuple[Invocation, ...])
 
 
 async def errors(client: AsyncKernel) -> None:
@@ -64,6 +69,11 @@ async def errors(client: AsyncKernel) -> None:
         assert_type(error.inner_error, ErrorDetail | None)
         assert_type(error.request_id, str | None)
         assert_type(error.headers, Mapping[str, str])
+        assert_type(error.status_code, int)
+        assert_type(error.response, ErrorResponse)
+        assert_type(error.response.status_code, int)
+        assert_type(error.response.content, bytes)
+        assert_type(error.response.request_id, str | None)
     except APITimeoutError as error:
         assert_type(error.limit, str | None)
 

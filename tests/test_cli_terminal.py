@@ -1,0 +1,147 @@
+"""The CLI as a person sees it: on a terminal 80 and 120 columns wide, stdout and stderr mixed."""
+
+import asyncio
+import json
+import re
+import subprocess
+import unicodedata
+
+import pytest
+
+from kernel_async.testing import KernelEmulator, make_invocation
+
+from terminal import SCRIPT, run_in_terminal
+
+ID = re.compile(r"^[0-9a-z]{24}\b")
+PROGRESS = re.compile(r"\d+ invocations, \d+ pages?")
+ERASED_PROGRESS = re.compile(r"\r\x1b\[K(?:\d+ invocations, \d+ pages?)?")
+
+
+def stdout_of(raw: str) -> str:
+    """What went to stdout on a shared terminal: the output less the progress line."""
+    return ERASED_PROGRESS.sub("", raw).replace("\r\n", "\n")
+
+
+def demo_ids(*args: str) -> list[str]:
+    """The ids the same command lists when piped (JSON lines)."""
+    piped = subprocess.run(
+        [SCRIPT, "invocations", "list", "--emulator", *args],
+        capture_output=True,
+        check=True,
+        timeout=60,
+        text=True,
+    )
+    return [json.loads(line)["id"] for line in piped.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_table_reads_cleanly_on_a_terminal(columns: int) -> None:
+    args = ("--max-items", "120", "--limit", "20")
+    session = run_in_terminal("invocations", "list", "--emulator", *args, columns=columns)
+    assert session.status == 0, session.text
+    header, *rows = session.lines
+    assert header.split()[:2] == ["ID", "APP"]
+    assert "STATUS" in header
+    assert len(rows) == 120, session.text  # one line per row: nothing wrapped or glued
+    for row in rows:
+        assert ID.match(row), row  # a row starts with a whole id...
+        assert not PROGRESS.search(row), row  # ...and no progress text is left in it
+        assert len(row) <= columns
+    assert [row[:24] for row in rows] == demo_ids(*args)  # every id whole, in order
+    # The progress line was shown while pages arrived, and erased before rows and at the end.
+    assert "20 invocations, 1 page" in session.raw
+    assert "120 invocations, 7 pages" in session.raw  # pages of 20 overlap by one
+    assert "\x1b[32msucceeded" in session.raw  # the status is coloured on a terminal
+
+
+def test_progress_is_cleared_only_when_stderr_is_a_terminal() -> None:
+    piped = subprocess.run(
+        [SCRIPT, "invocations", "list", "--emulator", "-o", "table", "--max-items", "30"],
+        capture_output=True,
+        timeout=60,
+        text=True,
+        check=True,
+    )
+    assert piped.stderr == ""
+    assert "\x1b" not in piped.stdout
+    assert len(piped.stdout.splitlines()) == 31
+
+
+HOSTILE = {
+    "id": "inv\x1b[2Jhostile0000000",
+    "app_name": "\u202egnp.exe",
+    "action_name": "tab\there",
+    "version": "1\x9b31m",
+    "status": "failed\x07",
+    "status_reason": "\x1b]0;pwned\x07\x1b[31mred\r\nnext line\x7f\u2066!",
+}
+
+
+def terminal_controls(text: str) -> list[str]:
+    """Control characters left after removing the CLI's own colours and line erasing."""
+    ours = re.compile(r"\x1b\[(?:\d+m|K)|\r\n|\r")
+    bidi = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F))}
+    bidi |= set(map(chr, range(0x2066, 0x206A)))
+    return [c for c in ours.sub("", text) if unicodedata.category(c) == "Cc" or c in bidi]
+
+
+@pytest.mark.parametrize("output", ["table", "jsonl", "json"])
+async def test_server_text_cannot_drive_the_terminal(output: str) -> None:
+    record = make_invocation(**HOSTILE, payload="{}", output="\x1b]52;c;Y2xpcGJvYXJk\x07")
+    async with KernelEmulator(invocations=[record, make_invocation()]) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", "-o", output, columns=250, env=env
+        )
+    assert session.status == 0, session.text
+    assert terminal_controls(session.raw) == []
+    if output == "table":
+        assert "\\x1b]0;pwned\\x07\\x1b[31mred\\r\\nnext line\\x7f\\u2066!" in session.text
+        assert "inv\\x1b[2Jhostile0000000" in session.text  # the id is escaped, not cut
+        assert "\\u202egnp.exe" in session.text
+    else:
+        body = stdout_of(session.raw)
+        rows = (
+            json.loads(body) if output == "json" else [json.loads(x) for x in body.split("\n") if x]
+        )
+        assert rows[0]["status_reason"] == HOSTILE["status_reason"]  # the data is intact
+
+
+async def test_error_messages_from_the_server_are_escaped() -> None:
+    from kernel_async.testing import ScriptedResponse
+
+    async with KernelEmulator(count=3) as emulator:
+        body = json.dumps({"code": "unauthorized", "message": "\x1b]0;pwned\x07 bad key"})
+        emulator.script(ScriptedResponse(status=401, body=body.encode()))
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=100, env=env
+        )
+    assert session.status == 1
+    assert terminal_controls(session.raw) == []
+    assert "AuthenticationError" in session.text
+    assert "\\x1b]0;pwned\\x07 bad key" in session.text
+
+
+def test_json_output_is_a_streamed_array_closed_on_ctrl_c() -> None:
+    session = run_in_terminal(
+        "invocations",
+        "list",
+        "--emulator",
+        "--emulator-latency",
+        "0.2",
+        "--limit",
+        "5",
+        "--prefetch",
+        "1",
+        "-o",
+        "json",
+        columns=120,
+        interrupt_when=lambda output: output.count('"id"') >= 10,
+    )
+    assert session.status == 130
+    assert "Traceback" not in session.raw
+    body = stdout_of(session.raw).replace("^C", "")
+    rows = json.loads(body)  # a complete array of what arrived before Ctrl-C
+    assert 10 <= len(rows) < 250
+    assert len({row["id"] for row in rows}) == len(rows)
