@@ -10,6 +10,7 @@ other's. Scenarios:
   (b) CPU-bound: 20,000 invocations, no added latency
   (c) memory: peak traced memory and max RSS walking 1,000 vs 100,000 invocations
   (d) import time of kernel_async vs kernel
+  (e) a walk while the data changes (invocations starting at the head), by prefetch
   plus walk time against prefetch and latency (the plot in docs/)
 
 Prints tables with medians and ratios, writes bench/results/latest.json and, with
@@ -38,7 +39,7 @@ CONTESTANTS = HERE / "contestants.py"
 
 
 @asynccontextmanager
-async def emulator(count: int, latency: float) -> AsyncIterator[str]:
+async def emulator(count: int, latency: float, *churn: str) -> AsyncIterator[str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -52,6 +53,7 @@ async def emulator(count: int, latency: float) -> AsyncIterator[str]:
         str(latency),
         "--seed",
         "0",
+        *churn,
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -82,6 +84,7 @@ async def measure(contestant: str, url: str, reps: int, **options: Any) -> dict[
         **options,
         "seconds": statistics.median(r["seconds"] for r in runs),
         "items": runs[0]["items"],
+        "requests": statistics.median(r["requests"] or 0 for r in runs) or None,
         "peak_traced": statistics.median((r["peak_traced"] or 0) for r in runs) or None,
         "max_rss_kib": statistics.median(r["max_rss_kib"] for r in runs),
         "runs": [r["seconds"] for r in runs],
@@ -114,6 +117,17 @@ async def walk_scenario(
         await measure("kernel-async", url, 1, prefetch=default_prefetch)  # warm the server
         for contestant, prefetch in plan:
             rows.append(await measure(contestant, url, reps, prefetch=prefetch, limit=100))
+    return rows
+
+
+async def churn_scenario(reps: int) -> list[dict[str, Any]]:
+    """(e) a walk while invocations start at the head: one every fourth request, pages of 20."""
+    rows = []
+    churn = ("--churn", "0.25", "--churn-kinds", "head_insert")
+    for prefetch in (1, 8, 16):
+        # A fresh server per contestant: each walk meets the same changes from the start.
+        async with emulator(2_000, 0.005, *churn) as url:
+            rows.append(await measure("kernel-async", url, reps, prefetch=prefetch, limit=20))
     return rows
 
 
@@ -235,6 +249,30 @@ async def main(argv: Sequence[str] | None = None) -> None:
     b = await walk_scenario(20_000, 0.0, reps, DEFAULT_PREFETCH)
     results["b"] = {"rows": b, "ratios": ratios(b, DEFAULT_PREFETCH)}
     out.append(table("(b) CPU-bound: 20,000 invocations, no added latency", b, DEFAULT_PREFETCH))
+
+    minimum = 5_000 // 100
+    requests = {label(r): r["requests"] for r in a if r["requests"]}
+    out.append(
+        "**Page requests in (a)** (a walk without overlap needs at least "
+        f"{minimum}; each page after the first overlaps the one before by one invocation, "
+        "and speculation past the end costs up to a window)\n\n"
+        "| contestant | requests |\n| --- | ---: |\n"
+        + "\n".join(f"| {name} | {count:.0f} |" for name, count in requests.items())
+    )
+    e = await churn_scenario(reps)
+    results["e"] = {"rows": e}
+    sequential = next(r for r in e if r["prefetch"] == 1)
+    out.append(
+        "**(e) churn: 2,000 invocations, pages of 20, 5 ms per request, an invocation "
+        "started at the head every fourth request**\n\n"
+        "| contestant | median wall time | requests | vs prefetch 1 |\n"
+        "| --- | ---: | ---: | ---: |\n"
+        + "\n".join(
+            f"| {label(r)} | {r['seconds']:.3f} s | {r['requests']:.0f} | "
+            f"{sequential['seconds'] / r['seconds']:.1f}x faster |"
+            for r in e
+        )
+    )
 
     memory = await memory_scenario(max(2, reps // 2))
     small, large = memory[1_000], memory[100_000]

@@ -30,6 +30,7 @@ from kernel_async._retry import RetryPolicy
 from kernel_async._table import TableLayout, printable, render_header, render_row
 from kernel_async._version import __version__
 from kernel_async.testing._emulator import KernelEmulator
+from kernel_async.testing._live import Churn, LiveData
 
 __all__ = ["main"]
 
@@ -227,7 +228,33 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds per request",
     )
+    emulator.add_argument(
+        "--churn",
+        type=_seconds(positive=False),
+        default=0.0,
+        metavar="RATE",
+        help="live data: changes to the data per response, on average (seeded by --seed)",
+    )
+    emulator.add_argument(
+        "--churn-kinds",
+        type=_churn_kinds,
+        default=None,
+        metavar="KINDS",
+        help=f"with --churn: a comma-separated list of {', '.join(Churn)} (default: all)",
+    )
+    emulator.add_argument(
+        "--reorder",
+        action="store_true",
+        help="answer concurrent requests in a seeded random order, each from the data at its turn",
+    )
     return parser
+
+
+def _churn_kinds(text: str) -> list[Churn]:
+    try:
+        return [Churn(kind.strip()) for kind in text.split(",") if kind.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of {', '.join(Churn)}: {text!r}") from None
 
 
 def _check_listing_flags(args: argparse.Namespace) -> None:
@@ -422,8 +449,12 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
+    live = None
+    if args.churn or args.reorder:
+        kinds = dict.fromkeys(args.churn_kinds, 1.0) if args.churn_kinds else None
+        live = LiveData(seed=args.seed, rate=args.churn, kinds=kinds, reorder=args.reorder)
     emulator = KernelEmulator(
-        count=args.count, seed=args.seed, latency=args.latency, port=args.port
+        count=args.count, seed=args.seed, latency=args.latency, port=args.port, live=live
     )
     try:
         await emulator.start()

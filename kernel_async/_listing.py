@@ -222,7 +222,6 @@ class InvocationListing:
             )
         self._mode = mode
 
-
     async def _iterate_pages(self) -> AsyncIterator[Page]:
         while await self._advance():
             self._index = len(self._batch)
@@ -326,7 +325,7 @@ class InvocationListing:
             try:
                 page = self._result(task, head)
                 accepted = plan.accept(head.key, page)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - the page's error, whatever it is
                 return await self._end(error)
             if not plan.holds(head.key):  # a page that floats is kept until it can be placed
                 del self._window[head.key]

@@ -487,8 +487,9 @@ class WalkPlan:
         return Accepted((), page.offset, tuple(discard))
 
     def _note_churn(self, *, churned: bool) -> None:
-        """Go one page at a time, unbridged, while most pages float or bring nothing new;
-        back to checking once they stop.
+        """Go one page at a time, unchecked, while most pages float or bring nothing new.
+
+        Back to checking (and a growing window) once the last pages all went well.
         """
         self._floats.append(churned)
         floats = sum(self._floats)
@@ -546,10 +547,10 @@ class WalkPlan:
         self._next = page.next_offset - overlap
         discard: tuple[int, ...] = ()
         following = self._scheduled[0] if self._scheduled else None
-        if following is not None and following.key not in self._held:
-            if following.offset != self._next:
-                # Speculation at another offset: the server's step is not the one assumed.
-                discard = self._discard_all()
+        held = following is not None and following.key in self._held
+        if following is not None and not held and following.offset != self._next:
+            # Speculation at another offset: the server's step is not the one assumed.
+            discard = self._discard_all()
         return Accepted(new, start, discard)
 
     def _track_window(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import attrs
 
 from kernel_async import AsyncKernel, Invocation
 from kernel_async._timestamps import rfc3339_to_epoch_ns
-from kernel_async.testing import Change, ChangeKind, KernelEmulator
+from kernel_async.testing import KernelEmulator, matched_throughout
 
 
 @attrs.frozen
@@ -22,20 +23,6 @@ class Verdict:
     reordered: int  # deliveries not strictly after the one before, in the API's order
 
 
-def persistent_ids(
-    initial: Sequence[dict[str, Any]], changes: Sequence[Change], status: str | None
-) -> list[str]:
-    """The ids that matched the filters at every moment of the walk, in the API's order."""
-    gone = set()
-    for change in changes:
-        if change.kind is ChangeKind.DELETE:
-            gone.add(change.id)
-        elif change.kind is ChangeKind.STATUS and status is not None:
-            if change.status_after != status:
-                gone.add(change.id)
-    return [item["id"] for item in initial if item["id"] not in gone]
-
-
 def judge(
     delivered: Sequence[Invocation],
     initial: Sequence[dict[str, Any]],
@@ -45,7 +32,7 @@ def judge(
     since: int = 0,
 ) -> Verdict:
     """Compare a walk with what it owed; ``since`` skips changes made before the walk."""
-    owed = persistent_ids(initial, emulator.changes[since:], status)
+    owed = matched_throughout(initial, emulator.changes[since:], status=status)
     got = [item.id for item in delivered]
     seen = set(got)
     keys = [(-item.started_at_ns, item.id) for item in delivered]
@@ -53,7 +40,7 @@ def judge(
         owed=len(owed),
         lost=sum(1 for i in owed if i not in seen),
         duplicated=len(got) - len(seen),
-        reordered=sum(1 for a, b in zip(keys, keys[1:], strict=False) if not a < b),
+        reordered=sum(1 for a, b in itertools.pairwise(keys) if not a < b),
     )
 
 

@@ -18,8 +18,9 @@ def running(n: int, *, status: str = "running") -> list[dict[str, Any]]:
     """``n`` invocations, a second apart, newest first: ``inv00`` is the newest."""
     return [
         make_invocation(
-            id=f"inv{i:02d}", status=status, started_at=f"2026-05-01T00:{59 - i // 60:02d}:"
-            f"{59 - i % 60:02d}Z"
+            id=f"inv{i:02d}",
+            status=status,
+            started_at=f"2026-05-01T00:{59 - i // 60:02d}:{59 - i % 60:02d}Z",
         )
         for i in range(n)
     ]
@@ -66,9 +67,11 @@ async def test_one_that_enters_the_filter_in_the_middle_costs_nothing(prefetch: 
     live = LiveData(seed=2, script={1: fail}, reorder=True)
     emu = KernelEmulator(data, now=NOW, live=live)
     initial = emu.list_invocations(status="failed")
-    async with emu.client(in_memory=True) as client:
-        async with client.invocations.list(status="failed", limit=10, prefetch=prefetch) as it:
-            delivered = [i async for i in it]
+    async with (
+        emu.client(in_memory=True) as client,
+        client.invocations.list(status="failed", limit=10, prefetch=prefetch) as it,
+    ):
+        delivered = [i async for i in it]
     verdict = judge(delivered, initial, emu, status="failed")
     assert (verdict.lost, verdict.duplicated, verdict.reordered) == (0, 0, 0)
     assert verdict.owed == 49
@@ -146,7 +149,8 @@ async def test_a_finished_walk_has_no_token_and_one_before_anything_has_an_offse
     async with emu.client(in_memory=True) as client:
         listing = client.invocations.list(offset=2)
         token = listing.resume_token
-        assert token is not None and (token.offset, token.last_id) == (2, None)
+        assert token is not None
+        assert (token.offset, token.last_id) == (2, None)
         async with listing:
             assert [i.id async for i in listing] == ["inv02", "inv03", "inv04"]
         assert listing.resume_token is None
@@ -166,8 +170,9 @@ async def test_head_inserts_every_few_requests_cost_requests_in_proportion(
     def start(emu: KernelEmulator) -> None:
         n = next(counter)
         emu.add_invocation(
-            make_invocation(id=f"new{n:04d}", started_at=f"2026-06-01T11:{n // 60:02d}:"
-            f"{n % 60:02d}Z")
+            make_invocation(
+                id=f"new{n:04d}", started_at=f"2026-06-01T11:{n // 60:02d}:{n % 60:02d}Z"
+            )
         )
 
     def emulator() -> KernelEmulator:
@@ -178,9 +183,11 @@ async def test_head_inserts_every_few_requests_cost_requests_in_proportion(
     results = {}
     for window in (1, prefetch):
         emu = emulator()
-        async with emu.client(in_memory=True) as client:
-            async with client.invocations.list(limit=limit, prefetch=window) as listing:
-                delivered = [i async for i in listing]
+        async with (
+            emu.client(in_memory=True) as client,
+            client.invocations.list(limit=limit, prefetch=window) as listing,
+        ):
+            delivered = [i async for i in listing]
         verdict = judge(delivered, api_order(data), emu)
         assert (verdict.lost, verdict.duplicated, verdict.reordered) == (0, 0, 0)
         assert listing.possible_gaps == 0

@@ -243,7 +243,8 @@ def test_bridges_reach_further_back_while_they_float() -> None:
     margins = []
     for _ in range(3):
         bridge = plan.head
-        assert bridge is not None and bridge.bridge
+        assert bridge is not None
+        assert bridge.bridge
         margins.append(9 - bridge.offset)
         take(plan, page(bridge.offset, range(15, 25)))  # still floating
     assert margins == [1, 2, 4]
@@ -263,7 +264,8 @@ def test_a_bridge_at_the_head_of_the_list_is_always_placed() -> None:
     while (head := plan.head) is not None and head.bridge and head.offset > 0:
         take(plan, page(head.offset, range(1000, 1010)))
     head = plan.head
-    assert head is not None and head.offset == 0
+    assert head is not None
+    assert head.offset == 0
     accepted = take(plan, page(0, range(1000, 1010)))  # nothing can be before the head
     assert ids(accepted) == list(range(1000, 1010))
     assert plan.stats.possible_gaps == 0
@@ -274,7 +276,8 @@ def test_a_boundary_given_up_after_many_bridges_is_a_possible_gap() -> None:
     take(plan, page(5009, range(1000, 1010)))
     for _ in range(MAX_BRIDGE_ATTEMPTS):
         bridge = plan.head
-        assert bridge is not None and bridge.bridge
+        assert bridge is not None
+        assert bridge.bridge
         accepted = take(plan, page(bridge.offset, range(1000, 1010)))
     assert ids(accepted) == list(range(1000, 1010))
     assert plan.stats.possible_gaps == 1
@@ -295,7 +298,8 @@ def test_a_held_page_that_floats_again_is_dropped_for_the_bridges_chain() -> Non
     take(plan, page(9, range(15, 25)))  # floats: held, bridge at 8
     take(plan, page(8, [8, 10, 11]))  # the bridge is placed, but reaches only to 11
     head = plan.head
-    assert head is not None and plan.holds(head.key)
+    assert head is not None
+    assert plan.holds(head.key)
     accepted = take(plan, page(9, range(15, 25)))  # the held page floats again: dropped
     assert accepted.items == ()
     assert plan.scheduled == ()

@@ -19,7 +19,7 @@ from kernel_async.testing._emulator import (
 )
 from kernel_async.testing._faults import RECOVERABLE_FAULTS, Fault, FaultKind, FaultSchedule
 from kernel_async.testing._live import Churn, LiveData
-from kernel_async.testing._store import Change, ChangeKind
+from kernel_async.testing._store import Change, ChangeKind, matched_throughout
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -37,4 +37,5 @@ __all__ = [
     "deployment_id_for",
     "generate_invocations",
     "make_invocation",
+    "matched_throughout",
 ]

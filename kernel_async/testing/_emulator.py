@@ -290,8 +290,10 @@ class KernelEmulator:
         self._store.remove(invocation_id)
 
     def set_status(self, invocation_id: str, status: str, **fields: Any) -> None:
-        """Change an invocation's status, and any other fields but ``id`` and ``started_at``
-        (which never change), so that it enters or leaves a ``status`` filter.
+        """Change an invocation's status, so that it enters or leaves a ``status`` filter.
+
+        Other fields may change with it (``finished_at``, ``status_reason``, ...), but never
+        ``id`` or ``started_at``.
         """
         self._store.set_status(invocation_id, status, **fields)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import enum
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -19,7 +19,15 @@ import attrs
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
 from kernel_async.testing._data import deployment_id_for
 
-__all__ = ["Change", "ChangeKind", "InvocationStore", "Record", "SinceParser", "started_between"]
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "InvocationStore",
+    "Record",
+    "SinceParser",
+    "matched_throughout",
+    "started_between",
+]
 
 SinceParser = Callable[[str], int]
 """Turns a ``since`` value into epoch nanoseconds, or raises ValueError (a 400)."""
@@ -199,3 +207,31 @@ def started_between(newer: Record | None, older: Record | None, fraction: float)
     if high - low < 2:
         raise ValueError("no nanosecond left between these two invocations")
     return format_rfc3339_nano(low + 1 + int(fraction * (high - low - 2)))
+
+
+def matched_throughout(
+    initial: Sequence[Mapping[str, Any]], changes: Sequence[Change], *, status: str | None = None
+) -> list[str]:
+    """The ids a complete walk owes: those of ``initial`` that matched for the whole walk.
+
+    Args:
+        initial: The filtered list before the walk (``emulator.list_invocations(...)``).
+        changes: The changes made during the walk (``emulator.changes[n:]``).
+        status: The walk's ``status`` filter, if any: an invocation that moved to another
+            status during the walk did not match throughout.
+
+    Returns:
+        The ids, in the API's order. A walk that delivers each exactly once, in this order
+        among what it delivers, lost nothing that stayed.
+    """
+    gone = {
+        change.id
+        for change in changes
+        if change.kind is ChangeKind.DELETE
+        or (
+            status is not None
+            and change.kind is ChangeKind.STATUS
+            and change.status_after != status
+        )
+    }
+    return [str(item["id"]) for item in initial if item["id"] not in gone]
