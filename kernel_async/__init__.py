@@ -26,6 +26,7 @@ from kernel_async._errors import (
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
+    WrongEventLoopError,
 )
 from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
 from kernel_async._listing import InvocationListing
@@ -77,5 +78,6 @@ __all__ = [
     "Since",
     "Timeout",
     "UnprocessableEntityError",
+    "WrongEventLoopError",
     "__version__",
 ]
