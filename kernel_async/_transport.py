@@ -260,6 +260,9 @@ class AiohttpTransport:
             raise ClientClosedError("the client is closed; create a new one")
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is not None and self._session.closed:
+            # Only a caller's session can be closed under us (ours is closed in aclose()).
+            raise ClientClosedError("the aiohttp session given to the client was closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(

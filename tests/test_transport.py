@@ -105,6 +105,16 @@ async def test_a_callers_session_is_never_closed_replaced_or_forgotten() -> None
     assert server.received == 2
 
 
+async def test_a_callers_session_closed_by_the_caller_is_a_typed_error() -> None:
+    async with LoopbackServer(empty_page) as server:
+        async with aiohttp.ClientSession() as session:
+            transport = AiohttpTransport(session)
+        with pytest.raises(ClientClosedError, match="session given to the client was closed"):
+            await transport.send(request_to(server))
+        await transport.aclose()
+    assert server.received == 0
+
+
 async def test_a_callers_raise_for_status_does_not_hide_the_answer() -> None:
     async def unauthorized(request: web.Request) -> web.Response:
         return web.json_response(
