@@ -51,6 +51,9 @@ class AsyncKernel:
         async with AsyncKernel() as client:
             page = await client.invocations.list_page(status="failed")
 
+    It may be built outside any event loop, and belongs to the loop of its first request:
+    using it from another loop raises :class:`WrongEventLoopError` before anything is sent.
+
     Args:
         api_key: The API key; defaults to the ``KERNEL_API_KEY`` environment variable.
         base_url: The API's base URL; defaults to ``KERNEL_BASE_URL``, then
