@@ -191,7 +191,9 @@ class AsyncKernel:
                 await self._transport.wait_closed()
         except TimeoutError:
             return  # slept the whole time, still open
-        raise ClientClosedError("the client was closed while a request waited to be retried")
+        raise ClientClosedError(
+            "the client was closed while the request waited to be sent (a backoff or rate limit)"
+        )
 
     async def _fetch_invocations_page(
         self,

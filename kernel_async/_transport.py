@@ -161,30 +161,29 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
     ``response.content`` yields what aiohttp has already decompressed, in bounded pieces, so
     a small gzip body that inflates past the cap is stopped, not buffered.
     """
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    encoded = response.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
 
-    def too_large(size: str) -> APIResponseTooLargeError:
+    def too_large(body: str) -> APIResponseTooLargeError:
         return APIResponseTooLargeError(
-            f"GET {url}: the response body is {size}, over the {cap}-byte limit "
-            "(AsyncKernel(max_response_bytes=...))",
+            f"GET {url}: {body} over the {cap}-byte limit (AsyncKernel(max_response_bytes=...))",
             max_bytes=cap,
             request_id=response.headers.get("X-Request-Id"),
             url=url,
         )
 
     declared = response.content_length
-    if declared is not None and declared > cap and encoding in ("", "identity"):
+    if declared is not None and declared > cap and not encoded:
         # Refused unread only when Content-Length is the body's own size: for a compressed
         # body it counts the compressed bytes, which say nothing about the decoded size.
         response.close()  # do not read it, and do not reuse the connection
-        raise too_large(f"{declared} bytes")
+        raise too_large(f"the response body is {declared} bytes,")
     chunks: list[bytes] = []
     size = 0
     while chunk := await response.content.readany():
         size += len(chunk)
         if size > cap:
             response.close()
-            raise too_large(f"more than {cap} bytes" + (" decoded" if encoding else ""))
+            raise too_large("the decoded response body is" if encoded else "the response body is")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -100,7 +100,7 @@ async def test_a_call_waiting_to_retry_ends_at_close(
             await asyncio.sleep(0.01)
         await client.aclose()
         for call in calls:
-            with pytest.raises(ClientClosedError, match="waited to be retried"):
+            with pytest.raises(ClientClosedError, match="waited to be sent"):
                 await call
     assert log.closed_at_start == [False]
     assert len(emu.requests) == 1
