@@ -12,10 +12,16 @@ import zlib
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from kernel_async import APIResponseTooLargeError, ClientClosedError, Timeout, WrongEventLoopError
-from kernel_async._transport import ABANDONED_REQUEST_GRACE, AiohttpTransport, RawRequest
+from kernel_async._transport import (
+    ABANDONED_REQUEST_GRACE,
+    AiohttpTransport,
+    RawRequest,
+    _chainable,
+)
 
 from conftest import LoopbackServer, exception_graph, until
 
@@ -90,6 +96,44 @@ async def test_a_request_in_flight_at_close_ends_with_client_closed_error() -> N
         handler.release_all()
     assert aiohttp_objects(caught.value) == []
     assert server.received == 1
+
+
+async def test_aclose_finishes_its_cleanup_even_when_cancelled() -> None:
+    handler = Gated()
+    async with LoopbackServer(handler) as server:
+        transport = AiohttpTransport()
+        call = asyncio.create_task(transport.send(request_to(server)))
+        await until(lambda: server.received == 1)
+        closing = asyncio.create_task(transport.aclose())
+        await asyncio.sleep(0)  # aclose is now waiting for the request it cancelled
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert call.done()  # the request had ended before the cancellation went on
+        with pytest.raises(ClientClosedError):
+            await call
+        handler.release_all()
+    # and the session was closed: the strict loop fixture would report it otherwise
+
+
+def test_an_exception_holding_request_headers_is_never_chained() -> None:
+    info = aiohttp.RequestInfo(
+        URL("http://127.0.0.1/"), "GET", CIMultiDictProxy(CIMultiDict(Authorization="Bearer k"))
+    )
+    holder = aiohttp.ClientResponseError(info, (), status=400, message="bad")
+    plain = aiohttp.ServerDisconnectedError()
+    assert _chainable(plain) is plain
+    assert _chainable(holder) is None
+    wrapped = OSError("wrapped")
+    wrapped.__context__ = holder
+    assert _chainable(wrapped) is None
+    grouped = OSError("grouped")
+    grouped.__cause__ = BaseExceptionGroup("several", [ValueError(), holder])
+    assert _chainable(grouped) is None
+    looped = OSError("a cycle")
+    looped.__context__ = plain
+    plain.__context__ = looped
+    assert _chainable(looped) is looped
 
 
 async def test_a_callers_session_is_never_closed_replaced_or_forgotten() -> None:
