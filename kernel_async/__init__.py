@@ -28,6 +28,7 @@ from kernel_async._errors import (
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
+    WrongEventLoopError,
 )
 from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
 from kernel_async._listing import InvocationListing
@@ -85,5 +86,6 @@ __all__ = [
     "Timeout",
     "UnprocessableEntityError",
     "WalkStats",
+    "WrongEventLoopError",
     "__version__",
 ]

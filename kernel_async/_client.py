@@ -51,6 +51,9 @@ class AsyncKernel:
         async with AsyncKernel() as client:
             page = await client.invocations.list_page(status="failed")
 
+    It may be built outside any event loop, and belongs to the loop of its first request:
+    using it from another loop raises :class:`WrongEventLoopError` before anything is sent.
+
     Args:
         api_key: The API key; defaults to the ``KERNEL_API_KEY`` environment variable.
         base_url: The API's base URL; defaults to ``KERNEL_BASE_URL``, then
@@ -58,13 +61,14 @@ class AsyncKernel:
         timeout: Per-attempt limits: a :class:`Timeout`, or seconds for the whole attempt.
         default_headers: Extra headers for every request (``X-Kernel-Project-Id``, say).
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
-            never closes it; without one, the client creates its own inside the running loop
-            on first use and closes it in :meth:`aclose`.
+            never closes or replaces it; without one, the client creates its own inside the
+            running loop on first use and closes it in :meth:`aclose`.
         max_retries: Retries of a failed request (default 2); shorthand for
             ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
         retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
-        max_connections: How many requests may run at once (the connection pool's size).
-            Walks never prefetch more pages than this.
+        max_connections: How many requests may be on the wire at once (the connection
+            pool's size), counting requests whose caller gave up but whose answer is still
+            coming (for up to a second). Walks never prefetch more pages than this.
         max_response_bytes: The largest response body accepted (32 MiB); a larger one
             raises :class:`APIResponseTooLargeError` without being buffered.
         trace_configs: aiohttp ``TraceConfig`` objects for the session the client creates
@@ -123,22 +127,15 @@ class AsyncKernel:
             raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
         if transport is not None and (session is not None or trace_configs):
             raise ValueError("pass a transport or a session (and trace_configs), not both")
-        if transport is None:
-            transport = AiohttpTransport(
-                session, max_connections=max_connections, trace_configs=trace_configs
-            )
-        self._transport: Transport = transport
-        self._connection_limit = transport.connection_limit
-        # Requests wait here, outside their timeout, for one of the pool's connections: a
-        # request queued inside aiohttp's pool would spend its timeout waiting there
-        # (aiohttp counts the wait against the connect timeout), and several walks share the
-        # pool.
-        self._request_slots = asyncio.Semaphore(self._connection_limit)
+        # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
+        # this class decides what to send and whether to try again.
+        self._transport: Transport = transport or AiohttpTransport(
+            session, max_connections=max_connections, trace_configs=trace_configs
+        )
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
         self._throttled_until = 0.0
         self._random = random.Random()  # noqa: S311 - jitter, not secrets
-        self._closed = False
         self.invocations = Invocations(self)
         """Listing invocations: :meth:`Invocations.list_page`."""
 
@@ -160,15 +157,15 @@ class AsyncKernel:
     @property
     def connection_limit(self) -> int:
         """Requests that may run at once: ``max_connections``, or a given session's pool size."""
-        return self._connection_limit
+        return self._transport.connection_limit
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
-        return self._closed
+        return self._transport.closed
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self.closed else "open"
         return f"<AsyncKernel base_url={str(self._config.base_url)!r} {state}>"
 
     async def __aenter__(self) -> Self:
@@ -184,13 +181,31 @@ class AsyncKernel:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and the session it created. Safe to call more than once."""
-        self._closed = True
+        """Close the client and the session it created. Safe to call more than once.
+
+        Calls in flight, and retries waiting for their turn, end with
+        :class:`ClientClosedError`; nothing is sent afterwards. A session you passed in is
+        left open, for you to close.
+
+        Raises:
+            WrongEventLoopError: called from a loop other than the one the client belongs to.
+        """
         await self._transport.aclose()
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("this AsyncKernel is closed; create a new one")
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless the client is closed meanwhile: then raise ClientClosedError at once."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._transport.wait_closed()
+        except TimeoutError:
+            return  # slept the whole time, still open
+        raise ClientClosedError(
+            "the client was closed while the request waited to be sent (a backoff or rate limit)"
+        )
 
     async def _fetch_invocations_page(
         self,
@@ -207,13 +222,13 @@ class AsyncKernel:
         short is retried whole and its items are delivered once.
         """
         self._check_open()
+        loop = self._transport.bind_loop()  # before any wait: the throttle runs on loop time
         url = self._config.invocations_url.with_query(
             build_query(filters, limit=limit, offset=offset)
         )
         policy = self._config.retry
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
-        loop = asyncio.get_running_loop()
         retries = 0
         while True:
             await self._wait_if_throttled(loop, deadline_at, url)
@@ -247,7 +262,7 @@ class AsyncKernel:
                 resume_at = loop.time() + decision.delay
                 if decision.throttle:
                     self._throttled_until = max(self._throttled_until, resume_at)
-                await asyncio.sleep(decision.delay)
+                await self._pause(decision.delay)
 
     async def _wait_if_throttled(
         self, loop: asyncio.AbstractEventLoop, deadline_at: float | None, url: URL
@@ -262,7 +277,7 @@ class AsyncKernel:
                 limit="deadline",
                 url=str(url),
             )
-        await asyncio.sleep(wait)
+        await self._pause(wait)
 
     async def _attempt(
         self, url: URL, offset: int, retries: int, deadline_at: float | None
@@ -288,18 +303,21 @@ class AsyncKernel:
             proxy=self._config.proxy,
         )
         started = loop.time()
+        response = None
         try:
+            # The transport's wait for a connection slot is outside the per-attempt timeout
+            # but inside the deadline.
             async with asyncio.timeout_at(deadline_at):
-                # Waiting for a pooled connection happens here, outside the per-attempt
-                # timeout but inside the deadline.
-                async with self._request_slots:
-                    response = await self._transport.send(request)
+                response = await self._transport.send(request)
         except TimeoutError:
+            pass
+        if response is None:
+            # Raised outside the `except` block, so that nothing is chained to it.
             raise APITimeoutError(
                 f"GET {url}: the deadline passed during the attempt",
                 limit="deadline",
                 url=str(url),
-            ) from None
+            )
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "GET %s -> %d in %.1f ms (request id %s, retry %d)",

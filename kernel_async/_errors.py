@@ -7,6 +7,7 @@ after a migration::
     KernelError
     ├── MissingAPIKeyError              no api_key given and KERNEL_API_KEY unset
     ├── ClientClosedError               the client was used after aclose()
+    ├── WrongEventLoopError             the client was used from a second event loop
     └── APIError                        talking to the API went wrong
         ├── APIConnectionError          no usable response: refused, reset, body cut short
         │   └── APITimeoutError         a timeout fired before the response was complete
@@ -65,6 +66,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "UnprocessableEntityError",
+    "WrongEventLoopError",
 ]
 
 
@@ -125,7 +127,16 @@ class MissingAPIKeyError(KernelError):
 
 
 class ClientClosedError(KernelError):
-    """The client (or a listing) was used after it was closed."""
+    """The client (or a listing) was used after it was closed, or closed during a call."""
+
+
+class WrongEventLoopError(KernelError, RuntimeError):
+    """The client was used from an event loop other than the one it belongs to.
+
+    A client belongs to the loop of its first request (its aiohttp session cannot move
+    between loops). Nothing was sent. Create one client per loop: one per ``asyncio.run()``
+    or thread, and in pytest a fixture with the same loop scope as the tests that use it.
+    """
 
 
 class APIError(KernelError):

@@ -1,26 +1,54 @@
-"""The thin I/O layer: one HTTP GET through aiohttp, with exceptions translated at the seam.
+"""The thin I/O layer: GETs through aiohttp, the connection bound, and the client's lifecycle.
 
 Everything above this module works on :class:`RawResponse` values; everything aiohttp raises
 is turned into :class:`~kernel_async.APIConnectionError` or
 :class:`~kernel_async.APITimeoutError` here, so no aiohttp exception escapes the library.
+
+Three guarantees live here because only this layer can keep them:
+
+- **Closed means closed.** After :meth:`AiohttpTransport.aclose` nothing is sent and no
+  session is created; requests in flight end with :class:`~kernel_async.ClientClosedError`.
+- **One event loop.** An aiohttp session belongs to the loop it was made in; the transport is
+  bound to the loop of its first request and refuses any other with
+  :class:`~kernel_async.WrongEventLoopError`, before sending anything.
+- **The connection bound holds at the server.** At most ``connection_limit`` requests are on
+  the wire. A request whose caller gave up (a page discarded past the end of a walk, a
+  cancelled call) keeps its slot until its answer has arrived, or for
+  :data:`ABANDONED_REQUEST_GRACE` at most: hanging up at once would leave the server working
+  on it while the freed slot opened another connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiohttp
 import attrs
 from yarl import URL
 
 from kernel_async._config import Timeout
-from kernel_async._errors import APIConnectionError, APIResponseTooLargeError, APITimeoutError
+from kernel_async._errors import (
+    APIConnectionError,
+    APIResponseTooLargeError,
+    APITimeoutError,
+    ClientClosedError,
+    WrongEventLoopError,
+)
 
-__all__ = ["AiohttpTransport", "RawRequest", "RawResponse", "Transport"]
+__all__ = [
+    "ABANDONED_REQUEST_GRACE",
+    "AiohttpTransport",
+    "RawRequest",
+    "RawResponse",
+    "Transport",
+]
 
-_CHUNK = 1 << 16
+ABANDONED_REQUEST_GRACE: Final = 1.0
+"""Seconds a request may run on after its caller gave up, holding its connection slot (less
+when the read timeout is shorter). Past it the connection is closed, and the slot freed."""
 
 
 @attrs.frozen(kw_only=True)
@@ -50,22 +78,60 @@ class Transport(Protocol):
 
     @property
     def connection_limit(self) -> int:
-        """How many requests can have a connection at once."""
+        """How many requests can be on the wire at once."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called; a closed transport sends nothing."""
+        ...
+
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which becomes the transport's on first use.
+
+        Raises WrongEventLoopError when the transport already belongs to another loop.
+        """
+        ...
+
+    async def wait_closed(self) -> None:
+        """Return once :meth:`aclose` has been called."""
         ...
 
     async def send(self, request: RawRequest) -> RawResponse:
-        """Send one GET and return the whole response, or raise APIConnectionError."""
+        """Send one GET and return the whole response.
+
+        Raises APIConnectionError (or APITimeoutError), APIResponseTooLargeError, or
+        ClientClosedError when the transport is or gets closed.
+        """
         ...
 
     async def aclose(self) -> None:
-        """Release what the transport owns."""
+        """End the requests in flight and release what the transport owns."""
         ...
 
 
-def _safe_cause(exc: BaseException) -> BaseException | None:
-    # aiohttp's ClientResponseError carries request_info, whose repr includes the request's
-    # headers, bearer token included: never chain it.
-    return None if isinstance(exc, aiohttp.ClientResponseError) else exc
+def _holds_request_info(exc: BaseException) -> bool:
+    """Whether anything reachable from ``exc`` carries aiohttp's ``request_info``.
+
+    ``ClientResponseError.request_info`` holds the request headers, bearer token included; such an exception must never be reachable from ours.
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if hasattr(current, "request_info"):
+            return True
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
+    return False
+
+
+def _chainable(exc: BaseException) -> BaseException | None:
+    return None if _holds_request_info(exc) else exc
 
 
 @functools.cache
@@ -84,29 +150,40 @@ def _timeout_limit(exc: BaseException) -> str:
     return "total"
 
 
+def _grace(timeout: Timeout) -> float:
+    limits = (ABANDONED_REQUEST_GRACE, timeout.read, timeout.total)
+    return min(limit for limit in limits if limit is not None)
+
+
 async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
-    def too_large(size: str) -> APIResponseTooLargeError:
+    """The body, decoded, counting the decoded bytes as they arrive; stop past ``cap``.
+
+    ``response.content`` yields what aiohttp has already decompressed, in bounded pieces, so
+    a small gzip body that inflates past the cap is stopped, not buffered.
+    """
+    encoded = response.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
+
+    def too_large(body: str) -> APIResponseTooLargeError:
         return APIResponseTooLargeError(
-            f"GET {url}: the response body is {size}, over the {cap}-byte limit "
-            "(AsyncKernel(max_response_bytes=...))",
+            f"GET {url}: {body} over the {cap}-byte limit (AsyncKernel(max_response_bytes=...))",
             max_bytes=cap,
             request_id=response.headers.get("X-Request-Id"),
             url=url,
         )
 
     declared = response.content_length
-    if declared is not None and declared > cap:
+    if declared is not None and declared > cap and not encoded:
+        # Refused unread only when Content-Length is the body's own size: for a compressed
+        # body it counts the compressed bytes, which say nothing about the decoded size.
         response.close()  # do not read it, and do not reuse the connection
-        raise too_large(f"{declared} bytes")
-    if declared is not None:
-        return await response.read()  # bounded by the check above
+        raise too_large(f"the response body is {declared} bytes,")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
+    while chunk := await response.content.readany():
         size += len(chunk)
         if size > cap:
             response.close()
-            raise too_large("larger")
+            raise too_large("the decoded response body is" if encoded else "the response body is")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -114,8 +191,9 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
 class AiohttpTransport:
     """Sends requests through an :class:`aiohttp.ClientSession`.
 
-    A session passed in is used but never closed; otherwise one is created lazily, inside the
-    running loop (aiohttp requires that), and closed by :meth:`aclose`.
+    A session passed in is used but never closed, forgotten or replaced; otherwise one is
+    created on first use, inside the running loop (aiohttp requires that), and closed by
+    :meth:`aclose`.
     """
 
     def __init__(
@@ -129,17 +207,61 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._max_connections = max_connections
         self._trace_configs = list(trace_configs)
+        limits = [max_connections]
+        connector = session.connector if session is not None else None
+        if connector is not None:
+            limits += [n for n in (connector.limit, connector.limit_per_host) if n]
+        self._connection_limit = min(limits)
+        # A slot is a request on the wire: taken before the request starts, outside its
+        # timeout (a request queued inside aiohttp's pool would spend its timeout there: the
+        # pool's wait counts against the connect timeout), and given back when the exchange
+        # ends, not when its caller stops waiting for it.
+        self._slots = asyncio.Semaphore(self._connection_limit)
+        self._exchanges: set[asyncio.Task[RawResponse]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = asyncio.Event()
 
     @property
     def connection_limit(self) -> int:
-        """How many requests can have a connection at once (the pool's size for one host)."""
-        limits = [self._max_connections]
-        connector = self._session.connector if self._session is not None else None
-        if connector is not None and not self._owns_session:
-            limits += [n for n in (connector.limit, connector.limit_per_host) if n]
-        return min(limits)
+        """How many requests can be on the wire at once (the pool's size for one host)."""
+        return self._connection_limit
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closing.is_set()
+
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which becomes the transport's on first use (see the module doc)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            # A caller's session already belongs to the loop it was created in. aiohttp only
+            # exposes it through a deprecated property; the attribute behind it is stable.
+            owner = getattr(self._session, "_loop", None)
+            self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
+        if self._loop is not loop:
+            raise WrongEventLoopError(
+                f"this client belongs to another event loop, {self._loop!r} (the loop of its "
+                f"first request, or of the session you gave it), not to the running one, "
+                f"{loop!r}; aiohttp sessions cannot move between loops, so nothing was sent. "
+                "Create the client inside the loop that uses it: "
+                "one per asyncio.run() or per thread, and in pytest a fixture with the same "
+                "loop scope as the tests that use it"
+            )
+        return loop
+
+    async def wait_closed(self) -> None:
+        """Return once :meth:`aclose` has been called."""
+        await self._closing.wait()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClientClosedError("the client is closed; create a new one")
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is not None and self._session.closed:
+            # Only a caller's session can be closed under us (ours is closed in aclose()).
+            raise ClientClosedError("the aiohttp session given to the client was closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
@@ -152,10 +274,49 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: RawRequest) -> RawResponse:
-        """Send one GET and read the whole body (up to ``max_response_bytes``)."""
+        """Send one GET and read the whole body (up to ``max_response_bytes``).
+
+        If the caller is cancelled meanwhile, it returns at once; the request runs on in the
+        background, holding its slot, until answered or for :data:`ABANDONED_REQUEST_GRACE`.
+        """
+        self._check_open()
+        loop = self.bind_loop()
+        await self._slots.acquire()
+        try:
+            self._check_open()  # closed while this request waited for a slot
+            exchange = loop.create_task(
+                self._exchange(self._get_session(), request),
+                name=f"GET {request.url} (kernel-async transport)",
+            )
+        except BaseException:
+            self._slots.release()
+            raise
+        self._exchanges.add(exchange)
+        exchange.add_done_callback(self._exchange_done)
+        try:
+            await asyncio.wait((exchange,))
+        except asyncio.CancelledError:
+            if not exchange.done():
+                abandon = loop.call_later(_grace(request.timeout), exchange.cancel)
+                exchange.add_done_callback(lambda _: abandon.cancel())
+            raise
+        if exchange.cancelled():
+            # Only aclose() cancels an exchange whose caller is still waiting for it.
+            raise ClientClosedError(f"GET {request.url}: the client was closed during the request")
+        return exchange.result()
+
+    def _exchange_done(self, exchange: asyncio.Task[RawResponse]) -> None:
+        self._exchanges.discard(exchange)
+        self._slots.release()
+        if not exchange.cancelled():
+            # An abandoned request's outcome is nobody's: mark it retrieved, so that asyncio
+            # does not log "Task exception was never retrieved".
+            exchange.exception()
+
+    async def _exchange(self, session: aiohttp.ClientSession, request: RawRequest) -> RawResponse:
         url = str(request.url)
         try:
-            async with self._get_session().get(
+            async with session.get(
                 request.url,
                 headers=request.headers,
                 timeout=_client_timeout(request.timeout),
@@ -163,6 +324,10 @@ class AiohttpTransport:
                 # cross-origin and follow https -> http.
                 allow_redirects=False,
                 proxy=request.proxy,
+                # A caller's session may say otherwise; these requests need the status and
+                # the body of every answer, and the decoded body to count against the cap.
+                raise_for_status=False,
+                auto_decompress=True,
             ) as response:
                 body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(
@@ -175,15 +340,41 @@ class AiohttpTransport:
         except TimeoutError as exc:
             # A stalled read can surface as a plain TimeoutError, not an aiohttp error.
             limit = _timeout_limit(exc)
-            raise APITimeoutError(
+            failure: APIConnectionError = APITimeoutError(
                 f"GET {url} timed out ({limit} limit)", limit=limit, url=url
-            ) from _safe_cause(exc)
+            )
+            cause = _chainable(exc)
         except (aiohttp.ClientError, OSError) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise APIConnectionError(f"GET {url} failed: {detail}", url=url) from _safe_cause(exc)
+            failure = APIConnectionError(f"GET {url} failed: {detail}", url=url)
+            cause = _chainable(exc)
+        # Raised here, outside the `except` blocks: inside one, Python would set __context__
+        # to aiohttp's exception even with `from None`, and a ClientResponseError there holds
+        # the request's headers, bearer token included.
+        raise failure from cause
 
     async def aclose(self) -> None:
-        """Close the session if this transport created it."""
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
+        """End the requests in flight, then close the session if this transport created it.
+
+        Every later :meth:`send` raises :class:`ClientClosedError`. Idempotent.
+        """
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
+        self._closing.set()
+        pending = set(self._exchanges)
+        for exchange in pending:
+            exchange.cancel()
+        interrupted = False
+        while pending:
+            # Finish even if cancelled meanwhile (the requests are already cancelled, so this
+            # is short), as the listing does; then pass the cancellation on.
+            try:
+                await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                interrupted = True
+            pending = {exchange for exchange in pending if not exchange.done()}
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
             await session.close()
+        if interrupted:
+            raise asyncio.CancelledError

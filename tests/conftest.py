@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import pytest
+from aiohttp import web
 
 from kernel_async import (
     APIStatusError,
@@ -51,6 +53,30 @@ STATUS_ERRORS: list[tuple[int, type[APIStatusError]]] = [
     (503, InternalServerError),
 ]
 """The official SDK's status-to-error names, which kernel-async keeps."""
+
+
+def exception_graph(error: BaseException) -> list[BaseException]:
+    """Every exception reachable from ``error``: causes, contexts and group members."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
+    return found
+
+
+async def until(condition: Callable[[], object], *, polls: int = 2000) -> None:
+    """Yield to the loop until ``condition()`` holds; fail instead of hanging (after ~10 s)."""
+    for _ in range(polls):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
 
 
 def ids(items: Any) -> list[str]:
@@ -98,3 +124,46 @@ async def client(emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
     # No retries: these tests look at single responses (retries have their own tests).
     async with emulator.client(max_retries=0) as kernel:
         yield kernel
+
+
+class LoopbackServer:
+    """A small aiohttp server on 127.0.0.1 around one handler, counting what it works on.
+
+    Unlike the emulator, it keeps working on a request after the client hangs up, as real
+    servers do (aiohttp's default), so ``max_in_flight`` is what a server would see at once.
+    """
+
+    def __init__(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        self._handler = handler
+        self.received = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _count(self, request: web.Request) -> web.StreamResponse:
+        self.received += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._handler(request)
+        finally:
+            self.in_flight -= 1
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get("/invocations", self._count)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()

@@ -8,6 +8,12 @@ prefix, and resume from ``resume_offset`` to the exact remainder. No page may se
 ``max_retries + 1`` attempts, and afterwards nothing may be left: no task, no file descriptor,
 no warning.
 
+Some walks have their client closed midway, from another task: they must end with
+``ClientClosedError`` after an exact prefix, no request may start after the close, and a new
+client resumes them to the exact remainder. Every client's pool is as small as the walk allows
+(``max_connections`` between ``prefetch`` and 16), and the server never works on more requests
+at once than that.
+
 Reproduce or scale it: ``KERNEL_ASYNC_CAMPAIGN_WALKS=1000 pytest tests/test_fault_campaign.py``
 (the summary is printed with ``-s``).
 """
@@ -19,7 +25,9 @@ import random
 from collections import Counter
 from typing import Any
 
-from kernel_async import KernelError, RetryPolicy, Timeout
+import aiohttp
+
+from kernel_async import ClientClosedError, KernelError, RetryPolicy, Timeout
 from kernel_async._client import RETRY_COUNT_HEADER
 from kernel_async.testing import (
     RECOVERABLE_FAULTS,
@@ -71,10 +79,21 @@ async def one_walk(seed: int, totals: Counter[str]) -> None:
         faults=FAULTS if recoverable else FAULTS + FATAL,
         max_per_request=RETRIES if recoverable else None,
     )
+    close_midway = not cancel_midway and rng.random() < 0.1
+    max_connections = rng.randint(prefetch, 16)
+    closed_at_start: list[bool] = []  # for every request the client started: was it closed?
+
+    async def on_request_start(*_: Any) -> None:
+        closed_at_start.append(client.closed)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
     data = generate_invocations(total, seed=seed, now=NOW)
     async with (
         KernelEmulator(data, now=NOW, faults=schedule) as emulator,
-        emulator.client(retry=POLICY, timeout=TIMEOUT) as client,
+        emulator.client(
+            retry=POLICY, timeout=TIMEOUT, max_connections=max_connections, trace_configs=[trace]
+        ) as client,
     ):
         expected = [i["id"] for i in emulator.invocations]
         got: list[str] = []
@@ -88,10 +107,13 @@ async def one_walk(seed: int, totals: Counter[str]) -> None:
                         await asyncio.sleep(10)  # cancelled here
 
         task = asyncio.create_task(walk())
-        if cancel_midway:
+        if cancel_midway or close_midway:
             while len(got) < total // 2 and not task.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
-            task.cancel()
+            if cancel_midway:
+                task.cancel()
+            else:
+                await client.aclose()
         try:
             await task
             outcome = "complete"
@@ -104,14 +126,25 @@ async def one_walk(seed: int, totals: Counter[str]) -> None:
 
         assert listing.in_flight == 0, f"seed {seed}: requests left running"
         assert got == expected[: len(got)], f"seed {seed}: lost, duplicated or reordered"
-        if recoverable:
+        assert emulator.max_in_flight <= max_connections, f"seed {seed}: more than the pool"
+        if close_midway:
+            await client.aclose()  # the abandoned requests are ended too
+            assert True not in closed_at_start, f"seed {seed}: a request after aclose()"
+            closed = f"failed: {ClientClosedError.__name__}"
+            if recoverable:  # nothing else could end it
+                assert outcome in ("complete", closed), f"seed {seed}: {outcome}"
+            totals["closed midway"] += outcome == closed
+        elif recoverable:
             assert outcome == "complete", f"seed {seed}: a recoverable walk ended {outcome}"
             assert got == expected
-        elif outcome != "complete":
-            # Carry on from where it stopped, without faults: the rest, exactly.
+        if outcome != "complete":
+            # Carry on from where it stopped, with a new client and no faults: the rest, exactly.
             assert listing.resume_offset == len(got), f"seed {seed}: wrong resume offset"
             emulator.faults = None
-            async with client.invocations.list(offset=len(got), limit=limit) as rest:
+            async with (
+                emulator.client() as fresh,
+                fresh.invocations.list(offset=len(got), limit=limit) as rest,
+            ):
                 got += [i.id async for i in rest]
             assert got == expected, f"seed {seed}: the resumed walk is not the remainder"
 
@@ -144,4 +177,5 @@ async def test_fault_campaign() -> None:
     assert totals["walks"] == WALKS >= 200 or WALKS < 200
     assert totals["recoverable faults"] >= 1000 or WALKS < 200
     assert (totals["failed"] > 0 and totals["cancelled"] > 0) or WALKS < 200
+    assert totals["closed midway"] > 0 or WALKS < 200
     assert open_fds() <= baseline, "file descriptors leaked"

@@ -18,7 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 def test_every_error_derives_from_kernel_error() -> None:
     errors = [getattr(kernel_async, n) for n in kernel_async.__all__ if n.endswith("Error")]
-    assert len(errors) == 19
+    assert len(errors) == 20
     assert all(issubclass(e, kernel_async.KernelError) for e in errors)
     assert issubclass(kernel_async.APITimeoutError, kernel_async.APIConnectionError)
     assert issubclass(kernel_async.NotFoundError, kernel_async.APIStatusError)

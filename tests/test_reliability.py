@@ -1,6 +1,7 @@
 """Retries, shared backoff, deadlines, size caps and logging, against the emulator."""
 
 import asyncio
+import gzip
 import logging
 import time
 from typing import Any
@@ -29,7 +30,7 @@ from kernel_async.testing import (
     ScriptedResponse,
 )
 
-from conftest import CANARY_KEY, NOW, ids
+from conftest import CANARY_KEY, NOW, LoopbackServer, ids
 
 FAST = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.004)
 SHORT = Timeout(total=2.0, connect=1.0, read=0.2)
@@ -255,6 +256,24 @@ async def test_a_chunked_body_over_the_cap_is_stopped_while_streaming() -> None:
     finally:
         await runner.cleanup()
     assert sent["bytes"] < 4_096_000  # the client hung up long before the end
+
+
+async def test_a_compressed_body_is_capped_by_its_decoded_size() -> None:
+    inflated = b"[" + b" " * (4 << 20) + b"]"  # 4 MiB once decoded, a few KiB on the wire
+    body = gzip.compress(inflated)
+
+    async def handler(request: web.Request) -> web.Response:
+        headers = {"Content-Encoding": "gzip", "X-Request-Id": "req_gz"}
+        return web.Response(body=body, headers=headers, content_type="application/json")
+
+    async with (
+        LoopbackServer(handler) as server,
+        AsyncKernel("k", base_url=server.url, max_response_bytes=1 << 20) as client,
+    ):
+        with pytest.raises(APIResponseTooLargeError, match="decoded") as caught:
+            await client.invocations.list_page()
+    assert caught.value.request_id == "req_gz"
+    assert server.received == 1  # not retried
 
 
 async def test_retries_are_logged_with_request_ids_and_without_the_key(

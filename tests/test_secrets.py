@@ -1,89 +1,210 @@
-"""The API key never shows up in a repr, a str, an error, or anything an error chains to."""
+"""The API key is unreachable from any exception, repr, traceback or log line.
 
+Every kind of failure is provoked for real, over loopback, with a canary key; then the whole
+exception graph (``__cause__``, ``__context__``, group members), every exception's str, repr,
+args, notes and attributes, the formatted traceback, and the DEBUG logs of ``kernel_async`` and
+``aiohttp`` are searched for it.
+"""
+
+import asyncio
 import logging
 import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
 from kernel_async import (
     APIConnectionError,
+    APIResponseTooLargeError,
+    APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     AsyncKernel,
+    AuthenticationError,
+    ClientClosedError,
+    InternalServerError,
     KernelError,
+    PaginationError,
+    RetryPolicy,
     Timeout,
+    WrongEventLoopError,
 )
 from kernel_async.testing import KernelEmulator, ScriptedResponse
 
-from conftest import CANARY_KEY
+from conftest import CANARY_KEY, exception_graph, until
+
+FAST = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.002)
+
+Respond = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 
 def everything_printable(error: BaseException) -> str:
-    """The error's str, repr and full traceback, following __cause__ and __context__."""
-    parts = []
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        parts += [
-            str(current),
-            repr(current),
-            repr(vars(current)) if hasattr(current, "__dict__") else "",
-        ]
-        current = current.__cause__ or current.__context__
-    parts.append("".join(traceback.format_exception(error)))
+    """All an exception shows, and all it can reach: the text a secret must not be in."""
+    parts = ["".join(traceback.format_exception(error))]
+    for exc in exception_graph(error):
+        parts += [str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "__notes__", None))]
+        for name in dir(exc):
+            if name.startswith("__") or name == "with_traceback":
+                continue
+            value = getattr(exc, name, None)
+            if not callable(value):
+                parts.append(f"{name}={value!r}")
     return "\n".join(parts)
 
 
-async def collect_errors(emulator: KernelEmulator, unused_port: int) -> list[KernelError]:
-    errors: list[KernelError] = []
-    async with emulator.client(max_retries=0) as client:
-        for scripted in (
-            ScriptedResponse(status=401, body=b'{"code":"unauthorized","message":"no"}'),
-            ScriptedResponse(
-                status=502, body=b"<html>bad gateway</html>", content_type="text/html"
-            ),
-            ScriptedResponse(status=200, body=b"[{]", headers={"X-Has-More": "false"}),
-            ScriptedResponse(status=200, body=b"[]", headers={"X-Has-More": "true"}),
-            ScriptedResponse(status=302, headers={"Location": "http://127.0.0.1:1/"}),
-        ):
-            emulator.script(scripted)
-            try:
-                await client.invocations.list_page()
-            except KernelError as exc:
-                errors.append(exc)
-    async with AsyncKernel(
-        CANARY_KEY, base_url=f"http://127.0.0.1:{unused_port}/", max_retries=0
-    ) as client:
+@asynccontextmanager
+async def raw_server(respond: Respond) -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.1 that reads one request and answers with ``respond``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await client.invocations.list_page()
-        except APIConnectionError as exc:
-            errors.append(exc)
+            await reader.readuntil(b"\r\n\r\n")
+            await respond(writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+
+
+async def malformed(writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n[]")
+    await writer.drain()
+
+
+async def reset(writer: asyncio.StreamWriter) -> None:
+    writer.transport.abort()
+
+
+async def from_raw_server(respond: Respond) -> KernelError:
     async with (
-        KernelEmulator(count=1, latency=1.0, api_key=CANARY_KEY) as slow,
-        slow.client(timeout=Timeout(total=0.1), max_retries=0) as client,
+        raw_server(respond) as url,
+        AsyncKernel(CANARY_KEY, base_url=url, retry=FAST) as client,
     ):
-        try:
+        with pytest.raises(KernelError) as caught:
             await client.invocations.list_page()
-        except APITimeoutError as exc:
-            errors.append(exc)
-    return errors
+    return caught.value
 
 
-async def test_no_error_or_repr_shows_the_key(
-    emulator: KernelEmulator, unused_tcp_port: int, caplog: pytest.LogCaptureFixture
+async def scripted(response: ScriptedResponse, **client_options: object) -> KernelError:
+    async with KernelEmulator(count=3, api_key=CANARY_KEY) as emulator:
+        emulator.script(response, response)
+        async with emulator.client(retry=FAST, **client_options) as client:
+            with pytest.raises(KernelError) as caught:
+                await client.invocations.list_page()
+    return caught.value
+
+
+async def unauthorized() -> KernelError:
+    async with (
+        KernelEmulator(count=3, api_key="the-servers-key") as emulator,
+        AsyncKernel(CANARY_KEY, base_url=emulator.url, retry=FAST) as client,
+    ):
+        with pytest.raises(KernelError) as caught:
+            await client.invocations.list_page()
+    return caught.value
+
+
+async def refused(port: int) -> KernelError:
+    async with AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{port}/", retry=FAST) as c:
+        with pytest.raises(KernelError) as caught:
+            await c.invocations.list_page()
+    return caught.value
+
+
+async def timed_out() -> KernelError:
+    async with (
+        KernelEmulator(count=1, latency=2.0, api_key=CANARY_KEY) as slow,
+        slow.client(timeout=Timeout(total=0.1), retry=FAST) as client,
+    ):
+        with pytest.raises(KernelError) as caught:
+            await client.invocations.list_page()
+    return caught.value
+
+
+async def closed_during_the_request() -> KernelError:
+    async with KernelEmulator(count=1, latency=5.0, api_key=CANARY_KEY) as slow:
+        client = slow.client(retry=FAST)
+        call = asyncio.create_task(client.invocations.list_page())
+        await until(lambda: slow.requests)
+        await client.aclose()
+        with pytest.raises(KernelError) as caught:
+            await call
+    return caught.value
+
+
+async def from_another_loop() -> KernelError:
+    async with (
+        KernelEmulator(count=1, api_key=CANARY_KEY) as emulator,
+        emulator.client() as client,
+    ):
+        await client.invocations.list_page()
+
+        def elsewhere() -> KernelError:
+            with pytest.raises(KernelError) as caught:
+                asyncio.run(client.invocations.list_page())
+            return caught.value
+
+        return await asyncio.to_thread(elsewhere)
+
+
+KINDS = {
+    "malformed-response": (APIConnectionError, lambda port: from_raw_server(malformed)),
+    "connection-reset": (APIConnectionError, lambda port: from_raw_server(reset)),
+    "connection-refused": (APIConnectionError, refused),
+    "401": (AuthenticationError, lambda port: unauthorized()),
+    "5xx": (
+        InternalServerError,
+        lambda port: scripted(ScriptedResponse(status=502, body=b"<html>bad gateway</html>")),
+    ),
+    "bad-json": (
+        APIResponseValidationError,
+        lambda port: scripted(ScriptedResponse(body=b"[{]", headers={"X-Has-More": "false"})),
+    ),
+    "contradictory-headers": (
+        PaginationError,
+        lambda port: scripted(ScriptedResponse(body=b"[]", headers={"X-Has-More": "true"})),
+    ),
+    "redirect": (
+        APIStatusError,
+        lambda port: scripted(
+            ScriptedResponse(status=302, headers={"Location": f"http://127.0.0.1:{port}/"})
+        ),
+    ),
+    "too-large": (
+        APIResponseTooLargeError,
+        lambda port: scripted(ScriptedResponse(body=b"[]" + b" " * 4000), max_response_bytes=100),
+    ),
+    "timeout": (APITimeoutError, lambda port: timed_out()),
+    "closed": (ClientClosedError, lambda port: closed_during_the_request()),
+    "wrong-loop": (WrongEventLoopError, lambda port: from_another_loop()),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_no_error_reaches_the_key(
+    kind: str, unused_tcp_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    errors = await collect_errors(emulator, unused_tcp_port)
-    assert len(errors) == 7, errors
-    for error in errors:
-        assert CANARY_KEY not in everything_printable(error)
+    for name in ("kernel_async", "aiohttp"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    expected, provoke = KINDS[kind]
+    error = await provoke(unused_tcp_port)
+    assert isinstance(error, expected), repr(error)
+    assert not any(hasattr(exc, "request_info") for exc in exception_graph(error))
+    assert CANARY_KEY not in everything_printable(error)
+    assert CANARY_KEY not in caplog.text
+
+
+async def test_no_repr_of_the_client_shows_the_key(emulator: KernelEmulator) -> None:
     client = emulator.client()
     try:
         for text in (repr(client), str(client), repr(client._config), repr(client.invocations)):
             assert CANARY_KEY not in text
     finally:
         await client.aclose()
-    assert CANARY_KEY not in caplog.text
 
 
 def test_a_rejected_key_is_not_echoed() -> None:

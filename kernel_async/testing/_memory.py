@@ -8,6 +8,7 @@ live-data walk replays exactly, which deterministic cancellation tests need.
 
 from __future__ import annotations
 
+import asyncio
 import http
 from collections.abc import Mapping
 from typing import Protocol
@@ -50,22 +51,35 @@ class EmulatorTransport:
     def __init__(self, server: _InProcessServer, *, connection_limit: int = 32) -> None:
         self._server = server
         self._connection_limit = connection_limit
-        self._closed = False
+        self._closing = asyncio.Event()
 
     @property
     def connection_limit(self) -> int:
         """How many requests may be in flight at once."""
         return self._connection_limit
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closing.is_set()
+
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop: nothing here belongs to one, so any will do."""
+        return asyncio.get_running_loop()
+
+    async def wait_closed(self) -> None:
+        """Return once :meth:`aclose` has been called."""
+        await self._closing.wait()
+
     async def send(self, request: RawRequest) -> RawResponse:
         """Ask the emulator; faults of the connection raise what a socket would."""
         url = str(request.url)
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("this client is closed; create a new one")
         answer = await self._server._answer_in_process(
             request.url.path, dict(request.url.query), request.headers
         )
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("the client was closed while this request was in flight")
         if answer.fault is not None:
             kind = answer.fault.kind
@@ -92,4 +106,4 @@ class EmulatorTransport:
 
     async def aclose(self) -> None:
         """Refuse every later request."""
-        self._closed = True
+        self._closing.set()
