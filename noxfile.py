@@ -187,3 +187,11 @@ def bench(session: nox.Session) -> None:
     # The official SDK is a benchmark contestant only, never a runtime or test dependency.
     session.install("-e", ".[fast]", "kernel[aiohttp]", "matplotlib")
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def conformance(session: nox.Session) -> None:
+    """The official SDK and kernel-async walk the emulator in every live-data mode."""
+    # The official SDK is the reference walked against, never a runtime or test dependency.
+    session.install("-e", ".", "kernel")
+    session.run("python", "bench/conformance.py", *session.posargs)

@@ -113,7 +113,8 @@ class Transport(Protocol):
 def _holds_request_info(exc: BaseException) -> bool:
     """Whether anything reachable from ``exc`` carries aiohttp's ``request_info``.
 
-    ``ClientResponseError.request_info`` holds the request headers, bearer token included; such an exception must never be reachable from ours.
+    ``ClientResponseError.request_info`` holds the request headers, bearer token included:
+    such an exception must never be reachable from ours.
     """
     seen: set[int] = set()
     pending = [exc]
