@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Final, Self
 
+import attrs
+
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
 from kernel_async._resume import ResumeToken
@@ -81,7 +83,7 @@ class InvocationListing:
         self._index = 0  # the next item of _batch to yield
         self._previous: tuple[Invocation, ...] = ()  # the end of the batch before
         self._previous_position = 0  # the position of _previous[-1]
-        self._page: Page | None = None  # the page being consumed, as pages() yields it
+        self._page: Page | None = None  # the page the batch came from, for pages()
         self._mode: str | None = None
         self._busy = False
         self._closed = False
@@ -225,8 +227,9 @@ class InvocationListing:
     async def _iterate_pages(self) -> AsyncIterator[Page]:
         while await self._advance():
             self._index = len(self._batch)
-            assert self._page is not None
-            yield self._page
+            page = self._page
+            assert page is not None
+            yield attrs.evolve(page, items=self._batch, offset=self._batch_start)
         self._told_end = True
 
     def _launch(self, requests: list[Request]) -> None:
@@ -333,15 +336,7 @@ class InvocationListing:
             if not accepted.items:
                 continue
             self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
-            self._page = Page(
-                items=accepted.items,
-                offset=accepted.start,
-                limit=page.limit,
-                has_more=page.has_more,
-                next_offset=page.next_offset,
-                request_id=page.request_id,
-                anomalies=page.anomalies,
-            )
+            self._page = page
             # This page is now being consumed and takes one slot of the window.
             self._launch(plan.plan(self._prefetch - 1))
             return True
@@ -364,7 +359,7 @@ class InvocationListing:
         """Forget the consumed page before waiting for the next (bounded memory)."""
         consumed = self._batch[: self._index]
         if consumed:
-            self._previous = (self._previous + consumed)[-_TOKEN_TAIL:]
+            self._previous = (self._previous + consumed[-_TOKEN_TAIL:])[-_TOKEN_TAIL:]
             self._previous_position = self._batch_start + len(consumed) - 1
         self._batch, self._index = (), 0
 

@@ -176,6 +176,16 @@ class WalkStats:
     unchecked_pages: int = 0
 
 
+def _same_ids(a: tuple[Invocation, ...], b: tuple[Invocation, ...]) -> bool:
+    """Whether two pages hold the same invocations in the same order (cheap when not)."""
+    return (
+        len(a) == len(b) > 0
+        and a[0].id == b[0].id
+        and a[-1].id == b[-1].id
+        and all(x.id == y.id for x, y in zip(a, b, strict=True))
+    )
+
+
 class WalkPlan:
     """Which pages a walk requests, and what it delivers from each.
 
@@ -198,9 +208,10 @@ class WalkPlan:
     ) -> None:
         self._next = start  # where the next page starts: the cursor's position once known
         self._cursor = anchor
-        self._recent: deque[tuple[str, ...]] = deque(maxlen=_RECENT_BATCHES)
-        if anchor is not None and anchor.recent_ids:
-            self._recent.append(tuple(anchor.recent_ids))
+        # The last batches delivered (kept as they are: ids are read only when a page must be
+        # placed without its cursor), and the ids a resumed walk's anchor came with.
+        self._recent: deque[tuple[Invocation, ...]] = deque(maxlen=_RECENT_BATCHES)
+        self._anchor_ids = anchor.recent_ids if anchor is not None else frozenset()
         self._max_items = max_items
         self._strict = strict
         self._delivered = 0
@@ -216,10 +227,10 @@ class WalkPlan:
         self._bridge_attempts = 0
         self._empty_run = 0
         self._repeated_run = 0
-        self._previous_ids: tuple[str, ...] = ()
+        self._previous_items: tuple[Invocation, ...] = ()
         self._floats: deque[bool] = deque(maxlen=CHURN_WINDOW)
         self._unchecked = False  # churn beyond what bridging can keep up with
-        self._first_ids: tuple[str, ...] | None = None
+        self._first_items: tuple[Invocation, ...] | None = None
         self._first_end = start  # the offset just past the first page
         self._first_repeats = 0  # pages in a row that were the first page again, further on
         self.stats = WalkStats(window=self._max_window, peak_window=self._max_window)
@@ -391,10 +402,9 @@ class WalkPlan:
         else:
             self._empty_run = 0
         items = page.items
-        ids = tuple(item.id for item in items) if items else ()
-        if self._first_ids is None:
-            self._first_ids, self._first_end = ids, page.offset + len(ids)
-        elif ids and ids == self._first_ids and page.offset >= self._first_end:
+        if self._first_items is None:
+            self._first_items, self._first_end = items, page.offset + len(items)
+        elif _same_ids(items, self._first_items) and page.offset >= self._first_end:
             # The first page again, a whole page further on. Head inserts can do that once
             # in a while; three times in a row is a server (or cache) that ignores offset.
             self._first_repeats += 1
@@ -408,8 +418,9 @@ class WalkPlan:
                 )
         else:
             self._first_repeats = 0
-        self._repeated_run = self._repeated_run + 1 if ids and ids == self._previous_ids else 0
-        self._previous_ids = ids
+        repeated = _same_ids(items, self._previous_items)
+        self._repeated_run = self._repeated_run + 1 if repeated else 0
+        self._previous_items = items
         if self._repeated_run >= MAX_REPEATED_PAGES:
             raise PaginationError(
                 f"{self._repeated_run + 1} pages in a row, up to offset {page.offset}, hold the "
@@ -419,7 +430,7 @@ class WalkPlan:
             )
 
     def _recent_ids(self) -> set[str]:
-        recent = set(itertools.chain.from_iterable(self._recent))
+        recent = {item.id for batch in self._recent for item in batch} | self._anchor_ids
         if self._cursor is not None:
             recent.add(self._cursor.id)
         return recent
@@ -530,7 +541,7 @@ class WalkPlan:
         self._bridge_attempts = 0  # placed: the walk knows where it is again
         if new:
             self._delivered += len(new)
-            self._recent.append(tuple(item.id for item in new))
+            self._recent.append(new)
             self._cursor = Anchor.of(new[-1], page.offset + indexes[-1])
         if self._done or not page.has_more or page.next_offset is None:
             self._complete = not page.has_more and not cut_short
