@@ -26,6 +26,7 @@ import attrs
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
 from kernel_async._resume import ResumeToken
+from kernel_async._tasks import cancel_and_wait
 from kernel_async._walk import Request, WalkPlan, WalkStats
 
 __all__ = ["InvocationListing"]
@@ -255,21 +256,8 @@ class InvocationListing:
     async def _reap(self) -> None:
         """Wait until every request this listing cancelled has finished."""
         self._discard(tuple(self._window))
-        pending = set(self._discarded)
-        interrupted = False
-        while pending:
-            # Like a TaskGroup, finish the cleanup even if we are cancelled meanwhile (the
-            # requests are already cancelled, so this is short), then pass that on. Under
-            # anyio (Starlette, FastAPI) a cancel scope re-delivers the cancellation at every
-            # await, so progress is measured by what is done, not by `wait` returning.
-            try:
-                await asyncio.wait(pending)
-            except asyncio.CancelledError:
-                interrupted = True
-            pending = {task for task in pending if not task.done()}
-        self._discarded.clear()
-        if interrupted:
-            raise asyncio.CancelledError
+        discarded, self._discarded = self._discarded, set()
+        await cancel_and_wait(discarded)
 
     async def _end(self, error: BaseException | None) -> bool:
         """End the walk (with ``error`` raised, if any) once every request has finished."""

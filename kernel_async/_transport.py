@@ -37,6 +37,7 @@ from kernel_async._errors import (
     ClientClosedError,
     WrongEventLoopError,
 )
+from kernel_async._tasks import cancel_and_wait
 
 __all__ = [
     "ABANDONED_REQUEST_GRACE",
@@ -362,20 +363,9 @@ class AiohttpTransport:
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
             self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
         self._closing.set()
-        pending = set(self._exchanges)
-        for exchange in pending:
-            exchange.cancel()
-        interrupted = False
-        while pending:
-            # Finish even if cancelled meanwhile (the requests are already cancelled, so this
-            # is short), as the listing does; then pass the cancellation on.
-            try:
-                await asyncio.wait(pending)
-            except asyncio.CancelledError:
-                interrupted = True
-            pending = {exchange for exchange in pending if not exchange.done()}
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-        if interrupted:
-            raise asyncio.CancelledError
+        try:
+            await cancel_and_wait(self._exchanges)
+        finally:
+            if self._owns_session and self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
