@@ -17,6 +17,7 @@ the walk was, and so does a new listing from :attr:`InvocationListing.resume_tok
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Final, Self
@@ -28,6 +29,7 @@ from kernel_async._models import Invocation, Page
 from kernel_async._resume import ResumeToken
 from kernel_async._tasks import cancel_and_wait
 from kernel_async._walk import Request, WalkPlan, WalkStats
+from kernel_async._window import AdaptiveWindow
 
 __all__ = ["InvocationListing"]
 
@@ -42,6 +44,12 @@ def _retrieve(task: asyncio.Task[Page]) -> None:
     # does not log "Task exception was never retrieved".
     if not task.cancelled():
         task.exception()
+
+
+def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
+    # As _retrieve, and a page that arrived tells the adaptive window its round trip.
+    if not task.cancelled() and task.exception() is None:
+        adaptive.round_trip(task.get_loop().time() - started)
 
 
 class InvocationListing:
@@ -69,6 +77,9 @@ class InvocationListing:
         filters: Mapping[str, str],
         deadline: float | None = None,
         resumed_from: ResumeToken | None = None,
+        adaptive: AdaptiveWindow | None = None,
+        page_size: int = 100,
+        pushbacks: Callable[[], int] | None = None,
     ) -> None:
         self._fetch = fetch
         self._plan = plan
@@ -90,6 +101,14 @@ class InvocationListing:
         self._closed = False
         self._told_end = False  # the consumer saw the end (StopAsyncIteration or the error)
         self._error: BaseException | None = None
+        # An adaptive window (prefetch=None) and what it learns from: round trips, the time
+        # between pages, and the client's count of "slow down" answers.
+        self._adaptive = adaptive
+        self._page_size = page_size
+        self._pushbacks = pushbacks
+        self._pushbacks_seen = pushbacks() if pushbacks is not None else 0
+        self._last_delivery: float | None = None
+        self._waited = 0.0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -236,13 +255,46 @@ class InvocationListing:
     def _launch(self, requests: list[Request]) -> None:
         if not requests:
             return
+        loop = asyncio.get_running_loop()
         if self._deadline is not None and self._deadline_at is None:
-            self._deadline_at = asyncio.get_running_loop().time() + self._deadline
+            self._deadline_at = loop.time() + self._deadline
+        adaptive = self._adaptive
         for request in requests:
             task = asyncio.ensure_future(self._fetch(request.offset, self._deadline_at))
             task.set_name(f"kernel-async: page at offset {request.offset}")
-            task.add_done_callback(_retrieve)
+            if adaptive is None:
+                task.add_done_callback(_retrieve)
+            else:
+                task.add_done_callback(functools.partial(_timed, adaptive, loop.time()))
             self._window[request.key] = task
+
+    def _steer(self) -> None:
+        """Tell the plan how many pages it may have in flight now (adaptive walks only)."""
+        adaptive = self._adaptive
+        if adaptive is None:
+            return
+        if self._pushbacks is not None:
+            seen = self._pushbacks()
+            if seen != self._pushbacks_seen:
+                self._pushbacks_seen = seen
+                adaptive.pushback()
+        self._plan.set_max_window(adaptive.decide(self._page_size))
+
+    def _observe_wait(self, head: Request, *, ready: bool) -> None:
+        """Tell the adaptive window whether the walk is waiting on the network or ahead."""
+        adaptive = self._adaptive
+        if adaptive is None:
+            return
+        if ready:
+            ahead = sum(
+                1
+                for request in self._plan.scheduled[1:]
+                if (task := self._window.get(request.key)) is not None and task.done()
+            )
+            adaptive.waited(network=False, ready_ahead=ahead)
+        else:
+            in_flight = sum(1 for task in self._window.values() if not task.done())
+            adaptive.waited(network=in_flight >= self._plan.window, ready_ahead=0)
 
     def _discard(self, keys: tuple[int, ...]) -> None:
         """Cancel these requests now; they are awaited later (:meth:`_reap`), not here."""
@@ -303,14 +355,18 @@ class InvocationListing:
                     f"the walk's deadline of {self._deadline} s passed", limit="deadline"
                 )
                 return await self._end(error)
+            self._steer()
             self._launch(plan.plan(self._prefetch))
             head = plan.head
             assert head is not None  # the plan always has the next page in flight
             task = self._window[head.key]
+            self._observe_wait(head, ready=task.done())
             if not task.done():
                 # The only await of the walk. asyncio.wait does not cancel the request if we
                 # are cancelled here, and nothing has changed yet: going on is exact.
+                waiting_since = asyncio.get_running_loop().time()
                 await asyncio.wait((task,))
+                self._waited += asyncio.get_running_loop().time() - waiting_since
                 if self._was_closed():  # by aclose() in another task: end normally
                     return False
             try:
@@ -325,9 +381,20 @@ class InvocationListing:
                 continue
             self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
             self._page = page
+            self._time_page()
             # This page is now being consumed and takes one slot of the window.
+            self._steer()
             self._launch(plan.plan(self._prefetch - 1))
             return True
+
+    def _time_page(self) -> None:
+        """Tell the adaptive window how long the walk spent on the page before, waits aside."""
+        if self._adaptive is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if self._last_delivery is not None:
+            self._adaptive.page_cost(now - self._last_delivery - self._waited)
+        self._last_delivery, self._waited = now, 0.0
 
     def _deadline_passed(self) -> bool:
         deadline_at = self._deadline_at

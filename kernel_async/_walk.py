@@ -45,7 +45,8 @@ from typing import Final
 
 import attrs
 
-from kernel_async._errors import ContinuityError, PaginationError
+from kernel_async._errors import ContinuityError
+from kernel_async._guard import ServerGuard
 from kernel_async._models import Invocation, Page
 from kernel_async._protocol import page_step
 
@@ -53,8 +54,6 @@ __all__ = [
     "CHURN_LIMIT",
     "CHURN_WINDOW",
     "MAX_BRIDGE_ATTEMPTS",
-    "MAX_EMPTY_PAGES",
-    "MAX_REPEATED_PAGES",
     "Accepted",
     "Anchor",
     "Request",
@@ -65,14 +64,6 @@ __all__ = [
 MAX_BRIDGE_ATTEMPTS: Final = 10
 """Bridges in a row, each reaching twice as far back, before a boundary is given up as a
 possible gap: 2**9 = 512 items of shift, or the head of the list, whichever comes first."""
-
-MAX_EMPTY_PAGES: Final = 3
-"""Empty pages in a row that say ``X-Has-More: true`` before the walk stops with a
-:class:`~kernel_async.PaginationError` (a server that would otherwise be walked forever)."""
-
-MAX_REPEATED_PAGES: Final = 16
-"""Pages in a row with the very same ids as the page before, at later offsets, before the
-walk stops with a PaginationError (a server or cache that serves one page for any offset)."""
 
 CHURN_WINDOW: Final = 16
 """How many of the latest pages the churn detector looks at."""
@@ -176,16 +167,6 @@ class WalkStats:
     unchecked_pages: int = 0
 
 
-def _same_ids(a: tuple[Invocation, ...], b: tuple[Invocation, ...]) -> bool:
-    """Whether two pages hold the same invocations in the same order (cheap when not)."""
-    return (
-        len(a) == len(b) > 0
-        and a[0].id == b[0].id
-        and a[-1].id == b[-1].id
-        and all(x.id == y.id for x, y in zip(a, b, strict=True))
-    )
-
-
 class WalkPlan:
     """Which pages a walk requests, and what it delivers from each.
 
@@ -225,14 +206,9 @@ class WalkPlan:
         self._max_window = max(window, 1)
         self._window = float(self._max_window)
         self._bridge_attempts = 0
-        self._empty_run = 0
-        self._repeated_run = 0
-        self._previous_items: tuple[Invocation, ...] = ()
         self._floats: deque[bool] = deque(maxlen=CHURN_WINDOW)
         self._unchecked = False  # churn beyond what bridging can keep up with
-        self._first_items: tuple[Invocation, ...] | None = None
-        self._first_end = start  # the offset just past the first page
-        self._first_repeats = 0  # pages in a row that were the first page again, further on
+        self._guard = ServerGuard(strict=strict)
         self.stats = WalkStats(window=self._max_window, peak_window=self._max_window)
 
     # -- what the I/O layer reads ----------------------------------------------------------
@@ -278,8 +254,14 @@ class WalkPlan:
 
     def set_max_window(self, window: int) -> None:
         """Change the most pages in flight (an adaptive policy's decision)."""
-        self._max_window = max(window, 1)
-        self._window = min(self._window, float(self._max_window))
+        window = max(window, 1)
+        if window == self._max_window:
+            return
+        # Unless churn holds the window down, it follows the policy; under churn it may only
+        # shrink with it (and grows back page by page, up to the new maximum).
+        if self._window >= self._max_window or window < self._window:
+            self._window = float(window)
+        self._max_window = window
         self._track_window()
 
     # -- planning ----------------------------------------------------------------------------
@@ -327,7 +309,7 @@ class WalkPlan:
         self._scheduled.popleft()
         was_held = key in self._held
         self._held.discard(key)
-        self._check_server(page)
+        self.stats.anomalies += self._guard.check(page)
         step = page_step(page)
         if step is not None:
             self._step = step
@@ -378,56 +360,6 @@ class WalkPlan:
         self._scheduled.clear()
         self._held.clear()
         return discarded
-
-    def _check_server(self, page: Page) -> None:
-        """Stop a server that would keep the walk going forever; count what it worked around."""
-        if page.anomalies:
-            self.stats.anomalies += 1
-            if self._strict:
-                raise PaginationError(
-                    f"page at offset {page.offset}: {'; '.join(page.anomalies)}",
-                    offset=page.offset,
-                    request_id=page.request_id,
-                )
-        if not page.items and page.has_more:
-            self._empty_run += 1
-            self.stats.anomalies += 1
-            if self._empty_run >= MAX_EMPTY_PAGES:
-                raise PaginationError(
-                    f"{self._empty_run} empty pages in a row say there is more "
-                    f"(last at offset {page.offset})",
-                    offset=page.offset,
-                    request_id=page.request_id,
-                )
-        else:
-            self._empty_run = 0
-        items = page.items
-        if self._first_items is None:
-            self._first_items, self._first_end = items, page.offset + len(items)
-        elif _same_ids(items, self._first_items) and page.offset >= self._first_end:
-            # The first page again, a whole page further on. Head inserts can do that once
-            # in a while; three times in a row is a server (or cache) that ignores offset.
-            self._first_repeats += 1
-            if self._first_repeats >= 3:
-                raise PaginationError(
-                    f"the page at offset {page.offset} is the walk's first page again, for the "
-                    "third time in a row: the server (or a proxy or cache in front of it) seems "
-                    "to ignore offset",
-                    offset=page.offset,
-                    request_id=page.request_id,
-                )
-        else:
-            self._first_repeats = 0
-        repeated = _same_ids(items, self._previous_items)
-        self._repeated_run = self._repeated_run + 1 if repeated else 0
-        self._previous_items = items
-        if self._repeated_run >= MAX_REPEATED_PAGES:
-            raise PaginationError(
-                f"{self._repeated_run + 1} pages in a row, up to offset {page.offset}, hold the "
-                "same invocations: the server (or a cache) serves one page for any offset",
-                offset=page.offset,
-                request_id=page.request_id,
-            )
 
     def _recent_ids(self) -> set[str]:
         recent = {item.id for batch in self._recent for item in batch} | self._anchor_ids

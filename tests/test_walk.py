@@ -5,11 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
+from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
 from kernel_async._walk import (
     CHURN_LIMIT,
     MAX_BRIDGE_ATTEMPTS,
-    MAX_EMPTY_PAGES,
-    MAX_REPEATED_PAGES,
     Accepted,
     Anchor,
     WalkPlan,
