@@ -29,15 +29,17 @@ Invalid arguments are programming errors, not API errors: they raise :class:`Val
 No exception carries the API key: messages are built from the response, never from the
 request's headers, and transport exceptions whose text could hold request headers are not
 chained (aiohttp's ``ClientResponseError`` repr includes them).
+
+The Error body's models live here too, with the exceptions that carry them, so that this
+module imports nothing else of the package: every other module may import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kernel_async._models import ErrorBody, ErrorDetail
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "APIConnectionError",
@@ -50,6 +52,8 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
+    "ErrorBody",
+    "ErrorDetail",
     "InternalServerError",
     "KernelError",
     "MissingAPIKeyError",
@@ -59,6 +63,36 @@ __all__ = [
     "RateLimitError",
     "UnprocessableEntityError",
 ]
+
+
+@attrs.frozen(kw_only=True)
+class ErrorDetail:
+    """``components/schemas/ErrorDetail``: a lower-level code and message."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ErrorBody:
+    """``components/schemas/Error``: the JSON body of every error response."""
+
+    code: str
+    message: str
+    details: tuple[ErrorDetail, ...] = ()
+    inner_error: ErrorDetail | None = None
+
+
+def case_insensitive(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
+    """A read-only copy of ``headers`` whose lookups ignore case, as HTTP field names do.
+
+    RFC 9110 section 5.1: field names are case-insensitive. Go writes ``Retry-After-Ms``,
+    proxies may write ``retry-after``; a plain dict would see neither under the other spelling.
+    Every repeated field is kept; ``get`` returns the first.
+    """
+    if isinstance(headers, CIMultiDictProxy):
+        return headers
+    return CIMultiDictProxy(CIMultiDict(headers or {}))
 
 
 class KernelError(Exception):
@@ -181,7 +215,7 @@ class PaginationError(APIError):
     """Page headers that contradict each other, such as more pages but no next offset.
 
     Attributes:
-        headers: The pagination headers of the offending response.
+        headers: The pagination headers of the offending response (names case-insensitive).
         offset: The offset that was requested.
     """
 
@@ -198,7 +232,7 @@ class PaginationError(APIError):
         url: str | None = None,
     ):
         super().__init__(message, request_id=request_id, url=url)
-        self.headers = dict(headers or {})
+        self.headers = case_insensitive(headers)
         self.offset = offset
 
 
@@ -213,7 +247,8 @@ class APIStatusError(APIError):
         body: The parsed Error body, or ``None`` when the body was not a JSON Error object
             (an HTML page from a proxy, for instance).
         body_excerpt: The start of the raw body, whitespace folded, at most 200 characters.
-        headers: The response headers.
+        headers: The response headers, read-only; names are case-insensitive
+            (``headers["retry-after"]`` finds ``Retry-After``).
     """
 
     status: int
@@ -236,7 +271,7 @@ class APIStatusError(APIError):
         self.status = status
         self.body = body
         self.body_excerpt = body_excerpt
-        self.headers = dict(headers or {})
+        self.headers = case_insensitive(headers)
 
     @property
     def code(self) -> str | None:

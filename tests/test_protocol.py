@@ -187,6 +187,22 @@ def test_excerpts_are_short_and_single_line() -> None:
     assert body_excerpt(b"\xff\xfe broken") == "\ufffd\ufffd broken"
 
 
+@pytest.mark.parametrize("char", ["\U0001d11e", "\u20ac", "\u00e9", "x"])  # 4, 3, 2, 1 bytes
+def test_excerpts_count_characters_not_bytes(char: str) -> None:
+    for count, expected in ((300, char * 199 + "\u2026"), (201, char * 199 + "\u2026")):
+        assert body_excerpt((char * count).encode()) == expected
+    assert body_excerpt((char * 200).encode()) == char * 200  # fits: no ellipsis
+
+
+def test_an_excerpt_of_a_longer_body_ends_with_an_ellipsis_even_after_folding() -> None:
+    # Whitespace folds away, so few characters are left, but the body went on.
+    assert body_excerpt(b"a" + b" " * 1000 + b"b") == "a\u2026"
+    assert body_excerpt(b"a" + b" " * 700 + b"b") == "a b"
+    # A character cut in half at the end of the window is left out, not shown as U+FFFD.
+    assert body_excerpt(b"a" + b" " * 802 + "\u20ac".encode() + b"z") == "a\u2026"
+    assert body_excerpt(b" " * 5000) == ""
+
+
 # -- bodies of successful responses ------------------------------------------------------------
 
 
@@ -272,6 +288,20 @@ def test_strings_are_never_coerced_from_other_types() -> None:
     for wrong in (False, 0, 1.5, None, [], {}):
         with pytest.raises(APIResponseValidationError):
             interpret_page_response(200, LAST, body({**INVOCATION, "version": wrong}), offset=4)
+
+
+@pytest.mark.parametrize("spell", [str.lower, str.upper])
+def test_page_header_names_are_case_insensitive(spell: Any) -> None:
+    headers = {spell(name): value for name, value in {**MORE, "X-Request-Id": "r"}.items()}
+    page_headers = read_page_headers(headers, requested_offset=0)
+    assert (page_headers.has_more, page_headers.next_offset, page_headers.limit) == (True, 2, 2)
+    assert page_headers.request_id == "r"
+    with pytest.raises(PaginationError) as caught:
+        read_page_headers(headers, requested_offset=5)
+    assert caught.value.headers["X-Offset"] == "0"
+    error = status_error(404, {spell("X-Request-Id"): "req_9"}, b"")
+    assert error.request_id == "req_9"
+    assert error.headers["x-request-id"] == error.headers["X-REQUEST-ID"] == "req_9"
 
 
 def test_a_non_2xx_response_raises_its_status_error_before_reading_headers() -> None:
