@@ -16,6 +16,7 @@ import attrs
 from yarl import URL
 
 from kernel_async._errors import MissingAPIKeyError
+from kernel_async._params import is_unicode_text
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
@@ -132,10 +133,17 @@ def _check_api_key(api_key: object) -> str:
         # A CR/LF would split the Authorization header (header injection); say so without
         # echoing the key.
         raise ValueError("api_key contains whitespace or control characters")
+    if not is_unicode_text(api_key):
+        # A lone surrogate (non-UTF-8 bytes in KERNEL_API_KEY) would be dropped from the
+        # header: "k\ud800" would go out as "Bearer k". Refused, and never echoed.
+        raise ValueError("api_key is not valid text (bytes that are not UTF-8?)")
     return api_key
 
 
 def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
+    if isinstance(raw, str) and raw != raw.strip():
+        # yarl would keep the spaces and quote them into the path ("/%20/invocations").
+        raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
     url = URL(raw)
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.
@@ -155,10 +163,16 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     return url
 
 
+# RFC 9110 section 5.6.2: a field name is a token.
+_TOKEN_CHARS: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
 def _check_header_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"default_headers keys must be non-empty str, not {name!r}")
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch == ":" for ch in name):
+    if not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"default header name {name!r} is not a valid HTTP field name")
     if name.lower() == "authorization":
         raise ValueError("set the key with api_key, not an Authorization default header")
@@ -171,6 +185,9 @@ def _check_header_value(name: str, value: object) -> str:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         # CR/LF would let a value inject headers of its own.
         raise ValueError(f"default header {name!r} contains control characters")
+    if not is_unicode_text(value):
+        # A lone surrogate would be dropped: the header would go out empty or cut.
+        raise ValueError(f"default header {name!r} is not valid text (bytes that are not UTF-8?)")
     return value
 
 

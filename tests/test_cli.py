@@ -240,3 +240,34 @@ def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _use_colour("auto", Terminal())  # type: ignore[arg-type]
     assert _use_colour("always", Terminal())  # type: ignore[arg-type]
     assert not _use_colour("never", Terminal())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # $'\xff' from a shell: Python's sys.argv holds it as the lone surrogate U+DCFF.
+        (("--app", "\udcff"), "app_name is not valid text"),
+        (("--query", "caf\udce9"), "query is not valid text"),
+        (("--since", "\u0665m"), "since must be an RFC 3339"),
+        (("--since", "99999999h"), "since must be an RFC 3339"),
+    ],
+)
+async def test_arguments_that_cannot_be_sent_as_given_are_usage_errors(
+    args: tuple[str, ...], message: str
+) -> None:
+    status, out, err = await cli("invocations", "list", "--emulator", *args)
+    assert (status, out) == (2, "")
+    assert message in err
+
+
+async def test_an_environment_key_that_is_not_utf8_is_a_usage_error() -> None:
+    async with KernelEmulator(count=3) as emulator:
+        status, out, err = await cli(
+            "invocations",
+            "list",
+            env={"KERNEL_API_KEY": emulator.api_key + "\udcff", "KERNEL_BASE_URL": emulator.url},
+        )
+        assert (status, out) == (2, "")
+        assert "api_key is not valid text" in err
+        assert emulator.api_key not in err
+        assert emulator.requests == []
