@@ -125,16 +125,17 @@ def _number(text: str) -> float | None:
 def _date_delay(text: str, now: float) -> float | None:
     try:
         parts = email.utils.parsedate_tz(text)
-        if parts is None:
-            return None
-        year, month, day, hour, minute, second = parts[:6]
-        # RFC 9110 section 5.6.7: an HTTP date is GMT, the obsolete forms without a zone too.
-        when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-        return when.timestamp() - (parts[9] or 0) - now
     except (TypeError, ValueError, IndexError, OverflowError):
-        # A month 13, an hour of 30 digits: not a date. parsedate_tz has raised on odd input
-        # in some Python versions, so everything it does is inside the guard.
+        return None  # parsedate_tz has raised on odd input in some Python versions
+    if parts is None:
         return None
+    year, month, day, hour, minute, second = parts[:6]
+    try:
+        when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None  # a month 13, an hour of 30 digits: not a date
+    # RFC 9110 section 5.6.7: an HTTP date is GMT, the obsolete forms without a zone too.
+    return when.timestamp() - (parts[9] or 0) - now
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
@@ -176,14 +177,12 @@ def backoff_delay(retry_number: int, policy: RetryPolicy, *, random: float) -> f
     return base * (1.0 - policy.jitter * random)
 
 
+_SHOULD_RETRY: Final = {"true": True, "false": False}
+
+
 def _should_retry_header(error: APIStatusError) -> bool | None:
     # The official SDK's override: exactly "true" or "false"; any other value is no verdict.
-    value = case_insensitive(error.headers).get("x-should-retry")
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
+    return _SHOULD_RETRY.get(case_insensitive(error.headers).get("x-should-retry", ""))
 
 
 def decide_retry(

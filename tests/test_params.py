@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -222,3 +222,56 @@ def test_bad_deadlines_name_the_parameter(deadline: Any, error: type[Exception])
 def test_the_offset_is_sent_as_given() -> None:
     query = build_query(InvocationFilters(), limit=None, offset=MAX_OFFSET)
     assert query == {"offset": str(MAX_OFFSET)}
+
+
+# -- edges the mutation run found untested ---------------------------------------------------
+
+
+def test_spaces_and_unicode_are_valid_filter_text() -> None:
+    filters = InvocationFilters.create(app_name="my app", query="caf\u00e9 \U0001f600")
+    assert (filters.app_name, filters.query) == ("my app", "caf\u00e9 \U0001f600")
+
+
+def test_enum_statuses_are_encoded_as_plain_strings() -> None:
+    status = InvocationFilters.create(status=InvocationStatus.FAILED).status
+    assert type(status) is str
+    assert status == "failed"
+
+
+def test_an_unknown_status_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="status") as caught:
+        InvocationFilters.create(status="cancelled")
+    assert str(caught.value) == (
+        "status must be one of queued, running, succeeded, failed; got 'cancelled'"
+    )
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: the datetime is as good as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_since_needs_a_datetime_that_knows_its_offset() -> None:
+    with pytest.raises(ValueError, match=r"^since must be timezone-aware"):
+        InvocationFilters.create(since=datetime(2025, 6, 20, tzinfo=_NoOffset()))
+
+
+def test_since_takes_a_zero_timedelta_and_names_a_negative_one() -> None:
+    assert InvocationFilters.create(since=timedelta(0)).since == "0s"
+    with pytest.raises(ValueError, match=r"^since must not be a negative timedelta"):
+        InvocationFilters.create(since=timedelta(microseconds=-1))
+
+
+@pytest.mark.parametrize(
+    ("validate", "name"), [(validate_limit, "limit"), (validate_offset, "offset")]
+)
+def test_type_errors_name_the_parameter_first(validate: Any, name: str) -> None:
+    with pytest.raises(TypeError, match=f"^{name} must be an int, not float$"):
+        validate(1.0)
+
+
+def test_filters_are_built_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        InvocationFilters("app")  # type: ignore[misc]

@@ -315,3 +315,66 @@ def test_only_429_and_503_throttle_the_whole_client() -> None:
 def test_policy_fields_are_checked(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+# -- edges: statuses just outside the retried ones, inclusive bounds, exact reasons ----------
+
+
+@pytest.mark.parametrize("code", [407, 410, 428, 430, 499, 600, 200, 204, 302])
+def test_statuses_next_to_the_retried_ones_are_not_retried(code: int) -> None:
+    # 600 and above are no HTTP status (RFC 9110 section 15: 100 to 599).
+    decision = decide(status(code))
+    assert (decision.retry, decision.retryable) == (False, False)
+    assert decision.reason == f"status {code} is not retried"
+
+
+@pytest.mark.parametrize("code", [408, 409, 429, 500, 599])
+def test_the_edges_of_the_retried_statuses_are_retried(code: int) -> None:
+    assert decide(status(code)).retry
+
+
+def test_a_wait_of_exactly_the_time_left_is_not_made() -> None:
+    assert not decide(status(500), time_left=0.5).retry  # backoff 0.5 s, 0.5 s left
+    assert not decide(status(503, **{"Retry-After": "2"}), time_left=2.0).retry
+
+
+def test_reasons_say_what_failed_and_why_exactly() -> None:
+    assert decide(status(429, **{"Retry-After": "3"})).reason == (
+        "status 429; retrying in 3.00 s (as the server asked)"
+    )
+    assert decide(status(502)).reason == "status 502; retrying in 0.50 s (backoff)"
+    assert decide(APIConnectionError("reset")).reason == (
+        "a connection error; retrying in 0.50 s (backoff)"
+    )
+    assert decide(APITimeoutError("slow", limit="read")).reason == (
+        "read timeout; retrying in 0.50 s (backoff)"
+    )
+    assert decide(APITimeoutError("slow")).reason == "a timeout; retrying in 0.50 s (backoff)"
+    assert decide(APIResponseValidationError("cut", retryable=True)).reason == (
+        "an undecodable body; retrying in 0.50 s (backoff)"
+    )
+    assert decide(PaginationError("x")).reason == "PaginationError is not retried"
+
+
+def test_decisions_not_to_retry_carry_no_delay_and_no_throttle() -> None:
+    for decision in (
+        decide(status(400)),
+        decide(status(429), retries_done=2),
+        decide(status(429, **{"Retry-After": "600"})),
+        decide(status(429), time_left=0.1),
+    ):
+        assert (decision.retry, decision.delay, decision.throttle) == (False, 0.0, False)
+
+
+@pytest.mark.parametrize("name", ["initial_delay", "max_delay", "jitter", "max_retry_after"])
+def test_policy_bounds_are_inclusive_and_errors_name_the_field(name: str) -> None:
+    assert getattr(RetryPolicy(**{name: 0}), name) == 0
+    with pytest.raises(ValueError, match=rf"^RetryPolicy\.{name} must be a number >= 0"):
+        RetryPolicy(**{name: -1})  # type: ignore[arg-type]
+    assert RetryPolicy(jitter=1).jitter == 1
+    assert RetryPolicy(max_retries=0).max_retries == 0
+
+
+def test_policy_fields_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        RetryPolicy(3)  # type: ignore[misc]
