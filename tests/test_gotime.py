@@ -193,6 +193,8 @@ SINCE_TABLE: list[tuple[str, bool, bool, str]] = [
     ("2562047h47m16.854775807s", True, True, "the longest Go duration"),
     ("2562047h47m16.854775808s", False, False, "one nanosecond past it"),
     ("2562048h", False, False, "past int64 nanoseconds"),
+    ("0000000000000000000000001s", True, True, "leading zeros"),
+    ("9223372036854775807ns", True, True, "19 digits"),
     ("99999999h", False, False, "past int64 nanoseconds"),
     ("9223372036854775808ns", False, False, ""),
     ("\u0665m", False, False, "ARABIC-INDIC DIGIT FIVE is no digit to Go"),

@@ -1,11 +1,11 @@
-from datetime import UTC, datetime, timedelta, timezone
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel_async._timestamps import (
-    _RFC3339,
     format_go_duration,
     format_rfc3339,
     format_rfc3339_nano,
@@ -108,6 +108,11 @@ def test_format_rfc3339_converts_to_utc_and_refuses_naive() -> None:
         ("1500ns", timedelta(microseconds=1)),
         (".5s", timedelta(milliseconds=500)),
         ("0", timedelta(0)),
+        ("1000\u00b5s", timedelta(milliseconds=1)),  # MICRO SIGN
+        ("1000\u03bcs", timedelta(milliseconds=1)),  # GREEK SMALL LETTER MU
+        ("1000us", timedelta(milliseconds=1)),
+        ("9223372036854775807ns", timedelta(microseconds=(2**63 - 1) // 1000)),  # 19 digits
+        ("0000000000000000000000001s", timedelta(seconds=1)),  # leading zeros, as Go
         ("+5m", timedelta(minutes=5)),  # Go takes a leading plus
         ("5.s", timedelta(seconds=5)),  # and a point with no digits after it
         ("1.25m", timedelta(seconds=75)),  # multi-digit fractions
@@ -143,6 +148,8 @@ def test_go_durations(text: str, expected: timedelta) -> None:
         "5\uff4d",  # FULLWIDTH LATIN SMALL LETTER M
         "2562048h",  # past int64 nanoseconds, which Go refuses
         "2562047h47m16.854775808s",
+        "9223372036854775808ns",
+        "10000000000000000000ns",  # 20 digits
         "99999999h",
         "9" * 5000 + "s",
     ],
@@ -211,9 +218,16 @@ def test_is_go_rfc3339(text: str, accepted: bool) -> None:
     assert is_go_rfc3339(text) is accepted
 
 
+# RFC 3339 section 5.6 "date-time"; T/Z may be lowercase and the separator may be a space
+# (section 5.6, NOTE). Fractions are capped at nine digits: Go never writes more.
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def reference_parse(text: str) -> datetime | None:
     """RFC 3339 section 5.6 as a regular expression: the reference for the hand-written check."""
-    if _RFC3339.fullmatch(text) is None:
+    if RFC3339.fullmatch(text) is None:
         return None
     try:
         return datetime.fromisoformat(text.upper())
@@ -244,3 +258,28 @@ def test_the_fast_parser_agrees_with_the_rfc3339_grammar(
     except ValueError:
         parsed = None
     assert parsed == reference_parse(text), text
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_format_rfc3339_refuses_a_datetime_that_does_not_know_its_offset() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        format_rfc3339(datetime(2025, 6, 20, tzinfo=_NoOffset()))
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-06-20X12:00:00Z", "2025-06-20_12:00:00Z", "2025-06-20T12:00:00.Z"]
+)
+def test_other_separators_are_not_rfc3339(text: str) -> None:
+    with pytest.raises(ValueError, match="not an RFC 3339 date-time"):
+        parse_rfc3339(text)
+    with pytest.raises(ValueError, match="not an RFC 3339 date-time"):
+        rfc3339_to_epoch_ns(text)
+
+
+def test_epoch_nanoseconds_of_instants_before_1970_and_with_offsets() -> None:
+    assert rfc3339_to_epoch_ns("1969-12-31T23:59:59.5Z") == -500_000_000
+    assert rfc3339_to_epoch_ns("1970-01-01T00:00:00.000000001-00:01") == 60 * 10**9 + 1
