@@ -95,11 +95,14 @@ class Site:
 
     index: int
     line: int
+    scope: str
     description: str
     source_line: str
+    occurrence: int = 1  # the same change to the same text in the same function, counted
 
     def key(self, module: str) -> str:
-        return f"{module}.py | {self.source_line} | {self.description}"
+        repeat = f" #{self.occurrence}" if self.occurrence > 1 else ""
+        return f"{module}.py | {self.scope} | {self.source_line} | {self.description}{repeat}"
 
 
 class _Walker:
@@ -112,11 +115,17 @@ class _Walker:
         self.lines = lines
         self.target = target
         self.sites: list[Site] = []
+        self.scope: list[str] = []
+        self._seen: dict[tuple[str, str, str], int] = {}
 
     def _site(self, node: ast.AST, description: str) -> bool:
         line = getattr(node, "lineno", 0)
         text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
-        self.sites.append(Site(len(self.sites), line, description, text))
+        scope = ".".join(self.scope) or "<module>"
+        same = (scope, description, text)
+        occurrence = 1 + self._seen.get(same, 0)
+        self._seen[same] = occurrence
+        self.sites.append(Site(len(self.sites), line, scope, description, text, occurrence))
         return self.target == len(self.sites) - 1
 
     def walk(self, node: ast.AST, *, in_function: bool = False, quiet: bool = False) -> None:
@@ -156,7 +165,14 @@ class _Walker:
             for decorator in node.decorator_list:
                 self.walk(decorator, in_function=in_function, quiet=quiet)
             self.walk(node.args, in_function=in_function, quiet=quiet)
+            self.scope.append(node.name)
             self._walk_list(node, node.body, in_function=True, quiet=quiet)
+            self.scope.pop()
+            return None
+        if isinstance(node, ast.ClassDef):
+            self.scope.append(node.name)
+            self.walk(node, in_function=in_function, quiet=quiet)
+            self.scope.pop()
             return None
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             return None
