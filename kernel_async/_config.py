@@ -37,6 +37,14 @@ API_KEY_ENV: Final = "KERNEL_API_KEY"
 BASE_URL_ENV: Final = "KERNEL_BASE_URL"
 
 
+def _seconds(value: float) -> float:
+    """``value`` as a float; an int past the largest float (``10**400``) is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf")
+
+
 @attrs.frozen(kw_only=True)
 class Timeout:
     """Per-attempt time limits, in seconds; ``None`` disables one.
@@ -58,8 +66,8 @@ class Timeout:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"Timeout.{name} must be a number or None")
-            if not value > 0:
-                raise ValueError(f"Timeout.{name} must be > 0 seconds, got {value!r}")
+            if not 0 < _seconds(value) < float("inf"):
+                raise ValueError(f"Timeout.{name} must be a finite number > 0, got {value!r}")
 
     @classmethod
     def coerce(cls, value: Timeout | float) -> Timeout:
@@ -68,9 +76,9 @@ class Timeout:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"timeout must be a Timeout or a number of seconds, not {value!r}")
-        seconds = float(value)
-        if not seconds > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+        seconds = _seconds(value)
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
         return cls(total=seconds, connect=min(seconds, 5.0), read=seconds)
 
 

@@ -58,6 +58,10 @@ def _non_negative(name: str) -> Callable[[object, object, object], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise ValueError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+        try:
+            float(value)  # delays are computed in floats: 10**400 would overflow there
+        except OverflowError:
+            raise ValueError(f"RetryPolicy.{name} is too large, got {value!r}") from None
 
     return check
 

@@ -374,6 +374,8 @@ def test_a_missing_key_says_how_to_set_it() -> None:
         ({"base_url": "/relative"}, ValueError, "absolute http"),
         ({"base_url": "https://api.example.test/?x=1"}, ValueError, "query"),
         ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": 10**400}, ValueError, "timeout"),
+        ({"timeout": float("inf")}, ValueError, "timeout"),
         ({"timeout": "5"}, TypeError, "timeout"),
         ({"default_headers": {"Authorization": "Bearer x"}}, ValueError, "api_key"),
         ({"default_headers": {"X-A": "1\r\nX-B: 2"}}, ValueError, "control characters"),
@@ -408,6 +410,8 @@ def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
 def test_timeout_fields_are_checked() -> None:
     with pytest.raises(ValueError, match=r"Timeout\.read"):
         Timeout(read=-1)
+    with pytest.raises(ValueError, match=r"Timeout\.total must be a finite number"):
+        Timeout(total=10**400)
     with pytest.raises(TypeError, match=r"Timeout\.total"):
         Timeout(total="60")  # type: ignore[arg-type]
     assert Timeout(total=None).total is None

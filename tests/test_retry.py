@@ -310,6 +310,9 @@ def test_only_429_and_503_throttle_the_whole_client() -> None:
         ({"max_delay": "8"}, ValueError),
         ({"jitter": 1.5}, ValueError),
         ({"max_retry_after": float("nan")}, ValueError),
+        ({"initial_delay": 10**400}, ValueError),  # not an OverflowError at the first retry
+        ({"max_delay": 10**400}, ValueError),
+        ({"max_retry_after": 10**400}, ValueError),
     ],
 )
 def test_policy_fields_are_checked(kwargs: dict[str, object], error: type[Exception]) -> None:
