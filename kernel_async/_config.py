@@ -16,6 +16,7 @@ import attrs
 from yarl import URL
 
 from kernel_async._errors import MissingAPIKeyError
+from kernel_async._params import is_unicode_text
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
@@ -35,6 +36,14 @@ DEFAULT_BASE_URL: Final = "https://api.onkernel.com/"
 
 API_KEY_ENV: Final = "KERNEL_API_KEY"
 BASE_URL_ENV: Final = "KERNEL_BASE_URL"
+
+
+def _seconds(value: float) -> float:
+    """``value`` as a float; an int past the largest float (``10**400``) is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf")
 
 
 @attrs.frozen(kw_only=True)
@@ -58,8 +67,8 @@ class Timeout:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"Timeout.{name} must be a number or None")
-            if not value > 0:
-                raise ValueError(f"Timeout.{name} must be > 0 seconds, got {value!r}")
+            if not 0 < _seconds(value) < float("inf"):
+                raise ValueError(f"Timeout.{name} must be a finite number > 0, got {value!r}")
 
     @classmethod
     def coerce(cls, value: Timeout | float) -> Timeout:
@@ -68,9 +77,9 @@ class Timeout:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"timeout must be a Timeout or a number of seconds, not {value!r}")
-        seconds = float(value)
-        if not seconds > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+        seconds = _seconds(value)
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
         return cls(total=seconds, connect=min(seconds, 5.0), read=seconds)
 
 
@@ -134,10 +143,17 @@ def _check_api_key(api_key: object) -> str:
         # A CR/LF would split the Authorization header (header injection); say so without
         # echoing the key.
         raise ValueError("api_key contains whitespace or control characters")
+    if not is_unicode_text(api_key):
+        # A lone surrogate (non-UTF-8 bytes in KERNEL_API_KEY) would be dropped from the
+        # header: "k\ud800" would go out as "Bearer k". Refused, and never echoed.
+        raise ValueError("api_key is not valid text (bytes that are not UTF-8?)")
     return api_key
 
 
 def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
+    if isinstance(raw, str) and raw != raw.strip():
+        # yarl would keep the spaces and quote them into the path ("/%20/invocations").
+        raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
     url = URL(raw)
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.
@@ -157,10 +173,16 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     return url
 
 
+# RFC 9110 section 5.6.2: a field name is a token.
+_TOKEN_CHARS: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
 def _check_header_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"default_headers keys must be non-empty str, not {name!r}")
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch == ":" for ch in name):
+    if not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"default header name {name!r} is not a valid HTTP field name")
     if name.lower() == "authorization":
         raise ValueError("set the key with api_key, not an Authorization default header")
@@ -173,6 +195,9 @@ def _check_header_value(name: str, value: object) -> str:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         # CR/LF would let a value inject headers of its own.
         raise ValueError(f"default header {name!r} contains control characters")
+    if not is_unicode_text(value):
+        # A lone surrogate would be dropped: the header would go out empty or cut.
+        raise ValueError(f"default header {name!r} is not valid text (bytes that are not UTF-8?)")
     return value
 
 

@@ -11,6 +11,9 @@ converters share one configuration:
 
 So a valid page pays nothing for error reporting, and an invalid one still gets a precise
 message. Unknown keys are ignored: the service may add fields (forward compatibility).
+
+This module imports the models it builds; they import nothing from it
+(:func:`~kernel_async._models.install_invocation_decoder` hands them their decoder).
 """
 
 from __future__ import annotations
@@ -18,28 +21,76 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from kernel_async._models import ErrorBody, Invocation, InvocationStatus
+from kernel_async._errors import APIResponseValidationError, ErrorBody
+from kernel_async._models import Invocation, InvocationStatus, install_invocation_decoder
 from kernel_async._timestamps import parse_rfc3339
 
 __all__ = [
+    "NonStandardNumber",
     "StructureFailure",
     "decode_error_body",
     "decode_invocations",
+    "invocation_from_dict",
     "loads",
+    "make_loads",
 ]
 
+
+class NonStandardNumber(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a body: JSON has no such numbers.
+
+    RFC 8259 section 6. Python's decoder accepts them by default and orjson rejects them; the
+    verdict must not depend on which one is installed, so both reject them with this error. A
+    server that writes them has a bug another attempt will not fix.
+    """
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise NonStandardNumber(f"{name} is not a JSON number (RFC 8259 section 6)")
+
+
+def _standard_loads(data: bytes) -> Any:
+    return json.loads(data, parse_constant=_reject_constant)
+
+
+def make_loads(fast: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    """A JSON decoder that gives the standard library's verdict on every body.
+
+    ``fast`` (orjson's ``loads``) decodes what it can; whatever it rejects is decoded again by
+    the standard decoder, which says *why* (:class:`NonStandardNumber` or another
+    :class:`ValueError`) and takes whatever orjson alone refuses. So a body is accepted or
+    rejected, and for the same reason, with orjson or without.
+    """
+    if fast is None:
+        return _standard_loads
+
+    def loads(data: bytes) -> Any:
+        try:
+            return fast(data)
+        except ValueError:
+            return _standard_loads(data)
+
+    return loads
+
+
 loads: Callable[[bytes], Any]
-"""Decode JSON bytes: orjson when installed (the ``fast`` extra), else :func:`json.loads`."""
+"""Decode JSON bytes: orjson when installed (the ``fast`` extra), else :mod:`json`.
+
+Raises :class:`NonStandardNumber` for ``NaN`` and ``Infinity``, another :class:`ValueError` (or
+:class:`RecursionError`) for text that is not JSON.
+"""
 try:
-    from orjson import loads
+    import orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    loads = json.loads
+    loads = make_loads(None)
+else:  # pragma: no cover - depends on the environment
+    loads = make_loads(orjson.loads)
 
 _T = TypeVar("_T")
 
@@ -226,6 +277,25 @@ def decode_invocations(data: object) -> tuple[Invocation, ...]:
         return tuple([_structure_invocation_fast(item) for item in data])
     except Exception:  # noqa: BLE001 - the detailed pass says what and where
         raise _locate(data, list[Invocation]) from None
+
+
+def invocation_from_dict(data: object) -> Invocation:
+    """What :meth:`Invocation.from_dict` runs: one invocation, as strictly as a page.
+
+    Raises:
+        APIResponseValidationError: ``data`` does not fit the schema; ``path`` says where.
+    """
+    try:
+        (invocation,) = decode_invocations([data])
+    except StructureFailure as exc:
+        path = "$" + exc.path.removeprefix("$[0]")
+        raise APIResponseValidationError(
+            f"invalid invocation at {path}: {exc.message}", path=path
+        ) from None
+    return invocation
+
+
+install_invocation_decoder(invocation_from_dict)
 
 
 def decode_error_body(data: object) -> ErrorBody | None:

@@ -31,19 +31,19 @@ Invalid arguments are programming errors, not API errors: they raise :class:`Val
 No exception carries the API key: messages are built from the response, never from the
 request's headers, and transport exceptions whose text could hold request headers are not
 chained (aiohttp's ``ClientResponseError`` repr includes them).
+
+The Error body's models live here too, with the exceptions that carry them, so that this
+module imports nothing else of the package: every other module may import it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
-
-if TYPE_CHECKING:
-    from kernel_async._models import ErrorBody, ErrorDetail
 
 __all__ = [
     "APIConnectionError",
@@ -57,6 +57,8 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ContinuityError",
+    "ErrorBody",
+    "ErrorDetail",
     "ErrorResponse",
     "InternalServerError",
     "KernelError",
@@ -70,16 +72,36 @@ __all__ = [
 ]
 
 
+@attrs.frozen(kw_only=True)
+class ErrorDetail:
+    """``components/schemas/ErrorDetail``: a lower-level code and message."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ErrorBody:
+    """``components/schemas/Error``: the JSON body of every error response."""
+
+    code: str
+    message: str
+    details: tuple[ErrorDetail, ...] = ()
+    inner_error: ErrorDetail | None = None
+
+
+def case_insensitive(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
+    """A read-only copy of ``headers`` whose lookups ignore case, as HTTP field names do.
+
+    RFC 9110 section 5.1: field names are case-insensitive. Go writes ``Retry-After-Ms``,
+    proxies may write ``retry-after``; a plain dict would see neither under the other spelling.
+    Every repeated field is kept; ``get`` returns the first.
+    """
+    return CIMultiDictProxy(CIMultiDict(headers or {}))
+
+
 class KernelError(Exception):
     """Base class of every exception kernel-async raises on purpose."""
-
-
-def _frozen_headers(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
-    # A copy, read-only, and case-insensitive as HTTP field names are (RFC 9110 section 5.1):
-    # an HTTP/2 proxy sends `retry-after`, and `headers["Retry-After"]` must still find it.
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
-        return CIMultiDictProxy(CIMultiDict(headers))
-    return CIMultiDictProxy(CIMultiDict(headers or {}))
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -99,7 +121,7 @@ class ErrorResponse:
     """
 
     status_code: int
-    headers: CIMultiDictProxy[str] = attrs.field(converter=_frozen_headers)
+    headers: CIMultiDictProxy[str] = attrs.field(converter=case_insensitive)
     content: bytes = attrs.field(default=b"", repr=False)
     url: str | None = None
 
@@ -261,7 +283,7 @@ class PaginationError(APIError):
     ``offset``).
 
     Attributes:
-        headers: The pagination headers of the offending response.
+        headers: The pagination headers of the offending response (names case-insensitive).
         offset: The offset that was requested.
     """
 
@@ -278,7 +300,7 @@ class PaginationError(APIError):
         url: str | None = None,
     ):
         super().__init__(message, request_id=request_id, url=url)
-        self.headers = dict(headers or {})
+        self.headers = case_insensitive(headers)
         self.offset = offset
 
 
@@ -306,7 +328,8 @@ class APIStatusError(APIError):
         body: The parsed Error body, or ``None`` when the body was not a JSON Error object
             (an HTML page from a proxy, for instance).
         body_excerpt: The start of the raw body, whitespace folded, at most 200 characters.
-        headers: The response headers, read-only; lookups ignore case.
+        headers: The response headers, read-only; names are case-insensitive
+            (``headers["retry-after"]`` finds ``Retry-After``).
     """
 
     status: int

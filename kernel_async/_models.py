@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, overload
 
 import attrs
 
-from kernel_async._errors import APIResponseValidationError
+from kernel_async._errors import APIResponseValidationError, ErrorBody, ErrorDetail
 from kernel_async._timestamps import rfc3339_to_epoch_ns
 
 __all__ = [
@@ -123,17 +123,7 @@ class Invocation:
         Raises:
             APIResponseValidationError: ``data`` does not fit the schema; ``path`` says where.
         """
-        # Imported here: the converter is built from these models (an import cycle otherwise).
-        from kernel_async._convert import StructureFailure, decode_invocations
-
-        try:
-            (invocation,) = decode_invocations([data])
-        except StructureFailure as exc:
-            path = "$" + exc.path.removeprefix("$[0]")
-            raise APIResponseValidationError(
-                f"invalid invocation at {path}: {exc.message}", path=path
-            ) from None
-        return invocation
+        return _invocation_decoder(data)
 
     @overload
     def to_dict(
@@ -269,22 +259,22 @@ class Invocation:
         return True
 
 
-@attrs.frozen(kw_only=True)
-class ErrorDetail:
-    """``components/schemas/ErrorDetail``: a lower-level code and message."""
-
-    code: str | None = None
-    message: str | None = None
+def _decoder_missing(_data: object) -> Invocation:  # pragma: no cover - see below
+    raise RuntimeError("kernel_async._convert was not imported")
 
 
-@attrs.frozen(kw_only=True)
-class ErrorBody:
-    """``components/schemas/Error``: the JSON body of every error response."""
+_invocation_decoder: Callable[[object], Invocation] = _decoder_missing
 
-    code: str
-    message: str
-    details: tuple[ErrorDetail, ...] = ()
-    inner_error: ErrorDetail | None = None
+
+def install_invocation_decoder(decoder: Callable[[object], Invocation]) -> None:
+    """Set what :meth:`Invocation.from_dict` runs; called once, by ``kernel_async._convert``.
+
+    The converter is built from these classes, so it imports this module; this module imports
+    nothing from it, and imports run one way. Importing any part of the package imports the
+    converter (``kernel_async/__init__.py``), so the decoder is always in place.
+    """
+    global _invocation_decoder  # set once, when the converter is imported
+    _invocation_decoder = decoder
 
 
 @attrs.frozen(kw_only=True)

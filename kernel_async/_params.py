@@ -16,11 +16,12 @@ from kernel_async._timestamps import (
     format_go_duration,
     format_rfc3339,
     is_go_duration,
-    parse_rfc3339,
+    is_go_rfc3339,
 )
 
 __all__ = [
     "MAX_LIMIT",
+    "MAX_OFFSET",
     "InvocationFilters",
     "Since",
     "build_query",
@@ -35,9 +36,27 @@ __all__ = [
 MAX_LIMIT: Final = 100
 """The largest page the API serves (``openapi.yaml``: ``limit`` maximum)."""
 
+MAX_OFFSET: Final = 2**63 - 1
+"""The largest offset the server can read: it parses ``offset`` into a Go ``int64``."""
+
 Since = datetime | timedelta | str
 """What ``since`` accepts: an aware datetime, a non-negative timedelta, or a string that is an
 RFC 3339 timestamp or a Go duration such as ``5m`` or ``1h30m``."""
+
+
+def is_unicode_text(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8: no lone surrogate in it.
+
+    Python holds bytes that are not UTF-8 in ``sys.argv`` and ``os.environ`` as lone surrogates
+    (U+DC80 to U+DCFF, PEP 383). They cannot be sent: yarl's URL encoder drops them silently (a
+    filter on such a value would become no filter at all), and a header would go out without
+    them. So such a value is refused, never altered.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_text(name: str, value: object) -> str:
@@ -47,6 +66,11 @@ def _check_text(name: str, value: object) -> str:
         raise ValueError(f"{name} must not be empty; pass None to leave the filter out")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise ValueError(f"{name} must not contain control characters: {value!r}")
+    if not is_unicode_text(value):
+        raise ValueError(
+            f"{name} is not valid text (bytes that are not UTF-8, from the command line or "
+            f"the environment?), so it cannot be sent as given: {value!r}"
+        )
     return value
 
 
@@ -66,10 +90,10 @@ def validate_limit(limit: object) -> int:
 
 
 def validate_offset(offset: object) -> int:
-    """Check an offset: an int >= 0 (``openapi.yaml``)."""
+    """Check an offset: an int from 0 (``openapi.yaml``) to :data:`MAX_OFFSET`."""
     value = _check_int("offset", offset)
-    if value < 0:
-        raise ValueError(f"offset must be >= 0, got {value}")
+    if not 0 <= value <= MAX_OFFSET:
+        raise ValueError(f"offset must be between 0 and {MAX_OFFSET} (2**63 - 1), got {value}")
     return value
 
 
@@ -113,9 +137,13 @@ def validate_deadline(deadline: object) -> float | None:
         return None
     if isinstance(deadline, bool) or not isinstance(deadline, int | float):
         raise TypeError(f"deadline must be a number of seconds, not {type(deadline).__name__}")
-    if not 0 < deadline < float("inf"):
+    try:
+        seconds = float(deadline)
+    except OverflowError:  # an int past the largest float, such as 10**400
+        seconds = float("inf")
+    if not 0 < seconds < float("inf"):
         raise ValueError(f"deadline must be a finite number of seconds > 0, got {deadline!r}")
-    return float(deadline)
+    return seconds
 
 
 def _encode_status(status: object) -> str:
@@ -129,29 +157,32 @@ def _encode_status(status: object) -> str:
 
 
 def _encode_since(since: object) -> str:
-    # The API takes an RFC 3339 timestamp or a Go-style duration (docs/api-behaviour.md).
+    # The API takes an RFC 3339 timestamp or a Go-style duration (docs/api-behaviour.md),
+    # which the server reads with Go's time.Parse(time.RFC3339, ...) and time.ParseDuration.
     if isinstance(since, datetime):
         if since.tzinfo is None or since.utcoffset() is None:
             raise ValueError(
                 "since must be timezone-aware; a naive datetime is ambiguous "
                 "(use datetime.now(UTC) or attach a tzinfo)"
             )
-        return format_rfc3339(since)
+        try:
+            return format_rfc3339(since)
+        except OverflowError:  # datetime(1, 1, 1) at UTC+5 is before year 1 in UTC
+            raise ValueError(f"since is out of range in UTC: {since!r}") from None
     if isinstance(since, timedelta):
         if since < timedelta(0):
             raise ValueError(f"since must not be a negative timedelta, got {since!r}")
-        return format_go_duration(since)
+        try:
+            return format_go_duration(since)
+        except ValueError as exc:
+            raise ValueError(f"since: {exc}") from None
     text = _check_text("since", since)
-    if is_go_duration(text):
+    if is_go_duration(text) or is_go_rfc3339(text):
         return text
-    try:
-        parse_rfc3339(text)
-    except ValueError:
-        raise ValueError(
-            "since must be an RFC 3339 timestamp (2025-06-20T12:00:00Z) or a Go duration "
-            f"(5m, 1h30m, 90s); got {text!r}"
-        ) from None
-    return text
+    raise ValueError(
+        "since must be an RFC 3339 timestamp (2025-06-20T12:00:00Z) or a Go duration "
+        f"(5m, 1h30m, 90s) of at most 2562047h; got {text!r}"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -185,8 +216,9 @@ class InvocationFilters:
 
         Raises:
             TypeError: a filter has the wrong type.
-            ValueError: a filter's value is invalid (empty, control characters, unknown
-                status, naive datetime, negative timedelta, malformed ``since``).
+            ValueError: a filter's value is invalid (empty, control characters, text that is
+                not valid Unicode, unknown status, naive datetime, negative timedelta,
+                malformed or out-of-range ``since``).
         """
         return cls(
             app_name=None if app_name is None else _check_text("app_name", app_name),

@@ -6,12 +6,19 @@ The rules for the pagination headers are in docs/api-behaviour.md ("Pagination h
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
-from kernel_async._convert import StructureFailure, decode_error_body, decode_invocations, loads
+from kernel_async._convert import (
+    NonStandardNumber,
+    StructureFailure,
+    decode_error_body,
+    decode_invocations,
+    loads,
+)
 from kernel_async._errors import (
     APIResponseValidationError,
     APIStatusError,
@@ -25,6 +32,7 @@ from kernel_async._errors import (
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
+    case_insensitive,
 )
 from kernel_async._models import Page
 
@@ -56,6 +64,7 @@ _STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
 }
 
 _EXCERPT_CHARS: Final = 200
+_UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
 
 
 @attrs.frozen(kw_only=True)
@@ -112,7 +121,11 @@ def read_page_headers(
     * Contradictions raise :class:`PaginationError` instead of looking like the end: more pages
       but no next offset, a next offset that does not move forward (the repeat guard), a
       non-integer header, or an ``X-Offset`` other than the one requested.
+
+    Header names are matched case-insensitively (RFC 9110 section 5.1), whatever mapping is
+    passed in.
     """
+    headers = case_insensitive(headers)
     request_id = headers.get("X-Request-Id")
 
     def fail(reason: str) -> PaginationError:
@@ -181,9 +194,16 @@ def page_step(page: Page) -> int | None:
 
 
 def body_excerpt(body: bytes) -> str:
-    """The start of a body as one line of text, for error messages."""
-    text = " ".join(body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
-    if len(text) > _EXCERPT_CHARS:
+    """The start of a body as one line of text, for error messages.
+
+    At most 200 characters (not bytes), whitespace folded; an excerpt of a longer body ends
+    with an ellipsis. A UTF-8 character is at most four bytes, so 201 characters fit in the
+    bytes decoded; a character cut in half at the end of them is left out, not garbled.
+    """
+    window = body[: (_EXCERPT_CHARS + 1) * 4]
+    complete = len(window) == len(body)
+    text = " ".join(_UTF8_DECODER("replace").decode(window, final=complete).split())
+    if len(text) > _EXCERPT_CHARS or (text and not complete):
         return text[: _EXCERPT_CHARS - 1] + "\u2026"
     return text
 
@@ -200,7 +220,9 @@ def status_error(
 
     A JSON Error body fills ``code``, ``message``, ``details`` and ``inner_error``; an HTML or
     plain-text body (a proxy's 502) still maps to the right class by status, with an excerpt.
+    The error keeps the headers with case-insensitive names.
     """
+    headers = case_insensitive(headers)
     if status >= 500:
         cls: type[APIStatusError] = InternalServerError
     else:
@@ -246,12 +268,23 @@ def interpret_page_response(
         APIResponseValidationError: a 2xx body that is not a JSON array of invocations.
         PaginationError: contradictory pagination headers.
     """
+    headers = case_insensitive(headers)
     if not 200 <= status < 300:
         raise status_error(status, headers, body, reason=reason, url=url)
     request_id = headers.get("X-Request-Id")
     page_headers = read_page_headers(headers, requested_offset=offset, url=url)
     try:
         data = loads(body)
+    except NonStandardNumber as exc:
+        # JSON with NaN or Infinity in it: a server bug that another attempt will not fix, so
+        # not retried, whichever JSON decoder is installed.
+        raise APIResponseValidationError(
+            f"the response body is not JSON: {exc}",
+            status=status,
+            retryable=False,
+            request_id=request_id,
+            url=url,
+        ) from None
     except (ValueError, RecursionError):
         what = "empty" if not body.strip() else f"not valid JSON: {body_excerpt(body)!r}"
         raise APIResponseValidationError(

@@ -1,19 +1,29 @@
 """Retry decisions and delays, as plain functions of values (clock and randomness injected).
 
 What is retried, and how long to wait, follows the official SDK so that users migrating see the
-same behaviour (docs/api-behaviour.md), with two deliberate differences:
+same behaviour (docs/api-behaviour.md): a hint is read as a number of seconds (a float) or
+an HTTP date and honoured when it is within (0, 60] seconds; otherwise the backoff applies.
+The deliberate differences, each listed in docs/retries.md:
 
 * a server hint (``Retry-After``, ``retry-after-ms``) longer than the cap is obeyed by *not*
   retrying, instead of hammering a server that asked for quiet with a shorter backoff;
-* a delay that would pass the caller's deadline is not slept: the error is raised at once.
+* a delay that would pass the caller's deadline is not slept: the error is raised at once;
+* a number is ASCII decimal notation only (Python's ``float`` also takes ``1_000``, ``inf``,
+  ``nan`` and digits of other scripts), and an HTTP date without a zone is GMT, as RFC 9110
+  section 5.6.7 says of every HTTP date (the SDK reads it as local time);
+* a hint that is not a finite number or a valid date is no hint: nothing raises.
 
-HTTP semantics: ``Retry-After`` is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3).
+HTTP semantics: ``Retry-After`` is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3);
+field names are case-insensitive (RFC 9110 section 5.1).
 """
 
 from __future__ import annotations
 
 import email.utils
+import math
+import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 import attrs
@@ -24,6 +34,7 @@ from kernel_async._errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    case_insensitive,
 )
 
 __all__ = [
@@ -47,6 +58,10 @@ def _non_negative(name: str) -> Callable[[object, object, object], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise ValueError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+        try:
+            float(value)  # delays are computed in floats: 10**400 would overflow there
+        except OverflowError:
+            raise ValueError(f"RetryPolicy.{name} is too large, got {value!r}") from None
 
     return check
 
@@ -100,34 +115,58 @@ class RetryDecision:
     retryable: bool = True
 
 
+# A number as Python's float() reads one, in ASCII decimal notation only.
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _number(text: str) -> float | None:
+    text = text.strip()
+    if _DECIMAL.fullmatch(text) is None:
+        return None
+    return float(text)  # never raises here; 1e309 and 400 digits come out as inf
+
+
+def _date_delay(text: str, now: float) -> float | None:
+    try:
+        parts = email.utils.parsedate_tz(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # parsedate_tz has raised on odd input in some Python versions
+    if parts is None:
+        return None
+    year, month, day, hour, minute, second = parts[:6]
+    try:
+        when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None  # a month 13, an hour of 30 digits: not a date
+    # RFC 9110 section 5.6.7: an HTTP date is GMT, the obsolete forms without a zone too.
+    return when.timestamp() - (parts[9] or 0) - now
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
     """The server's requested wait in seconds, or ``None`` when it gave no usable hint.
 
-    ``retry-after-ms`` (milliseconds, as the official SDKs read it) wins over ``Retry-After``
-    (seconds or an HTTP-date, RFC 9110 section 10.2.3). ``now`` is the current Unix time, for
-    dates. A date in the past means "now" (0).
+    ``retry-after-ms`` (milliseconds) wins over ``Retry-After`` (seconds or an HTTP-date,
+    RFC 9110 section 10.2.3), as the official SDK reads them: a ``retry-after-ms`` that is a
+    number is the hint, whatever its value; one that is not is skipped. Numbers may have a
+    fraction (``1.5``). ``now`` is the current Unix time, for dates; a date in the past, a
+    negative number and ``0`` all come out as ``0`` (no wait asked for). Never raises: a value
+    that is not a finite number or a valid date gives ``None``.
     """
+    headers = case_insensitive(headers)
     millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis)
-        except ValueError:
-            value = -1.0
-        if value >= 0 and value == value and value != float("inf"):
-            return value / 1000
-    raw = headers.get("Retry-After")
-    if raw is None:
+    value = None if millis is None else _number(millis)
+    if value is not None:
+        value /= 1000
+    else:
+        raw = headers.get("retry-after")
+        if raw is None:
+            return None
+        value = _number(raw)
+        if value is None:
+            value = _date_delay(raw, now)
+    if value is None or not math.isfinite(value):
         return None
-    text = raw.strip()
-    if text.isascii() and text.isdigit():
-        return float(int(text))
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        return None
-    return max(0.0, when.timestamp() - now)
+    return max(0.0, value)
 
 
 def backoff_delay(retry_number: int, policy: RetryPolicy, *, random: float) -> float:
@@ -142,18 +181,12 @@ def backoff_delay(retry_number: int, policy: RetryPolicy, *, random: float) -> f
     return base * (1.0 - policy.jitter * random)
 
 
+_SHOULD_RETRY: Final = {"true": True, "false": False}
+
+
 def _should_retry_header(error: APIStatusError) -> bool | None:
-    value = error.headers.get("x-should-retry")
-    if value is None:
-        for name, header in error.headers.items():
-            if name.lower() == "x-should-retry":
-                value = header
-                break
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
+    # The official SDK's override: exactly "true" or "false"; any other value is no verdict.
+    return _SHOULD_RETRY.get(case_insensitive(error.headers).get("x-should-retry", ""))
 
 
 def decide_retry(
@@ -203,6 +236,8 @@ def decide_retry(
             f"{what}: the server asked to wait {hint:.1f} s, more than the "
             f"{policy.max_retry_after:.1f} s cap",
         )
+    if hint == 0:
+        hint = None  # "now" or a past date: the backoff, as the official SDK does
     delay = hint if hint is not None else backoff_delay(retries_done, policy, random=random)
     if time_left is not None and delay >= time_left:
         return RetryDecision(

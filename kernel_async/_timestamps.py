@@ -13,21 +13,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 __all__ = [
+    "MAX_GO_DURATION_NS",
     "format_go_duration",
     "format_rfc3339",
     "format_rfc3339_nano",
     "is_go_duration",
+    "is_go_rfc3339",
     "parse_go_duration",
     "parse_rfc3339",
     "rfc3339_to_epoch_ns",
 ]
 
-# RFC 3339 section 5.6 "date-time"; T/Z may be lowercase and the separator may be a space
-# (section 5.6, NOTE). Fractions are capped at nine digits: Go never writes more.
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(?P<fraction>\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})",
-    re.ASCII,
-)
+_FRACTION = re.compile(r"\.([0-9]{1,9})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_SECOND = 1_000_000_000
 
@@ -42,8 +39,14 @@ _GO_UNITS_NS = {
     "m": 60 * _NS_PER_SECOND,
     "h": 3600 * _NS_PER_SECOND,
 }
-_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-_GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0")
+# ASCII digits only: Go compares bytes with '0' and '9', so "\u0665m" (Arabic-Indic five) is
+# an unknown unit there, not five minutes. A leading "+" is Go's; a "-" is refused here.
+_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_GO_DURATION = re.compile(
+    r"\+?(?:(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)"
+)
+MAX_GO_DURATION_NS: Final = 2**63 - 1
+"""The longest Go ``time.Duration``: an ``int64`` of nanoseconds (about 2562047 hours)."""
 
 
 _fromisoformat = datetime.fromisoformat
@@ -71,7 +74,8 @@ def parse_rfc3339(text: str) -> datetime:
     then :meth:`datetime.fromisoformat`'s, which takes nine fractional digits and ``Z`` since
     Python 3.11 but also forms RFC 3339 does not allow (``20250601T...``, any separator,
     ``,`` for ``.``), hence the check first. A test holds this to the grammar written as a
-    regular expression.
+    regular expression (RFC 3339 section 5.6 "date-time", lowercase ``t`` and ``z`` and a
+    space for ``T`` allowed, up to nine fractional digits).
 
     Raises:
         ValueError: ``text`` is not an RFC 3339 date-time with an offset.
@@ -98,13 +102,10 @@ def rfc3339_to_epoch_ns(text: str) -> int:
     >>> rfc3339_to_epoch_ns("1970-01-01T02:00:00.5+02:00")
     500000000
     """
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 date-time with an offset: {text!r}")
-    whole_seconds = parse_rfc3339(text).replace(microsecond=0)
-    delta = whole_seconds - _EPOCH
-    fraction = match.group("fraction") or ""
-    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    delta = parse_rfc3339(text) - _EPOCH  # checks the grammar; its microseconds are not used
+    # The grammar puts a fraction, when there is one, right after the seconds (index 19).
+    fraction = _FRACTION.match(text, 19)
+    nanos = int(fraction.group(1).ljust(9, "0")) if fraction else 0
     return (delta.days * 86_400 + delta.seconds) * _NS_PER_SECOND + nanos
 
 
@@ -129,17 +130,45 @@ def format_rfc3339(value: datetime) -> str:
     >>> from datetime import datetime, timezone, timedelta
     >>> format_rfc3339(datetime(2025, 6, 20, 14, 0, tzinfo=timezone(timedelta(hours=2))))
     '2025-06-20T12:00:00Z'
+
+    Raises:
+        ValueError: ``value`` is naive.
+        OverflowError: ``value`` is out of range in UTC (year 1 at UTC+5, say).
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a naive datetime has no offset; attach a tzinfo (e.g. datetime.UTC)")
-    utc = value.astimezone(UTC)
-    spec = "%Y-%m-%dT%H:%M:%S.%f" if utc.microsecond else "%Y-%m-%dT%H:%M:%S"
-    return utc.strftime(spec) + "Z"
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat, not strftime: %Y writes year 5 as "5" on glibc, and RFC 3339 wants "0005".
+    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
+
+
+def _go_duration_ns(text: str) -> int | None:
+    """The nanoseconds of a non-negative Go duration, or ``None`` if Go would refuse it."""
+    if _GO_DURATION.fullmatch(text) is None:
+        return None
+    total_ns = 0
+    for number, unit in _GO_DURATION_PART.findall(text):
+        whole, _, fraction = number.partition(".")
+        scale = _GO_UNITS_NS[unit]
+        if len(whole.lstrip("0")) > 19:
+            # Past int64 in any unit; and int() refuses 4300 digits and more.
+            return None
+        total_ns += int(whole or "0") * scale
+        if fraction:
+            digits = fraction[:18]  # Go stops reading a fraction where it would overflow
+            total_ns += int(digits) * scale // 10 ** len(digits)
+    # time.ParseDuration refuses a total past int64 nanoseconds ("99999999h", "2562048h").
+    return total_ns if total_ns <= MAX_GO_DURATION_NS else None
 
 
 def is_go_duration(text: str) -> bool:
-    """Whether ``text`` is a non-negative Go duration such as ``5m``, ``1h30m`` or ``1.5s``."""
-    return _GO_DURATION.fullmatch(text) is not None
+    """Whether ``text`` is a non-negative Go duration such as ``5m``, ``1h30m`` or ``1.5s``.
+
+    The grammar and range are Go's ``time.ParseDuration``: ASCII digits, the units ``ns``,
+    ``us`` (also written with the micro sign or the Greek mu), ``ms``, ``s``, ``m`` and ``h``,
+    and at most 2**63 - 1 nanoseconds.
+    """
+    return _go_duration_ns(text) is not None
 
 
 def parse_go_duration(text: str) -> timedelta:
@@ -149,18 +178,28 @@ def parse_go_duration(text: str) -> timedelta:
     datetime.timedelta(seconds=5400)
 
     Raises:
-        ValueError: ``text`` is not a Go duration, or is negative.
+        ValueError: ``text`` is not a Go duration, is negative or is past Go's range.
     """
-    if not is_go_duration(text):
+    total_ns = _go_duration_ns(text)
+    if total_ns is None:
         raise ValueError(f"not a Go duration such as '5m' or '1h30m': {text!r}")
-    total_ns = 0
-    for number, unit in _GO_DURATION_PART.findall(text):
-        whole, _, fraction = number.partition(".")
-        scale = _GO_UNITS_NS[unit]
-        total_ns += int(whole or "0") * scale
-        if fraction:
-            total_ns += int(fraction) * scale // 10 ** len(fraction)
     return timedelta(microseconds=total_ns // 1_000)
+
+
+def is_go_rfc3339(text: str) -> bool:
+    """Whether ``text`` is an RFC 3339 date-time that Go's ``time.Parse`` also takes.
+
+    Stricter than :func:`parse_rfc3339`, which reads what the server writes: the server reads
+    ``since`` with ``time.Parse(time.RFC3339, ...)``, which wants an uppercase ``T`` and
+    ``Z`` (RFC 3339 allows lowercase and a space).
+    """
+    if len(text) < 20 or text[10] != "T" or text[-1] == "z":
+        return False
+    try:
+        parse_rfc3339(text)
+    except ValueError:
+        return False
+    return True
 
 
 def format_go_duration(value: timedelta) -> str:
@@ -176,6 +215,8 @@ def format_go_duration(value: timedelta) -> str:
     if value < timedelta(0):
         raise ValueError("a negative duration would point into the future")
     micros = value // timedelta(microseconds=1)
+    if micros * 1_000 > MAX_GO_DURATION_NS:
+        raise ValueError(f"{value} is longer than the longest Go duration (about 292 years)")
     if micros % 1_000_000:
         if micros % 1_000 == 0:
             return f"{micros // 1_000}ms"

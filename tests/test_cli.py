@@ -331,3 +331,34 @@ async def test_json_output_stays_one_array_when_the_walk_fails() -> None:
     assert status == 1
     assert "InternalServerError" in err
     assert [row["id"] for row in json.loads(out)] == [i["id"] for i in emulator.invocations[:9]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # $'\xff' from a shell: Python's sys.argv holds it as the lone surrogate U+DCFF.
+        (("--app", "\udcff"), "app_name is not valid text"),
+        (("--query", "caf\udce9"), "query is not valid text"),
+        (("--since", "\u0665m"), "since must be an RFC 3339"),
+        (("--since", "99999999h"), "since must be an RFC 3339"),
+    ],
+)
+async def test_arguments_that_cannot_be_sent_as_given_are_usage_errors(
+    args: tuple[str, ...], message: str
+) -> None:
+    status, out, err = await cli("invocations", "list", "--emulator", *args)
+    assert (status, out) == (2, "")
+    assert message in err
+
+
+async def test_an_environment_key_that_is_not_utf8_is_a_usage_error() -> None:
+    async with KernelEmulator(count=3) as emulator:
+        status, out, err = await cli(
+            "invocations",
+            "list",
+            env={"KERNEL_API_KEY": emulator.api_key + "\udcff", "KERNEL_BASE_URL": emulator.url},
+        )
+        assert (status, out) == (2, "")
+        assert "api_key is not valid text" in err
+        assert emulator.api_key not in err
+        assert emulator.requests == []

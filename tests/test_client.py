@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -129,6 +129,13 @@ async def test_changes_while_running_are_served(
         ({"since": timedelta(minutes=-5)}, ValueError),
         ({"app_name": ""}, ValueError),
         ({"query": "a\r\nb"}, ValueError),
+        ({"app_name": "\udcff"}, ValueError),  # yarl would drop it: every app would be listed
+        ({"query": "caf\udce9"}, ValueError),
+        ({"offset": 2**63}, ValueError),
+        ({"since": "\u0665m"}, ValueError),
+        ({"since": "2562048h"}, ValueError),
+        ({"since": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))}, ValueError),
+        ({"deadline": 10**400}, ValueError),
     ],
 )
 async def test_invalid_arguments_send_no_request(
@@ -332,6 +339,17 @@ def test_the_environment_supplies_key_and_base_url(monkeypatch: pytest.MonkeyPat
     )
 
 
+def test_environment_values_are_checked_like_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERNEL_API_KEY", "k")
+    monkeypatch.setenv("KERNEL_BASE_URL", "https://api.example.test/ ")
+    with pytest.raises(ValueError, match="base_url must not have surrounding whitespace"):
+        AsyncKernel()
+    monkeypatch.setenv("KERNEL_BASE_URL", "https://api.example.test/")
+    monkeypatch.setenv("KERNEL_API_KEY", "k\udcff")  # os.environ's view of a \xff byte
+    with pytest.raises(ValueError, match="api_key is not valid text"):
+        AsyncKernel()
+
+
 def test_defaults_point_at_the_official_api() -> None:
     client = AsyncKernel("key")
     assert str(client.base_url) == "https://api.onkernel.com/"
@@ -356,10 +374,18 @@ def test_a_missing_key_says_how_to_set_it() -> None:
         ({"base_url": "/relative"}, ValueError, "absolute http"),
         ({"base_url": "https://api.example.test/?x=1"}, ValueError, "query"),
         ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": 10**400}, ValueError, "timeout"),
+        ({"timeout": float("inf")}, ValueError, "timeout"),
         ({"timeout": "5"}, TypeError, "timeout"),
         ({"default_headers": {"Authorization": "Bearer x"}}, ValueError, "api_key"),
         ({"default_headers": {"X-A": "1\r\nX-B: 2"}}, ValueError, "control characters"),
         ({"default_headers": {"Bad Name": "1"}}, ValueError, "field name"),
+        ({"default_headers": {"X-\u00c4": "1"}}, ValueError, "field name"),
+        ({"default_headers": {"X-\udcff": "1"}}, ValueError, "field name"),
+        ({"default_headers": {"X-A": "v\udcff"}}, ValueError, "'X-A' is not valid text"),
+        ({"api_key": "abc\ud800"}, ValueError, "api_key is not valid text"),
+        ({"base_url": " https://api.example.test/"}, ValueError, "surrounding whitespace"),
+        ({"base_url": "https://api.example.test/\t"}, ValueError, "surrounding whitespace"),
         ({"session": object()}, TypeError, "ClientSession"),
     ],
 )
@@ -384,6 +410,8 @@ def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
 def test_timeout_fields_are_checked() -> None:
     with pytest.raises(ValueError, match=r"Timeout\.read"):
         Timeout(read=-1)
+    with pytest.raises(ValueError, match=r"Timeout\.total must be a finite number"):
+        Timeout(total=10**400)
     with pytest.raises(TypeError, match=r"Timeout\.total"):
         Timeout(total="60")  # type: ignore[arg-type]
     assert Timeout(total=None).total is None

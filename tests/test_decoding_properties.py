@@ -1,12 +1,16 @@
 """Property tests of the decoder: any body decodes or raises the validation error, nothing else."""
 
 import json
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel_async import APIResponseValidationError, InvocationStatus
+from kernel_async._convert import NonStandardNumber, make_loads
 from kernel_async._protocol import interpret_page_response
 
 HEADERS = {"X-Has-More": "false", "X-Limit": "100", "X-Offset": "0", "X-Next-Offset": "0"}
@@ -166,3 +170,80 @@ def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
     if fast is not None and detailed is not None:
         assert fast.to_dict() == detailed.to_dict()
         assert type(fast.status) is type(detailed.status)
+
+
+# -- one verdict whichever JSON decoder is installed -----------------------------------------
+
+try:
+    import orjson
+except ImportError:  # the nox session of the newest Python installs it; the others do not
+    orjson = None  # type: ignore[assignment]
+
+DECODERS = [pytest.param(None, id="json")]
+if orjson is not None:
+    DECODERS.append(pytest.param(orjson.loads, id="orjson"))
+
+NON_STANDARD = [b"NaN", b"Infinity", b"-Infinity", b"[1.5, NaN]", b'{"a": [Infinity]}']
+
+
+@pytest.mark.parametrize("fast", DECODERS)
+@pytest.mark.parametrize("body", NON_STANDARD)
+def test_nan_and_infinity_are_not_json_for_either_decoder(fast: Any, body: bytes) -> None:
+    with pytest.raises(NonStandardNumber):
+        make_loads(fast)(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"id": NaN}]',
+        b'[{"id": "a", "started_at": Infinity}]',
+        b"[-Infinity]",
+    ],
+)
+def test_nan_in_a_page_is_a_validation_error_that_is_not_retried(body: bytes) -> None:
+    with pytest.raises(APIResponseValidationError) as caught:
+        decode(body)
+    assert caught.value.retryable is False
+    assert "not a JSON number" in caught.value.message
+
+
+def test_the_standard_decoder_alone_gives_the_same_verdict() -> None:
+    """The package as imported without orjson (blocked in a fresh interpreter)."""
+    script = (
+        "import sys; sys.modules['orjson'] = None\n"
+        "from kernel_async._protocol import interpret_page_response\n"
+        "from kernel_async import APIResponseValidationError\n"
+        "for body in (b'[NaN]', b'[1, Infinity]', b'[{'):\n"
+        "    try:\n"
+        "        interpret_page_response(200, {}, body, offset=0)\n"
+        "    except APIResponseValidationError as e:\n"
+        "        print(e.retryable)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "False", "True"]
+
+
+json_texts = st.one_of(
+    json_values.map(json.dumps),
+    st.text(alphabet='[]{}",:0123456789.eE+-NaInfinity tru\\ud800', max_size=40),
+)
+
+
+@pytest.mark.skipif(orjson is None, reason="orjson is not installed")
+@settings(max_examples=500)
+@given(json_texts)
+def test_orjson_and_the_standard_decoder_agree(text: str) -> None:
+    body = text.encode("utf-8", "surrogatepass")
+    verdicts = []
+    for fast in (None, orjson.loads):
+        try:
+            verdicts.append(("value", json.dumps(make_loads(fast)(body), sort_keys=True)))
+        except NonStandardNumber:
+            verdicts.append(("not a number", ""))
+        except (ValueError, RecursionError):
+            verdicts.append(("not JSON", ""))
+    standard, fast_verdict = verdicts
+    assert standard[0] == fast_verdict[0]

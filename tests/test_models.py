@@ -96,3 +96,44 @@ def test_to_dict_round_trips_the_wire_form() -> None:
 def test_status_compares_with_plain_strings() -> None:
     assert make().status == "failed"
     assert make().status is InvocationStatus.FAILED
+
+
+def _package_imports(module: str) -> set[str]:
+    """Every kernel_async module a module imports, at the top, in functions or for typing."""
+    import ast
+    from pathlib import Path
+
+    import kernel_async
+
+    source = Path(kernel_async.__file__).parent.joinpath(f"{module}.py").read_text()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kernel_async"):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("kernel_async"))
+    return found
+
+
+def test_models_errors_and_the_converter_import_one_way() -> None:
+    # _errors at the bottom; the models above it; the converter, built from the models, above
+    # them. No import back, not even inside a function or for type checking.
+    assert _package_imports("_errors") == set()
+    assert "kernel_async._convert" not in _package_imports("_models")
+    assert "kernel_async._errors" in _package_imports("_models")
+    assert {"kernel_async._models", "kernel_async._errors"} <= _package_imports("_convert")
+
+
+def test_from_dict_needs_no_import_of_the_converter_by_the_caller() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from kernel_async._models import Invocation\n"
+        "print(Invocation.from_dict({'id': 'a', 'app_name': 'x', 'version': '1',"
+        " 'action_name': 'y', 'started_at': '2025-06-01T00:00:00Z', 'status': 'queued'}).id)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "a"

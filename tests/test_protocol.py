@@ -14,7 +14,9 @@ from kernel_async import (
     NotFoundError,
     PaginationError,
 )
+from kernel_async._models import Page
 from kernel_async._protocol import (
+    PageHeaders,
     body_excerpt,
     interpret_page_response,
     page_step,
@@ -187,6 +189,22 @@ def test_excerpts_are_short_and_single_line() -> None:
     assert body_excerpt(b"\xff\xfe broken") == "\ufffd\ufffd broken"
 
 
+@pytest.mark.parametrize("char", ["\U0001d11e", "\u20ac", "\u00e9", "x"])  # 4, 3, 2, 1 bytes
+def test_excerpts_count_characters_not_bytes(char: str) -> None:
+    for count, expected in ((300, char * 199 + "\u2026"), (201, char * 199 + "\u2026")):
+        assert body_excerpt((char * count).encode()) == expected
+    assert body_excerpt((char * 200).encode()) == char * 200  # fits: no ellipsis
+
+
+def test_an_excerpt_of_a_longer_body_ends_with_an_ellipsis_even_after_folding() -> None:
+    # Whitespace folds away, so few characters are left, but the body went on.
+    assert body_excerpt(b"a" + b" " * 1000 + b"b") == "a\u2026"
+    assert body_excerpt(b"a" + b" " * 700 + b"b") == "a b"
+    # A character cut in half at the end of the window is left out, not shown as U+FFFD.
+    assert body_excerpt(b"a" + b" " * 802 + "\u20ac".encode() + b"z") == "a\u2026"
+    assert body_excerpt(b" " * 5000) == ""
+
+
 # -- bodies of successful responses ------------------------------------------------------------
 
 
@@ -274,6 +292,99 @@ def test_strings_are_never_coerced_from_other_types() -> None:
             interpret_page_response(200, LAST, body({**INVOCATION, "version": wrong}), offset=4)
 
 
+@pytest.mark.parametrize("spell", [str.lower, str.upper])
+def test_page_header_names_are_case_insensitive(spell: Any) -> None:
+    headers = {spell(name): value for name, value in {**MORE, "X-Request-Id": "r"}.items()}
+    page_headers = read_page_headers(headers, requested_offset=0)
+    assert (page_headers.has_more, page_headers.next_offset, page_headers.limit) == (True, 2, 2)
+    assert page_headers.request_id == "r"
+    with pytest.raises(PaginationError) as caught:
+        read_page_headers(headers, requested_offset=5)
+    assert caught.value.headers["X-Offset"] == "0"
+    error = status_error(404, {spell("X-Request-Id"): "req_9"}, b"")
+    assert error.request_id == "req_9"
+    assert error.headers["x-request-id"] == error.headers["X-REQUEST-ID"] == "req_9"
+
+
 def test_a_non_2xx_response_raises_its_status_error_before_reading_headers() -> None:
     with pytest.raises(NotFoundError):
         interpret_page_response(404, {"X-Has-More": "garbage"}, b"", offset=0)
+
+
+# -- edges the mutation run found untested ---------------------------------------------------
+
+
+def test_a_contradiction_keeps_every_pagination_header_and_only_those() -> None:
+    headers = {**MORE, "X-Next-Offset": "0", "X-Request-Id": "r", "Content-Type": "x"}
+    with pytest.raises(PaginationError) as caught:
+        read_page_headers(headers, requested_offset=0)
+    assert dict(caught.value.headers) == {
+        "X-Limit": "2",
+        "X-Offset": "0",
+        "X-Next-Offset": "0",
+        "X-Has-More": "true",
+    }
+    assert caught.value.offset == 0
+    assert caught.value.request_id == "r"
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_integer_header_is_absent(blank: str) -> None:
+    headers = read_page_headers({**LAST, "X-Limit": blank, "X-Offset": blank}, requested_offset=4)
+    assert (headers.limit, headers.offset, headers.has_more) == (None, 4, False)
+
+
+def test_page_headers_are_built_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        PageHeaders(True, 2, 2, 0, None)  # type: ignore[misc]
+
+
+def test_page_step_is_the_distance_to_the_next_offset() -> None:
+    page = Page(items=(), offset=100, limit=20, has_more=True, next_offset=150)
+    assert page_step(page) == 50
+    assert page_step(Page(items=(), offset=100, limit=20, has_more=False, next_offset=None)) == 20
+
+
+@pytest.mark.parametrize("status", [199, 300, 304, 100])
+def test_statuses_just_outside_2xx_are_status_errors(status: int) -> None:
+    with pytest.raises(APIStatusError) as caught:
+        interpret_page_response(status, MORE, body(INVOCATION), offset=0)
+    assert caught.value.status == status
+
+
+@pytest.mark.parametrize("status", [200, 203, 299])
+def test_every_2xx_is_a_page(status: int) -> None:
+    assert len(interpret_page_response(status, LAST, body(INVOCATION), offset=4)) == 1
+
+
+def test_a_page_reads_its_request_id_whatever_the_spelling() -> None:
+    headers = {name.lower(): value for name, value in {**LAST, "X-Request-Id": "r"}.items()}
+    page = interpret_page_response(200, headers, body(INVOCATION), offset=4)
+    assert page.request_id == "r"
+    with pytest.raises(APIResponseValidationError) as caught:
+        interpret_page_response(200, headers, b"[{", offset=4)
+    assert caught.value.request_id == "r"
+
+
+@pytest.mark.parametrize("raw", [b"[NaN]", b'[{"id": Infinity}]', b"[-Infinity]"])
+def test_nan_and_infinity_are_not_json_and_not_retried(raw: bytes) -> None:
+    with pytest.raises(APIResponseValidationError) as caught:
+        interpret_page_response(200, {**LAST, "X-Request-Id": "r"}, raw, offset=4, url="u")
+    error = caught.value
+    assert (error.retryable, error.status, error.path, error.request_id, error.url) == (
+        False,
+        200,
+        "$",
+        "r",
+        "u",
+    )
+    assert error.message.startswith("the response body is not JSON: ")
+
+
+@pytest.mark.parametrize(("raw", "what"), [(b"[{", "not valid JSON: '[{'"), (b" ", "empty")])
+def test_a_body_that_is_not_json_at_all_is_retryable(raw: bytes, what: str) -> None:
+    with pytest.raises(APIResponseValidationError) as caught:
+        interpret_page_response(200, {**LAST, "X-Request-Id": "r"}, raw, offset=4, url="u")
+    error = caught.value
+    assert (error.retryable, error.status, error.request_id, error.url) == (True, 200, "r", "u")
+    assert error.message == f"the response body is {what}"

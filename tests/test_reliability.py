@@ -90,6 +90,44 @@ async def test_a_retry_after_beyond_the_cap_fails_fast_with_the_status_error() -
     assert "cap" in caught.value.__notes__[0]
 
 
+@pytest.mark.parametrize("name", ["retry-after", "RETRY-AFTER", "Retry-After"])
+async def test_a_hint_beyond_the_cap_fails_fast_whatever_the_spelling_on_the_wire(
+    name: str,
+) -> None:
+    async with KernelEmulator(count=3) as emu, emu.client(retry=FAST) as client:
+        emu.script(
+            *[ScriptedResponse(status=503, body=b"busy", headers={name: "120"})] * 3,
+        )
+        with pytest.raises(InternalServerError) as caught:
+            await client.invocations.list_page()
+    assert len(emu.requests) == 1
+    assert caught.value.headers["retry-after"] == "120"
+    assert "cap" in caught.value.__notes__[0]
+
+
+async def test_gos_retry_after_ms_spelling_is_honoured(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="kernel_async")
+    async with KernelEmulator(count=3) as emu, emu.client(retry=FAST) as client:
+        emu.script(ScriptedResponse(status=429, body=b"", headers={"Retry-After-Ms": "5"}))
+        page = await client.invocations.list_page()
+    assert len(page) == 3
+    assert "in 0.01 s (as the server asked)" in caplog.text  # 5 ms, not FAST's backoff
+
+
+@pytest.mark.parametrize(
+    "value", ["1e309", "9" * 5000, "NaN", "-5", "Sun, 06 Nov 1994 99999999999999:49:37 GMT"]
+)
+async def test_a_malformed_retry_after_backs_off_and_raises_the_typed_error(value: str) -> None:
+    async with KernelEmulator(count=3) as emu, emu.client(retry=FAST) as client:
+        emu.script(
+            *[ScriptedResponse(status=503, body=b"busy", headers={"Retry-After": value})] * 3
+        )
+        with pytest.raises(InternalServerError) as caught:
+            await client.invocations.list_page()
+    assert len(emu.requests) == 3  # retried with the backoff: the hint is no hint
+    assert caught.value.status == 503
+
+
 async def test_a_retry_after_beyond_the_deadline_fails_fast() -> None:
     fault = Fault(kind=FaultKind.STATUS, status=503, retry_after="30")
     schedule = FaultSchedule(seed=0, rate=1.0, faults=[fault])

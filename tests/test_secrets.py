@@ -214,6 +214,13 @@ def test_a_rejected_key_is_not_echoed() -> None:
     assert CANARY_KEY not in everything_printable(caught.value)
 
 
+def test_a_key_that_is_not_valid_text_is_refused_and_not_echoed() -> None:
+    # "k\ud800" would have gone out as "Bearer k": the surrogate is dropped on encoding.
+    with pytest.raises(ValueError, match="api_key is not valid text") as caught:
+        AsyncKernel(CANARY_KEY + "\ud800")
+    assert CANARY_KEY not in everything_printable(caught.value)
+
+
 def test_a_base_url_password_is_not_echoed() -> None:
     with pytest.raises(ValueError, match="user or password") as caught:
         AsyncKernel("k", base_url=f"https://user:{CANARY_KEY}@api.example.test/")

@@ -1,15 +1,16 @@
-from datetime import UTC, datetime, timedelta, timezone
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel_async._timestamps import (
-    _RFC3339,
     format_go_duration,
     format_rfc3339,
     format_rfc3339_nano,
     is_go_duration,
+    is_go_rfc3339,
     parse_go_duration,
     parse_rfc3339,
     rfc3339_to_epoch_ns,
@@ -107,6 +108,20 @@ def test_format_rfc3339_converts_to_utc_and_refuses_naive() -> None:
         ("1500ns", timedelta(microseconds=1)),
         (".5s", timedelta(milliseconds=500)),
         ("0", timedelta(0)),
+        ("1000\u00b5s", timedelta(milliseconds=1)),  # MICRO SIGN
+        ("1000\u03bcs", timedelta(milliseconds=1)),  # GREEK SMALL LETTER MU
+        ("1000us", timedelta(milliseconds=1)),
+        ("9223372036854775807ns", timedelta(microseconds=(2**63 - 1) // 1000)),  # 19 digits
+        ("0000000000000000000000001s", timedelta(seconds=1)),  # leading zeros, as Go
+        ("+5m", timedelta(minutes=5)),  # Go takes a leading plus
+        ("5.s", timedelta(seconds=5)),  # and a point with no digits after it
+        ("1.25m", timedelta(seconds=75)),  # multi-digit fractions
+        ("0.000001s", timedelta(microseconds=1)),
+        ("1.5\u03bcs", timedelta(microseconds=1)),  # GREEK SMALL LETTER MU
+        ("10\u03bcs", timedelta(microseconds=10)),
+        ("1h1m1s1ms1us1ns", timedelta(hours=1, minutes=1, seconds=1, microseconds=1001)),
+        ("2562047h", timedelta(hours=2562047)),
+        ("2562047h47m16.854775807s", timedelta(microseconds=(2**63 - 1) // 1000)),
     ],
 )
 def test_go_durations(text: str, expected: timedelta) -> None:
@@ -114,7 +129,31 @@ def test_go_durations(text: str, expected: timedelta) -> None:
     assert parse_go_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "5", "-5m", "+5m", "5 m", "5d", "m", "1h30", "1e3s"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "5",
+        "-5m",
+        "5 m",
+        "5d",
+        "m",
+        "1h30",
+        "1e3s",
+        "00",
+        "+",
+        ".s",
+        "++5m",
+        "\u0665m",  # ARABIC-INDIC DIGIT FIVE: Go reads digits as the ASCII bytes 0-9 only
+        "5\uff4d",  # FULLWIDTH LATIN SMALL LETTER M
+        "2562048h",  # past int64 nanoseconds, which Go refuses
+        "2562047h47m16.854775808s",
+        "9223372036854775808ns",
+        "10000000000000000000ns",  # 20 digits
+        "99999999h",
+        "9" * 5000 + "s",
+    ],
+)
 def test_rejects_what_go_would_not_parse_or_is_negative(text: str) -> None:
     assert not is_go_duration(text)
     with pytest.raises(ValueError, match="Go duration"):
@@ -143,9 +182,52 @@ def test_format_go_duration_refuses_negative() -> None:
         format_go_duration(timedelta(seconds=-1))
 
 
+def test_format_go_duration_refuses_what_go_cannot_hold() -> None:
+    longest = timedelta(microseconds=(2**63 - 1) // 1000)
+    assert parse_go_duration(format_go_duration(longest)) == longest
+    with pytest.raises(ValueError, match="longest Go duration"):
+        format_go_duration(longest + timedelta(microseconds=1))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC), "0005-01-02T03:04:05Z"),  # year padded
+        (datetime(999, 12, 31, 23, 59, 59, 7, tzinfo=UTC), "0999-12-31T23:59:59.000007Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_format_rfc3339_writes_four_digit_years(value: datetime, text: str) -> None:
+    assert format_rfc3339(value) == text
+    assert parse_rfc3339(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("2025-06-20T12:00:00Z", True),
+        ("2025-06-20T12:00:00.123456789-07:00", True),
+        ("2025-06-20t12:00:00Z", False),  # RFC 3339 allows it; Go's time.Parse does not
+        ("2025-06-20 12:00:00Z", False),
+        ("2025-06-20T12:00:00z", False),
+        ("2025-06-20T12:00:00", False),
+        ("2025-02-30T12:00:00Z", False),
+    ],
+)
+def test_is_go_rfc3339(text: str, accepted: bool) -> None:
+    assert is_go_rfc3339(text) is accepted
+
+
+# RFC 3339 section 5.6 "date-time"; T/Z may be lowercase and the separator may be a space
+# (section 5.6, NOTE). Fractions are capped at nine digits: Go never writes more.
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def reference_parse(text: str) -> datetime | None:
     """RFC 3339 section 5.6 as a regular expression: the reference for the hand-written check."""
-    if _RFC3339.fullmatch(text) is None:
+    if RFC3339.fullmatch(text) is None:
         return None
     try:
         return datetime.fromisoformat(text.upper())
@@ -176,3 +258,28 @@ def test_the_fast_parser_agrees_with_the_rfc3339_grammar(
     except ValueError:
         parsed = None
     assert parsed == reference_parse(text), text
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_format_rfc3339_refuses_a_datetime_that_does_not_know_its_offset() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        format_rfc3339(datetime(2025, 6, 20, tzinfo=_NoOffset()))
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-06-20X12:00:00Z", "2025-06-20_12:00:00Z", "2025-06-20T12:00:00.Z"]
+)
+def test_other_separators_are_not_rfc3339(text: str) -> None:
+    with pytest.raises(ValueError, match="not an RFC 3339 date-time"):
+        parse_rfc3339(text)
+    with pytest.raises(ValueError, match="not an RFC 3339 date-time"):
+        rfc3339_to_epoch_ns(text)
+
+
+def test_epoch_nanoseconds_of_instants_before_1970_and_with_offsets() -> None:
+    assert rfc3339_to_epoch_ns("1969-12-31T23:59:59.5Z") == -500_000_000
+    assert rfc3339_to_epoch_ns("1970-01-01T00:00:00.000000001-00:01") == 60 * 10**9 + 1

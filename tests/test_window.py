@@ -23,7 +23,7 @@ def test_the_first_page_goes_alone() -> None:
 def test_the_first_round_trip_sets_the_window(round_trip: float, expected: int) -> None:
     policy = AdaptiveWindow(maximum=16)
     policy.round_trip(round_trip)
-    assert ITEM_COST * 100 == pytest.approx(0.0005)
+    assert pytest.approx(0.0005) == ITEM_COST * 100
     assert policy.decide(100) == expected
 
 

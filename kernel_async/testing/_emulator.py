@@ -23,7 +23,8 @@ from aiohttp import web
 from kernel_async._client import RETRY_COUNT_HEADER, AsyncKernel
 from kernel_async._models import InvocationStatus
 from kernel_async._params import MAX_LIMIT
-from kernel_async._timestamps import parse_go_duration, rfc3339_to_epoch_ns
+from kernel_async._timestamps import rfc3339_to_epoch_ns
+from kernel_async.testing import _gotime as gotime
 from kernel_async.testing._data import generate_invocations
 from kernel_async.testing._faults import (
     Answer,
@@ -314,18 +315,19 @@ class KernelEmulator:
         return self._store.filter(query, self._since_ns)
 
     def _since_ns(self, since: str) -> int:
+        # Go's own parsers, not the client's (see _gotime): the emulator must catch a client
+        # that sends what the server would refuse.
         try:
-            return rfc3339_to_epoch_ns(since)
-        except ValueError:
+            return gotime.parse_rfc3339(since)
+        except gotime.GoParseError:
             pass
         try:
-            duration = parse_go_duration(since)
-        except ValueError:
+            duration_ns = gotime.parse_duration(since)
+        except gotime.GoParseError:
             raise _BadRequest(
                 f"invalid since {since!r}: want an RFC 3339 time or a duration like 5m"
             ) from None
-        start = self.now() - duration
-        return rfc3339_to_epoch_ns(start.isoformat())
+        return rfc3339_to_epoch_ns(self.now().isoformat()) - duration_ns
 
     def _page_params(self, query: Mapping[str, str]) -> tuple[int, int, int]:
         raw_limit, raw_offset = query.get("limit"), query.get("offset")
