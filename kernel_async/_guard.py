@@ -52,8 +52,12 @@ class ServerGuard:
         self._first_end = 0  # the offset just past the first page
         self._first_repeats = 0  # pages in a row that were the first page again, further on
 
-    def check(self, page: Page) -> int:
+    def check(self, page: Page, cursor_id: str | None = None) -> int:
         """Check the next page; returns how many anomalies it had (0 or 1).
+
+        ``cursor_id`` is the last invocation the walk delivered: a page that holds it is not
+        a server ignoring ``offset``, however much it looks like the first page (inserts at
+        the head can push the first page down to where the walk is).
 
         Raises:
             PaginationError: the walk cannot go on (or, in strict mode, an anomaly).
@@ -80,9 +84,14 @@ class ServerGuard:
         else:
             self._empty_run = 0
         items = page.items
+        holds_cursor = cursor_id is not None and any(item.id == cursor_id for item in items)
         if self._first_items is None:
             self._first_items, self._first_end = items, page.offset + len(items)
-        elif _same_ids(items, self._first_items) and page.offset >= self._first_end:
+        elif (
+            not holds_cursor
+            and _same_ids(items, self._first_items)
+            and page.offset >= self._first_end
+        ):
             # The first page again, a whole page further on. Head inserts can do that once
             # in a while; three times in a row is a server (or cache) that ignores offset.
             self._first_repeats += 1

@@ -148,10 +148,15 @@ def read_page_headers(
         raise fail(str(exc)) from None
 
     anomalies: tuple[str, ...] = ()
-    if raw_has_more is None and next_offset and next_offset > requested_offset:
-        # The last page carries both X-Has-More: false and X-Next-Offset: 0, so a forward
+    if raw_has_more is None and next_offset:
+        # The last page carries both X-Has-More: false and X-Next-Offset: 0, so a non-zero
         # X-Next-Offset without X-Has-More is a middle page whose X-Has-More got lost (a
-        # proxy dropped it): follow it rather than end the walk early, and say so.
+        # proxy dropped it): follow it rather than end the walk early, and say so. One that
+        # does not move forward is a contradiction like any other.
+        if next_offset <= requested_offset:
+            raise fail(
+                f"X-Has-More is missing and X-Next-Offset {next_offset} does not move forward"
+            )
         has_more = True
         anomalies = (f"X-Has-More is missing but X-Next-Offset is {next_offset}",)
     if echoed_offset is not None and echoed_offset != requested_offset:

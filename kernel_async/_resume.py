@@ -18,6 +18,7 @@ from typing import Final
 import attrs
 
 from kernel_async._models import Invocation
+from kernel_async._params import MAX_OFFSET
 from kernel_async._timestamps import format_rfc3339_nano, parse_rfc3339, rfc3339_to_epoch_ns
 from kernel_async._walk import Anchor
 
@@ -49,6 +50,38 @@ class ResumeToken:
     last_id: str | None = None
     last_started_at: str | None = None
     recent_ids: tuple[str, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        # A token can be built by hand, so it is checked like any argument: before anything
+        # is sent, never by a 400 from the server. (Fields read as objects: nothing about a
+        # hand-built token's types is known until checked.)
+        filters: object = self.filters
+        offset: object = self.offset
+        last_id: object = self.last_id
+        started: object = self.last_started_at
+        recent: object = self.recent_ids
+        if not isinstance(filters, tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+            for pair in filters
+        ):
+            raise TypeError("ResumeToken.filters must be a tuple of (name, value) str pairs")
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            raise TypeError(f"ResumeToken.offset must be an int, not {type(offset).__name__}")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise ValueError(f"ResumeToken.offset must be between 0 and {MAX_OFFSET}")
+        if not isinstance(recent, tuple) or not all(isinstance(i, str) for i in recent):
+            raise TypeError("ResumeToken.recent_ids must be a tuple of str")
+        if last_id is None:
+            if started is not None or recent:
+                raise ValueError("a ResumeToken without last_id has no last_started_at or ids")
+            return
+        if not isinstance(last_id, str) or not last_id:
+            raise TypeError("ResumeToken.last_id must be a non-empty str or None")
+        if not isinstance(started, str):
+            raise TypeError("ResumeToken.last_started_at must be an RFC 3339 str with last_id")
+        parse_rfc3339(started)  # ValueError if it is not one
+        if offset < 1:
+            raise ValueError("a ResumeToken with last_id resumes after it: offset must be >= 1")
 
     @classmethod
     def after(
@@ -111,26 +144,13 @@ class ResumeToken:
     def _from_json(cls, data: object) -> ResumeToken:
         if not isinstance(data, dict):
             raise TypeError
-        filters = data["f"]
-        offset = data["o"]
-        if not isinstance(filters, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in filters.items()
-        ):
+        filters, recent = data["f"], data.get("r", [])
+        if not isinstance(filters, dict) or not isinstance(recent, list):
             raise TypeError
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError
-        last_id, started, recent = data.get("i"), data.get("t"), data.get("r", [])
-        if last_id is None:
-            return cls(filters=tuple(sorted(filters.items())), offset=offset)
-        if not isinstance(last_id, str) or not isinstance(started, str) or offset < 1:
-            raise TypeError
-        if not isinstance(recent, list) or not all(isinstance(i, str) for i in recent):
-            raise TypeError
-        parse_rfc3339(started)  # raises ValueError if malformed
         return cls(
             filters=tuple(sorted(filters.items())),
-            offset=offset,
-            last_id=last_id,
-            last_started_at=started,
+            offset=data["o"],
+            last_id=data.get("i"),
+            last_started_at=data.get("t"),
             recent_ids=tuple(recent),
         )

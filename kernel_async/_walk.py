@@ -53,17 +53,13 @@ from kernel_async._protocol import page_step
 __all__ = [
     "CHURN_LIMIT",
     "CHURN_WINDOW",
-    "MAX_BRIDGE_ATTEMPTS",
     "Accepted",
     "Anchor",
     "Request",
     "WalkPlan",
     "WalkStats",
+    "tie_ids",
 ]
-
-MAX_BRIDGE_ATTEMPTS: Final = 10
-"""Bridges in a row, each reaching twice as far back, before a boundary is given up as a
-possible gap: 2**9 = 512 items of shift, or the head of the list, whichever comes first."""
 
 CHURN_WINDOW: Final = 16
 """How many of the latest pages the churn detector looks at."""
@@ -85,7 +81,9 @@ class Anchor:
         started_at: Its ``started_at``, for placing pages by the order.
         started_at_ns: The same, to the nanosecond, for ties at the microsecond.
         position: Its offset in the list when it was fetched.
-        recent_ids: Other ids delivered just before it (ties and near neighbours).
+        recent_ids: Other ids delivered before it that a later page may still show: those
+            with the very same ``started_at`` (its ties, which the order cannot tell apart),
+            and for a resumed walk the token's last few.
     """
 
     id: str
@@ -101,6 +99,11 @@ class Anchor:
         """The anchor at ``item``, found at ``position``."""
         return cls(item.id, item.started_at, item.started_at_ns, position, recent_ids)
 
+    @classmethod
+    def after(cls, batch: tuple[Invocation, ...], position: int, before: Anchor | None) -> Anchor:
+        """The anchor at the last of ``batch`` (delivered after ``before``), with its ties."""
+        return cls.of(batch[-1], position, tie_ids(batch, before))
+
     def is_behind(self, item: Invocation) -> bool:
         """Whether ``item`` comes before this anchor in the order (strictly newer)."""
         if item.started_at != self.started_at:
@@ -108,13 +111,36 @@ class Anchor:
         return item.started_at_ns > self.started_at_ns
 
 
+def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[str]:
+    """The ids delivered with exactly the ``started_at`` of the last of ``batch``.
+
+    Ties are in a stable server order that the walk cannot derive, so it remembers every
+    invocation of the tie it delivered: a page that lost its cursor still places them behind
+    the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
+    Costs a comparison or two per page, and one nanosecond parse.
+    """
+    last = batch[-1]
+    same = []
+    for item in reversed(batch):
+        if item.started_at != last.started_at:
+            break
+        same.append(item)
+    nanoseconds = last.started_at_ns
+    ties = {item.id for item in same if item is last or item.started_at_ns == nanoseconds}
+    if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
+        ties |= before.recent_ids | {before.id}
+    return frozenset(ties)
+
+
 @attrs.frozen
 class Request:
-    """One page request: a key unique within the walk, the offset, and whether it bridges."""
+    """One page request: a key unique within the walk, the offset, whether it bridges, and
+    whether it was made one page at a time under heavy churn (its page is not bridged)."""
 
     key: int
     offset: int
     bridge: bool = False
+    unchecked: bool = False
 
 
 @attrs.frozen
@@ -192,7 +218,6 @@ class WalkPlan:
         # The last batches delivered (kept as they are: ids are read only when a page must be
         # placed without its cursor), and the ids a resumed walk's anchor came with.
         self._recent: deque[tuple[Invocation, ...]] = deque(maxlen=_RECENT_BATCHES)
-        self._anchor_ids = anchor.recent_ids if anchor is not None else frozenset()
         self._max_items = max_items
         self._strict = strict
         self._delivered = 0
@@ -309,21 +334,27 @@ class WalkPlan:
         self._scheduled.popleft()
         was_held = key in self._held
         self._held.discard(key)
-        self.stats.anomalies += self._guard.check(page)
+        self.stats.anomalies += self._guard.check(
+            page, self._cursor.id if self._cursor is not None else None
+        )
         step = page_step(page)
         if step is not None:
             self._step = step
         first_new = self._first_new(page)
         if first_new is None:
-            if not head.bridge:  # a boundary counts once, however many bridges it takes
+            if not head.bridge and self._overlap:  # a boundary counts once, however bridged
                 self._note_churn(churned=True)
             if was_held:
                 # Fetched before the data moved again: the bridge's chain covers its range.
                 self.stats.wasted += 1
                 return Accepted((), page.offset, self._discard_all())
-            if self._overlap and not self._unchecked:
+            if self._overlap and not head.unchecked:
+                # Pages requested together are always bridged, even once the walk goes one
+                # page at a time: one answered before later changes could skip invocations
+                # that a sequential walk would see.
                 return self._bridge(head, page)
-            # One item per page cannot overlap; under heavy churn, bridging cannot keep up.
+            # One item per page cannot overlap; a page requested alone under heavy churn is
+            # taken as a sequential walk would take it.
             why = "heavy churn" if self._overlap else "a page of one item cannot overlap"
             self._possible_gap(page, f"the page does not reach back to the walk ({why})")
             first_new = self._first_not_behind(page)
@@ -346,7 +377,7 @@ class WalkPlan:
         return 1 if self._step is not None and self._step >= 2 else 0
 
     def _schedule(self, offset: int, *, bridge: bool = False, first: bool = False) -> Request:
-        request = Request(next(self._keys), offset, bridge)
+        request = Request(next(self._keys), offset, bridge, self._unchecked)
         if first:
             self._scheduled.appendleft(request)
         else:
@@ -362,9 +393,10 @@ class WalkPlan:
         return discarded
 
     def _recent_ids(self) -> set[str]:
-        recent = {item.id for batch in self._recent for item in batch} | self._anchor_ids
+        recent = {item.id for batch in self._recent for item in batch}
         if self._cursor is not None:
             recent.add(self._cursor.id)
+            recent |= self._cursor.recent_ids
         return recent
 
     def _first_new(self, page: Page) -> int | None:
@@ -405,12 +437,13 @@ class WalkPlan:
             )
 
     def _bridge(self, head: Request, page: Page) -> Accepted:
-        """The page floats: hold it and request a bridge from before the cursor."""
+        """The page floats: hold it and request a bridge from before the cursor.
+
+        Each bridge that floats too reaches twice as far back as the one before; at offset 0
+        a page is always placed (nothing can be missing before the head of the list), so a
+        boundary costs at most about log2(offset) bridges.
+        """
         self._bridge_attempts += 1
-        if self._bridge_attempts > MAX_BRIDGE_ATTEMPTS:
-            self._possible_gap(page, f"{MAX_BRIDGE_ATTEMPTS} bridges did not find it")
-            self._bridge_attempts = 0
-            return self._deliver(page, self._first_not_behind(page))
         self.stats.bridges += 1
         self._window = max(1.0, self._window / 2)
         self._track_window()
@@ -428,6 +461,20 @@ class WalkPlan:
             discard.append(self._scheduled.pop().key)
         self.stats.wasted += len(discard)
         return Accepted((), page.offset, tuple(discard))
+
+    def _unrepeated(
+        self, items: tuple[Invocation, ...], first: int, delivered: set[str]
+    ) -> tuple[list[int], tuple[Invocation, ...]]:
+        """The indexes and items from ``first`` on, without ids delivered or seen before."""
+        seen = set(delivered)
+        indexes = []
+        for index in range(first, len(items)):
+            if items[index].id not in seen:
+                seen.add(items[index].id)
+                indexes.append(index)
+            elif items[index].id not in delivered:
+                self.stats.anomalies += 1  # one invocation twice in a page: a server bug
+        return indexes, tuple(items[i] for i in indexes)
 
     def _note_churn(self, *, churned: bool) -> None:
         """Go one page at a time, unchecked, while most pages float or bring nothing new.
@@ -450,10 +497,11 @@ class WalkPlan:
         indexes: range | list[int]
         if first_new == 1 and items[0].id == cursor_id:
             indexes, new = range(1, len(items)), items[1:]  # the common case: nothing moved
+            if len({item.id for item in new}) < len(new):  # the server repeated one
+                indexes, new = self._unrepeated(items, first_new, set())
         else:
             recent = self._recent_ids() if self._cursor is not None else set()
-            indexes = [i for i in range(first_new, len(items)) if items[i].id not in recent]
-            new = tuple(items[i] for i in indexes)
+            indexes, new = self._unrepeated(items, first_new, recent)
         cut_short = False
         if self._max_items is not None and len(new) >= self._max_items - self._delivered:
             wanted = self._max_items - self._delivered
@@ -467,14 +515,18 @@ class WalkPlan:
             self.stats.reduced_window_pages += 1
         # A page that moved nothing forward was pushed back by churn as surely as one that
         # floated: both tell the walk the data changes faster than it can check.
-        self._note_churn(churned=bool(items) and not new)
+        if self._overlap:
+            # Only a page that holds the cursor and nothing after it was pushed back: pages
+            # entirely behind the walk (catching up after a long bridge) are not churn.
+            pushed_back = not new and 0 < first_new <= len(items)
+            self._note_churn(churned=pushed_back and items[first_new - 1].id == cursor_id)
         if self._unchecked:
             self.stats.unchecked_pages += 1
         self._bridge_attempts = 0  # placed: the walk knows where it is again
         if new:
             self._delivered += len(new)
             self._recent.append(new)
-            self._cursor = Anchor.of(new[-1], page.offset + indexes[-1])
+            self._cursor = Anchor.after(new, page.offset + indexes[-1], self._cursor)
         if self._done or not page.has_more or page.next_offset is None:
             self._complete = not page.has_more and not cut_short
             self._done = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -91,7 +92,17 @@ def _no_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KERNEL_BASE_URL", raising=False)
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every async test runs with the strict loop below; sync tests need no loop (and no
+    # gc.collect() after each, which is most of what the fixture costs).
+    for item in items:
+        function = getattr(item, "function", None)
+        coroutine = function is not None and inspect.iscoroutinefunction(function)
+        if coroutine or item.get_closest_marker("asyncio") is not None:
+            item.fixturenames.insert(0, "_strict_loop")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 async def _strict_loop() -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []

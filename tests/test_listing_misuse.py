@@ -173,8 +173,9 @@ async def test_resume_offset_after_max_items_counts_positions_not_equal_items() 
     async with emu.client(in_memory=True) as client:
         async with client.invocations.list(limit=7, max_items=4) as listing:
             got = [i.id async for i in listing]
-        assert got == ids(page[:4])
-        assert listing.resume_offset == 4  # after the fourth item, by position
+        assert got == ids(ORDERED[:4])  # the repeat delivered once
+        assert listing.resume_offset == 5  # after the fourth invocation, by position
+        assert listing.stats.anomalies == 1
 
 
 async def test_a_listing_is_walked_once() -> None:
