@@ -135,7 +135,8 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
 @attrs.frozen
 class Request:
     """One page request: a key unique within the walk, the offset, whether it bridges, and
-    whether it was made one page at a time under heavy churn (its page is not bridged)."""
+    whether it was made one page at a time under heavy churn (its page is not bridged).
+    """
 
     key: int
     offset: int
