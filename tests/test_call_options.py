@@ -190,6 +190,24 @@ async def test_the_timeout_of_a_call_is_each_attempts_limit() -> None:
     assert all(timeout is own for timeout in rest)
 
 
+async def test_the_client_hands_the_transport_one_header_per_name() -> None:
+    async with KernelEmulator(count=1, now=NOW) as emulator:
+        transport = RecordingTransport(emulator)
+        async with AsyncKernel(
+            emulator.api_key,
+            base_url="http://127.0.0.1/",
+            transport=transport,
+            default_headers={"X-Kernel-Project-Id": "proj_default"},
+        ) as client:
+            extra = {"user-agent": "my-tool/1.0", "X-KERNEL-PROJECT-ID": "proj_call"}
+            await client.invocations.list_page(extra_headers=extra)
+    (request,) = transport.sent
+    names = [name.lower() for name in request.headers]
+    assert len(names) == len(set(names))
+    assert {k.lower(): v for k, v in request.headers.items()}["user-agent"] == "my-tool/1.0"
+    assert request.headers["X-KERNEL-PROJECT-ID"] == "proj_call"
+
+
 async def test_a_call_times_out_at_its_own_timeout_not_the_clients() -> None:
     release = asyncio.Event()
 

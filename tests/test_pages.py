@@ -43,11 +43,13 @@ class Pages:
         self.step = step or size
         self.asked: list[int] = []
         self.fail_at: dict[int, Exception] = {}
-        self.gate: asyncio.Event | None = None
+        self.gate: asyncio.Event | None = None  # when set, fetches wait for it to open
+        self.waiting = asyncio.Event()  # a fetch is waiting at the gate
 
     async def __call__(self, offset: int) -> Page:
         self.asked.append(offset)
         if self.gate is not None:
+            self.waiting.set()
             await self.gate.wait()
         if offset in self.fail_at:
             raise self.fail_at.pop(offset)
@@ -157,8 +159,7 @@ async def test_a_cancelled_fetch_loses_nothing() -> None:
     got = [await anext(iterator) for _ in range(2)]
     pages.gate = asyncio.Event()
     task = asyncio.ensure_future(anext(iterator))
-    while len(pages.asked) < 2:
-        await asyncio.sleep(0)
+    await pages.waiting.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -175,8 +176,7 @@ async def test_one_consumer_at_a_time() -> None:
     await anext(iterator)
     pages.gate = asyncio.Event()
     task = asyncio.ensure_future(anext(iterator))
-    while len(pages.asked) < 2:
-        await asyncio.sleep(0)
+    await pages.waiting.wait()
     with pytest.raises(RuntimeError, match="one consumer"):
         await anext(iterator)
     pages.gate.set()
