@@ -9,7 +9,7 @@ from aiohttp import web
 
 from kernel_async import APITimeoutError, AsyncKernel, Timeout
 from kernel_async._options import NO_OPTIONS, RESERVED_QUERY, call_options
-from kernel_async._transport import RawRequest, RawResponse
+from kernel_async._transport import RawRequest, RawResponse, _client_timeout
 from kernel_async.testing import KernelEmulator
 from kernel_async.testing._memory import EmulatorTransport
 
@@ -206,6 +206,17 @@ async def test_the_client_hands_the_transport_one_header_per_name() -> None:
     assert len(names) == len(set(names))
     assert {k.lower(): v for k, v in request.headers.items()}["user-agent"] == "my-tool/1.0"
     assert request.headers["X-KERNEL-PROJECT-ID"] == "proj_call"
+
+
+async def test_calls_with_timeouts_of_their_own_leave_bounded_state(
+    emulator: KernelEmulator, client: AsyncKernel
+) -> None:
+    # The transport keeps aiohttp's form of each Timeout; a caller passing a fresh
+    # timeout to every call (a remaining budget, say) must not grow it without end.
+    for n in range(100):
+        await client.invocations.list_page(limit=1, timeout=10 + n / 1000)
+    assert len(emulator.requests) == 100
+    assert _client_timeout.cache_info().currsize <= 64
 
 
 async def test_a_call_times_out_at_its_own_timeout_not_the_clients() -> None:
