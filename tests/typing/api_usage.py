@@ -11,8 +11,8 @@ from typing import Any, assert_type
 
 from kernel_async import (
     APIStatusError,
-    AsyncInvocationPage,
     APITimeoutError,
+    AsyncInvocationPage,
     AsyncKernel,
     ErrorDetail,
     ErrorResponse,
