@@ -14,6 +14,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from kernel_async._config import Timeout, check_header
+from kernel_async._params import is_unicode_text
 
 __all__ = ["NO_OPTIONS", "RESERVED_QUERY", "CallOptions", "QueryValue", "call_options"]
 
@@ -58,6 +59,15 @@ NO_OPTIONS: Final = CallOptions()
 """A call with nothing extra."""
 
 
+def _query_text(label: str, text: str) -> str:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError(f"{label} must not contain control characters")
+    if not is_unicode_text(text):
+        # yarl would drop a lone surrogate silently: refused, never altered.
+        raise ValueError(f"{label} is not valid text (bytes that are not UTF-8?)")
+    return text
+
+
 def _query_value(name: str, value: object) -> str:
     # The official SDK's query string writes booleans as true/false and numbers with str().
     if isinstance(value, bool):
@@ -69,9 +79,7 @@ def _query_value(name: str, value: object) -> str:
             raise ValueError(f"extra_query[{name!r}] must be a finite number, got {value!r}")
         return str(value)
     if isinstance(value, str):
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-            raise ValueError(f"extra_query[{name!r}] must not contain control characters")
-        return value
+        return _query_text(f"extra_query[{name!r}]", value)
     raise TypeError(
         f"extra_query[{name!r}] must be a str, int, float or bool, not {type(value).__name__}"
     )
@@ -84,8 +92,7 @@ def _check_query(extra_query: object) -> dict[str, str]:
     for name, value in extra_query.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"extra_query keys must be non-empty str, not {name!r}")
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
-            raise ValueError(f"extra_query key {name!r} must not contain control characters")
+        _query_text(f"extra_query key {name!r}", name)
         if name in RESERVED_QUERY:
             hint = (
                 "the next page's offset comes from X-Next-Offset"
