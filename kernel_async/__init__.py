@@ -40,6 +40,7 @@ from kernel_async._models import (
     JSONValue,
     Page,
 )
+from kernel_async._pages import AsyncInvocationPage, PageInfo
 from kernel_async._params import Since
 from kernel_async._resume import ResumeToken
 from kernel_async._retry import RetryPolicy
@@ -58,6 +59,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncInvocationPage",
     "AsyncKernel",
     "AuthenticationError",
     "BadRequestError",
@@ -77,6 +79,7 @@ __all__ = [
     "MissingAPIKeyError",
     "NotFoundError",
     "Page",
+    "PageInfo",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",

@@ -18,6 +18,7 @@ from yarl import URL
 from kernel_async._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
+    RETRY_COUNT_HEADER,
     ClientConfig,
     Timeout,
     resolve_config,
@@ -25,6 +26,7 @@ from kernel_async._config import (
 from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
 from kernel_async._invocations import Invocations
 from kernel_async._models import Page
+from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._protocol import interpret_page_response
 from kernel_async._retry import RetryPolicy, decide_retry
@@ -34,11 +36,6 @@ __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
 
 DEFAULT_MAX_CONNECTIONS: Final = 32
 """The connection pool's size: room for four walks at the default prefetch."""
-
-RETRY_COUNT_HEADER: Final = "X-Kernel-Async-Retry-Count"
-"""Sent with every request: 0 on the first attempt, then the retry's number. Servers ignore
-it; it tells retries apart from aiohttp's own silent resend of an idempotent request after a
-pooled connection was reset."""
 
 _log = logging.getLogger("kernel_async")
 
@@ -215,17 +212,19 @@ class AsyncKernel:
         offset: int,
         max_retries: int | None = None,
         deadline_at: float | None = None,
+        options: CallOptions = NO_OPTIONS,
     ) -> Page:
         """One page of ``GET /invocations``, retried as the policy says, within the deadline.
 
         An attempt is a request and the reading of its page, so a page whose body was cut
-        short is retried whole and its items are delivered once.
+        short is retried whole and its items are delivered once. ``options`` (checked by the
+        caller) adds headers and query parameters and may replace the per-attempt timeout.
         """
         self._check_open()
         loop = self._transport.bind_loop()  # before any wait: the throttle runs on loop time
-        url = self._config.invocations_url.with_query(
-            build_query(filters, limit=limit, offset=offset)
-        )
+        # The extra query cannot name a parameter the SDK sets (call_options refuses them).
+        query = {**build_query(filters, limit=limit, offset=offset), **options.query}
+        url = self._config.invocations_url.with_query(query)
         policy = self._config.retry
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
@@ -233,7 +232,7 @@ class AsyncKernel:
         while True:
             await self._wait_if_throttled(loop, deadline_at, url)
             try:
-                return await self._attempt(url, offset, retries, deadline_at)
+                return await self._attempt(url, offset, retries, deadline_at, options)
             except APIError as error:
                 time_left = None if deadline_at is None else deadline_at - loop.time()
                 decision = decide_retry(
@@ -279,26 +278,37 @@ class AsyncKernel:
             )
         await self._pause(wait)
 
+    def _headers(self, retries: int, extra: Mapping[str, str]) -> Mapping[str, str]:
+        """The headers of one attempt: the client's, a call's extra ones, the retry count."""
+        if retries == 0 and not extra:
+            return self._first_attempt_headers
+        headers = dict(self._config.headers)
+        if extra:
+            # An extra header replaces the client's of the same name, whatever its case (as
+            # in the official SDK); check_header has refused Authorization and the count.
+            replaced = {name.lower() for name in extra}
+            headers = {k: v for k, v in headers.items() if k.lower() not in replaced}
+            headers.update(extra)
+        headers[RETRY_COUNT_HEADER] = str(retries)
+        return headers
+
     async def _attempt(
-        self, url: URL, offset: int, retries: int, deadline_at: float | None
+        self,
+        url: URL,
+        offset: int,
+        retries: int,
+        deadline_at: float | None,
+        options: CallOptions = NO_OPTIONS,
     ) -> Page:
         loop = asyncio.get_running_loop()
         if deadline_at is not None and loop.time() >= deadline_at:
             raise APITimeoutError(
                 f"GET {url}: the deadline passed before the attempt", limit="deadline", url=str(url)
             )
-        headers = (
-            self._first_attempt_headers
-            if retries == 0
-            else {
-                **self._config.headers,
-                RETRY_COUNT_HEADER: str(retries),
-            }
-        )
         request = RawRequest(
             url=url,
-            headers=headers,
-            timeout=self._config.timeout,
+            headers=self._headers(retries, options.headers),
+            timeout=self._config.timeout if options.timeout is None else options.timeout,
             max_response_bytes=self._config.max_response_bytes,
             proxy=self._config.proxy,
         )

@@ -24,8 +24,10 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
+    "RETRY_COUNT_HEADER",
     "ClientConfig",
     "Timeout",
+    "check_header",
     "resolve_config",
     "resolve_proxy",
     "user_agent",
@@ -36,6 +38,11 @@ DEFAULT_BASE_URL: Final = "https://api.onkernel.com/"
 
 API_KEY_ENV: Final = "KERNEL_API_KEY"
 BASE_URL_ENV: Final = "KERNEL_BASE_URL"
+
+RETRY_COUNT_HEADER: Final = "X-Kernel-Async-Retry-Count"
+"""Sent with every request: 0 on the first attempt, then the retry's number. Servers ignore
+it; it tells retries apart from aiohttp's own silent resend of an idempotent request after a
+pooled connection was reset. The client sets it; no header option may."""
 
 
 def _seconds(value: float) -> float:
@@ -179,26 +186,32 @@ _TOKEN_CHARS: Final = frozenset(
 )
 
 
-def _check_header_name(name: object) -> str:
+def check_header(name: object, value: object, *, argument: str) -> tuple[str, str]:
+    """Check one header of ``default_headers`` or ``extra_headers`` (``argument``).
+
+    Raises:
+        TypeError: the name or value is not a str.
+        ValueError: an invalid field name, a control character in the value (CR/LF would let
+            it inject headers of its own), text that is not valid Unicode, ``Authorization``
+            (the key is set by ``api_key``) or the client's retry counter.
+    """
+    label = argument.removesuffix("s").replace("_", " ")  # "default header", "extra header"
     if not isinstance(name, str) or not name:
-        raise TypeError(f"default_headers keys must be non-empty str, not {name!r}")
+        raise TypeError(f"{argument} keys must be non-empty str, not {name!r}")
     if not _TOKEN_CHARS.issuperset(name):
-        raise ValueError(f"default header name {name!r} is not a valid HTTP field name")
+        raise ValueError(f"{label} name {name!r} is not a valid HTTP field name")
     if name.lower() == "authorization":
-        raise ValueError("set the key with api_key, not an Authorization default header")
-    return name
-
-
-def _check_header_value(name: str, value: object) -> str:
+        raise ValueError(f"set the key with api_key, not an Authorization {label}")
+    if name.lower() == RETRY_COUNT_HEADER.lower():
+        raise ValueError(f"{label} {name!r} is the client's own; it counts the retries")
     if not isinstance(value, str):
-        raise TypeError(f"default header {name!r} must be a str, not {type(value).__name__}")
+        raise TypeError(f"{label} {name!r} must be a str, not {type(value).__name__}")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        # CR/LF would let a value inject headers of its own.
-        raise ValueError(f"default header {name!r} contains control characters")
+        raise ValueError(f"{label} {name!r} contains control characters")
     if not is_unicode_text(value):
         # A lone surrogate would be dropped: the header would go out empty or cut.
-        raise ValueError(f"default header {name!r} is not valid text (bytes that are not UTF-8?)")
-    return value
+        raise ValueError(f"{label} {name!r} is not valid text (bytes that are not UTF-8?)")
+    return name, value
 
 
 def _environment(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
@@ -288,7 +301,8 @@ def resolve_config(
     )
     headers: dict[str, str] = {"User-Agent": user_agent(), "Accept": "application/json"}
     for name, value in (default_headers or {}).items():
-        headers[_check_header_name(name)] = _check_header_value(name, value)
+        checked, text = check_header(name, value, argument="default_headers")
+        headers[checked] = text
     headers["Authorization"] = f"Bearer {secret.reveal()}"
     policy = retry if retry is not None else RetryPolicy()
     if not isinstance(policy, RetryPolicy):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Final, Protocol
 
+from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
+from kernel_async._options import NO_OPTIONS, CallOptions, QueryValue, call_options
+from kernel_async._pages import AsyncInvocationPage, FetchAt, link_page
 from kernel_async._params import (
     InvocationFilters,
     Since,
@@ -52,6 +55,7 @@ class InvocationsClient(Protocol):
         offset: int,
         max_retries: int | None = None,
         deadline_at: float | None = None,
+        options: CallOptions = NO_OPTIONS,
     ) -> Page:
         """One page, retried as the client's policy says, within the deadline (loop time)."""
         ...
@@ -80,6 +84,10 @@ class Invocations:
         offset: int = 0,
         max_retries: int | None = None,
         deadline: float | None = None,
+        timeout: Timeout | float | None = None,  # noqa: ASYNC109 - the official SDK's keyword
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: None = None,
     ) -> Page:
         """Fetch one page of ``GET /invocations``, newest first.
 
@@ -99,6 +107,15 @@ class Invocations:
             max_retries: Retries for this call (default: the client's).
             deadline: Seconds the whole call may take, retries and their waits included;
                 past it, :class:`APITimeoutError` with ``limit="deadline"``.
+            timeout: Per-attempt limits for this call: a :class:`Timeout`, or seconds for
+                the whole attempt (default, and ``None``: the client's).
+            extra_headers: Headers to add; they replace the client's of the same name. Not
+                ``Authorization`` (the key comes from ``api_key``).
+            extra_query: Query parameters to add, for what the API takes and this SDK does
+                not know yet. Not the ones it sends itself (the filters, ``limit``,
+                ``offset``): a :class:`ValueError` says to pass those as arguments.
+            extra_body: Accepted for the official SDK's signature; only ``None`` (a GET has
+                no body).
 
         Returns:
             The page, with its items and what its pagination headers said.
@@ -119,20 +136,47 @@ class Invocations:
             since=since,
             query=query,
         )
-        checked_limit = None if limit is None else validate_limit(limit)
-        checked_offset = validate_offset(offset)
-        retries = validate_max_retries(max_retries)
-        seconds = validate_deadline(deadline)
-        deadline_at = None
-        if seconds is not None:
-            deadline_at = asyncio.get_running_loop().time() + seconds
-        return await self._client._fetch_invocations_page(
+        fetch = self._page_fetcher(
             filters,
-            limit=checked_limit,
-            offset=checked_offset,
-            max_retries=retries,
-            deadline_at=deadline_at,
+            limit=None if limit is None else validate_limit(limit),
+            max_retries=validate_max_retries(max_retries),
+            deadline=validate_deadline(deadline),
+            options=call_options(
+                timeout=timeout,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            ),
         )
+        return await fetch(validate_offset(offset))
+
+    def _page_fetcher(
+        self,
+        filters: InvocationFilters,
+        *,
+        limit: int | None,
+        max_retries: int | None,
+        deadline: float | None,
+        options: CallOptions,
+    ) -> FetchAt:
+        """One ``list_page`` call per offset, with everything else bound (all checked)."""
+        fetch_page = self._client._fetch_invocations_page
+
+        def fetch(offset: int) -> Awaitable[Page]:
+            # The deadline is per call: it starts when the call does.
+            deadline_at = None
+            if deadline is not None:
+                deadline_at = asyncio.get_running_loop().time() + deadline
+            return fetch_page(
+                filters,
+                limit=limit,
+                offset=offset,
+                max_retries=max_retries,
+                deadline_at=deadline_at,
+                options=options,
+            )
+
+        return fetch
 
     def list(
         self,
@@ -144,7 +188,7 @@ class Invocations:
         status: InvocationStatus | str | None = None,
         since: Since | None = None,
         query: str | None = None,
-        limit: int | None = DEFAULT_WALK_PAGE_SIZE,
+        limit: int | None = None,
         offset: int = 0,
         prefetch: int = DEFAULT_PREFETCH,
         max_items: int | None = None,
@@ -153,6 +197,10 @@ class Invocations:
         dedupe: bool | None = None,
         max_retries: int | None = None,
         deadline: float | None = None,
+        timeout: Timeout | float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: None = None,
     ) -> InvocationListing:
         """Walk every matching invocation, newest first, several pages at a time.
 
@@ -167,6 +215,18 @@ class Invocations:
         order, even while invocations start, finish or are deleted meanwhile (see the
         pagination guide for how, and what it costs).
 
+        Awaited instead, as code written for the official SDK does, it returns the first
+        page, an :class:`AsyncInvocationPage` with the official page methods
+        (``has_next_page()``, ``get_next_page()``, ``iter_pages()``, ``async for`` over
+        the items of every page), fetched one page at a time::
+
+            page = await client.invocations.list(status="failed", limit=20)
+
+        The filters, ``limit`` (``None``: the server's default, 20), ``offset`` and the
+        per-call options apply to each page; ``max_retries`` and ``deadline`` to each fetch.
+        ``prefetch`` does not apply, and ``max_items``, ``resume`` and ``strict`` (which
+        belong to walks) raise :class:`TypeError` when the listing is awaited.
+
         Args:
             app_name: Only this application's invocations.
             version: Only this application version.
@@ -175,9 +235,9 @@ class Invocations:
             status: ``queued``, ``running``, ``succeeded`` or ``failed``.
             since: Started at or after this (as for :meth:`list_page`).
             query: Free-text search on invocation id, app name or action name.
-            limit: Page size from 1 to 100 (default, and ``None``: 100, the API's maximum).
-                Each page after the first overlaps the one before by one invocation, to
-                check that nothing moved; so a walk sends at least 2.
+            limit: Page size from 1 to 100 (default, and ``None``: 100, the API's maximum,
+                for a walk). Each page after the first overlaps the one before by one
+                invocation, to check that nothing moved; so a walk sends at least 2.
             offset: Where to start, such as a ``resume_offset`` (exact on data that did not
                 change; on live data use ``resume``).
             prefetch: Pages in flight, buffered or being consumed at once, from 1 to the
@@ -195,6 +255,13 @@ class Invocations:
             deadline: Seconds the whole walk may take from its first request, every page,
                 retry and wait included; past it, the walk raises :class:`APITimeoutError`
                 with ``limit="deadline"`` (and ``resume_token`` says where it stopped).
+            timeout: Per-attempt limits of each page request: a :class:`Timeout`, or
+                seconds for the whole attempt (default, and ``None``: the client's).
+            extra_headers: Headers to add to each request (as for :meth:`list_page`).
+            extra_query: Query parameters to add to each request (as for
+                :meth:`list_page`). They are not part of ``resume_token``: pass them again
+                when resuming.
+            extra_body: Accepted for the official SDK's signature; only ``None``.
 
         Raises:
             ValueError, TypeError: an invalid argument (nothing is sent).
@@ -208,7 +275,8 @@ class Invocations:
             since=since,
             query=query,
         )
-        page_size = DEFAULT_WALK_PAGE_SIZE if limit is None else validate_limit(limit)
+        requested_limit = None if limit is None else validate_limit(limit)
+        page_size = DEFAULT_WALK_PAGE_SIZE if requested_limit is None else requested_limit
         start = validate_offset(offset)
         window = validate_prefetch(prefetch, connection_limit=self._client.connection_limit)
         wanted = validate_max_items(max_items)
@@ -225,6 +293,36 @@ class Invocations:
             )
         retries = validate_max_retries(max_retries)
         seconds = validate_deadline(deadline)
+        options = call_options(
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
+        # Awaiting the listing: the official SDK's first page, with the arguments as given.
+        fetch_at = self._page_fetcher(
+            filters, limit=requested_limit, max_retries=retries, deadline=seconds, options=options
+        )
+        first_offset = start
+        walk_only = [
+            name
+            for name, given in (
+                ("max_items", max_items is not None),
+                ("resume", resume is not None),
+                ("strict", strict),
+            )
+            if given
+        ]
+
+        async def first_page() -> AsyncInvocationPage:
+            if walk_only:
+                verb = "applies" if len(walk_only) == 1 else "apply"
+                raise TypeError(
+                    f"{' and '.join(walk_only)} {verb} to walking the listing with async for; "
+                    "awaiting list() returns its first page, as in the official SDK"
+                )
+            return link_page(await fetch_at(first_offset), fetch_at)
+
         token = None
         anchor = None
         if resume is not None:
@@ -248,6 +346,7 @@ class Invocations:
                 offset=page_offset,
                 max_retries=retries,
                 deadline_at=deadline_at,
+                options=options,
             )
 
         plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=window, strict=strict)
@@ -258,6 +357,7 @@ class Invocations:
             filters=filters.as_query(),
             deadline=seconds,
             resumed_from=token,
+            first_page=first_page,
         )
 
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import attrs
 
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
+from kernel_async._pages import AsyncInvocationPage
 from kernel_async._resume import ResumeToken
 from kernel_async._tasks import cancel_and_wait
 from kernel_async._walk import Request, WalkPlan, WalkStats
@@ -80,8 +81,10 @@ class InvocationListing:
         adaptive: AdaptiveWindow | None = None,
         page_size: int = 100,
         pushbacks: Callable[[], int] | None = None,
+        first_page: Callable[[], Awaitable[AsyncInvocationPage]] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._first_page = first_page
         self._plan = plan
         self._prefetch = prefetch
         self._filters = dict(filters)
@@ -179,6 +182,16 @@ class InvocationListing:
     def __aiter__(self) -> Self:
         self._claim("items")
         return self
+
+    def __await__(self) -> Generator[Any, None, AsyncInvocationPage]:
+        """``await client.invocations.list(...)``: the first page, as in the official SDK.
+
+        The page (:class:`AsyncInvocationPage`) fetches the ones after it, one at a time.
+        Awaiting starts no walk: the listing itself is left as it was.
+        """
+        if self._first_page is None:
+            raise TypeError("this listing has no first page to await; iterate it instead")
+        return self._first_page().__await__()
 
     async def __anext__(self) -> Invocation:
         index = self._index

@@ -136,8 +136,9 @@ def _chainable(exc: BaseException) -> BaseException | None:
     return None if _holds_request_info(exc) else exc
 
 
-@functools.cache
-def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:  # once per Timeout, not per call
+# Once per Timeout, not per call; bounded, since a call may bring its own (timeout=).
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
     )

@@ -12,6 +12,7 @@ from typing import Any, assert_type
 from kernel_async import (
     APIStatusError,
     APITimeoutError,
+    AsyncInvocationPage,
     AsyncKernel,
     ErrorDetail,
     ErrorResponse,
@@ -20,6 +21,7 @@ from kernel_async import (
     InvocationStatus,
     JSONValue,
     Page,
+    PageInfo,
     RetryPolicy,
     Timeout,
 )
@@ -57,6 +59,35 @@ async def one_page(client: AsyncKernel) -> None:
         assert_type(invocation, Invocation)
     assert_type(page[0], Invocation)
     assert_type(page[1:], tuple[Invocation, ...])
+
+
+async def official_pages(client: AsyncKernel) -> None:
+    first_page = await client.invocations.list(status="failed", limit=20)
+    assert_type(first_page, AsyncInvocationPage)
+    assert_type(first_page.items, tuple[Invocation, ...])
+    assert_type(first_page.has_next_page(), bool)
+    assert_type(first_page.next_page_info(), PageInfo | None)
+    assert_type(first_page.next_offset, int | None)
+    page: Page = first_page  # a page is a Page
+    assert_type(page[0], Invocation)
+    if first_page.has_next_page():
+        assert_type(await first_page.get_next_page(), AsyncInvocationPage)
+    async for each in first_page.iter_pages():
+        assert_type(each, AsyncInvocationPage)
+    async for invocation in first_page:
+        assert_type(invocation, Invocation)
+    async for invocation in await client.invocations.list(limit=50):
+        assert_type(invocation, Invocation)
+    await client.invocations.list_page(
+        timeout=20.0,
+        extra_headers={"X-Kernel-Project-Id": "proj_1"},
+        extra_query={"preview": True, "page_hint": 2, "label": "x"},
+        extra_body=None,
+    )
+    walk = client.invocations.list(timeout=Timeout(total=10), extra_query={"preview": "1"})
+    assert_type(walk, InvocationListing)
+    # A GET has no body: a type checker says so before the TypeError would.
+    await client.invocations.list_page(extra_body={"a": 1})  # type: ignore[arg-type]
 
 
 async def errors(client: AsyncKernel) -> None:
