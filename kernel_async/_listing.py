@@ -101,6 +101,7 @@ class InvocationListing:
         self._page: Page | None = None  # the page the batch came from, for pages()
         self._mode: str | None = None
         self._busy = False
+        self._consumer: asyncio.Task[Any] | None = None  # the task iterating, once one does
         self._closed = False
         self._told_end = False  # the consumer saw the end (StopAsyncIteration or the error)
         self._error: BaseException | None = None
@@ -249,6 +250,7 @@ class InvocationListing:
     def _claim(self, mode: str) -> None:
         if self._mode is not None and self._mode != mode:
             raise RuntimeError(f"this listing is already being iterated by {self._mode}")
+        self._check_consumer()
         if self._told_end or (self._closed and not self._plan.complete):
             what = f"failed ({type(self._error).__name__})" if self._error else "ended"
             raise RuntimeError(
@@ -335,6 +337,25 @@ class InvocationListing:
             self._told_end = True
             raise error
         return False
+
+    def _check_consumer(self) -> None:
+        """One task iterates a listing; another may start iterating once that one has ended.
+
+        Checked when an iteration starts (``async for``, ``pages()``), not at every item or
+        page: an iterator handed to another task (the rest of a walk streamed by a web
+        framework's task, say) goes on there.
+        """
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: iter() outside async code
+            return
+        consumer = self._consumer
+        if consumer is not None and consumer is not task and not consumer.done():
+            raise RuntimeError(
+                f"another task ({consumer.get_name()}) is iterating this listing; a listing "
+                "has one consumer at a time (hand it over once that task has ended)"
+            )
+        self._consumer = task
 
     async def _advance(self) -> bool:
         """Load the next page with something new into the buffer; ``False`` at the end."""

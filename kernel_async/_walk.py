@@ -134,8 +134,11 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
 
 @attrs.frozen
 class Request:
-    """One page request: a key unique within the walk, the offset, whether it bridges, and
-    whether it was made one page at a time under heavy churn (its page is not bridged).
+    """One page request: a key unique within the walk, and its offset.
+
+    ``bridge`` marks a request made to find the walk's place again; ``unchecked`` one made
+    one page at a time under heavy churn (its page is taken unbridged, as a sequential walk
+    would take it).
     """
 
     key: int

@@ -383,10 +383,25 @@ def test_the_first_page_again_and_again_is_a_server_that_ignores_offset() -> Non
     plan = WalkPlan(start=0, window=1)
     plan.plan(1)
     take(plan, page(0, range(10)))
+    plan.plan(1)
+    take(plan, page(9, range(9, 19)))  # the walk moved on: its cursor is 18
     with pytest.raises(PaginationError, match="ignore offset"):
         for _ in range(4):  # the first time is still short of a whole page further on
             head = plan.head or plan.plan(1)[0]
             take(plan, page(head.offset, range(10), next_offset=head.offset + 10))
+
+
+def test_the_first_page_pushed_down_by_inserts_to_the_cursor_is_not_an_error() -> None:
+    # Four invocations start before every request, with pages of five: the page at the
+    # cursor is the first page again each time, cursor included; that is churn, not a
+    # server that ignores offset, and the walk moves on as a sequential walk would.
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(5)))
+    for _ in range(6):
+        head = plan.head or plan.plan(1)[0]
+        take(plan, page(head.offset, range(5), next_offset=head.offset + 5))
+    assert plan.stats.unchecked_pages > 0
 
 
 def test_the_same_page_for_every_offset_ends_in_a_pagination_error() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -73,19 +74,27 @@ class LiveData:
         *,
         seed: int = 0,
         rate: float = 0.0,
-        kinds: Mapping[Churn, float] | None = None,
+        kinds: Mapping[Churn, float] | Mapping[str, float] | None = None,
         script: Mapping[int, Callable[[Any], None]] | None = None,
         reorder: bool = False,
         hold: float = 0.002,
         hold_steps: int = 4,
         until: int | None = None,
     ) -> None:
-        if not rate >= 0:
-            raise ValueError(f"rate must be >= 0, got {rate!r}")
-        if hold < 0 or hold_steps < 0:
-            raise ValueError("hold and hold_steps must be >= 0")
-        weights = dict(kinds) if kinds is not None else dict.fromkeys(Churn, 1.0)
-        if not weights or any(not w >= 0 for w in weights.values()) or not sum(weights.values()):
+        if not 0 <= rate < math.inf:
+            raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
+        if not 0 <= hold < math.inf or isinstance(hold_steps, bool) or hold_steps < 0:
+            raise ValueError("hold must be a finite number of seconds >= 0, hold_steps an int >= 0")
+        try:
+            # Churn("delete") is Churn.DELETE: kinds may be given by name, as the CLI does.
+            weights = {Churn(kind): weight for kind, weight in (kinds or {}).items()}
+        except ValueError:
+            raise ValueError(f"kinds must be among {', '.join(Churn)}, got {kinds!r}") from None
+        if kinds is None:
+            weights = dict.fromkeys(Churn, 1.0)
+        if not weights or not all(0 <= w < math.inf for w in weights.values()):
+            raise ValueError("kinds' weights must be finite numbers >= 0")
+        if not sum(weights.values()):
             raise ValueError("kinds must give at least one kind a positive weight")
         self.seed = seed
         self.rate = rate
