@@ -26,6 +26,11 @@ MAX_REPEATED_PAGES: Final = 16
 walk stops with a PaginationError (a server or cache that serves one page for any offset)."""
 
 
+_FIRST_PAGE_MIN: Final = 5
+"""A first page this small can come round again by chance under churn; smaller ones are left
+to the same-page guard."""
+
+
 def _same_ids(a: tuple[Invocation, ...], b: tuple[Invocation, ...]) -> bool:
     """Whether two pages hold the same invocations in the same order (cheap when not)."""
     return (
@@ -89,6 +94,7 @@ class ServerGuard:
             self._first_items, self._first_end = items, page.offset + len(items)
         elif (
             not holds_cursor
+            and len(items) >= _FIRST_PAGE_MIN
             and _same_ids(items, self._first_items)
             and page.offset >= self._first_end
         ):
@@ -99,7 +105,7 @@ class ServerGuard:
                 raise PaginationError(
                     f"the page at offset {page.offset} is the walk's first page again, for the "
                     "third time in a row: the server (or a proxy or cache in front of it) seems "
-                    "to ignore offset",
+                    "to ignore offset, or invocations start faster than the walk can move",
                     offset=page.offset,
                     request_id=page.request_id,
                 )

@@ -69,6 +69,7 @@ CHURN_LIMIT: Final = 6
 the walk stops bridging and goes one page at a time like a sequential walk, counting what it
 cannot check (see :class:`WalkStats`)."""
 
+_WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
 _RECENT_BATCHES: Final = 2  # delivered batches whose ids place a page whose cursor is gone
 
 
@@ -237,6 +238,7 @@ class WalkPlan:
         self._bridge_attempts = 0
         self._floats: deque[bool] = deque(maxlen=CHURN_WINDOW)
         self._unchecked = False  # churn beyond what bridging can keep up with
+        self._moved = False  # a page floated once: the data changes under this walk
         self._guard = ServerGuard(strict=strict)
         self.stats = WalkStats(window=self._max_window, peak_window=self._max_window)
 
@@ -348,6 +350,7 @@ class WalkPlan:
         if first_new is None:
             if not head.bridge and self._overlap:  # a boundary counts once, however bridged
                 self._note_churn(churned=True)
+                self._moved = True
             if was_held:
                 # Fetched before the data moved again: the bridge's chain covers its range.
                 self.stats.wasted += 1
@@ -377,8 +380,14 @@ class WalkPlan:
 
     @property
     def _overlap(self) -> int:
-        # A page of one item cannot hold the cursor and something new.
-        return 1 if self._step is not None and self._step >= 2 else 0
+        # A page of one item cannot hold the cursor and something new. Once the data has
+        # been seen to move, pages of ten or more overlap by two: a single change between two
+        # pages' fetches then shifts the cursor within the overlap instead of out of the
+        # page, at one invocation per page instead of a bridge per change.
+        step = self._step
+        if step is None or step < 2:
+            return 0
+        return 2 if self._moved and step >= _WIDE_OVERLAP_FROM else 1
 
     def _schedule(self, offset: int, *, bridge: bool = False, first: bool = False) -> Request:
         request = Request(next(self._keys), offset, bridge, self._unchecked)
@@ -408,8 +417,9 @@ class WalkPlan:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
-        if items and items[0].id == cursor.id:
-            return 1  # the overlap matched: nothing moved between the two fetches
+        expected = self._overlap - 1  # where the cursor is if nothing moved
+        if 0 <= expected < len(items) and items[expected].id == cursor.id:
+            return expected + 1  # the overlap matched
         for index in range(len(items) - 1, -1, -1):
             if items[index].id == cursor.id:
                 return index + 1  # the data moved by a few items; the cursor is still here
@@ -452,7 +462,7 @@ class WalkPlan:
         self._window = max(1.0, self._window / 2)
         self._track_window()
         discard: list[int] = []
-        if not head.bridge and self.window >= 2:
+        if not head.bridge and self._max_window >= 2:
             self._scheduled.appendleft(head)  # placed again once the bridge has moved the cursor
             self._held.add(head.key)
         else:
@@ -499,8 +509,9 @@ class WalkPlan:
         items = page.items
         cursor_id = self._cursor.id if self._cursor is not None else None
         indexes: range | list[int]
-        if first_new == 1 and items[0].id == cursor_id:
-            indexes, new = range(1, len(items)), items[1:]  # the common case: nothing moved
+        if first_new and items[first_new - 1].id == cursor_id:
+            # The cursor is in the page: what follows it is new (the common case).
+            indexes, new = range(first_new, len(items)), items[first_new:]
             if len({item.id for item in new}) < len(new):  # the server repeated one
                 indexes, new = self._unrepeated(items, first_new, set())
         else:
@@ -544,13 +555,16 @@ class WalkPlan:
             # page's step, as a sequential walk would, so that it ends when that one does.
             overlap = 0
         self._next = page.next_offset - overlap
-        discard: tuple[int, ...] = ()
+        # A request made before the overlap widened still overlaps by one and is checked like
+        # any page; one that would leave a gap, or overlap more than the overlap does, was
+        # speculated with a step the server does not use. (A held page is placed anyway.)
         following = self._scheduled[0] if self._scheduled else None
-        held = following is not None and following.key in self._held
-        if following is not None and not held and following.offset != self._next:
-            # Speculation at another offset: the server's step is not the one assumed.
-            discard = self._discard_all()
-        return Accepted(new, start, discard)
+        stale = (
+            following is not None
+            and following.key not in self._held
+            and not self._next <= following.offset <= page.next_offset - 1
+        )
+        return Accepted(new, start, self._discard_all() if stale else ())
 
     def _track_window(self) -> None:
         self.stats.window = self.window

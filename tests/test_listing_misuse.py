@@ -68,7 +68,7 @@ async def test_two_tasks_iterating_one_listing_is_a_clear_error() -> None:
 
         first = asyncio.create_task(consume())
         await asyncio.sleep(0)
-        with pytest.raises(RuntimeError, match="another task .*is iterating"):
+        with pytest.raises(RuntimeError, match=r"another task .*is iterating"):
             await consume()
         assert await first == ids(ORDERED)  # the first consumer is not disturbed
 
@@ -158,7 +158,7 @@ async def test_a_server_that_ignores_offset_is_a_pagination_error() -> None:
     async with server(ignores_offset) as (client, asked):
         # Its first page ends with the walk's cursor, so for a while it looks like inserts at
         # the head pushing the first page down; the same page every time gives it away.
-        with pytest.raises(PaginationError, match="ignore offset|same invocations"):
+        with pytest.raises(PaginationError, match=r"ignore offset|same invocations"):
             await _walk(client, limit=50, prefetch=1)
     assert len(asked) <= 20
 

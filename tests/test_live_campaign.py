@@ -1,7 +1,8 @@
 """The live-data campaign: a thousand seeded walks while the data changes under them.
 
-Each walk draws from its seed: the data (0-300 invocations), a ``status`` filter or none, the
-page size (1-100, small ones often), the prefetch (1-16), and a live-data mode: random inserts
+Each walk draws from its seed: the data (0-300 invocations, in one walk of five with many
+``started_at`` ties), a ``status`` filter or none, the page size (1-100, small ones often), the
+prefetch (1-16), and a live-data mode: random inserts
 at the head and in the middle, deletes and status changes at a random rate, with concurrent
 requests answered in a seeded random order, each from the data at its turn. The walk runs in
 process (``emulator.client(in_memory=True)``), so every seed replays exactly.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from datetime import timedelta
 
 import attrs
 
@@ -44,6 +46,7 @@ class Walk:
     rate: float
     kinds: dict[Churn, float]
     hold_steps: int
+    ties: bool
 
     @classmethod
     def draw(cls, seed: int) -> Walk:
@@ -58,9 +61,12 @@ class Walk:
             limit=limit,
             prefetch=rng.randint(1, 16),
             status=rng.choice([None, None, "running", "failed", "succeeded", "queued"]),
-            rate=rng.choice([0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.6, 1.0]),
+            # Up to a change per response, and below a quarter of the page size: where the
+            # list grows as fast as any walk moves, no walk ends (a sequential one neither).
+            rate=min(rng.choice([0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.6, 1.0]), limit / 4),
             kinds=kinds,
             hold_steps=rng.randint(0, 6),
+            ties=rng.random() < 0.2,
         )
 
     def emulator(self) -> KernelEmulator:
@@ -72,6 +78,13 @@ class Walk:
             hold_steps=self.hold_steps,
         )
         data = generate_invocations(self.total, seed=self.seed, now=NOW)
+        if self.ties:
+            # Whole minutes within a short span: many invocations share a started_at, which
+            # the API orders in a stable order of its own (the emulator: by id).
+            rng = random.Random(self.seed)
+            for item in data:
+                minutes = rng.randrange(self.total // 4 + 1)
+                item["started_at"] = (NOW - timedelta(minutes=minutes)).isoformat()
         return KernelEmulator(data, now=NOW, live=live)
 
     @property
@@ -95,6 +108,7 @@ async def walk_ours(walk: Walk, totals: Counter[str]) -> None:
     assert verdict.lost == 0 or stats.possible_gaps > 0, f"{walk}: lost {verdict.lost} silently"
     assert listing.in_flight == 0
     totals["walks"] += 1
+    totals["walks with ties"] += walk.ties
     totals["changes"] += changes
     totals["requests"] += requests
     totals["owed"] += verdict.owed
@@ -143,7 +157,7 @@ async def test_live_data_campaign() -> None:
     assert totals["walks"] == WALKS
     if WALKS >= 1000:
         # The campaign must exercise what it claims: changes, and a naive walk that suffers.
-        assert totals["changes"] >= 3_000
+        assert totals["changes"] >= 2_500
         assert totals["walks within the stated churn"] >= WALKS // 2
         assert totals["naive lost"] > 0
         assert totals["bridges"] > 0

@@ -210,7 +210,7 @@ async def test_the_same_seed_replays_the_same_walk_in_process() -> None:
 
     first, second = await one(), await one()
     assert first == second
-    assert len(first[1]) > 5  # it did change
+    assert len(first[1]) > 3  # it did change
 
 
 async def test_live_data_over_tcp_keeps_every_invocation_that_stayed() -> None:

@@ -24,6 +24,7 @@ import asyncio
 import enum
 import math
 import random
+import string
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,6 +33,8 @@ from kernel_async.testing._data import generate_invocations
 from kernel_async.testing._store import InvocationStore, started_between
 
 __all__ = ["Churn", "LiveData"]
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
 class _Clock(Protocol):
@@ -104,7 +107,8 @@ class LiveData:
         self.hold = hold
         self.hold_steps = hold_steps
         self.until = until
-        self.random = random.Random(seed)  # noqa: S311 - reproducible test data
+        # Its own stream: seeded like the data, it would replay the data's draws (and ids).
+        self.random = random.Random(f"live-data|{seed}")  # noqa: S311 - reproducible
         self._pending: list[asyncio.Future[None]] = []
         self._release: asyncio.Handle | None = None
 
@@ -198,7 +202,14 @@ def _new_invocation(
     rng: random.Random, emulator: _Clock, started_at: str, status: str
 ) -> dict[str, Any]:
     (template,) = generate_invocations(1, seed=rng.getrandbits(32), now=emulator.now())
-    invocation = {**template, "started_at": started_at, "status": status, "finished_at": None}
+    invocation = {
+        **template,
+        # An id of its own draw: the template's comes from a seed the data may share.
+        "id": "".join(rng.choices(_ID_ALPHABET, k=24)),
+        "started_at": started_at,
+        "status": status,
+        "finished_at": None,
+    }
     if status in ("queued", "running"):
         invocation.pop("output", None)
         invocation.pop("status_reason", None)

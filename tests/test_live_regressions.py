@@ -1,14 +1,15 @@
-"""Review 9 (hostile review of issue 9, exactly-once walks on live data): runnable repros.
+"""Regressions from a hostile review of the exactly-once walk: each case once broke a promise.
 
-Every test here states what the issue or docs/pagination.md promises and FAILS on the code as
-reviewed. Each is marked ``xfail(strict=True)`` so the suite stays green and a fix shows up as
-an XPASS (which then fails, by ``xfail_strict``: drop the marker with the fix). To see the
-failures themselves::
+F1 concurrent pages placed without a bridge under churn lost what a sequential walk keeps;
+F2 ties in ``started_at`` whose cursor vanished were delivered twice; F3 small pages went over
+the stated request budget; F4 inserts at the head looked like a server ignoring ``offset``;
+F6 a resume token lost what moved further than the bridges reached; F7 a second consumer took
+the rest silently; F8 a lost ``X-Has-More`` with a backward ``X-Next-Offset`` ended the walk
+silently; F9 a hand-built token reached the server; F10 a repeated invocation came twice;
+F11/F12 ``LiveData`` accepted what it could not use.
 
-    .venv/bin/python -m pytest tests/test_review9_repros.py --runxfail -q
-
-Everything is deterministic: in-process emulator (``client(in_memory=True)``) with seeded
-LiveData, plain WalkPlan values, or a small aiohttp server on 127.0.0.1.
+Everything is deterministic: the in-process emulator with seeded ``LiveData``, plain
+``WalkPlan`` values, or a small aiohttp server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ from kernel_async.testing import (
 
 from conftest import NOW
 from live import judge, naive_walk
-
-review9 = pytest.mark.xfail(strict=True, reason="review9 repro: fails on the reviewed code")
 
 
 def head_inserts(seed: int, total: int, rate: float) -> KernelEmulator:
@@ -76,7 +75,7 @@ async def test_f1_head_inserts_only_never_cost_an_invocation_a_sequential_walk_k
         naive, _ = await naive_walk(client, limit=10)
     sequential = judge(naive, sequential_initial, sequential_emulator)
     assert sequential.lost == 0  # holds today: a sequential walk keeps every one
-    # Reviewed code: ours.lost == 5, possible_gaps == 1 (unchecked mode places speculative
+    # Before the fix: ours.lost == 5, possible_gaps == 1 (unchecked mode places speculative
     # pages fetched before the inserts, without a bridge).
     assert (ours.lost, listing.possible_gaps) == (0, 0)
 
@@ -146,7 +145,7 @@ async def test_f2_ties_end_to_end_in_the_emulator() -> None:
     emulator = KernelEmulator(data, live=LiveData(script={3: delete_cursor_and_recent}))
     got, listing = await walk(emulator, limit=3, prefetch=1)
     ids = [i.id for i in got]
-    # Reviewed code: inv_00..inv_02 delivered twice, possible_gaps == 0.
+    # Before the fix: inv_00..inv_02 delivered twice, possible_gaps == 0.
     assert len(ids) == len(set(ids)) or listing.possible_gaps > 0, ids
 
 
@@ -162,7 +161,7 @@ async def test_f3_requests_stay_within_the_stated_bound_at_page_size_5() -> None
     requests, changes = len(emulator.requests), len(emulator.changes)
     assert changes / requests <= 0.2  # within the stated churn (0.18)
     sequential = -(-300 // 5) + 1
-    # Reviewed code: 103 requests > 94.5 (a sequential walk of the same data made 63).
+    # Before the fix: 103 requests > 94.5 (a sequential walk of the same data made 63).
     assert requests <= 1.5 * sequential + 3
 
 
@@ -196,7 +195,7 @@ async def test_f4_heavy_head_inserts_end_whenever_a_sequential_walk_ends() -> No
 async def test_f6_a_resume_token_finds_a_surviving_anchor_however_far_it_moved(moved: int) -> None:
     # docs: a new listing given resume=token "finds its place by those ids ... and yields
     # exactly what the first one had not". Here the anchor itself survives; only invocations
-    # newer than it vanished (e.g. `status="queued"` resumed an hour later). Reviewed code:
+    # newer than it vanished (e.g. `status="queued"` resumed an hour later). Before the fix:
     # moved=520 loses 7, moved=700 loses 187, each time counted as ONE possible gap.
     emulator = KernelEmulator(count=1200, seed=3, now=NOW)
     async with emulator.client(in_memory=True) as client:
@@ -220,7 +219,7 @@ async def test_f6_a_resume_token_finds_a_surviving_anchor_however_far_it_moved(m
 async def test_f7_a_second_consumer_gets_a_runtime_error_even_between_pages() -> None:
     # Issue: "two tasks iterating one listing: a clear RuntimeError". The busy flag is only set
     # while a task waits inside _advance; a second `async for` that starts while the first
-    # task is in its loop body takes the rest of the walk. Reviewed code: A gets 3, B gets 97,
+    # task is in its loop body takes the rest of the walk. Before the fix: A gets 3, B gets 97,
     # both end normally.
     emulator = KernelEmulator(generate_invocations(100, seed=4, now=NOW), now=NOW)
     async with emulator.client(in_memory=True) as client, client.invocations.list(limit=10) as it:
@@ -294,7 +293,7 @@ async def test_f8_a_middle_page_without_has_more_and_a_non_forward_next_offset_i
     None
 ):
     # Issue: "a middle page without X-Has-More but with a non-zero X-Next-Offset: not a silent
-    # end ... count the anomaly, PaginationError in strict mode". Reviewed code: 199 of 300,
+    # end ... count the anomaly, PaginationError in strict mode". Before the fix: 199 of 300,
     # ends normally, anomalies == 0; strict=True ends normally too.
     got, listing, error = await _hostile(_backward_next_offset_without_has_more)
     assert len(got) == 300 or error is not None or listing.stats.anomalies > 0
@@ -332,7 +331,7 @@ def _repeats_one(offset: int, limit: int) -> tuple[list[dict[str, Any]], dict[st
 
 async def test_f10_an_invocation_the_server_repeats_is_delivered_once() -> None:
     # Deprecation text: "dedupe is deprecated and has no effect: every walk delivers each
-    # invocation once". Reviewed code: 301 deliveries for 300 invocations.
+    # invocation once". Before the fix: 301 deliveries for 300 invocations.
     got, listing, _ = await _hostile(_repeats_one)
     assert len(got) == len(set(got)) or listing.stats.anomalies > 0
 
@@ -348,7 +347,7 @@ async def test_f11_livedata_kinds_given_as_strings_do_what_they_say() -> None:
     async with emulator.client(in_memory=True) as client:
         for _ in range(5):
             await client.invocations.list_page(limit=5)
-    assert len(emulator.changes) == 5  # reviewed code: 0
+    assert len(emulator.changes) == 5  # before the fix: 0
 
 
 @pytest.mark.parametrize(
@@ -357,7 +356,7 @@ async def test_f11_livedata_kinds_given_as_strings_do_what_they_say() -> None:
     ids=["rate-inf", "weight-inf", "hold-nan"],
 )
 def test_f12_livedata_refuses_values_it_cannot_serve_with(kwargs: dict[str, Any]) -> None:
-    # BRIEF: invalid parameters raise ValueError/TypeError up front. Reviewed code accepts
+    # BRIEF: invalid parameters raise ValueError/TypeError up front. Before the fix it accepted
     # these; then every response is a 500 (rate/weight inf: ValueError inside the handler) or
     # the request is never answered (hold=nan, over TCP with reorder=True).
     with pytest.raises(ValueError, match=r"rate|kinds|hold"):
