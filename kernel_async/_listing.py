@@ -29,7 +29,7 @@ from kernel_async._models import Invocation, Page
 from kernel_async._pages import AsyncInvocationPage
 from kernel_async._resume import ResumeToken
 from kernel_async._tasks import cancel_and_wait
-from kernel_async._walk import Request, WalkPlan, WalkStats
+from kernel_async._walk import Anchor, Request, WalkPlan, WalkStats
 from kernel_async._window import AdaptiveWindow
 
 __all__ = ["InvocationListing"]
@@ -90,14 +90,14 @@ class InvocationListing:
         self._filters = dict(filters)
         self._deadline = deadline
         self._deadline_at: float | None = None  # set when the first request starts
-        self._resumed_from = resumed_from
         self._window: dict[int, asyncio.Task[Page]] = {}  # request key -> its task
         self._discarded: set[asyncio.Task[Page]] = set()  # cancelled, not yet awaited
         self._batch: tuple[Invocation, ...] = ()  # the items of the page being consumed
         self._batch_start = 0  # the position of _batch[0]
         self._index = 0  # the next item of _batch to yield
-        self._previous: tuple[Invocation, ...] = ()  # the end of the batch before
-        self._previous_position = 0  # the position of _previous[-1]
+        self._previous: tuple[Invocation, ...] = ()  # the last items consumed before _batch
+        # The last invocation consumed before _batch, with its ties: what a token resumes after.
+        self._consumed = resumed_from.anchor() if resumed_from is not None else None
         self._page: Page | None = None  # the page the batch came from, for pages()
         self._mode: str | None = None
         self._busy = False
@@ -142,18 +142,15 @@ class InvocationListing:
         that): the new walk finds its place by the ids of the last invocations delivered and
         yields exactly what this one had not.
         """
-        if self.resume_offset is None:
+        offset = self.resume_offset
+        if offset is None:
             return None
+        anchor, recent = self._consumed, self._previous
         if self._index > 0:
-            consumed = self._previous + self._batch[: self._index]
-            position = self._batch_start + self._index - 1
-        elif self._previous:
-            consumed, position = self._previous, self._previous_position
-        elif self._resumed_from is not None:
-            return self._resumed_from
-        else:
-            return ResumeToken.after(self._filters, None, self.resume_offset)
-        return ResumeToken.after(self._filters, consumed[-1], position, consumed[:-1])
+            taken = self._batch[: self._index]
+            anchor = Anchor.after(taken, self._batch_start + self._index - 1, anchor)
+            recent += taken
+        return ResumeToken.at(self._filters, anchor, offset, [item.id for item in recent])
 
     @property
     def error(self) -> BaseException | None:
@@ -449,7 +446,8 @@ class InvocationListing:
         consumed = self._batch[: self._index]
         if consumed:
             self._previous = (self._previous + consumed[-_TOKEN_TAIL:])[-_TOKEN_TAIL:]
-            self._previous_position = self._batch_start + len(consumed) - 1
+            position = self._batch_start + len(consumed) - 1
+            self._consumed = Anchor.after(consumed, position, self._consumed)
         self._batch, self._index = (), 0
 
     @staticmethod

@@ -12,12 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 import attrs
 
-from kernel_async._models import Invocation
 from kernel_async._params import MAX_OFFSET
 from kernel_async._timestamps import format_rfc3339_nano, parse_rfc3339, rfc3339_to_epoch_ns
 from kernel_async._walk import Anchor
@@ -26,6 +25,7 @@ __all__ = ["ResumeToken"]
 
 _PREFIX: Final = "ka1."
 _MAX_RECENT: Final = 8  # ids of the last items delivered, besides the anchor
+_MAX_TIES: Final = 256  # ids delivered with the anchor's very started_at, kept in a token
 
 
 @attrs.frozen(kw_only=True)
@@ -41,8 +41,8 @@ class ResumeToken:
             :attr:`InvocationListing.resume_offset` says).
         last_id: The id of the last invocation delivered, or ``None`` if none was.
         last_started_at: Its ``started_at`` as RFC 3339 text with nanoseconds.
-        recent_ids: Ids delivered just before it (newest first), to find the place again
-            if the last one is gone.
+        recent_ids: Ids delivered just before it, and those delivered with its very
+            ``started_at`` (ties, up to 256), to find the place again if the last one is gone.
     """
 
     filters: tuple[tuple[str, str], ...] = ()
@@ -84,22 +84,28 @@ class ResumeToken:
             raise ValueError("a ResumeToken with last_id resumes after it: offset must be >= 1")
 
     @classmethod
-    def after(
+    def at(
         cls,
         filters: Mapping[str, str],
-        item: Invocation | None,
-        position: int,
-        recent: tuple[Invocation, ...] = (),
+        anchor: Anchor | None,
+        offset: int,
+        recent: Iterable[str] = (),
     ) -> ResumeToken:
-        """The token after ``item``, delivered at ``position`` (``None``: before ``position``)."""
-        if item is None:
-            return cls(filters=tuple(sorted(filters.items())), offset=position)
+        """The token after ``anchor`` (with its ties), or before ``offset`` without one.
+
+        ``recent`` are the ids delivered just before the anchor, oldest first.
+        """
+        pairs = tuple(sorted(filters.items()))
+        if anchor is None:
+            return cls(filters=pairs, offset=offset)
+        ids = [i for i in recent if i != anchor.id][-_MAX_RECENT:]
+        ties = sorted(anchor.recent_ids - {anchor.id, *ids})[:_MAX_TIES]
         return cls(
-            filters=tuple(sorted(filters.items())),
-            offset=position + 1,
-            last_id=item.id,
-            last_started_at=format_rfc3339_nano(item.started_at_ns),
-            recent_ids=tuple(i.id for i in recent[-_MAX_RECENT:] if i.id != item.id),
+            filters=pairs,
+            offset=anchor.position + 1,
+            last_id=anchor.id,
+            last_started_at=format_rfc3339_nano(anchor.started_at_ns),
+            recent_ids=(*ids, *ties),
         )
 
     def anchor(self) -> Anchor | None:

@@ -261,3 +261,25 @@ async def test_an_emulator_answer_can_wait_for_its_turn_and_still_shut_down() ->
     with pytest.raises(APIConnectionError):  # the connection went away with the emulator
         await task
     await client.aclose()
+
+
+async def test_a_token_carries_the_ties_of_its_last_invocation() -> None:
+    # Forty invocations started in the same second: the API orders them in a stable order of
+    # its own, which no client can derive. A token taken inside the tie remembers all of them.
+    tied = [
+        make_invocation(id=f"t{n:02d}", started_at="2026-05-01T00:00:00Z") for n in range(40)
+    ]
+    emu = KernelEmulator([*tied, *running(10)], now=NOW)
+    async with emu.client(in_memory=True) as client:
+        async with client.invocations.list(limit=5, max_items=23) as first:
+            got = [i.id async for i in first]
+        token = first.resume_token
+        assert token is not None
+        ties_delivered = {i for i in got if i.startswith("t")} - {token.last_id}
+        assert len(ties_delivered) == 12
+        assert ties_delivered <= set(token.recent_ids)  # every one, not only the last few
+        for gone in got[-12:]:  # the anchor and the ones just before it go
+            emu.remove_invocation(gone)
+        rest = await walk(client, resume=ResumeToken.parse(str(token)), limit=5)
+    assert len(got + rest) == len(set(got + rest))  # nothing twice
+    assert set(got + rest) == {i["id"] for i in [*tied, *running(10)]}

@@ -388,3 +388,15 @@ def test_a_body_that_is_not_json_at_all_is_retryable(raw: bytes, what: str) -> N
     error = caught.value
     assert (error.retryable, error.status, error.request_id, error.url) == (True, 200, "r", "u")
     assert error.message == f"the response body is {what}"
+
+
+def test_a_lost_x_has_more_is_followed_when_the_next_offset_moves_forward() -> None:
+    headers = {"X-Next-Offset": "40", "X-Limit": "20"}
+    page = read_page_headers(headers, requested_offset=20)
+    assert (page.has_more, page.next_offset) == (True, 40)
+    assert page.anomalies == ("X-Has-More is missing but X-Next-Offset is 40",)
+    for backward in ("20", "5"):
+        with pytest.raises(PaginationError, match="does not move forward"):
+            read_page_headers({"X-Next-Offset": backward}, requested_offset=20)
+    last = read_page_headers({"X-Next-Offset": "0"}, requested_offset=20)
+    assert (last.has_more, last.anomalies) == (False, ())
