@@ -46,10 +46,12 @@ from kernel_async._resume import ResumeToken
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 from kernel_async._walk import WalkStats
+from kernel_async._window import DEFAULT_MAX_PREFETCH
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_PREFETCH",
     "DEFAULT_PREFETCH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WALK_PAGE_SIZE",

@@ -24,11 +24,11 @@ from typing import TextIO
 from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
 from kernel_async._config import DEFAULT_TIMEOUT, Timeout
 from kernel_async._errors import KernelError, MissingAPIKeyError
-from kernel_async._invocations import DEFAULT_PREFETCH
 from kernel_async._models import Invocation, InvocationStatus
 from kernel_async._retry import RetryPolicy
 from kernel_async._table import TableLayout, printable, render_header, render_row
 from kernel_async._version import __version__
+from kernel_async._window import DEFAULT_MAX_PREFETCH
 from kernel_async.testing._emulator import KernelEmulator
 from kernel_async.testing._live import Churn, LiveData
 
@@ -125,9 +125,18 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listing.add_argument(
         "--prefetch",
         type=_int_at_least(1),
-        default=DEFAULT_PREFETCH,
+        default=None,
         metavar="N",
-        help="pages in flight at once (1 walks sequentially; at most --connections)",
+        help="a fixed number of pages in flight (1 walks sequentially; at most --connections)"
+        "; without it the window adapts to the latency it measures",
+    )
+    listing.add_argument(
+        "--max-prefetch",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help=f"the most pages an adaptive window has in flight (default: {DEFAULT_MAX_PREFETCH}"
+        ", or --connections if lower)",
     )
     listing.add_argument(
         "--connections",
@@ -267,11 +276,14 @@ def _check_listing_flags(args: argparse.Namespace) -> None:
         ):
             if value is not None:
                 raise _UsageError(f"{flag} needs --emulator")
-    if args.prefetch > args.connections:
-        raise _UsageError(
-            f"--prefetch {args.prefetch} is more than --connections {args.connections}; "
-            "raise --connections as well"
-        )
+    for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
+        if value is not None and value > args.connections:
+            raise _UsageError(
+                f"{flag} {value} is more than --connections {args.connections}; "
+                "raise --connections as well"
+            )
+    if args.prefetch is not None and args.max_prefetch is not None:
+        raise _UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
 
 
 @asynccontextmanager
@@ -421,6 +433,7 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
             query=args.query,
             limit=args.limit,
             prefetch=args.prefetch,
+            max_prefetch=args.max_prefetch,
             max_items=args.max_items,
         )
         progress = _Progress(err)

@@ -132,6 +132,7 @@ class AsyncKernel:
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
         self._throttled_until = 0.0
+        self._pushbacks = 0  # "slow down" answers so far: adaptive walks halve their window
         self._random = random.Random()  # noqa: S311 - jitter, not secrets
         self.invocations = Invocations(self)
         """Listing invocations: :meth:`Invocations.list_page`."""
@@ -155,6 +156,11 @@ class AsyncKernel:
     def connection_limit(self) -> int:
         """Requests that may run at once: ``max_connections``, or a given session's pool size."""
         return self._transport.connection_limit
+
+    @property
+    def pushbacks(self) -> int:
+        """How often the server has asked this client to slow down (429, 503), so far."""
+        return self._pushbacks
 
     @property
     def closed(self) -> bool:
@@ -261,6 +267,7 @@ class AsyncKernel:
                 resume_at = loop.time() + decision.delay
                 if decision.throttle:
                     self._throttled_until = max(self._throttled_until, resume_at)
+                    self._pushbacks += 1
                 await self._pause(decision.delay)
 
     async def _wait_if_throttled(

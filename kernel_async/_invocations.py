@@ -24,13 +24,13 @@ from kernel_async._params import (
 )
 from kernel_async._resume import ResumeToken
 from kernel_async._walk import WalkPlan
+from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
 
 __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "InvocationsClient"]
 
 DEFAULT_PREFETCH: Final = 8
-"""Pages a walk keeps in flight. At 20 ms per request, 8 walks 5,000 invocations 5.7x faster
-than 1; with no latency 4 to 8 are best, at 50 ms 16 is 20 % faster, for twice the connections
-and wasted requests at the end (docs/benchmarks.md; `nox -s bench` measures it)."""
+"""The fixed window walks had by default before it adapted (``prefetch=None`` now); kept for
+code that passes it explicitly."""
 
 DEFAULT_WALK_PAGE_SIZE: Final = 100
 """The API's maximum: a walk at the server default of 20 makes five times the requests."""
@@ -45,6 +45,11 @@ class InvocationsClient(Protocol):
     @property
     def connection_limit(self) -> int:
         """Requests that may run at once; a walk's prefetch may not exceed it."""
+        ...
+
+    @property
+    def pushbacks(self) -> int:
+        """How often the server has asked the client to slow down (429, 503), so far."""
         ...
 
     async def _fetch_invocations_page(
@@ -190,7 +195,8 @@ class Invocations:
         query: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-        prefetch: int = DEFAULT_PREFETCH,
+        prefetch: int | None = None,
+        max_prefetch: int | None = None,
         max_items: int | None = None,
         resume: ResumeToken | str | None = None,
         strict: bool = False,
@@ -240,10 +246,15 @@ class Invocations:
                 invocation, to check that nothing moved; so a walk sends at least 2.
             offset: Where to start, such as a ``resume_offset`` (exact on data that did not
                 change; on live data use ``resume``).
-            prefetch: Pages in flight, buffered or being consumed at once, from 1 to the
-                client's ``connection_limit``. 1 is a sequential walk: the next page is
-                requested only once the current one is consumed, as the official SDK does.
-                The walk lowers it for a while when the data changes under it.
+            prefetch: A fixed number of pages in flight, buffered or being consumed at once,
+                from 1 to the client's ``connection_limit``. 1 is a sequential walk: the next
+                page is requested only once the current one is consumed, as the official SDK
+                does. ``None`` (the default) adapts the window to what the walk measures:
+                enough pages to cover a round trip while the walk works through one, fewer
+                when the server pushes back (see the pagination guide). Either way the walk
+                lowers it for a while when the data changes under it.
+            max_prefetch: The most pages an adaptive window may have in flight (default 16,
+                or the client's ``connection_limit`` if lower); only with ``prefetch=None``.
             max_items: Stop after this many invocations (and request no more than needed).
             resume: Carry on after a walk that stopped: its ``resume_token`` (or the token's
                 string). The filters come from the token; passing other filters is an error.
@@ -278,7 +289,25 @@ class Invocations:
         requested_limit = None if limit is None else validate_limit(limit)
         page_size = DEFAULT_WALK_PAGE_SIZE if requested_limit is None else requested_limit
         start = validate_offset(offset)
-        window = validate_prefetch(prefetch, connection_limit=self._client.connection_limit)
+        connections = self._client.connection_limit
+        adaptive = None
+        if prefetch is None:
+            maximum = (
+                min(DEFAULT_MAX_PREFETCH, connections)
+                if max_prefetch is None
+                else validate_prefetch(
+                    max_prefetch, connection_limit=connections, name="max_prefetch"
+                )
+            )
+            adaptive = AdaptiveWindow(maximum)
+            window = maximum
+        else:
+            window = validate_prefetch(prefetch, connection_limit=connections)
+            if max_prefetch is not None:
+                raise ValueError(
+                    "max_prefetch bounds the adaptive window (prefetch=None); "
+                    f"prefetch={prefetch} is a fixed window already"
+                )
         wanted = validate_max_items(max_items)
         if not isinstance(strict, bool):
             raise TypeError(f"strict must be a bool, not {type(strict).__name__}")
@@ -354,6 +383,9 @@ class Invocations:
             fetch,
             plan=plan,
             prefetch=window,
+            adaptive=adaptive,
+            page_size=page_size,
+            pushbacks=lambda: self._client.pushbacks,
             filters=filters.as_query(),
             deadline=seconds,
             resumed_from=token,

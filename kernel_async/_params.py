@@ -97,15 +97,15 @@ def validate_offset(offset: object) -> int:
     return value
 
 
-def validate_prefetch(prefetch: object, *, connection_limit: int) -> int:
-    """Check a walk's prefetch: an int from 1 to the client's connection limit.
+def validate_prefetch(prefetch: object, *, connection_limit: int, name: str = "prefetch") -> int:
+    """Check a walk's prefetch (or ``max_prefetch``): an int from 1 to the connection limit.
 
     More pages in flight than connections would only queue inside the pool.
     """
-    value = _check_int("prefetch", prefetch)
+    value = _check_int(name, prefetch)
     if not 1 <= value <= connection_limit:
         raise ValueError(
-            f"prefetch must be between 1 and the client's connection_limit "
+            f"{name} must be between 1 and the client's connection_limit "
             f"({connection_limit}), got {value}; raise AsyncKernel(max_connections=...) first"
         )
     return value

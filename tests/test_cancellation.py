@@ -57,10 +57,10 @@ async def cancelled_after(steps: int, listing: InvocationListing, got: list[Invo
 
 
 @pytest.mark.parametrize("make", [static, live], ids=["static", "live"])
-@pytest.mark.parametrize("prefetch", [1, 3, 8])
+@pytest.mark.parametrize("prefetch", [1, 3, 8, None])
 @pytest.mark.parametrize("going_on", ["same listing", "resume token"])
 async def test_a_cancellation_at_any_step_loses_nothing(
-    make: Callable[[], KernelEmulator], prefetch: int, going_on: str
+    make: Callable[[], KernelEmulator], prefetch: int | None, going_on: str
 ) -> None:
     for steps in itertools.count():
         assert steps < MAX_STEPS

@@ -234,7 +234,7 @@ async def test_the_emulator_refuses_a_bad_port(port: str) -> None:
     ("command", "defaults"),
     [
         (["emulator"], ["(default: 8787)", "(default: 250)", "(default: 0.0)"]),
-        (["invocations", "list"], ["(default: 8)", "(default: 32)", "(default: 100)"]),
+        (["invocations", "list"], ["(default: 16", "(default: 32)", "(default: 100)"]),
     ],
 )
 async def test_help_shows_the_defaults(command: list[str], defaults: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 Each walk draws from its seed: the data (0-300 invocations, in one walk of five with many
 ``started_at`` ties), a ``status`` filter or none, the page size (1-100, small ones often), the
-prefetch (1-16), and a live-data mode: random inserts
+window (a fixed prefetch of 1-16, or adaptive up to 1-16), and a live-data mode: random inserts
 at the head and in the middle, deletes and status changes at a random rate, with concurrent
 requests answered in a seeded random order, each from the data at its turn. The walk runs in
 process (``emulator.client(in_memory=True)``), so every seed replays exactly.
@@ -41,7 +41,8 @@ class Walk:
     seed: int
     total: int
     limit: int
-    prefetch: int
+    prefetch: int | None  # None: the adaptive window, up to max_prefetch
+    max_prefetch: int
     status: str | None
     rate: float
     kinds: dict[Churn, float]
@@ -59,7 +60,8 @@ class Walk:
             seed=seed,
             total=rng.choice([rng.randint(0, 40), rng.randint(0, 300), rng.randint(100, 300)]),
             limit=limit,
-            prefetch=rng.randint(1, 16),
+            prefetch=rng.choice([rng.randint(1, 16), None]),
+            max_prefetch=rng.randint(1, 16),
             status=rng.choice([None, None, "running", "failed", "succeeded", "queued"]),
             # Up to a change per response, and below a quarter of the page size: where the
             # list grows as fast as any walk moves, no walk ends (a sequential one neither).
@@ -88,6 +90,16 @@ class Walk:
         return KernelEmulator(data, now=NOW, live=live)
 
     @property
+    def window(self) -> dict[str, int | None]:
+        if self.prefetch is None:
+            return {"prefetch": None, "max_prefetch": self.max_prefetch}
+        return {"prefetch": self.prefetch}
+
+    @property
+    def in_flight(self) -> int:
+        return self.prefetch or self.max_prefetch
+
+    @property
     def filters(self) -> dict[str, str]:
         return {"status": self.status} if self.status else {}
 
@@ -96,7 +108,7 @@ async def walk_ours(walk: Walk, totals: Counter[str]) -> None:
     emulator = walk.emulator()
     initial = emulator.list_invocations(**walk.filters)
     async with emulator.client(in_memory=True) as client:
-        listing = client.invocations.list(limit=walk.limit, prefetch=walk.prefetch, **walk.filters)
+        listing = client.invocations.list(limit=walk.limit, **walk.window, **walk.filters)
         async with listing:
             delivered = [invocation async for invocation in listing]
     verdict = judge(delivered, initial, emulator, status=walk.status)
@@ -109,6 +121,8 @@ async def walk_ours(walk: Walk, totals: Counter[str]) -> None:
     assert listing.in_flight == 0
     totals["walks"] += 1
     totals["walks with ties"] += walk.ties
+    totals["adaptive walks"] += walk.prefetch is None
+    assert stats.peak_window <= walk.in_flight
     totals["changes"] += changes
     totals["requests"] += requests
     totals["owed"] += verdict.owed
@@ -123,7 +137,7 @@ async def walk_ours(walk: Walk, totals: Counter[str]) -> None:
         # requests of a sequential walk plus the speculation past the end (one window).
         assert verdict.lost == stats.possible_gaps == 0, f"{walk}: {stats}"
         sequential = -(-max(len(initial), 1) // walk.limit) + 1
-        assert requests <= 1.5 * sequential + walk.prefetch, (
+        assert requests <= 1.5 * sequential + walk.in_flight, (
             f"{walk}: {requests} requests, a sequential walk needs about {sequential}"
         )
         totals["walks within the stated churn"] += 1

@@ -266,9 +266,7 @@ async def test_an_emulator_answer_can_wait_for_its_turn_and_still_shut_down() ->
 async def test_a_token_carries_the_ties_of_its_last_invocation() -> None:
     # Forty invocations started in the same second: the API orders them in a stable order of
     # its own, which no client can derive. A token taken inside the tie remembers all of them.
-    tied = [
-        make_invocation(id=f"t{n:02d}", started_at="2026-05-01T00:00:00Z") for n in range(40)
-    ]
+    tied = [make_invocation(id=f"t{n:02d}", started_at="2026-05-01T00:00:00Z") for n in range(40)]
     emu = KernelEmulator([*tied, *running(10)], now=NOW)
     async with emu.client(in_memory=True) as client:
         async with client.invocations.list(limit=5, max_items=23) as first:

@@ -1,0 +1,114 @@
+"""Resume tokens as plain values: written, read back, checked, and turned into anchors."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kernel_async import ResumeToken
+from kernel_async._params import MAX_OFFSET
+from kernel_async._walk import Anchor
+
+STARTED = "2026-05-01T12:00:00.123456789Z"
+
+
+def anchor(**changes: object) -> Anchor:
+    fields: dict[str, object] = {
+        "id": "inv_9",
+        "started_at": datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        "started_at_ns": 1_777_636_800_123_456_789,
+        "position": 41,
+        "recent_ids": frozenset({"inv_8", "tie_a", "tie_b"}),
+    }
+    fields.update(changes)
+    return Anchor(**fields)  # type: ignore[arg-type]
+
+
+def test_a_token_after_an_anchor_resumes_after_it() -> None:
+    token = ResumeToken.at({"status": "failed"}, anchor(), 42, ["inv_6", "inv_7", "inv_8"])
+    assert token.filters == (("status", "failed"),)
+    assert (token.offset, token.last_id, token.last_started_at) == (42, "inv_9", STARTED)
+    assert token.recent_ids[:3] == ("inv_6", "inv_7", "inv_8")  # the last ones, in order
+    assert set(token.recent_ids) == {"inv_6", "inv_7", "inv_8", "tie_a", "tie_b"}
+    back = token.anchor()
+    assert back is not None
+    assert (back.id, back.position, back.started_at_ns) == ("inv_9", 41, anchor().started_at_ns)
+    assert back.recent_ids == frozenset(token.recent_ids)
+
+
+def test_a_token_keeps_the_last_eight_and_at_most_256_ties() -> None:
+    ties = frozenset(f"tie_{n:03d}" for n in range(300))
+    recent = [f"inv_{n}" for n in range(20)]
+    token = ResumeToken.at({}, anchor(recent_ids=ties), 42, recent)
+    assert token.recent_ids[:8] == tuple(recent[-8:])
+    assert len(token.recent_ids) == 8 + 256
+
+
+def test_a_token_before_anything_is_an_offset() -> None:
+    token = ResumeToken.at({"query": "x"}, None, 17, ["ignored"])
+    assert (token.offset, token.last_id, token.recent_ids) == (17, None, ())
+    assert token.anchor() is None
+
+
+def test_str_and_parse_round_trip() -> None:
+    token = ResumeToken.at({"since": "24h", "status": "running"}, anchor(), 42, ["inv_8"])
+    text = str(token)
+    assert text.startswith("ka1.")
+    assert "=" not in text  # no padding: safe in a URL or a shell
+    assert ResumeToken.parse(text) == token
+    offset_only = ResumeToken(offset=3)
+    assert ResumeToken.parse(str(offset_only)) == offset_only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "nope",
+        "ka1.",
+        "ka1.!!!!",
+        "ka1.e30",  # {}
+        "ka1.W10",  # []
+        "ka1.eyJmIjp7fSwibyI6LTF9",  # offset -1
+        "ka1.eyJmIjp7fSwibyI6dHJ1ZX0",  # offset true
+        "ka1.eyJmIjp7ImEiOjF9LCJvIjowfQ",  # a filter that is not text
+        "ka1.eyJmIjp7fSwibyI6MSwiaSI6IngiLCJ0Ijoibm90IGEgdGltZSJ9",  # started_at not a time
+        "ka1.eyJmIjp7fSwibyI6MCwiaSI6IngiLCJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoifQ",  # offset 0
+    ],
+)
+def test_anything_else_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="resume token"):
+        ResumeToken.parse(text)
+
+
+def test_parse_wants_text() -> None:
+    with pytest.raises(TypeError, match="str"):
+        ResumeToken.parse(b"ka1.e30")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"offset": -1}, ValueError),
+        ({"offset": MAX_OFFSET + 1}, ValueError),
+        ({"offset": True}, TypeError),
+        ({"offset": 1.0}, TypeError),
+        ({"filters": [("a", "b")]}, TypeError),
+        ({"filters": (("a", 1),)}, TypeError),
+        ({"filters": (("a", "b", "c"),)}, TypeError),
+        ({"recent_ids": ["x"]}, TypeError),
+        ({"recent_ids": ("x",)}, ValueError),  # ids without a last one
+        ({"last_started_at": STARTED}, ValueError),
+        ({"last_id": "x", "offset": 1}, TypeError),  # no started_at
+        ({"last_id": "", "offset": 1, "last_started_at": STARTED}, TypeError),
+        ({"last_id": "x", "offset": 1, "last_started_at": "yesterday"}, ValueError),
+        ({"last_id": "x", "offset": 0, "last_started_at": STARTED}, ValueError),
+    ],
+)
+def test_a_token_built_by_hand_is_checked(fields: dict[str, object], error: type) -> None:
+    with pytest.raises(error):
+        ResumeToken(**fields)  # type: ignore[arg-type]
+
+
+def test_the_largest_offset_is_fine() -> None:
+    assert ResumeToken(offset=MAX_OFFSET).offset == MAX_OFFSET
+    assert ResumeToken(offset=0).offset == 0
