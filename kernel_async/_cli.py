@@ -252,6 +252,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"with --churn: a comma-separated list of {', '.join(Churn)} (default: all)",
     )
     emulator.add_argument(
+        "--rate-limit",
+        type=_seconds(positive=True),
+        default=None,
+        metavar="RPS",
+        help="answer at most this many requests a second; the rest get 429 with Retry-After",
+    )
+    emulator.add_argument(
         "--reorder",
         action="store_true",
         help="answer concurrent requests in a seeded random order, each from the data at its turn",
@@ -467,7 +474,12 @@ async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
         kinds = dict.fromkeys(args.churn_kinds, 1.0) if args.churn_kinds else None
         live = LiveData(seed=args.seed, rate=args.churn, kinds=kinds, reorder=args.reorder)
     emulator = KernelEmulator(
-        count=args.count, seed=args.seed, latency=args.latency, port=args.port, live=live
+        count=args.count,
+        seed=args.seed,
+        latency=args.latency,
+        port=args.port,
+        live=live,
+        rate_limit=args.rate_limit,
     )
     try:
         await emulator.start()

@@ -378,13 +378,14 @@ class Invocations:
                 options=options,
             )
 
-        plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=window, strict=strict)
+        # An adaptive window starts at one page (the first goes alone) and is steered from there.
+        initial = 1 if adaptive is not None else window
+        plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=initial, strict=strict)
         return InvocationListing(
             fetch,
             plan=plan,
             prefetch=window,
             adaptive=adaptive,
-            page_size=page_size,
             pushbacks=lambda: self._client.pushbacks,
             filters=filters.as_query(),
             deadline=seconds,

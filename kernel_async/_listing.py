@@ -48,9 +48,9 @@ def _retrieve(task: asyncio.Task[Page]) -> None:
 
 
 def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
-    # As _retrieve, and a page that arrived tells the adaptive window its round trip.
+    # As _retrieve, and the first page that arrives tells the adaptive window a round trip.
     if not task.cancelled() and task.exception() is None:
-        adaptive.round_trip(task.get_loop().time() - started)
+        adaptive.first_page(task.get_loop().time() - started, len(task.result()))
 
 
 class InvocationListing:
@@ -79,7 +79,6 @@ class InvocationListing:
         deadline: float | None = None,
         resumed_from: ResumeToken | None = None,
         adaptive: AdaptiveWindow | None = None,
-        page_size: int = 100,
         pushbacks: Callable[[], int] | None = None,
         first_page: Callable[[], Awaitable[AsyncInvocationPage]] | None = None,
     ) -> None:
@@ -105,14 +104,11 @@ class InvocationListing:
         self._closed = False
         self._told_end = False  # the consumer saw the end (StopAsyncIteration or the error)
         self._error: BaseException | None = None
-        # An adaptive window (prefetch=None) and what it learns from: round trips, the time
-        # between pages, and the client's count of "slow down" answers.
+        # An adaptive window (prefetch=None) and what it learns from: the first round trip,
+        # waits for the network or pages waiting, and the client's "slow down" answers.
         self._adaptive = adaptive
-        self._page_size = page_size
         self._pushbacks = pushbacks
         self._pushbacks_seen = pushbacks() if pushbacks is not None else 0
-        self._last_delivery: float | None = None
-        self._waited = 0.0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -287,10 +283,10 @@ class InvocationListing:
             return
         if self._pushbacks is not None:
             seen = self._pushbacks()
-            if seen != self._pushbacks_seen:
-                self._pushbacks_seen = seen
+            for _ in range(seen - self._pushbacks_seen):  # each "slow down" halves the window
                 adaptive.pushback()
-        self._plan.set_max_window(adaptive.decide(self._page_size))
+            self._pushbacks_seen = seen
+        self._plan.set_max_window(adaptive.decide())
 
     def _observe_wait(self, head: Request, *, ready: bool) -> None:
         """Tell the adaptive window whether the walk is waiting on the network or ahead."""
@@ -303,10 +299,11 @@ class InvocationListing:
                 for request in self._plan.scheduled[1:]
                 if (task := self._window.get(request.key)) is not None and task.done()
             )
-            adaptive.waited(network=False, ready_ahead=ahead)
+            adaptive.waited(network=False, ready_ahead=ahead, at=asyncio.get_running_loop().time())
         else:
             in_flight = sum(1 for task in self._window.values() if not task.done())
-            adaptive.waited(network=in_flight >= self._plan.window, ready_ahead=0)
+            network = in_flight >= self._plan.window
+            adaptive.waited(network=network, ready_ahead=0, at=asyncio.get_running_loop().time())
 
     def _discard(self, keys: tuple[int, ...]) -> None:
         """Cancel these requests now; they are awaited later (:meth:`_reap`), not here."""
@@ -395,9 +392,7 @@ class InvocationListing:
             if not task.done():
                 # The only await of the walk. asyncio.wait does not cancel the request if we
                 # are cancelled here, and nothing has changed yet: going on is exact.
-                waiting_since = asyncio.get_running_loop().time()
                 await asyncio.wait((task,))
-                self._waited += asyncio.get_running_loop().time() - waiting_since
                 if self._was_closed():  # by aclose() in another task: end normally
                     return False
             try:
@@ -412,20 +407,10 @@ class InvocationListing:
                 continue
             self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
             self._page = page
-            self._time_page()
             # This page is now being consumed and takes one slot of the window.
             self._steer()
             self._launch(plan.plan(self._prefetch - 1))
             return True
-
-    def _time_page(self) -> None:
-        """Tell the adaptive window how long the walk spent on the page before, waits aside."""
-        if self._adaptive is None:
-            return
-        now = asyncio.get_running_loop().time()
-        if self._last_delivery is not None:
-            self._adaptive.page_cost(now - self._last_delivery - self._waited)
-        self._last_delivery, self._waited = now, 0.0
 
     def _deadline_passed(self) -> bool:
         deadline_at = self._deadline_at

@@ -1,21 +1,28 @@
 """How many pages a walk keeps in flight when no ``prefetch`` is fixed: a pure policy.
 
 A walk is fastest with just enough pages in flight to cover one round trip while it works
-through the page it has: ``round trip / time per page + 1``. Fewer, and the walk waits on the
-network; more, and pages only wait in the buffer (memory, and wasted requests past the end).
-Neither number is known in advance, so :class:`AdaptiveWindow` measures both:
+through the page it has. Fewer, and it waits on the network; more, and pages only wait in the
+buffer (memory, and wasted requests past the end). Neither the round trip nor the work per
+page is known in advance, so :class:`AdaptiveWindow` starts from an estimate and corrects it
+with what the walk sees:
 
-* the **round trip** is the shortest seen so far (the network's own latency; a longer one
-  includes time queued behind the walk's own work, and would feed back into a larger window);
-* the **time per page** is how long the walk spends on each page it delivers (the consumer's
-  loop body and the structuring of the next), smoothed, and estimated from the page's size
-  until the first is measured.
+* **the first page** teaches the round trip; the window starts at the pages that cover it at
+  about :data:`ITEM_COST` of work per invocation (halved: that request also opened the
+  connection, two or three round trips to a real API);
+* **waiting on the network**, with the whole window in flight, grows it: by half when the
+  walk waited for every page of a round (a window's worth of pages: they arrive in bursts)
+  at a window of six or more, by one otherwise;
+* **pages waiting on the walk** all round long (two or more already arrived behind each page
+  it took) shrink it by one: the walk's own work (its consumer, structuring the pages) is
+  what takes the time, and more pages in flight would only sit in the buffer;
+* **growth that does not pay** (a round at the larger window brings pages no faster than the
+  best round so far: a saturated server, or the walk's own work, sets the pace) is undone,
+  and not tried again for a few rounds;
+* **a server that pushes back** (429, 503, ``Retry-After``) halves it, each time it asks, and
+  it grows back by one page per four windows of pages: a server that throttles tends to
+  again, and each page in flight then costs a wasted request.
 
-It starts from the first page's round trip, then corrects with what it sees: the consumer
-waited for the next page with every request in flight (grow by one), or found two pages or
-more already waiting (shrink by one). A server that pushes back (429, 503, ``Retry-After``)
-halves it, and it grows back by one page per window of pages. It never leaves
-``[1, maximum]``. Observations in, window out: no clock and no loop here.
+It never leaves ``[1, maximum]``. Observations in, window out: no clock and no loop here.
 """
 
 from __future__ import annotations
@@ -32,9 +39,14 @@ DEFAULT_MAX_PREFETCH: Final = 16
 round trip of 100 ms at the API's page size (nox -s bench)."""
 
 ITEM_COST: Final = 5e-6
-"""Seconds of work per invocation assumed until the first page is measured."""
+"""Seconds of work per invocation assumed for the first decision (structuring, and a light
+loop body), measured on a slow machine: a slower consumer shows up as pages waiting."""
 
-_SMOOTHING: Final = 0.3  # weight of a new time-per-page sample
+_RECOVERY: Final = 4  # windows of pages per page the window grows back after pushback
+_PAYS: Final = 1.1  # a larger window is kept if it brings pages at least this much faster
+_ROUND: Final = 8  # the fewest pages in a round: fewer are too few to time
+_HOLD_ROUNDS: Final = 8  # rounds before trying a larger window again when the last did not pay
+_FAST_FROM: Final = 6  # from this window on, a round of nothing but waits grows it by half
 
 
 @attrs.define
@@ -48,69 +60,93 @@ class AdaptiveWindow:
     maximum: int
     window: int = 1
     peak: int = 1
-    _round_trip: float | None = None
-    _page_cost: float | None = None
-    _correction: int = 0
+    _started: bool = False
     _ceiling: float | None = None  # lowered by pushback, rising again page by page
-    _items: int = 1  # invocations per page, for the cost of a page not yet measured
+    # One round is a window's worth of pages (eight at least): pages arrive in bursts, so the
+    # window is judged by the round, not by the page.
+    _round_pages: int = 0
+    _round_waits: int = 0
+    _round_ready: int | None = None  # the fewest pages found waiting behind the one taken
+    _round_start: float | None = None
+    # The best rate of pages seen, and the window it came with: growing past it is kept only
+    # if it pays (a saturated server answers no faster for more pages in flight).
+    _best_rate: float = 0.0
+    _best_window: int = 1
+    _hold: int = 0  # rounds to wait before trying a larger window again
 
-    def round_trip(self, seconds: float) -> None:
-        """A page request took this long, from sending to its page being ready."""
-        if seconds > 0 and (self._round_trip is None or seconds < self._round_trip):
-            self._round_trip = seconds
+    def first_page(self, round_trip: float, items: int) -> None:
+        """The first page took ``round_trip`` seconds and held ``items`` invocations.
 
-    def page_cost(self, seconds: float) -> None:
-        """The walk spent this long on one page (the consumer's work, and structuring)."""
-        if seconds < 0:
+        An empty page teaches nothing about the work per page: the window waits for one that
+        is not (one page at a time meanwhile).
+        """
+        if self._started or items <= 0:
             return
-        if self._page_cost is None:
-            self._page_cost = seconds
-        else:
-            self._page_cost += _SMOOTHING * (seconds - self._page_cost)
+        self._started = True
+        work = ITEM_COST * items
+        self._set(math.ceil(max(round_trip, 0.0) / 2 / work) + 1)
 
-    def waited(self, *, network: bool, ready_ahead: int) -> None:
+    def waited(self, *, network: bool, ready_ahead: int, at: float) -> None:
         """The walk needed its next page.
 
         Args:
             network: It had to wait for it, with the whole window in flight.
             ready_ahead: How many pages after it had already arrived.
+            at: When (any clock in seconds: only differences count).
         """
-        if network and self.window < self.maximum:
-            self._correction += 1
-        elif not network and ready_ahead >= 2 and self.window > 1:
-            self._correction -= 1
-
-    def pushback(self) -> None:
-        """The server asked the client to slow down: halve the window."""
-        self._ceiling = max(1.0, self.window / 2)
-        self._correction = min(self._correction, 0)
-
-    def decide(self, items_per_page: int) -> int:
-        """The window now, for pages of about ``items_per_page`` invocations."""
-        self._items = max(items_per_page, 1)
-        if self._round_trip is None:
-            return self._settle(1)  # before the first page: it goes alone
-        if self._ceiling is not None:
-            self._ceiling += 1 / max(self._ceiling, 1.0)  # one page more per window of pages
+        if self._ceiling is not None:  # after pushback: one page more per four windows of pages
+            self._ceiling += 1 / (_RECOVERY * max(self._ceiling, 1.0))
             if self._ceiling >= self.maximum:
                 self._ceiling = None
-        target = self._target() + self._correction
-        if self._ceiling is not None:
-            target = min(target, int(self._ceiling))
-        return self._settle(target)
+        if self._round_start is None:  # the clock starts with the first page taken
+            self._round_start = at
+            return
+        self._round_pages += 1
+        self._round_waits += network
+        ready = 0 if network else ready_ahead
+        self._round_ready = ready if self._round_ready is None else min(self._round_ready, ready)
+        if self._round_pages < max(self.window, _ROUND):
+            return
+        rate = self._round_pages / max(at - self._round_start, 1e-9)
+        undone = False
+        if rate >= self._best_rate * _PAYS:
+            self._best_rate, self._best_window = rate, self.window
+        elif self.window > self._best_window:
+            # More pages in flight, no more pages a second: the server (or the walk's own
+            # work) sets the pace. Go back, and try again later: conditions change.
+            self._set(self._best_window)
+            self._best_rate, self._hold, undone = rate, _HOLD_ROUNDS, True
+        if undone:
+            pass
+        elif self._hold:
+            self._hold -= 1
+        elif self._round_waits == self._round_pages and self.window >= _FAST_FROM:
+            # Every page waited for, at a window that a round trip of real latency asked
+            # for: far too small, grow fast. Near no latency the server or the walk's own
+            # work sets the pace, and growing by one page at a time finds it.
+            self._set(self.window + self.window // 2)
+        elif self._round_waits:
+            self._set(self.window + 1)
+        elif self._round_ready >= 2:
+            self._set(self.window - 1)
+        self._round_pages, self._round_waits, self._round_ready = 0, 0, None
+        self._round_start = at
 
-    def _target(self) -> int:
-        if self._round_trip is None:
-            return 1
-        cost = self._page_cost
-        if cost is None or cost <= 0:
-            cost = ITEM_COST * self._items
-        return math.ceil(self._round_trip / cost) + 1
+    def pushback(self) -> None:
+        """The server asked the client to slow down: halve the window.
 
-    def _settle(self, target: int) -> int:
-        window = max(1, min(self.maximum, target))
-        # The correction only ever needs to span the window's range.
-        self._correction = max(-self.maximum, min(self._correction, self.maximum))
-        self.window = window
-        self.peak = max(self.peak, window)
-        return window
+        Again each time it asks, even before the window has grown back.
+        """
+        current = float(self.window) if self._ceiling is None else min(self._ceiling, self.window)
+        self._ceiling = max(1.0, current / 2)
+        self._set(self.window)
+
+    def decide(self) -> int:
+        """The window now (one page before the first has arrived)."""
+        return self._set(self.window)
+
+    def _set(self, window: int) -> int:
+        bound = self.maximum if self._ceiling is None else min(self.maximum, int(self._ceiling))
+        self.window = max(1, min(bound, window))
+        self.peak = max(self.peak, self.window)
+        return self.window

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -130,6 +132,8 @@ class KernelEmulator:
             :class:`RecordedRequest` returning them.
         limit_cap: Serve at most this many items per page whatever ``limit`` asked, as a
             server that caps page sizes does (``X-Limit`` then says the real size).
+        rate_limit: Answer at most this many requests per second (over the last second); the
+            rest get ``429`` with ``Retry-After`` (whole seconds until a slot frees).
         host: The address to listen on; loopback only.
         port: The port; 0 picks a free one.
         path_prefix: Serve under this path (``/v1/``), as behind a gateway; :attr:`url`
@@ -149,6 +153,7 @@ class KernelEmulator:
         api_key: str = DEFAULT_API_KEY,
         latency: float | Callable[[RecordedRequest], float] = 0.0,
         limit_cap: int | None = None,
+        rate_limit: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         path_prefix: str = "/",
@@ -165,6 +170,10 @@ class KernelEmulator:
         self.api_key = api_key
         self.latency = latency
         self.limit_cap = limit_cap
+        if rate_limit is not None and not 0 < rate_limit < math.inf:
+            raise ValueError("rate_limit must be a finite number of requests per second > 0")
+        self.rate_limit = rate_limit
+        self._answered: deque[float] = deque()  # when the last second's answers went out
         self._host = host
         self._port = port
         if not (path_prefix.startswith("/") and path_prefix.endswith("/")):
@@ -365,6 +374,9 @@ class KernelEmulator:
         if delay > 0:
             await asyncio.sleep(delay)
         request_id = f"req_emu_{next(self._request_ids):06d}"
+        throttled = self._throttle(request_id)
+        if throttled is not None:
+            return throttled
         scripted = self._take_scripted(recorded.offset)
         if scripted is not None:
             headers = {"Content-Type": scripted.content_type, "X-Request-Id": request_id}
@@ -399,6 +411,21 @@ class KernelEmulator:
             return await _serve_fault(request, answer)
         finally:
             self.in_flight -= 1
+
+    def _throttle(self, request_id: str) -> Answer | None:
+        """A 429 if this request is over the rate limit, as a rate-limited API answers."""
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        answered = self._answered
+        while answered and answered[0] <= now - 1.0:
+            answered.popleft()
+        if len(answered) < self.rate_limit:
+            answered.append(now)
+            return None
+        wait = max(1, math.ceil(answered[0] + 1.0 - now))
+        answer = error_answer(429, "rate_limited", "too many requests", request_id)
+        return attrs.evolve(answer, headers={**answer.headers, "Retry-After": str(wait)})
 
     def _fault_for(self, recorded: RecordedRequest) -> Fault | None:
         schedule = self.faults
