@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("contestant")
     parser.add_argument("--url", required=True)
-    parser.add_argument("--prefetch", type=int, default=8)
+    parser.add_argument("--prefetch", type=int, default=None)
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
