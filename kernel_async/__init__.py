@@ -46,10 +46,13 @@ from kernel_async._resume import ResumeToken
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 from kernel_async._walk import WalkStats
+from kernel_async._watch import FailureStream, InvocationWatch
+from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, EventKind, InvocationEvent
 from kernel_async._window import DEFAULT_MAX_PREFETCH
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_FINAL_STATUSES",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_PREFETCH",
     "DEFAULT_PREFETCH",
@@ -71,10 +74,14 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "ErrorResponse",
+    "EventKind",
+    "FailureStream",
     "InternalServerError",
     "Invocation",
+    "InvocationEvent",
     "InvocationListing",
     "InvocationStatus",
+    "InvocationWatch",
     "Invocations",
     "JSONValue",
     "KernelError",

@@ -24,6 +24,7 @@ from kernel_async._params import (
 )
 from kernel_async._resume import ResumeToken
 from kernel_async._walk import WalkPlan
+from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
 
 __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "InvocationsClient"]
@@ -66,8 +67,14 @@ class InvocationsClient(Protocol):
         ...
 
 
-class Invocations:
-    """The ``/invocations`` resource, reached as ``client.invocations``."""
+class Invocations(InvocationWatching):
+    """The ``/invocations`` resource, reached as ``client.invocations``.
+
+    Its methods: :meth:`list_page` (one page), :meth:`list` (a walk of every page), and,
+    from :class:`InvocationWatching`, :meth:`watch`, :meth:`failures` and :meth:`wait`.
+    """
+
+    _client: InvocationsClient
 
     def __init__(self, client: InvocationsClient) -> None:
         self._client = client

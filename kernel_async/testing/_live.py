@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
 from kernel_async.testing._data import generate_invocations
 from kernel_async.testing._store import InvocationStore, started_between
 
@@ -47,7 +48,8 @@ class Churn(enum.StrEnum):
     """The kinds of change the generator draws from."""
 
     HEAD_INSERT = "head_insert"
-    """An invocation starts: it is the newest, so it shifts every later page down by one."""
+    """An invocation starts now (by the emulator's clock; just after the newest if the data
+    runs past it): it is the newest, so it shifts every later page down by one."""
     MIDDLE_INSERT = "middle_insert"
     """An invocation appears among older ones (reported late)."""
     DELETE = "delete"
@@ -152,6 +154,11 @@ class LiveData:
         elif kind in (Churn.HEAD_INSERT, Churn.MIDDLE_INSERT):
             newest = records[0] if records else None
             started = started_between(None, newest, rng.random())
+            # It starts now, as on the real API, unless the data already runs past the
+            # emulator's clock: then just after the newest, so that it is still the newest.
+            now = format_rfc3339_nano(rfc3339_to_epoch_ns(emulator.now().isoformat()))
+            if rfc3339_to_epoch_ns(now) > rfc3339_to_epoch_ns(started):
+                started = now
             store.add(_new_invocation(rng, emulator, started, rng.choice(("queued", "running"))))
 
     # -- answering out of order ------------------------------------------------------------

@@ -1,0 +1,326 @@
+"""``InvocationWatch``: follow invocations as they start and change, by polling.
+
+The rules (what a poll asks, what it reports, what is remembered) are
+:class:`~kernel_async._watch_state.WatchState`'s; this module asks the questions and sleeps
+between polls. Like the listing it is a class, not an async generator, and it starts no task
+of its own: each poll runs in the task that iterates the watch, inside the ``async with``
+blocks of the walks it makes, so leaving the watch (``break``, an error, a cancellation)
+leaves nothing running. A poll changes the watch's memory only once all its answers are in:
+a cancelled or failed poll is asked again, whole, on the next iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Final, Protocol, Self
+
+from kernel_async._errors import APITimeoutError
+from kernel_async._listing import InvocationListing
+from kernel_async._models import Invocation, Page
+from kernel_async._watch_state import InvocationEvent, PollAnswers, PollPlan, WatchState
+
+__all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests"]
+
+MAX_INTERVAL: Final = 60.0
+"""The longest wait between two polls when the server keeps pushing back."""
+
+
+class WatchRequests(Protocol):
+    """The requests a watch makes, with its filters and options bound."""
+
+    def walk(
+        self, *, since: str | None, status: str | None, deadline: float | None
+    ) -> InvocationListing:
+        """A walk of the watch's filters with this ``since`` (``None``: any age), ``status``."""
+        ...
+
+    def lookup(self, invocation_id: str, *, deadline: float | None) -> Awaitable[Page]:
+        """One page of ``query=<id>`` within the watch's filters."""
+        ...
+
+    def pushbacks(self) -> int:
+        """How often the server has asked the client to slow down, so far."""
+        ...
+
+    @property
+    def lookups_at_once(self) -> int:
+        """How many lookups may be in flight at once."""
+        ...
+
+
+class InvocationWatch:
+    """Invocations as they start, change status and go: an async iterator of events.
+
+    Returned by :meth:`Invocations.watch`; iterate it with ``async for``, inside
+    ``async with`` (or close it with :meth:`aclose`)::
+
+        async with client.invocations.watch(app_name="invoice-bot") as watch:
+            async for event in watch:
+                print(event.kind, event.invocation.id, event.previous_status, event.status)
+
+    A watch of filters never ends by itself: stop it with ``break``, :meth:`aclose` (from
+    any task) or a cancellation. A watch of given invocations ends once each is final or
+    gone. When a poll fails (after the client's retries) the exception is raised and nothing
+    is lost: iterating the watch again polls again, from where it was.
+    """
+
+    def __init__(
+        self, state: WatchState, requests: WatchRequests, *, interval: float, deadline: float | None
+    ) -> None:
+        self._state = state
+        self._requests = requests
+        self._interval = interval
+        self._deadline = deadline
+        self._wait = 0.0  # before the first poll: none
+        self._events: deque[InvocationEvent] = deque()
+        self._closing = asyncio.Event()
+        self._started = time.monotonic()
+        self._busy = False
+        self._requests_sent = 0
+        self.error: BaseException | None = None
+        """The exception that ended the last iteration, if one did (the watch can go on)."""
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return (
+            f"<InvocationWatch {state} polls={self.polls} remembered={self.remembered} "
+            f"interval={self._interval}>"
+        )
+
+    # -- what it did -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closing.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """For a watch of given invocations: whether each is final or gone."""
+        return self._state.finished
+
+    @property
+    def polls(self) -> int:
+        """How many polls have completed."""
+        return self._state.polls
+
+    @property
+    def requests(self) -> int:
+        """How many walks and lookups the polls have started.
+
+        A walk may send several page requests; the watch guide says what a poll costs.
+        """
+        return self._requests_sent
+
+    @property
+    def possible_gaps(self) -> int:
+        """Polls that moved on after walks that may have missed an invocation.
+
+        A walk that counts a possible gap (heavy churn) is made again on the next poll; after
+        two in a row the watch moves on and counts one here. 0: nothing was missed.
+        """
+        return self._state.possible_gaps
+
+    @property
+    def incomplete_polls(self) -> int:
+        """Polls with a walk that counted a possible gap (heavy churn, small pages).
+
+        The next poll walks the same ground again, so what such a poll missed is reported
+        late, as one event, unless it ended in between (then :attr:`possible_gaps` counts).
+        """
+        return self._state.incomplete_polls
+
+    @property
+    def remembered(self) -> int:
+        """How many invocations the watch keeps in memory: the window and those in flight."""
+        return self._state.remembered
+
+    @property
+    def in_flight(self) -> tuple[Invocation, ...]:
+        """The invocations followed because they have not reached a final status yet."""
+        return self._state.in_flight
+
+    @property
+    def interval(self) -> float:
+        """Seconds before the next poll: the interval asked for, or longer after pushback."""
+        return max(self._wait, self._interval)
+
+    def latest(self, invocation_id: str) -> Invocation | None:
+        """The invocation with this id as the watch last saw it, if it remembers it."""
+        return self._state.latest(invocation_id)
+
+    # -- iterating ---------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> InvocationEvent:
+        while not self._events:
+            if self.closed or self._state.finished:
+                raise StopAsyncIteration
+            if self._busy:
+                raise RuntimeError("another task is iterating this watch; it has one consumer")
+            self._busy = True
+            try:
+                await self._next_poll()
+            except BaseException as error:
+                if not isinstance(error, asyncio.CancelledError | GeneratorExit):
+                    self.error = error
+                raise
+            finally:
+                self._busy = False
+        return self._events.popleft()
+
+    async def aclose(self) -> None:
+        """Stop the watch; a task waiting for its next poll sees the iteration end."""
+        self._closing.set()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def _next_poll(self) -> None:
+        """Wait out the interval (unless closed meanwhile), then poll."""
+        if self._wait > 0:
+            try:
+                async with asyncio.timeout(self._wait):
+                    await self._closing.wait()
+            except TimeoutError:
+                pass
+            if self.closed:
+                return
+        pushbacks = self._requests.pushbacks()
+        plan = self._state.plan(time.monotonic() - self._started)
+        answers = await self._ask(plan)
+        # Everything is in: only now does the watch's memory change (see the module docs).
+        self._events.extend(self._state.observe(plan, answers))
+        if self._requests.pushbacks() > pushbacks:
+            # The server pushed back during the poll (429 or 503; the client honoured each
+            # Retry-After already): wait longer before the next one, up to MAX_INTERVAL.
+            self._wait = min(max(self._wait * 2, self._interval, 1.0), MAX_INTERVAL)
+        else:
+            self._wait = self._interval
+
+    async def _ask(self, plan: PollPlan) -> PollAnswers:
+        loop = asyncio.get_running_loop()
+        deadline_at = None if self._deadline is None else loop.time() + self._deadline
+        window: list[Invocation] = []
+        complete = True
+        if plan.since is not None:
+            window, complete = await self._collect(plan.since, None, deadline_at)
+        in_flight: list[Invocation] = []
+        in_flight_complete = True
+        for status in plan.in_flight:
+            found, walked_all = await self._collect(plan.in_flight_since, status, deadline_at)
+            in_flight += found
+            in_flight_complete = in_flight_complete and walked_all
+        seen = {i.id for i in window} | {i.id for i in in_flight}
+        missing = [i for i in plan.follow if i not in seen]
+        lookups = asyncio.Semaphore(self._requests.lookups_at_once)
+
+        async def find(invocation_id: str) -> Invocation | _Unknown | None:
+            async with lookups:
+                page = await self._requests.lookup(
+                    invocation_id, deadline=self._remaining(deadline_at)
+                )
+            self._requests_sent += 1
+            match = next((i for i in page.items if i.id == invocation_id), None)
+            # ``query`` searches ids, app and action names: a full page without the id may
+            # have it further on, so only a last page shows that it is not there.
+            return _UNKNOWN if match is None and page.has_more else match
+
+        # Each lookup runs in this task's TaskGroup: cancelled and awaited with the poll.
+        async with asyncio.TaskGroup() as group:
+            tasks = {i: group.create_task(find(i)) for i in missing}
+        looked_up = {
+            i: result
+            for i, task in tasks.items()
+            if not isinstance(result := task.result(), _Unknown)
+        }
+        return PollAnswers(
+            window=window,
+            window_complete=complete,
+            in_flight=in_flight,
+            in_flight_complete=in_flight_complete,
+            looked_up=looked_up,
+        )
+
+    async def _collect(
+        self, since: str | None, status: str | None, deadline_at: float | None
+    ) -> tuple[list[Invocation], bool]:
+        self._requests_sent += 1
+        listing = self._requests.walk(
+            since=since, status=status, deadline=self._remaining(deadline_at)
+        )
+        async with listing:
+            found = [invocation async for invocation in listing]
+        return found, listing.possible_gaps == 0
+
+    def _remaining(self, deadline_at: float | None) -> float | None:
+        if deadline_at is None:
+            return None
+        remaining = deadline_at - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise APITimeoutError(
+                f"the poll's deadline of {self._deadline} s passed", limit="deadline"
+            )
+        return remaining
+
+
+class _Unknown:
+    """A lookup that could not tell whether the invocation is there."""
+
+
+_UNKNOWN: Final = _Unknown()
+
+
+class FailureStream:
+    """The invocations a watch sees fail, as they fail, each once.
+
+    Returned by :meth:`Invocations.failures`: an async iterator of :class:`Invocation` and
+    an async context manager, built on a watch (:attr:`watch`).
+    """
+
+    def __init__(self, watch: InvocationWatch) -> None:
+        self.watch = watch
+        """The watch the failures come from."""
+
+    def __repr__(self) -> str:
+        return f"<FailureStream of {self.watch!r}>"
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Invocation:
+        async for event in self.watch:
+            if event.kind != "gone" and event.status == "failed":
+                return event.invocation
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop the watch."""
+        await self.watch.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,382 @@
+"""What a watch knows and reports, as a pure state machine: plans out, answers in, events out.
+
+A watch follows ``GET /invocations`` as it changes by polling it. A poll asks three kinds of
+questions, planned here (:meth:`WatchState.plan`) and asked by the I/O layer
+(:mod:`kernel_async._watch`):
+
+* **the window**: a walk over the invocations started since a while before the newest one
+  seen (``lookback``: room for invocations the server lists a little late, and for clocks and
+  timestamps that differ in precision; the instants compared are all the server's). A new id
+  is reported once (:attr:`EventKind.SEEN`); a known one whose status moved is reported once
+  per move (:attr:`EventKind.CHANGED`, with the status before); a known one missing from a
+  complete walk of the window is reported and forgotten (:attr:`EventKind.GONE`);
+* **the in-flight walks**: invocations that are still in flight (not in a final status) but
+  started before the window are followed by ``status=queued`` and ``status=running`` walks
+  since the oldest of them, which hold only what is in flight, so a run that takes hours
+  never makes a poll walk back over everything that started since;
+* **lookups**: a followed invocation that neither walk found (it finished, or went) is looked
+  up by its id (``query=<id>``), as are all of them while there are fewer than
+  :data:`FOLLOW_BY_WALK_FROM`.
+
+An invocation that reached a final status and is older than the window is forgotten, so the
+memory is the invocations in the window plus those in flight. Two moves of one invocation
+between two polls (``queued`` to ``running`` to ``failed``) are one event, from the status
+last seen to the status now: a watch reports what it observed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Final
+
+import attrs
+
+from kernel_async._models import Invocation, InvocationStatus
+from kernel_async._timestamps import format_go_duration, format_rfc3339_nano
+
+__all__ = [
+    "DEFAULT_FINAL_STATUSES",
+    "FOLLOW_BY_WALK_FROM",
+    "EventKind",
+    "InvocationEvent",
+    "PollAnswers",
+    "PollPlan",
+    "WatchState",
+]
+
+DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
+"""Statuses after which an invocation no longer changes: it is no longer followed."""
+
+FOLLOW_BY_WALK_FROM: Final = 3
+"""From this many invocations to follow, a poll walks ``status=queued`` and ``status=running``
+(two requests, or more for many) instead of looking each up (one request each)."""
+
+_HOLD_BACK: Final = 2
+"""Polls in a row that walk the same window again after a walk that may have missed one."""
+
+_WALKABLE: Final = ("queued", "running")  # the in-flight statuses the API filters on
+
+
+class EventKind(enum.StrEnum):
+    """What a watch saw happen to an invocation."""
+
+    SEEN = "seen"
+    """The invocation was seen for the first time."""
+    CHANGED = "changed"
+    """Its status moved since the watch last saw it (``previous_status`` says from what)."""
+    GONE = "gone"
+    """It is no longer listed (deleted); ``invocation`` is how it was last seen."""
+
+
+@attrs.frozen(kw_only=True)
+class InvocationEvent:
+    """One thing a watch saw.
+
+    Attributes:
+        kind: What happened.
+        invocation: The invocation as it is now (for :attr:`EventKind.GONE`: as last seen).
+        previous_status: For :attr:`EventKind.CHANGED`, the status it had before; else
+            ``None``.
+    """
+
+    kind: EventKind
+    invocation: Invocation
+    previous_status: InvocationStatus | str | None = None
+
+    @property
+    def status(self) -> InvocationStatus | str:
+        """The invocation's status now (as last seen, for a gone one)."""
+        return self.invocation.status
+
+
+@attrs.frozen(kw_only=True)
+class PollPlan:
+    """The questions of one poll.
+
+    Attributes:
+        since: ``since`` of the window walk: an RFC 3339 time, or a Go duration before the
+            server's now (while nothing has been seen, so that no clock of ours is
+            involved); ``None``: no window walk (a watch of given invocations).
+        window: The window's start in epoch nanoseconds, when it is an instant.
+        in_flight: Statuses to walk for the invocations followed (or, on the first poll of
+            a watch that starts now, for everything already in flight).
+        in_flight_since: ``since`` of those walks (``None``: whatever their age).
+        follow: The ids followed: each one the walks do not find is looked up.
+    """
+
+    since: str | None
+    window: int | None = None
+    in_flight: tuple[str, ...] = ()
+    in_flight_since: str | None = None
+    follow: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PollAnswers:
+    """What one poll found.
+
+    Attributes:
+        window: The window walk's invocations (empty if there was none).
+        window_complete: Whether that walk can vouch for what it did not deliver (it
+            counted no possible gap): only then is a missing invocation gone, and only
+            then does the window move on.
+        in_flight: The in-flight walks' invocations.
+        in_flight_complete: Whether those walks counted no possible gap.
+        looked_up: For each id looked up, the invocation, or ``None`` when the lookup shows
+            it is not there. An id whose lookup could not tell is left out.
+    """
+
+    window: Sequence[Invocation] = ()
+    window_complete: bool = True
+    in_flight: Sequence[Invocation] = ()
+    in_flight_complete: bool = True
+    looked_up: Mapping[str, Invocation | None] = attrs.field(factory=dict)
+
+
+class WatchState:
+    """The watch's memory and its rules (see the module docs).
+
+    Args:
+        since: Report every invocation started at or after this: an instant in epoch
+            nanoseconds, or a duration before the server's now at the first poll. ``None``:
+            report only what starts, or moves, once the watch runs; what is listed at the
+            first poll is known silently, and what is in flight then is followed.
+        lookback: How far before the newest invocation seen the window starts.
+        final: Statuses after which an invocation is no longer followed.
+        statuses: Report only moves into (or out of) these statuses, and invocations first
+            seen in one of them; ``None``: everything.
+        invocations: Follow only these (no window walk): each is reported when it is first
+            found (if only its id is known) or when it moves, until it is final or gone.
+            Known ones are passed as :class:`Invocation`; ids as strings.
+        invocations_since: For ids, a time they started at or after (epoch nanoseconds),
+            which lets the in-flight walks find them.
+    """
+
+    def __init__(
+        self,
+        *,
+        since: int | timedelta | None = None,
+        lookback: timedelta = timedelta(seconds=30),
+        final: Iterable[str] = DEFAULT_FINAL_STATUSES,
+        statuses: Iterable[str] | None = None,
+        invocations: Iterable[Invocation | str] | None = None,
+        invocations_since: int | None = None,
+    ) -> None:
+        self._since = since
+        self._lookback_ns = lookback // timedelta(microseconds=1) * 1_000
+        self._final = frozenset(str(status) for status in final)
+        self._statuses = None if statuses is None else frozenset(str(s) for s in statuses)
+        self._known: dict[str, Invocation] = {}
+        self._newest: int | None = None  # the latest started_at the window walk found
+        self._polls = 0
+        # A watch that starts now learns what is in flight from walks of every age, until
+        # one set of them is complete (a walk that counted a possible gap may have missed
+        # one, which would then never be followed).
+        self._baseline_pending = since is None and invocations is None
+        self._baseline_tries = 0
+        self._held_back = 0  # polls in a row whose window walk was not complete
+        self.possible_gaps = 0
+        self.incomplete_polls = 0
+        """Polls with a walk that counted a possible gap: they are walked again, and what
+        they may have missed is reported late (as one event) or, see possible_gaps, not."""
+        """Polls that moved on after a walk that could not vouch for what it did not deliver
+        (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
+        self._given: tuple[str, ...] | None = None
+        self._given_since = invocations_since
+        self._done: set[str] = set()  # given invocations that are final, or went
+        if invocations is not None:
+            given: dict[str, None] = {}
+            for item in invocations:
+                if isinstance(item, Invocation):
+                    given[item.id] = None
+                    self._known[item.id] = item
+                    if self.is_final(item):
+                        self._done.add(item.id)
+                else:
+                    given[item] = None
+            self._given = tuple(given)
+
+    # -- what it holds -----------------------------------------------------------------------
+
+    @property
+    def polls(self) -> int:
+        """Polls observed so far."""
+        return self._polls
+
+    @property
+    def remembered(self) -> int:
+        """How many invocations the watch keeps in memory (the window and those in flight)."""
+        return len(self._known)
+
+    @property
+    def in_flight(self) -> tuple[Invocation, ...]:
+        """The invocations followed because they have not reached a final status."""
+        return tuple(i for i in self._known.values() if not self.is_final(i))
+
+    @property
+    def finished(self) -> bool:
+        """For a watch of given invocations: whether every one is final or gone."""
+        return self._given is not None and len(self._done) == len(self._given)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """For a watch of given invocations: the ids not final or gone yet."""
+        return tuple(i for i in self._given or () if i not in self._done)
+
+    def latest(self, invocation_id: str) -> Invocation | None:
+        """The invocation as last seen, if it is remembered."""
+        return self._known.get(invocation_id)
+
+    def is_final(self, invocation: Invocation) -> bool:
+        """Whether this invocation's status is one after which it no longer changes."""
+        return str(invocation.status) in self._final
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(self, elapsed: float) -> PollPlan:
+        """The questions of the next poll; ``elapsed``: seconds since the watch started.
+
+        Planning changes nothing: a poll that is never answered (cancelled, failed) is
+        planned afresh.
+        """
+        if self._given is not None:
+            since, window = None, None
+        elif self._newest is not None:
+            window = self._newest - self._lookback_ns
+            if isinstance(self._since, int):
+                window = max(window, self._since)
+            since = format_rfc3339_nano(window)
+        elif isinstance(self._since, int):
+            window = self._since
+            since = format_rfc3339_nano(window)
+        else:
+            # Nothing seen yet: a duration the server subtracts from its own now.
+            before = self._since if self._since is not None else timedelta(0)
+            since = format_go_duration(
+                timedelta(seconds=max(elapsed, 0.0))
+                + before
+                + timedelta(microseconds=self._lookback_ns // 1_000)
+            )
+            window = None
+        statuses = tuple(s for s in _WALKABLE if s not in self._final)
+        follow = self._to_follow(window)
+        if self._baseline_pending:
+            # Whatever is in flight when a watch starts is followed from then on.
+            return PollPlan(since=since, window=window, in_flight=statuses, follow=follow)
+        starts = [self._started_of(i) for i in follow]
+        if len(follow) < FOLLOW_BY_WALK_FROM or not statuses or None in starts:
+            return PollPlan(since=since, window=window, follow=follow)
+        oldest = min(s for s in starts if s is not None)
+        return PollPlan(
+            since=since,
+            window=window,
+            in_flight=statuses,
+            in_flight_since=format_rfc3339_nano(oldest),
+            follow=follow,
+        )
+
+    def _to_follow(self, window: int | None) -> tuple[str, ...]:
+        if self._given is not None:
+            return self.pending
+        return tuple(
+            invocation.id
+            for invocation in self._known.values()
+            if not self.is_final(invocation)
+            and (window is None or invocation.started_at_ns < window)
+        )
+
+    def _started_of(self, invocation_id: str) -> int | None:
+        known = self._known.get(invocation_id)
+        return known.started_at_ns if known is not None else self._given_since
+
+    # -- observing -----------------------------------------------------------------------------
+
+    def observe(self, plan: PollPlan, answers: PollAnswers) -> list[InvocationEvent]:
+        """The events of a poll, given its plan and what it found; the memory moves on."""
+        quiet = self._polls == 0 and self._since is None and self._given is None
+        self._polls += 1
+        if not (answers.window_complete and answers.in_flight_complete):
+            self.incomplete_polls += 1
+        window = plan.window
+        if answers.window_complete or self._held_back >= _HOLD_BACK:
+            # The window moves on past a walk that missed nothing; after one that may have
+            # (it counted a possible gap), it is walked again, and then moves on regardless,
+            # counted in possible_gaps.
+            if not answers.window_complete:
+                self.possible_gaps += 1
+            self._held_back = 0
+            for invocation in answers.window:
+                if window is None or invocation.started_at_ns >= window:
+                    self._newest = max(self._newest or 0, invocation.started_at_ns)
+        present: dict[str, Invocation] = {i.id: i for i in answers.window}
+        baseline: set[str] = set()
+        for invocation in answers.in_flight:
+            # The in-flight walks refresh what is followed, and while the watch's baseline
+            # is pending, they are what it follows (silently, if older than the window).
+            # Anything else they hold is not this watch's to report.
+            if invocation.id in self._known or invocation.id in (self._given or ()):
+                present[invocation.id] = invocation
+            elif self._baseline_pending and invocation.id not in present:
+                present[invocation.id] = invocation
+                if window is None or invocation.started_at_ns < window:
+                    baseline.add(invocation.id)
+        else:
+            self._held_back += 1
+        if self._baseline_pending and plan.in_flight:
+            self._baseline_tries += 1
+            self._baseline_pending = not answers.in_flight_complete
+            if self._baseline_pending and self._baseline_tries >= _HOLD_BACK:
+                self._baseline_pending = False
+                self.possible_gaps += 1
+        present.update((i, found) for i, found in answers.looked_up.items() if found is not None)
+        events: list[InvocationEvent] = []
+        for invocation in sorted(present.values(), key=_oldest_first):
+            events += self._update(invocation, quiet=quiet or invocation.id in baseline)
+        for invocation_id, known in list(self._known.items()):
+            if invocation_id in present:
+                continue
+            in_window = window is not None and known.started_at_ns >= window
+            looked_up_gone = invocation_id in answers.looked_up
+            if looked_up_gone or (in_window and answers.window_complete and not quiet):
+                # Listed before, inside what this poll asked about, and not now: deleted.
+                del self._known[invocation_id]
+                if self._given is not None:
+                    self._done.add(invocation_id)
+                if self._reports(known.status, None):
+                    events.append(InvocationEvent(kind=EventKind.GONE, invocation=known))
+            elif not in_window and self.is_final(known) and self._given is None:
+                del self._known[invocation_id]  # older than the window and done: forgotten
+        return events
+
+    def _update(self, invocation: Invocation, *, quiet: bool) -> list[InvocationEvent]:
+        before = self._known.get(invocation.id)
+        self._known[invocation.id] = invocation
+        if self._given is not None and self.is_final(invocation):
+            self._done.add(invocation.id)
+        if before is None:
+            if quiet or not self._reports(invocation.status, None):
+                return []
+            return [InvocationEvent(kind=EventKind.SEEN, invocation=invocation)]
+        if before.status == invocation.status or not self._reports(
+            invocation.status, before.status
+        ):
+            return []
+        return [
+            InvocationEvent(
+                kind=EventKind.CHANGED, invocation=invocation, previous_status=before.status
+            )
+        ]
+
+    def _reports(self, status: object, previous: object) -> bool:
+        if self._statuses is None:
+            return True
+        return str(status) in self._statuses or (
+            previous is not None and str(previous) in self._statuses
+        )
+
+
+def _oldest_first(invocation: Invocation) -> tuple[int, str]:
+    # A feed reads forward in time. Ties keep a stable order, by id.
+    return (invocation.started_at_ns, invocation.id)
