@@ -13,6 +13,7 @@ from kernel_async._models import InvocationStatus, Page
 from kernel_async._options import NO_OPTIONS, CallOptions, QueryValue, call_options
 from kernel_async._pages import AsyncInvocationPage, FetchAt, link_page
 from kernel_async._params import (
+    DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
     Since,
     validate_deadline,
@@ -32,9 +33,6 @@ __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "Invocat
 DEFAULT_PREFETCH: Final = 8
 """The fixed window walks had by default before it adapted (``prefetch=None`` now); kept for
 code that passes it explicitly."""
-
-DEFAULT_WALK_PAGE_SIZE: Final = 100
-"""The API's maximum: a walk at the server default of 20 makes five times the requests."""
 
 
 class InvocationsClient(Protocol):

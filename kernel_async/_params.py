@@ -20,6 +20,7 @@ from kernel_async._timestamps import (
 )
 
 __all__ = [
+    "DEFAULT_WALK_PAGE_SIZE",
     "MAX_LIMIT",
     "MAX_OFFSET",
     "InvocationFilters",
@@ -35,6 +36,10 @@ __all__ = [
 
 MAX_LIMIT: Final = 100
 """The largest page the API serves (``openapi.yaml``: ``limit`` maximum)."""
+
+DEFAULT_WALK_PAGE_SIZE: Final = MAX_LIMIT
+"""The page size of walks (listings and watches): at the server default of 20, a walk makes
+five times the requests."""
 
 MAX_OFFSET: Final = 2**63 - 1
 """The largest offset the server can read: it parses ``offset`` into a Go ``int64``."""

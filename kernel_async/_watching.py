@@ -20,6 +20,7 @@ from kernel_async._listing import InvocationListing
 from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._options import QueryValue
 from kernel_async._params import (
+    DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
     Since,
     _check_text,
@@ -40,8 +41,6 @@ DEFAULT_INTERVAL: Final = 2.0
 
 DEFAULT_LOOKBACK: Final = timedelta(seconds=30)
 """How far before the newest invocation seen a watch's window starts, by default."""
-
-DEFAULT_WALK_PAGE_SIZE: Final = 100  # the API's maximum, as for a listing
 
 _LOOKUP_PAGE: Final = 20  # ``query=<id>`` matches that id, and any app or action named like it
 
