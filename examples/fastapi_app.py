@@ -8,6 +8,9 @@
   An error after that ends the stream with one ``{"error": ...}`` line. If the client hangs
   up, the walk stops and its requests are cancelled.
 - ``GET /invocations?limit=20&offset=0`` returns one page, with the API's pagination headers.
+- ``GET /invocations/events?app_name=...`` follows invocations as they start and change
+  status, as Server-Sent Events (one ``event:`` per watch event). When the browser goes away,
+  the watch stops: nothing polls for a client that left.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from kernel_async import APIStatusError, AsyncKernel, InvocationStatus, KernelError, Page
+from kernel_async import (
+    APIStatusError,
+    AsyncKernel,
+    InvocationEvent,
+    InvocationStatus,
+    KernelError,
+    Page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +136,47 @@ async def one_page(
     if page.request_id is not None:
         response.headers["X-Request-Id"] = page.request_id
     return [invocation.to_dict() for invocation in page]
+
+
+def server_sent(event: InvocationEvent) -> str:
+    data = {
+        "kind": event.kind,
+        "previous_status": event.previous_status,
+        "invocation": event.invocation.to_dict(),
+    }
+    # https://html.spec.whatwg.org/multipage/server-sent-events.html: "event:" names it,
+    # "data:" carries it (JSON has no newline here), a blank line ends it.
+    return f"event: {event.kind}\ndata: {json.dumps(data)}\n\n"
+
+
+@app.get("/invocations/events")
+async def invocation_events(
+    kernel: Kernel,
+    app_name: str | None = None,
+    status: InvocationStatus | None = None,
+    since: str | None = None,
+    interval: Annotated[float, Query(ge=0.1, le=60)] = 2.0,
+) -> StreamingResponse:
+    # watch() checks the arguments now: a bad one is a 422 before anything is sent.
+    watch = kernel.invocations.watch(
+        app_name=app_name, status=status, since=since, interval=interval
+    )
+
+    async def events() -> AsyncIterator[str]:
+        # The watch polls in this generator's task and starts none of its own. When the
+        # browser disconnects, the server cancels the generator (in a poll, or in the wait
+        # between two); leaving `async with` stops the watch.
+        async with watch:
+            try:
+                async for event in watch:
+                    yield server_sent(event)
+            except KernelError as exc:
+                # A poll failed after the client's retries: tell the browser, which may
+                # reconnect (with a since) to carry on.
+                log.warning("the invocation events ended: %s", exc)
+                _status, body = upstream_error(exc)
+                yield f"event: error\ndata: {json.dumps(body)}\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,7 +17,7 @@ import attrs
 import pytest
 import uvicorn
 
-from kernel_async.testing import KernelEmulator, ScriptedResponse
+from kernel_async.testing import KernelEmulator, LiveData, ScriptedResponse, make_invocation
 
 from conftest import NOW
 
@@ -218,3 +219,106 @@ async def test_the_agent_example_lists_failures_per_app() -> None:
             "web-scraper",
             "form-filler",
         }
+
+
+async def server_sent_events(response: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` events of a Server-Sent Events stream, parsed."""
+    events: list[dict[str, Any]] = []
+    fields: dict[str, str] = {}
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        events.append({"event": fields["event"], **json.loads(fields["data"])})
+        fields = {}
+        if len(events) == count:
+            break
+    return events
+
+
+async def test_the_event_stream_follows_invocations_and_stops_when_the_client_goes(
+    served: tuple[str, KernelEmulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, emulator = served
+    emulator.live = LiveData(seed=4, rate=1.0, kinds={"head_insert": 1, "status_change": 2})
+    since = (NOW - timedelta(hours=2)).isoformat()
+    async with aiohttp.ClientSession() as session:
+        response = await session.get(
+            f"{base}/invocations/events", params={"since": since, "interval": "0.1"}
+        )
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = await server_sent_events(response, 30)
+        response.close()  # the browser goes away
+    kinds = {event["event"] for event in events}
+    assert kinds >= {"seen", "changed"}  # what started since, then what moved
+    changed = [e for e in events if e["event"] == "changed"]
+    assert all(e["previous_status"] != e["invocation"]["status"] for e in changed)
+    ids_seen = [e["invocation"]["id"] for e in events if e["event"] == "seen"]
+    assert len(ids_seen) == len(set(ids_seen))  # each seen once
+    # The watch stops with the stream: no more polls once the server has noticed.
+    for _ in range(200):
+        before = len(emulator.requests)
+        await asyncio.sleep(0.3)  # longer than the interval: a live watch would poll
+        if len(emulator.requests) == before:
+            break
+    else:
+        raise AssertionError("the watch kept polling after the client left")
+    assert server_errors(caplog) == []
+
+
+async def test_the_event_stream_refuses_bad_arguments_before_polling(
+    served: tuple[str, KernelEmulator],
+) -> None:
+    base, emulator = served
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/invocations/events", params={"since": "soon"}) as response,
+    ):
+        assert response.status == 422
+    assert emulator.requests == []
+
+
+async def test_the_agent_waits_for_its_runs_and_hears_of_failures() -> None:
+    runs = [
+        make_invocation(id=f"inv_run{n}", status="queued", started_at=NOW - timedelta(minutes=n))
+        for n in range(3)
+    ]
+
+    def progress(emulator: KernelEmulator) -> None:
+        # After both first polls (six requests): a failure stream started with since=None
+        # follows what is in flight at its first poll, and reports what moves after.
+        served = emulator.served
+        if served == 12:
+            emulator.set_status("inv_run0", "running")
+            emulator.set_status("inv_run1", "failed", status_reason="Selector not found")
+        elif served == 20:
+            emulator.set_status("inv_run0", "succeeded")
+            emulator.remove_invocation("inv_run2")
+
+    live = LiveData(script=dict.fromkeys(range(24), progress))
+    async with KernelEmulator(runs, now=NOW, live=live) as emulator:
+        env = {**os.environ, "KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLES / "agent_wait.py"),
+            "inv_run0",
+            "inv_run1",
+            "inv_run2",
+            "--interval",
+            "0.05",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[-3:] == [
+        "inv_run0: succeeded",
+        "inv_run1: failed (Selector not found)",
+        "inv_run2: deleted before it finished",
+    ]
+    assert "failed meanwhile: inv_run1 (Selector not found)" in lines
