@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Final, Protocol, Self
 
@@ -162,18 +163,40 @@ class InvocationWatch:
         while not self._events:
             if self.closed or self._state.finished:
                 raise StopAsyncIteration
-            if self._busy:
-                raise RuntimeError("another task is iterating this watch; it has one consumer")
-            self._busy = True
-            try:
+            async with self._consumer():
                 await self._next_poll()
-            except BaseException as error:
-                if not isinstance(error, asyncio.CancelledError | GeneratorExit):
-                    self.error = error
-                raise
-            finally:
-                self._busy = False
         return self._events.popleft()
+
+    async def poll(self) -> list[InvocationEvent]:
+        """Poll now, whatever the interval, and return what it saw.
+
+        For code that keeps its own time (a scheduled job, a test): the events not yet
+        delivered by iteration come first, then this poll's. Raises as iteration does;
+        after a failed poll, nothing is lost.
+        """
+        if self.closed:
+            raise RuntimeError("this watch is closed")
+        async with self._consumer():
+            if not self._state.finished:
+                await self._poll()
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    @asynccontextmanager
+    async def _consumer(self) -> AsyncIterator[None]:
+        """One poll at a time: the watch has one consumer; the error is kept in error."""
+        if self._busy:
+            raise RuntimeError("another task is iterating this watch; it has one consumer")
+        self._busy = True
+        try:
+            yield
+        except BaseException as error:
+            if not isinstance(error, asyncio.CancelledError | GeneratorExit):
+                self.error = error
+            raise
+        finally:
+            self._busy = False
 
     async def aclose(self) -> None:
         """Stop the watch; a task waiting for its next poll sees the iteration end."""
@@ -202,6 +225,9 @@ class InvocationWatch:
                 pass
             if self.closed:
                 return
+        await self._poll()
+
+    async def _poll(self) -> None:
         pushbacks = self._requests.pushbacks()
         plan = self._state.plan(time.monotonic() - self._started)
         answers = await self._ask(plan)

@@ -535,3 +535,22 @@ async def test_a_watch_says_what_it_is() -> None:
             await anext(watch)
         assert repr(watch).startswith("<InvocationWatch closed polls=1 remembered=5")
         assert emulator.api_key not in repr(watch)
+
+
+async def test_poll_returns_one_polls_events_whatever_the_interval() -> None:
+    data = [make_invocation(id=f"inv_{n}", status="queued", started_at=NOW) for n in range(3)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(interval=3600, since=NOW - timedelta(1))
+        async with watch:
+            first = await anext(watch)  # the first poll: three seen, one delivered
+            rest = await watch.poll()  # two left over, then a poll now: nothing new
+            emulator.set_status("inv_1", "running")
+            moved = await watch.poll()  # no wait for the hour's interval
+        assert [e.invocation.id for e in [first, *rest]] == ["inv_0", "inv_1", "inv_2"]
+        assert [(e.invocation.id, e.status) for e in moved] == [("inv_1", "running")]
+        assert watch.polls == 3
+        with pytest.raises(RuntimeError, match="closed"):
+            await watch.poll()

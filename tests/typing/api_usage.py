@@ -16,9 +16,13 @@ from kernel_async import (
     AsyncKernel,
     ErrorDetail,
     ErrorResponse,
+    EventKind,
+    FailureStream,
     Invocation,
+    InvocationEvent,
     InvocationListing,
     InvocationStatus,
+    InvocationWatch,
     JSONValue,
     Page,
     PageInfo,
@@ -122,3 +126,24 @@ async def configuration() -> None:
         emulator.add_invocation(make_invocation(status="failed"))
         assert_type(emulator.client(), AsyncKernel)
     await client.aclose()
+
+
+async def watching(client: AsyncKernel, earlier: Invocation) -> None:
+    watch = client.invocations.watch(status=["failed", InvocationStatus.QUEUED], since="1h")
+    assert_type(watch, InvocationWatch)
+    async with watch:
+        async for event in watch:
+            assert_type(event, InvocationEvent)
+            assert_type(event.kind, EventKind)
+            assert_type(event.invocation, Invocation)
+            assert_type(event.previous_status, InvocationStatus | str | None)
+            assert_type(event.status, InvocationStatus | str)
+        assert_type(await watch.poll(), list[InvocationEvent])
+        assert_type(watch.possible_gaps, int)
+    finished = await client.invocations.wait([earlier, "inv_1"], timeout=60)
+    assert_type(finished, list[Invocation | None])
+    failures = client.invocations.failures(app_name="invoice-bot")
+    assert_type(failures, FailureStream)
+    async with failures:
+        async for failed in failures:
+            assert_type(failed, Invocation)
