@@ -444,3 +444,26 @@ def test_an_anchor_that_is_gone_is_placed_by_its_recent_ids_and_started_at() -> 
     plan.plan(4)
     accepted = take(plan, page(9, [7, 8, *range(10, 18)]))  # 9 was deleted
     assert ids(accepted) == list(range(10, 18))
+
+
+# -- a server that repeats an invocation -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ids_at_9",
+    [
+        [9, 10, 9, 11, 12],  # the cursor where the overlap puts it, and again further down
+        [8, 9, 10, 9, 11],  # one insert moved it down a place; then it comes again
+    ],
+)
+def test_a_page_that_holds_the_cursor_twice_delivers_each_invocation_once(
+    ids_at_9: list[int],
+) -> None:
+    # A server bug (one invocation twice in a page), here the walk's cursor: what follows its
+    # first place is new, the second copy is not delivered again, and nothing is skipped.
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    plan.plan(1)
+    accepted = take(plan, page(9, ids_at_9))
+    assert ids(accepted) == [n for n in ids_at_9 if n > 9]
