@@ -91,7 +91,7 @@ def test_parse_wants_text(value: object) -> None:
 def test_a_token_without_its_prefix_is_refused() -> None:
     # The prefix names the format's version: a body alone (or a later version's) is not read.
     text = str(ResumeToken.at({}, anchor(), 42))
-    with pytest.raises(ValueError, match="should start with 'ka1.'"):
+    with pytest.raises(ValueError, match=r"should start with 'ka1\.'"):
         ResumeToken.parse(text.removeprefix("ka1."))
 
 
