@@ -9,7 +9,6 @@ from kernel_async import ContinuityError, Invocation, Page, PaginationError
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
 from kernel_async._walk import (
     CHURN_LIMIT,
-    CHURN_WINDOW,
     Accepted,
     Anchor,
     WalkPlan,
@@ -827,9 +826,9 @@ def test_each_boundary_that_floats_starts_bridging_one_before_it_and_many_go_unc
     assert plan.stats.bridges >= CHURN_LIMIT
     assert plan.stats.possible_gaps == 0
     assert plan.stats.unchecked_pages == 1  # the last bridge's page
-    # Back to checking once the last CHURN_WINDOW pages all went well: the bridge's page and
-    # fifteen more.
-    for _ in range(CHURN_WINDOW - 1):
+    # Back to checking once the latest sixteen pages (CHURN_WINDOW) all went well: the
+    # bridge's page and fifteen more.
+    for _ in range(15):
         (request,) = plan.plan(1)
         assert request.unchecked
         delivered += ids(serve(plan, data))
