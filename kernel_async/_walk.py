@@ -420,8 +420,8 @@ class WalkPlan:
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:
             return expected + 1  # the overlap matched
-        for index in range(len(items) - 1, -1, -1):
-            if items[index].id == cursor.id:
+        for index, item in enumerate(items):  # its first place: a server may repeat it
+            if item.id == cursor.id:
                 return index + 1  # the data moved by a few items; the cursor is still here
         # The cursor left the list: place the page by the order, newest first.
         if any(a.started_at < b.started_at for a, b in itertools.pairwise(items)):
@@ -510,10 +510,11 @@ class WalkPlan:
         cursor_id = self._cursor.id if self._cursor is not None else None
         indexes: range | list[int]
         if first_new and items[first_new - 1].id == cursor_id:
-            # The cursor is in the page: what follows it is new (the common case).
+            # The cursor is in the page: what follows it is new (the common case), unless the
+            # server repeated one of them or the cursor itself (delivered already).
             indexes, new = range(first_new, len(items)), items[first_new:]
-            if len({item.id for item in new}) < len(new):  # the server repeated one
-                indexes, new = self._unrepeated(items, first_new, set())
+            if len({item.id for item in items[first_new - 1 :]}) <= len(new):
+                indexes, new = self._unrepeated(items, first_new, {items[first_new - 1].id})
         else:
             recent = self._recent_ids() if self._cursor is not None else set()
             indexes, new = self._unrepeated(items, first_new, recent)

@@ -1,5 +1,7 @@
 """Resume tokens as plain values: written, read back, checked, and turned into anchors."""
 
+import base64
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -80,9 +82,44 @@ def test_anything_else_is_refused(text: str) -> None:
         ResumeToken.parse(text)
 
 
-def test_parse_wants_text() -> None:
+@pytest.mark.parametrize("value", [b"ka1.e30", None, 42])
+def test_parse_wants_text(value: object) -> None:
     with pytest.raises(TypeError, match="str"):
-        ResumeToken.parse(b"ka1.e30")  # type: ignore[arg-type]
+        ResumeToken.parse(value)  # type: ignore[arg-type]
+
+
+def test_a_token_without_its_prefix_is_refused() -> None:
+    # The prefix names the format's version: a body alone (or a later version's) is not read.
+    text = str(ResumeToken.at({}, anchor(), 42))
+    with pytest.raises(ValueError, match=r"should start with 'ka1\.'"):
+        ResumeToken.parse(text.removeprefix("ka1."))
+
+
+def encoded(data: object) -> str:
+    raw = json.dumps(data).encode()
+    return "ka1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"f": [], "o": 0},  # filters that are not a mapping
+        {"f": "status", "o": 0},
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "r": "inv_8"},  # ids that are not a list
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "r": {"inv_8": 1}},
+    ],
+)
+def test_a_token_of_the_wrong_shape_is_refused(data: object) -> None:
+    with pytest.raises(ValueError, match="damaged"):
+        ResumeToken.parse(encoded(data))
+
+
+def test_every_token_reads_back_whatever_its_length() -> None:
+    # Base64 without its padding: every length of text, and every last character, comes back.
+    for length in range(1, 40):
+        for offset in (1, 12, 345, 6789):
+            token = ResumeToken.at({"query": "q" * length}, anchor(position=offset - 1), 0)
+            assert ResumeToken.parse(str(token)) == token
 
 
 @pytest.mark.parametrize(
@@ -107,6 +144,24 @@ def test_parse_wants_text() -> None:
 def test_a_token_built_by_hand_is_checked(fields: dict[str, object], error: type) -> None:
     with pytest.raises(error):
         ResumeToken(**fields)  # type: ignore[arg-type]
+
+
+def test_a_token_with_no_fields_is_the_start_of_the_list() -> None:
+    token = ResumeToken()
+    assert (token.offset, token.last_id, token.anchor()) == (0, None, None)
+
+
+def test_a_token_after_the_very_first_invocation_is_fine() -> None:
+    token = ResumeToken(offset=1, last_id="x", last_started_at=STARTED)
+    back = token.anchor()
+    assert back is not None
+    assert back.position == 0
+
+
+def test_fields_are_named() -> None:
+    # Keyword-only: a token built by hand cannot put an offset where the filters go.
+    with pytest.raises(TypeError):
+        ResumeToken((), 5)  # type: ignore[misc]
 
 
 def test_the_largest_offset_is_fine() -> None:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
@@ -11,6 +12,8 @@ from kernel_async._walk import (
     Accepted,
     Anchor,
     WalkPlan,
+    WalkStats,
+    tie_ids,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,6 +31,26 @@ def inv(n: int) -> Invocation:
     )
 
 
+def tie(n: int) -> Invocation:
+    """Invocation n of a server that keeps whole seconds: all of them tie, in the order of n."""
+    return Invocation(
+        id=f"i{n}", app_name="a", version="1", action_name="b", started_at=T0, status="queued"
+    )
+
+
+def at_ns(name: str, nanoseconds: int) -> Invocation:
+    """An invocation started ``nanoseconds`` (under 1000) after T0: T0's microsecond."""
+    return Invocation(
+        id=name,
+        app_name="a",
+        version="1",
+        action_name="b",
+        started_at=T0,
+        status="queued",
+        started_at_raw=f"2026-01-01T00:00:00.000000{nanoseconds:03d}Z",
+    )
+
+
 def page(
     offset: int,
     ids: range | list[int],
@@ -36,8 +59,9 @@ def page(
     next_offset: int | None = None,
     limit: int | None = None,
     anomalies: tuple[str, ...] = (),
+    tied: bool = False,
 ) -> Page:
-    items = tuple(inv(n) for n in ids)
+    items = tuple((tie if tied else inv)(n) for n in ids)
     if has_more and next_offset is None:
         next_offset = offset + (limit or len(items))
     return Page(
@@ -305,7 +329,9 @@ def test_a_held_page_that_floats_again_is_dropped_for_the_bridges_chain() -> Non
     assert plan.holds(head.key)
     accepted = take(plan, page(9, range(15, 25)))  # the held page floats again: dropped
     assert accepted.items == ()
+    assert len(accepted.discard) == 2  # the pages requested after it
     assert plan.scheduled == ()
+    assert plan.stats.wasted == 3  # those two, and the held page itself
     assert offsets(plan, 4)[0] == 10  # the chain goes on from the bridge's last item
 
 
@@ -330,19 +356,24 @@ def test_the_windows_halves_on_a_bridge_and_grows_back_one_page_per_window() -> 
     plan = started(WalkPlan(start=0, window=8), window=8)
     assert plan.window == 8
     take(plan, page(9, range(15, 25)))  # floats
-    assert plan.window == 4
-    assert plan.stats.peak_window == 8
+    assert (plan.window, plan.stats.window, plan.stats.peak_window) == (4, 4, 8)
     take(plan, page(8, [8, *range(10, 17)]))
     take(plan, page(9, range(15, 25)))  # the held page, placed
-    grown = plan.window
-    for n in range(40):
+    windows = []
+    reduced = 2  # the bridge's page and the held page came at a window of four
+    for _ in range(40):
         head = plan.head or plan.plan(8)[0]
+        reduced += plan.window < 8
         take(plan, page(head.offset, range(head.offset, head.offset + 10)))
         plan.plan(8)
-        assert plan.window >= grown
-        grown = plan.window
-        if n == 39:
-            assert plan.window == 8
+        windows.append(plan.window)
+        assert plan.stats.window == plan.window
+    assert windows == sorted(windows)
+    # About one page more per window of clean pages: three pages placed since the bridge
+    # leave it at four, five make it five.
+    assert (windows[0], windows[2]) == (4, 5)
+    assert windows[-1] == 8
+    assert plan.stats.reduced_window_pages == reduced
 
 
 def test_heavy_churn_goes_one_page_at_a_time_and_moves_like_a_sequential_walk() -> None:
@@ -355,7 +386,7 @@ def test_heavy_churn_goes_one_page_at_a_time_and_moves_like_a_sequential_walk() 
         # Every page is pushed back a whole page: nothing new.
         head = plan.head or plan.plan(8)[0]
         take(plan, page(head.offset, range(9, 19)))
-    assert plan.window == 1
+    assert (plan.window, plan.stats.window) == (1, 1)
     head = plan.head or plan.plan(1)[0]
     take(plan, page(head.offset, range(9, 19)))
     # After a page with nothing new, the next request takes a whole step, as a sequential
@@ -366,6 +397,21 @@ def test_heavy_churn_goes_one_page_at_a_time_and_moves_like_a_sequential_walk() 
     assert ids(accepted) == list(range(30, 40))
     assert plan.stats.possible_gaps == 1
     assert plan.stats.unchecked_pages > 0
+
+
+def test_strict_mode_under_heavy_churn_says_so() -> None:
+    plan = WalkPlan(start=0, window=8, strict=True)
+    plan.plan(8)
+    take(plan, page(0, range(10)))
+    plan.plan(8)
+    take(plan, page(9, range(9, 19)))
+    for _ in range(CHURN_LIMIT + 1):  # pushed back a whole page each time: nothing new
+        head = plan.head or plan.plan(8)[0]
+        take(plan, page(head.offset, range(9, 19)))
+    head = plan.head or plan.plan(1)[0]
+    with pytest.raises(ContinuityError) as raised:
+        take(plan, page(head.offset, range(30, 40)))  # floats, one page at a time
+    assert str(raised.value).endswith("(heavy churn)")
 
 
 # -- servers that would keep a walk going forever ------------------------------------------
@@ -444,3 +490,437 @@ def test_an_anchor_that_is_gone_is_placed_by_its_recent_ids_and_started_at() -> 
     plan.plan(4)
     accepted = take(plan, page(9, [7, 8, *range(10, 18)]))  # 9 was deleted
     assert ids(accepted) == list(range(10, 18))
+
+
+# -- a server that repeats an invocation -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ids_at_9",
+    [
+        [9, 10, 9, 11, 12],  # the cursor where the overlap puts it, and again further down
+        [8, 9, 10, 9, 11],  # one insert moved it down a place; then it comes again
+    ],
+)
+def test_a_page_that_holds_the_cursor_twice_delivers_each_invocation_once(
+    ids_at_9: list[int],
+) -> None:
+    # A server bug (one invocation twice in a page), here the walk's cursor: what follows its
+    # first place is new, the second copy is not delivered again, and nothing is skipped.
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    plan.plan(1)
+    accepted = take(plan, page(9, ids_at_9))
+    assert ids(accepted) == [n for n in ids_at_9 if n > 9]
+
+
+def test_an_invocation_twice_after_the_cursor_is_delivered_once_and_counted() -> None:
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    plan.plan(1)
+    accepted = take(plan, page(9, [9, 10, 11, 10, 12]))
+    assert ids(accepted) == [10, 11, 12]
+    assert plan.stats.anomalies == 1
+
+
+# -- a walk that serves pages from a list that changes -----------------------------------------
+
+
+def serve(
+    plan: WalkPlan, data: list[int], *, limit: int = 10, capacity: int = 8, tied: bool = False
+) -> Accepted:
+    """Make the requests the plan asks for, and answer the head one as ``data`` is now."""
+    plan.plan(capacity)
+    head = plan.head
+    assert head is not None
+    shown = data[head.offset : head.offset + limit]
+    more = head.offset + limit < len(data)
+    return plan.accept(head.key, page(head.offset, shown, has_more=more, limit=limit, tied=tied))
+
+
+def assert_in_order_once(delivered: list[int], data: list[int]) -> None:
+    """Nothing twice, nothing out of order, nothing still in ``data`` skipped."""
+    assert delivered == sorted(set(delivered))
+    assert {n for n in data if n <= delivered[-1]} <= set(delivered)
+
+
+# -- anchors and ties --------------------------------------------------------------------------
+
+
+def test_an_invocation_is_behind_an_anchor_when_it_started_later_to_the_nanosecond() -> None:
+    anchor = Anchor.of(at_ns("a", 500), 9)
+    assert anchor.is_behind(inv(-1))  # a second later: newer, so before it in the list
+    assert not anchor.is_behind(inv(1))
+    assert anchor.is_behind(at_ns("b", 501))  # the same microsecond, a nanosecond later
+    assert not anchor.is_behind(at_ns("c", 499))
+    assert not anchor.is_behind(at_ns("d", 500))  # a tie: the order cannot tell
+
+
+def test_the_ties_of_a_batch_are_its_last_invocations_to_the_nanosecond() -> None:
+    batch = (inv(-1), at_ns("a", 7), at_ns("b", 5), at_ns("c", 5))
+    assert tie_ids(batch, None) == {"b", "c"}  # a: the same microsecond, not the same time
+
+
+def test_ties_carry_on_across_batches_that_tie_from_end_to_end() -> None:
+    before = Anchor.of(at_ns("z", 5), 9, frozenset({"x", "y"}))
+    assert tie_ids((at_ns("a", 5), at_ns("b", 5)), before) == {"a", "b", "x", "y", "z"}
+    newer = Anchor.of(at_ns("z", 6), 9, frozenset({"y"}))  # the batch does not tie with it
+    assert tie_ids((at_ns("a", 5), at_ns("b", 5)), newer) == {"a", "b"}
+
+
+def test_what_follows_a_deleted_cursor_in_its_tie_is_new() -> None:
+    # A server that keeps whole seconds: everything ties. The cursor (9) was deleted, and
+    # what now starts the page ties with it: the order cannot place it, so it is bridged.
+    plan = WalkPlan(start=0, window=4)
+    plan.plan(4)
+    delivered = ids(take(plan, page(0, range(10), tied=True)))
+    plan.plan(3)
+    assert take(plan, page(9, range(10, 20), tied=True)).items == ()  # floats
+    delivered += ids(take(plan, page(8, [8, *range(10, 19)], tied=True)))  # the bridge
+    delivered += ids(take(plan, page(9, range(10, 20), tied=True)))  # the held page
+    assert delivered == list(range(20))
+    assert plan.stats.possible_gaps == 0
+
+
+def test_ties_delivered_pages_ago_still_place_a_bridge_far_back() -> None:
+    # Pages of three, everything ties. Four deletes at the cursor send the bridges back past
+    # the last two pages delivered: the cursor's ties say that what they find there (2) was
+    # delivered, so nothing is delivered twice.
+    data = list(range(30))
+    plan = WalkPlan(start=0, window=1)
+    delivered: list[int] = []
+    for _ in range(3):
+        delivered += ids(serve(plan, data, limit=3, tied=True))
+    assert delivered == list(range(7))
+    for n in (3, 4, 5, 6):
+        data.remove(n)
+    while not plan.done:
+        delivered += ids(serve(plan, data, limit=3, tied=True))
+    assert delivered == list(range(30))
+    assert plan.stats.possible_gaps == 0
+
+
+def test_a_resumed_walk_places_itself_by_its_tokens_ids_when_its_anchor_is_gone() -> None:
+    # Everything ties, and the anchor (2) was deleted since: the ids the token kept (0, 1)
+    # place the first bridge, one before the anchor, and are not delivered again.
+    data = [0, 1, *range(3, 20)]
+    plan = WalkPlan(start=2, anchor=Anchor.of(tie(2), 2, frozenset({"i0", "i1"})), window=1)
+    assert serve(plan, data, limit=3, tied=True).items == ()  # the anchor is gone: floats
+    head = plan.head
+    assert head is not None
+    assert (head.offset, head.bridge) == (1, True)
+    delivered: list[int] = []
+    while not plan.done:
+        delivered += ids(serve(plan, data, limit=3, tied=True))
+    assert delivered == list(range(3, 20))
+    assert plan.stats.bridges == 1
+
+
+# -- what the I/O layer reads --------------------------------------------------------------------
+
+
+def test_a_walk_on_still_data_counts_requests_pages_and_waste_and_nothing_else() -> None:
+    plan = WalkPlan(start=0, window=4)
+    plan.plan(4)
+    take(plan, page(0, range(10)))
+    plan.plan(3)
+    take(plan, page(9, range(9, 19)))
+    take(plan, page(18, range(18, 25), has_more=False))  # the request at 27 is wasted
+    assert plan.stats == WalkStats(requests=4, pages=3, wasted=1, window=4, peak_window=4)
+
+
+def test_fresh_walk_stats_count_nothing() -> None:
+    assert set(attrs.asdict(WalkStats()).values()) == {0}
+
+
+@pytest.mark.parametrize("window", [{}, {"window": 1}, {"window": 0}])
+def test_without_a_window_of_two_or_more_the_walk_is_sequential(window: dict[str, int]) -> None:
+    plan = WalkPlan(start=0, **window)
+    assert offsets(plan, 8) == [0]
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 8) == [9]
+    assert (plan.window, plan.stats.peak_window) == (1, 1)
+
+
+def test_the_window_bounds_the_requests_whatever_room_the_caller_has() -> None:
+    plan = WalkPlan(start=0, window=2)
+    plan.plan(8)
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 8) == [9, 18]
+
+
+def test_the_cursor_is_the_last_invocation_delivered_at_its_position() -> None:
+    anchor = Anchor.of(inv(9), 9)
+    plan = WalkPlan(start=9, anchor=anchor, window=1)
+    assert plan.cursor == anchor
+    plan.plan(1)
+    take(plan, page(9, range(9, 19)))
+    cursor = plan.cursor
+    assert cursor is not None
+    assert (cursor.id, cursor.position) == ("i18", 18)
+
+
+def test_a_new_maximum_window_is_followed_at_once_and_kept() -> None:
+    plan = WalkPlan(start=0, window=2)
+    plan.plan(2)
+    take(plan, page(0, range(10)))
+    plan.set_max_window(6)
+    assert plan.window == 6
+    assert (plan.stats.window, plan.stats.peak_window) == (6, 6)
+    assert offsets(plan, 16) == [9, 18, 27, 36, 45, 54]
+    take(plan, page(9, range(9, 19)))
+    assert plan.window == 6  # not pulled back to the old maximum by a clean page
+    plan.set_max_window(3)
+    assert (plan.window, plan.stats.window, plan.stats.peak_window) == (3, 3, 6)
+    plan.set_max_window(0)
+    assert plan.window == 1
+
+
+def test_under_churn_a_new_maximum_only_lowers_the_window() -> None:
+    plan = started(WalkPlan(start=0, window=8), window=8)
+    take(plan, page(9, range(15, 25)))  # floats: the window halves to 4
+    assert plan.window == 4
+    plan.set_max_window(16)
+    assert plan.window == 4  # it grows back page by page, up to the new maximum
+    plan.set_max_window(2)
+    assert plan.window == 2
+
+
+def test_a_bridge_is_requested_once() -> None:
+    plan = started(WalkPlan(start=0, window=4))
+    take(plan, page(9, range(10, 20)))  # floats
+    assert [(request.offset, request.bridge) for request in plan.plan(4)] == [(8, True)]
+    assert plan.plan(4) == []
+
+
+@pytest.mark.parametrize(("max_items", "expected"), [(19, [9]), (20, [9, 18])])
+def test_speculation_stops_exactly_where_max_items_is_satisfied(
+    max_items: int, expected: list[int]
+) -> None:
+    # After 0-9, the page at 9 brings 10-18 (19 in all) and the page at 18 brings 19 on.
+    plan = WalkPlan(start=0, max_items=max_items, window=8)
+    plan.plan(8)
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 7) == expected
+
+
+def test_max_items_reached_exactly_on_a_middle_page_ends_the_walk_short_of_the_end() -> None:
+    plan = WalkPlan(start=0, max_items=10, window=4)
+    plan.plan(4)
+    take(plan, page(0, range(10)))
+    assert plan.done
+    assert not plan.complete
+    assert plan.resume_offset == 10
+    assert plan.plan(4) == []
+
+
+def test_max_items_that_cuts_the_last_page_leaves_the_walk_incomplete() -> None:
+    plan = WalkPlan(start=0, max_items=5)
+    plan.plan(1)
+    assert ids(take(plan, page(0, range(10), has_more=False))) == [0, 1, 2, 3, 4]
+    assert plan.done
+    assert not plan.complete
+    assert plan.resume_offset == 5
+
+
+def test_a_smaller_step_than_speculated_resynchronises_too() -> None:
+    plan = WalkPlan(start=0, window=4)
+    plan.plan(4)
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 3) == [9, 18, 27]
+    scheduled = [request.key for request in plan.scheduled]
+    accepted = take(plan, page(9, range(9, 17), next_offset=17))  # a step of 8 from here
+    assert accepted.discard == tuple(scheduled[1:])  # 18 would leave 17 out
+    assert offsets(plan, 3) == [16, 23, 30]
+
+
+def test_pages_of_two_overlap_by_one() -> None:
+    plan = WalkPlan(start=0, window=4)
+    plan.plan(4)
+    take(plan, page(0, [0, 1], limit=2))
+    assert offsets(plan, 3) == [1, 2, 3]
+    assert ids(take(plan, page(1, [1, 2], limit=2))) == [2]
+    assert plan.stats.possible_gaps == 0
+
+
+def test_once_the_data_moved_pages_of_ten_overlap_by_two() -> None:
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 1) == [9]  # one invocation of overlap while nothing moved
+    take(plan, page(9, range(10, 20)))  # 9 was deleted: the page floats
+    take(plan, page(8, [8, *range(10, 19)]))  # the bridge places it: 10-18, 18 now at 17
+    assert offsets(plan, 1) == [16]  # two of overlap from now on
+    assert ids(take(plan, page(16, range(17, 27)))) == list(range(19, 27))
+    assert offsets(plan, 1) == [24]
+    assert plan.stats.possible_gaps == 0
+
+
+# -- bridges and the window --------------------------------------------------------------------
+
+
+def test_at_a_window_of_two_a_bridge_holds_the_page_and_drops_the_one_after_it() -> None:
+    plan = WalkPlan(start=0, window=2)
+    plan.plan(2)
+    take(plan, page(0, range(10)))
+    assert offsets(plan, 2) == [9, 18]
+    held, after = plan.scheduled
+    accepted = take(plan, page(9, range(15, 25)))  # floats
+    assert accepted.discard == (after.key,)  # a bridge and the held page fill the window
+    assert plan.holds(held.key)
+    assert [request.offset for request in plan.scheduled] == [8, 9]
+    assert (plan.window, plan.stats.window, plan.stats.wasted) == (1, 1, 1)
+    # The adaptive window drops to one meanwhile, and the bridge floats too: the held page
+    # keeps its place behind the next bridge.
+    plan.set_max_window(1)
+    take(plan, page(8, range(15, 25)))
+    assert [request.offset for request in plan.scheduled] == [7, 9]
+    assert plan.stats.wasted == 2  # the bridge that floated
+    take(plan, page(7, [7, 8, *range(15, 23)]))  # placed: 15-22
+    take(plan, page(9, range(15, 25)))  # the held page, placed
+    assert not plan.holds(held.key)
+    assert plan.stats.wasted == 2
+
+
+def test_at_a_window_of_one_a_floating_page_is_not_held() -> None:
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    plan.plan(1)
+    floating = plan.head
+    assert floating is not None
+    take(plan, page(9, range(15, 25)))
+    assert not plan.holds(floating.key)
+    assert [request.offset for request in plan.scheduled] == [8]  # the bridge alone
+    assert plan.stats.wasted == 1  # fetched again after the bridge, as any next page
+
+
+def test_closing_the_walk_lets_go_of_held_pages() -> None:
+    plan = started(WalkPlan(start=0, window=4))
+    take(plan, page(9, range(15, 25)))  # floats: held
+    held = plan.scheduled[1]
+    assert plan.holds(held.key)
+    assert held.key in plan.close()
+    assert not plan.holds(held.key)
+
+
+def test_each_boundary_that_floats_starts_bridging_one_before_it_and_many_go_unchecked() -> None:
+    # Two invocations deleted at the cursor before each next page: every boundary floats.
+    # Each one's first bridge starts one item before the page that floated; from the
+    # CHURN_LIMIT-th on, the walk goes one page at a time (its requests are unchecked).
+    data = list(range(1000))
+    plan = WalkPlan(start=0, window=1)
+    delivered = ids(serve(plan, data))
+    for boundary in range(CHURN_LIMIT):
+        cursor = plan.cursor
+        assert cursor is not None
+        data.remove(int(cursor.id[1:]))
+        data.remove(int(cursor.id[1:]) - 1)
+        floating = serve(plan, data)
+        assert floating.items == ()
+        bridge = plan.head
+        assert bridge is not None
+        assert bridge.bridge
+        assert bridge.offset == floating.start - 1
+        assert bridge.unchecked == (boundary == CHURN_LIMIT - 1)
+        while not (accepted := serve(plan, data)).items:  # bridges further back, if need be
+            pass
+        delivered += ids(accepted)
+    assert plan.stats.bridges >= CHURN_LIMIT
+    assert plan.stats.possible_gaps == 0
+    assert plan.stats.unchecked_pages == 1  # the last bridge's page
+    # Back to checking once the latest sixteen pages (CHURN_WINDOW) all went well: the
+    # bridge's page and fifteen more.
+    for _ in range(15):
+        (request,) = plan.plan(1)
+        assert request.unchecked
+        delivered += ids(serve(plan, data))
+    (request,) = plan.plan(1)
+    assert not request.unchecked
+    assert_in_order_once(delivered, data)
+
+
+# -- pages that cannot be placed by the cursor --------------------------------------------------
+
+
+def test_a_page_that_holds_the_cursor_is_placed_by_it_whatever_the_order() -> None:
+    # Ids first, the order only where an id is gone: 20 sorts after 9, yet it is before the
+    # cursor in this page, so it is behind the walk, and no gap is counted.
+    plan = started(WalkPlan(start=0, window=4))
+    assert ids(take(plan, page(9, [20, 9, 10, 11]))) == [10, 11]
+    assert plan.stats.possible_gaps == 0
+
+
+def test_a_page_out_of_order_never_repeats_what_was_delivered_just_before() -> None:
+    plan = started(WalkPlan(start=0, window=4))
+    accepted = take(plan, page(9, [8, 12, 11, 13]))  # cursor gone, and out of order
+    assert ids(accepted) == [12, 11, 13]  # 8 is not delivered again
+    assert plan.stats.possible_gaps == 1
+
+
+def test_invocations_behind_the_walk_at_the_end_of_a_page_are_not_delivered() -> None:
+    # The cursor (9) is gone, inserts pushed 5-8 down, and "late" (started between 8 and 9)
+    # entered the filter: the whole page is behind the walk.
+    plan = started(WalkPlan(start=0, window=4))
+    late = Invocation(
+        id="late",
+        app_name="a",
+        version="1",
+        action_name="b",
+        started_at=T0 - timedelta(seconds=8.5),
+        status="failed",
+    )
+    items = (*(inv(n) for n in range(5, 9)), late)
+    accepted = take(plan, Page(items=items, offset=9, limit=5, has_more=True, next_offset=14))
+    assert accepted.items == ()
+    assert plan.stats.possible_gaps == 0
+
+
+@pytest.mark.parametrize("size", [10, 1])
+def test_an_empty_middle_page_that_says_there_is_more_is_worked_around(size: int) -> None:
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(size), limit=size))
+    plan.plan(1)
+    head = plan.head
+    assert head is not None
+    assert take(plan, page(head.offset, [], next_offset=head.offset + size)).items == ()
+    assert plan.stats.anomalies == 1
+    if size == 1:  # no overlap to check with: counted, and the walk moves on
+        assert plan.stats.possible_gaps == 1
+        assert offsets(plan, 1) == [2]
+    else:  # a bridge finds the walk's place again
+        assert ids(take(plan, page(8, range(8, 18)))) == list(range(10, 18))
+        assert plan.stats.possible_gaps == 0
+
+
+def test_pages_with_nothing_after_the_cursor_however_short_are_churn() -> None:
+    # A server that filters after paging: every page holds only the cursor.
+    plan = WalkPlan(start=0, window=8)
+    plan.plan(8)
+    take(plan, page(0, range(10)))
+    for _ in range(CHURN_LIMIT):
+        head = plan.head or plan.plan(8)[0]
+        take(plan, page(head.offset, [9], next_offset=head.offset + 10))
+    assert (plan.window, plan.stats.window) == (1, 1)
+    (request,) = plan.plan(8)
+    assert request.unchecked
+
+
+@pytest.mark.parametrize(
+    ("pages", "why"),
+    [
+        ([page(0, [0], limit=1), page(1, [1], limit=1)], "(a page of one item cannot overlap)"),
+        ([page(0, range(10)), page(9, [12, 11, 13, 14])], ": the page is not sorted newest first"),
+    ],
+)
+def test_strict_mode_says_why_it_cannot_check(pages: list[Page], why: str) -> None:
+    plan = WalkPlan(start=0, window=1, strict=True)
+    plan.plan(1)
+    take(plan, pages[0])
+    plan.plan(1)
+    with pytest.raises(ContinuityError) as raised:
+        take(plan, pages[1])
+    assert str(raised.value).endswith(why)

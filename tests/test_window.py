@@ -1,8 +1,10 @@
 """The adaptive window, as a pure policy: observations in, window out."""
 
+import math
+
 import pytest
 
-from kernel_async._window import ITEM_COST, AdaptiveWindow
+from kernel_async._window import DEFAULT_MAX_PREFETCH, ITEM_COST, AdaptiveWindow
 
 
 def started(window: int, maximum: int = 16) -> AdaptiveWindow:
@@ -154,3 +156,66 @@ def test_never_outside_one_and_the_maximum() -> None:
         policy.pushback()
     assert policy.decide() == 1
     assert policy.peak == 4
+
+
+def test_a_first_page_of_one_invocation_is_enough_to_learn_from() -> None:
+    policy = AdaptiveWindow(maximum=16)
+    policy.first_page(0.0001, 1)  # 50 us over 5 us of work: eleven pages cover it
+    assert policy.decide() == 11
+
+
+def test_the_default_maximum_is_the_sixteen_pages_list_documents() -> None:
+    # list(max_prefetch=None) documents 16; a long round trip asks for more, and gets 16.
+    policy = AdaptiveWindow(maximum=DEFAULT_MAX_PREFETCH)
+    policy.first_page(0.100, 100)
+    assert policy.decide() == 16
+
+
+def test_a_first_round_sets_the_pace_however_slow_the_server() -> None:
+    # A second per page: the first round is the baseline it is measured against, so growth
+    # that does not pay is judged from there, not against some pace assumed in advance.
+    clock = Clock()
+    policy = started(4)
+    policy.waited(network=False, ready_ahead=0, at=clock.now)
+    assert clock.round(policy, waits=8, seconds_per_page=1.0) == 5
+
+
+def test_a_round_exactly_ten_percent_faster_pays() -> None:
+    policy = started(4)
+    policy.waited(network=False, ready_ahead=0, at=0.0)
+    for page in range(1, 9):  # eight pages in 8 s, every one waited for: grow to 5
+        policy.waited(network=True, ready_ahead=0, at=float(page))
+    assert policy.decide() == 5
+    # The next round brings its eight pages exactly 1.1 times as fast: kept, and grown again.
+    end = 8.0 + 8 / 1.1
+    while 8 / (end - 8.0) < 1.1:  # the time that gives 1.1 in floats, not just under it
+        end = math.nextafter(end, 0.0)
+    assert 8 / (end - 8.0) == 1.1
+    for page in range(1, 8):
+        policy.waited(network=True, ready_ahead=0, at=8.0 + page)
+    policy.waited(network=True, ready_ahead=0, at=end)
+    assert policy.decide() == 6
+
+
+def test_a_window_of_two_or_three_halves_to_one() -> None:
+    for window in (2, 3):
+        policy = started(window)
+        policy.pushback()
+        assert policy.window == 1  # at once, not at the next decision
+
+
+def test_after_pushback_to_one_page_it_grows_back_to_two_within_six_pages() -> None:
+    # One page more per four windows of pages: at a window of one, that is about six pages
+    # from one to two (the ceiling rises by a quarter page, then a little less each page).
+    clock = Clock()
+    policy = started(2)
+    policy.waited(network=False, ready_ahead=0, at=clock.now)  # starts the clock
+    for _ in range(2):
+        clock.now += 0.01
+        policy.waited(network=True, ready_ahead=0, at=clock.now)
+    policy.pushback()
+    assert policy.decide() == 1
+    for _ in range(6):  # the round's last six pages, every one waited for
+        clock.now += 0.01
+        policy.waited(network=True, ready_ahead=0, at=clock.now)
+    assert policy.decide() == 2
