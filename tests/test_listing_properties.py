@@ -76,5 +76,8 @@ async def test_a_walk_equals_the_servers_list(walk: dict[str, Any]) -> None:
         ) as listing:
             got = [invocation.id async for invocation in listing]
         assert got == [i["id"] for i in expected]
-        assert emulator.max_in_flight <= walk["prefetch"]
+        # The walk keeps at most `prefetch` pages in flight; a request it gave up on (a page
+        # past a short page's end) may still be worked on by the server until it answers:
+        # it keeps its connection slot meanwhile, and the walk counts it as wasted.
+        assert emulator.max_in_flight <= walk["prefetch"] + listing.stats.wasted
         assert listing.in_flight == 0
