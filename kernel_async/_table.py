@@ -17,8 +17,18 @@ from typing import Final
 import attrs
 
 from kernel_async._models import Invocation
+from kernel_async._watch_state import InvocationEvent
 
-__all__ = ["TableLayout", "format_duration", "printable", "render_header", "render_row"]
+__all__ = [
+    "EVENT_WIDTH",
+    "TableLayout",
+    "format_duration",
+    "printable",
+    "render_event",
+    "render_event_header",
+    "render_header",
+    "render_row",
+]
 
 _RESET: Final = "\x1b[0m"
 # ANSI SGR colours (ECMA-48 section 8.3.117): green, red, yellow, dim.
@@ -214,3 +224,24 @@ def render_row(invocation: Invocation, layout: TableLayout, *, colour: bool) -> 
         duration=format_duration(invocation.duration),
         reason=printable(invocation.status_reason or ""),
     )
+
+
+EVENT_WIDTH: Final = 8 + 1 + 9 + 1
+"""What a watch's rows put before an invocation's columns: the event, then the status before."""
+
+
+def render_event_header(layout: TableLayout) -> str:
+    """The header line of a watch's rows (``layout`` for the width left after the event)."""
+    return f"{'EVENT':<8} {'FROM':<9} " + render_header(layout)
+
+
+def render_event(event: InvocationEvent, layout: TableLayout, *, colour: bool) -> str:
+    """One watch event as one line: what happened, the status before, then the invocation.
+
+    ``layout`` is for the terminal's width less :data:`EVENT_WIDTH`.
+    """
+    previous = printable(str(event.previous_status)) if event.previous_status else ""
+    before = _fit(previous, 9)
+    if colour and previous in STATUS_COLOURS:
+        before = f"{STATUS_COLOURS[previous]}{before}{_RESET}"
+    return f"{event.kind.value:<8} {before} " + render_row(event.invocation, layout, colour=colour)

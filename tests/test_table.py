@@ -139,3 +139,29 @@ def test_columns_give_way_before_the_id() -> None:
     assert eighty.action > 0
     wide = TableLayout.for_width(150)
     assert (wide.app, wide.action, wide.version, wide.reason) == (14, 18, 12, 39)
+
+
+def test_a_watch_event_row_lines_up_under_its_header_within_the_width() -> None:
+    from kernel_async import EventKind, InvocationEvent
+    from kernel_async._table import EVENT_WIDTH, render_event, render_event_header
+
+    for width in (80, 120):
+        layout = TableLayout.for_width(width - EVENT_WIDTH)
+        header = render_event_header(layout)
+        changed = InvocationEvent(
+            kind=EventKind.CHANGED, invocation=invocation(), previous_status="running"
+        )
+        seen = InvocationEvent(kind=EventKind.SEEN, invocation=invocation(status="queued"))
+        rows = [render_event(e, layout, colour=False) for e in (changed, seen)]
+        assert rows[0].startswith("changed  running   rr33xuugxj9h0bkf1rdt2bet ")
+        assert rows[1].startswith("seen               rr33xuugxj9h0bkf1rdt2bet ")
+        assert header.index("ID") == rows[0].index("rr33") == rows[1].index("rr33")
+        assert header.index("STATUS") == rows[0].index("failed") == rows[1].index("queued")
+        assert all(len(line) <= width for line in (header, *rows))
+    coloured = render_event(changed, layout, colour=True)
+    assert "\x1b[33mrunning  \x1b[0m" in coloured  # the status before, in its own colour
+    assert f"{RED}failed" in coloured
+    hostile = InvocationEvent(
+        kind=EventKind.CHANGED, invocation=invocation(), previous_status="\x1b[2Jx"
+    )
+    assert "\x1b[2J" not in render_event(hostile, layout, colour=True)
