@@ -80,6 +80,9 @@ class Invocations(InvocationWatching):
     def __repr__(self) -> str:
         return f"<Invocations of {self._client!r}>"
 
+    def _watch_client(self) -> InvocationsClient:
+        return self._client
+
     async def list_page(
         self,
         *,

@@ -58,8 +58,9 @@ class _WatchClient(Protocol):
 class InvocationWatching:
     """The watch methods of ``client.invocations`` (see :class:`Invocations`)."""
 
-    _client: _WatchClient
     if TYPE_CHECKING:
+        # What the resource provides; a method, so that it may return its own client type.
+        _watch_client: Callable[[], _WatchClient]
         list: Callable[..., InvocationListing]
         list_page: Callable[..., Awaitable[Page]]
 
@@ -341,12 +342,12 @@ class _Requests:
         return self._resource.list_page(**self._lookups, query=invocation_id, deadline=deadline)
 
     def pushbacks(self) -> int:
-        return int(self._resource._client.pushbacks)
+        return int(self._resource._watch_client().pushbacks)
 
     @property
     def lookups_at_once(self) -> int:
         # Half the connections: a poll's lookups leave room for anything else the app sends.
-        return max(1, int(self._resource._client.connection_limit) // 2)
+        return max(1, int(self._resource._watch_client().connection_limit) // 2)
 
 
 def _since(since: Since | None) -> int | timedelta | None:
