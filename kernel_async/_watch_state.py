@@ -172,10 +172,9 @@ class WatchState:
         self._newest: int | None = None  # the latest started_at the window walk found
         self._polls = 0
         # A watch that starts now learns what is in flight from walks of every age, until
-        # one set of them is complete (a walk that counted a possible gap may have missed
-        # one, which would then never be followed).
+        # a poll is complete (a walk that counted a possible gap may have missed one, which
+        # would then never be followed).
         self._baseline_pending = since is None and invocations is None
-        self._baseline_tries = 0
         self._held_back = 0  # polls in a row whose window walk was not complete
         self.possible_gaps = 0
         self.incomplete_polls = 0
@@ -300,16 +299,18 @@ class WatchState:
         if not (answers.window_complete and answers.in_flight_complete):
             self.incomplete_polls += 1
         window = plan.window
-        if answers.window_complete or self._held_back >= _HOLD_BACK:
+        if answers.window_complete or self._held_back + 1 >= _HOLD_BACK:
             # The window moves on past a walk that missed nothing; after one that may have
-            # (it counted a possible gap), it is walked again, and then moves on regardless,
-            # counted in possible_gaps.
+            # (it counted a possible gap), it is walked again, and after _HOLD_BACK such
+            # walks in a row it moves on regardless, counted in possible_gaps.
             if not answers.window_complete:
                 self.possible_gaps += 1
             self._held_back = 0
             for invocation in answers.window:
                 if window is None or invocation.started_at_ns >= window:
                     self._newest = max(self._newest or 0, invocation.started_at_ns)
+        else:
+            self._held_back += 1
         present: dict[str, Invocation] = {i.id: i for i in answers.window}
         baseline: set[str] = set()
         for invocation in answers.in_flight:
@@ -322,14 +323,11 @@ class WatchState:
                 present[invocation.id] = invocation
                 if window is None or invocation.started_at_ns < window:
                     baseline.add(invocation.id)
-        else:
-            self._held_back += 1
         if self._baseline_pending and plan.in_flight:
-            self._baseline_tries += 1
-            self._baseline_pending = not answers.in_flight_complete
-            if self._baseline_pending and self._baseline_tries >= _HOLD_BACK:
-                self._baseline_pending = False
-                self.possible_gaps += 1
+            # The baseline is what was in flight during the watch's first complete poll:
+            # until a poll's walks all vouch for what they did not deliver, an invocation
+            # in flight may have been missed, and one missed there is never followed.
+            self._baseline_pending = not (answers.window_complete and answers.in_flight_complete)
         present.update((i, found) for i, found in answers.looked_up.items() if found is not None)
         events: list[InvocationEvent] = []
         for invocation in sorted(present.values(), key=_oldest_first):

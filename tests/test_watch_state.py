@@ -59,6 +59,38 @@ def test_a_watch_that_starts_now_reports_nothing_on_its_first_poll_and_follows_w
     assert events == [("changed", "old", "running", "failed")]
 
 
+def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
+    # An invocation in flight that an incomplete poll may have missed would otherwise never
+    # be followed: the watch keeps learning what is in flight, of any age, silently, until
+    # one poll's walks all vouch for what they did not deliver.
+    state = WatchState(lookback=timedelta(seconds=30))
+    for _ in range(3):
+        plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
+        assert plan.in_flight == ("queued", "running") and plan.in_flight_since is None
+        assert events == []
+    assert state.possible_gaps == 1  # the window moved on past its second incomplete walk
+    late = inv("late", "running", -3600)  # older than any window, found by the fourth poll
+    plan, events = poll(state, window=[inv("new", "running", 0)], in_flight=[late])
+    assert plan.in_flight_since is None
+    assert events == []  # in flight when the watch started: followed silently
+    assert {i.id for i in state.in_flight} == {"new", "late"}
+    plan, events = poll(state, window=[inv("new", "running", 0)], looked_up={"late": None})
+    assert plan.follow == ("late",)  # the baseline is over: what is followed is looked up
+    assert plan.in_flight == ()
+    assert events == [("gone", "late", None, "running")]
+
+
+def test_a_window_walked_incompletely_twice_in_a_row_moves_on_and_says_so():
+    state = WatchState(lookback=timedelta(seconds=0))
+    poll(state, window=[inv("a", "running", 0)])
+    plan, _ = poll(state, window=[inv("b", "running", 10)], complete=False)
+    assert plan.window == T0 and state.possible_gaps == 0
+    plan, _ = poll(state, window=[inv("b", "running", 10)], complete=False)
+    assert plan.window == T0  # walked again: the first incomplete walk was held back
+    assert state.possible_gaps == 1 and state.incomplete_polls == 2  # the second moved on
+    assert state.plan(elapsed=1.0).window == T0 + 10 * SECOND
+
+
 def test_since_reports_everything_in_it_as_seen_on_the_first_poll():
     state = WatchState(since=T0 - 10 * SECOND)
     plan = state.plan(elapsed=0.0)
