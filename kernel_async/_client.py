@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Final, Self
+from typing import Self
 
 import aiohttp
 import attrs
@@ -23,6 +23,7 @@ from kernel_async._config import (
     Timeout,
     resolve_config,
 )
+from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
 from kernel_async._invocations import Invocations
 from kernel_async._models import Page
@@ -33,9 +34,6 @@ from kernel_async._retry import RetryPolicy, decide_retry
 from kernel_async._transport import AiohttpTransport, RawRequest, Transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
-
-DEFAULT_MAX_CONNECTIONS: Final = 32
-"""The connection pool's size: room for four walks at the default prefetch."""
 
 _log = logging.getLogger("kernel_async")
 

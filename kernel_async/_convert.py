@@ -10,7 +10,9 @@ converters share one configuration:
   name the offending JSON path. A property test holds both to the same verdict.
 
 So a valid page pays nothing for error reporting, and an invalid one still gets a precise
-message. Unknown keys are ignored: the service may add fields (forward compatibility).
+message. Unknown keys are ignored: the service may add fields (forward compatibility). Both
+cattrs converters are built, and cattrs imported, the first time one is needed: a program
+whose pages are all valid and whose calls all succeed never loads cattrs (start-up time).
 
 This module imports the models it builds; they import nothing from it
 (:func:`~kernel_async._models.install_invocation_decoder` hands them their decoder).
@@ -18,24 +20,28 @@ This module imports the models it builds; they import nothing from it
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from kernel_async._errors import APIResponseValidationError, ErrorBody
 from kernel_async._models import Invocation, InvocationStatus, install_invocation_decoder
 from kernel_async._timestamps import parse_rfc3339
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "NonStandardNumber",
     "StructureFailure",
     "decode_error_body",
     "decode_invocations",
+    "detailed_converter",
+    "fast_converter",
     "invocation_from_dict",
     "loads",
     "make_loads",
@@ -145,6 +151,9 @@ def _structure_status(value: object, _type: object) -> InvocationStatus | str:
 
 
 def _make_converter(*, detailed: bool) -> cattrs.Converter:
+    import cattrs  # only on failure paths: see the module docs
+    from cattrs.gen import make_dict_structure_fn, override
+
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(bool, _strict(bool, "a boolean"))
@@ -238,9 +247,18 @@ def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocat
     return invocation
 
 
-_FAST: Final = _make_converter(detailed=False)
-_FAST.register_structure_hook(Invocation, _structure_invocation_fast)
-_DETAILED: Final = _make_converter(detailed=True)
+@functools.cache
+def fast_converter() -> cattrs.Converter:
+    """The converter of error bodies, with the hot path's hook for invocations."""
+    converter = _make_converter(detailed=False)
+    converter.register_structure_hook(Invocation, _structure_invocation_fast)
+    return converter
+
+
+@functools.cache
+def detailed_converter() -> cattrs.Converter:
+    """The converter that names the JSON path of what the fast path refused."""
+    return _make_converter(detailed=True)
 
 
 def _format_error(exc: BaseException, _type: object) -> str:
@@ -255,8 +273,10 @@ def _format_error(exc: BaseException, _type: object) -> str:
 
 def _locate(data: object, target: Any) -> StructureFailure:
     """Re-run structuring with detailed validation to name the first offending path."""
+    import cattrs
+
     try:
-        _DETAILED.structure(data, target)
+        detailed_converter().structure(data, target)
     except Exception as exc:  # noqa: BLE001 - whatever cattrs raised, we only want its path
         messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
         first = messages[0] if messages else "invalid value @ $"
@@ -307,7 +327,7 @@ def decode_error_body(data: object) -> ErrorBody | None:
     if not isinstance(data, dict):
         return None
     try:
-        return _FAST.structure(data, ErrorBody)
+        return fast_converter().structure(data, ErrorBody)
     except Exception:  # noqa: BLE001 - not an Error body; the caller keeps an excerpt instead
         code, message = data.get("code"), data.get("message")
         if isinstance(code, str) and isinstance(message, str):

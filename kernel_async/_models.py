@@ -6,7 +6,6 @@ service does beyond it is in docs/api-behaviour.md.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any, Literal, TypeAlias, overload
 
 import attrs
 
+from kernel_async._defaults import InvocationStatus
 from kernel_async._errors import APIResponseValidationError, ErrorBody, ErrorDetail
 from kernel_async._timestamps import rfc3339_to_epoch_ns
 
@@ -28,20 +28,6 @@ __all__ = [
 
 JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | float | bool | None"
 """Any value that :func:`json.loads` can return."""
-
-
-class InvocationStatus(enum.StrEnum):
-    """The lifecycle state of an invocation.
-
-    The API may add states later (a ``cancelled`` state is plausible); an
-    :class:`Invocation` keeps such a value as a plain ``str`` instead of failing. Because this
-    is a :class:`~enum.StrEnum`, ``inv.status == "failed"`` works whichever you hold.
-    """
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
 
 
 def _epoch_ns(raw: str | None, value: datetime | None) -> int | None:
