@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 import attrs
 
 from kernel_async._errors import APIResponseValidationError, ErrorBody
-from kernel_async._models import Invocation, InvocationStatus, install_invocation_decoder
+from kernel_async._models import (
+    Invocation,
+    InvocationStatus,
+    UncheckedInvocation,
+    install_invocation_decoder,
+)
 from kernel_async._timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -177,35 +182,16 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     return converter
 
 
-def _slot_setter(name: str) -> Callable[[Invocation, object], None]:
-    setter: Callable[[Invocation, object], None] = Invocation.__dict__[name].__set__
-    return setter
-
-
-_new_object = object.__new__
-_set_id, _set_app_name, _set_version, _set_action_name = (
-    _slot_setter(name) for name in ("id", "app_name", "version", "action_name")
-)
-_set_started_at, _set_status, _set_finished_at = (
-    _slot_setter(name) for name in ("started_at", "status", "finished_at")
-)
-_set_payload, _set_output, _set_status_reason = (
-    _slot_setter(name) for name in ("payload", "output", "status_reason")
-)
-_set_started_at_raw, _set_finished_at_raw = (
-    _slot_setter(name) for name in ("_started_at_raw", "_finished_at_raw")
-)
-
-
 def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocation:
     """The hot path: one invocation, specialised to its shape, as strict as the cattrs hook.
 
     Hand-written rather than generated because it runs for every item of every page: exact
     type checks in one expression, the timestamp parser called directly, and the frozen,
-    slotted instance filled through its slot descriptors instead of the generated __init__
-    (which goes through object.__setattr__ once per field). Anything wrong raises, and
-    :func:`decode_invocations` then asks the detailed cattrs converter where; a property test
-    holds the two to the same verdict on every input.
+    slotted instance built as an :class:`UncheckedInvocation` (plain attribute stores) that
+    becomes an :class:`Invocation` by ``__class__`` assignment, instead of the generated
+    __init__ (which goes through object.__setattr__ once per field). Anything wrong raises,
+    and :func:`decode_invocations` then asks the detailed cattrs converter where; a property
+    test holds the two to the same verdict on every input.
     """
     id_ = data["id"]
     app_name = data["app_name"]
@@ -231,20 +217,22 @@ def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocat
         or (status_reason is not None and type(status_reason) is not str)
     ):
         raise _WrongValue("a field has the wrong type")
-    invocation = _new_object(Invocation)
-    _set_id(invocation, id_)
-    _set_app_name(invocation, app_name)
-    _set_version(invocation, version)
-    _set_action_name(invocation, action_name)
-    _set_started_at(invocation, parse_rfc3339(started_raw))
-    _set_status(invocation, _STATUSES.get(status, status))
-    _set_finished_at(invocation, None if finished_raw is None else parse_rfc3339(finished_raw))
-    _set_payload(invocation, payload)
-    _set_output(invocation, output)
-    _set_status_reason(invocation, status_reason)
-    _set_started_at_raw(invocation, started_raw)
-    _set_finished_at_raw(invocation, finished_raw)
-    return invocation
+    invocation = UncheckedInvocation(
+        id_,
+        app_name,
+        version,
+        action_name,
+        parse_rfc3339(started_raw),
+        _STATUSES.get(status, status),
+        None if finished_raw is None else parse_rfc3339(finished_raw),
+        payload,
+        output,
+        status_reason,
+        started_raw,
+        finished_raw,
+    )
+    invocation.__class__ = Invocation  # checked: see UncheckedInvocation
+    return invocation  # type: ignore[return-value]  # an Invocation now
 
 
 @functools.cache
