@@ -35,7 +35,7 @@ from kernel_async._models import (
     UncheckedInvocation,
     install_invocation_decoder,
 )
-from kernel_async._timestamps import parse_rfc3339
+from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse_rfc3339
 
 if TYPE_CHECKING:
     import cattrs
@@ -146,6 +146,7 @@ def _structure_datetime(value: object, _type: object) -> datetime:
 
 
 _STATUSES: Final = {status.value: status for status in InvocationStatus}
+_fromisoformat = datetime.fromisoformat
 
 
 def _structure_status(value: object, _type: object) -> InvocationStatus | str:
@@ -217,14 +218,27 @@ def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocat
         or (status_reason is not None and type(status_reason) is not str)
     ):
         raise _WrongValue("a field has the wrong type")
+    # parse_rfc3339, one call less for what servers write (see FROMISOFORMAT_SHAPES); any
+    # other text goes through it. Either raises ValueError for a value it refuses.
+    started = (
+        _fromisoformat(started_raw)
+        if started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
+        else parse_rfc3339(started_raw)
+    )
+    if finished_raw is None:
+        finished = None
+    elif finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
+        finished = _fromisoformat(finished_raw)
+    else:
+        finished = parse_rfc3339(finished_raw)
     invocation = UncheckedInvocation(
         id_,
         app_name,
         version,
         action_name,
-        parse_rfc3339(started_raw),
+        started,
         _STATUSES.get(status, status),
-        None if finished_raw is None else parse_rfc3339(finished_raw),
+        finished,
         payload,
         output,
         status_reason,
