@@ -234,7 +234,8 @@ class AsyncKernel:
             policy = attrs.evolve(policy, max_retries=max_retries)
         retries = 0
         while True:
-            await self._wait_if_throttled(loop, deadline_at, url)
+            if self._throttled_until > loop.time():
+                await self._wait_if_throttled(loop, deadline_at, url)
             try:
                 return await self._attempt(url, offset, retries, deadline_at, options)
             except APIError as error:
@@ -318,14 +319,17 @@ class AsyncKernel:
             proxy=self._config.proxy,
         )
         started = loop.time()
-        response = None
-        try:
-            # The transport's wait for a connection slot is outside the per-attempt timeout
-            # but inside the deadline.
-            async with asyncio.timeout_at(deadline_at):
-                response = await self._transport.send(request)
-        except TimeoutError:
-            pass
+        if deadline_at is None:
+            response = await self._transport.send(request)
+        else:
+            response = None
+            try:
+                # The transport's wait for a connection slot is outside the per-attempt
+                # timeout but inside the deadline.
+                async with asyncio.timeout_at(deadline_at):
+                    response = await self._transport.send(request)
+            except TimeoutError:
+                pass
         if response is None:
             # Raised outside the `except` block, so that nothing is chained to it.
             raise APITimeoutError(

@@ -6,6 +6,7 @@ loop or a network.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import platform
 from collections.abc import Mapping
@@ -131,9 +132,10 @@ class ClientConfig:
     headers: Mapping[str, str] = attrs.field(repr=False)
     proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
-    @property
+    @functools.cached_property
     def invocations_url(self) -> URL:
         # A relative join keeps a path prefix such as /v1/ (`/invocations` would drop it).
+        # Cached: every request starts from it.
         return self.base_url / "invocations"
 
 
