@@ -147,6 +147,7 @@ def _structure_datetime(value: object, _type: object) -> datetime:
 
 _STATUSES: Final = {status.value: status for status in InvocationStatus}
 _fromisoformat = datetime.fromisoformat
+_new_object = object.__new__
 
 
 def _structure_status(value: object, _type: object) -> InvocationStatus | str:
@@ -231,20 +232,19 @@ def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocat
         finished = _fromisoformat(finished_raw)
     else:
         finished = parse_rfc3339(finished_raw)
-    invocation = UncheckedInvocation(
-        id_,
-        app_name,
-        version,
-        action_name,
-        started,
-        _STATUSES.get(status, status),
-        finished,
-        payload,
-        output,
-        status_reason,
-        started_raw,
-        finished_raw,
-    )
+    invocation = _new_object(UncheckedInvocation)
+    invocation.id = id_
+    invocation.app_name = app_name
+    invocation.version = version
+    invocation.action_name = action_name
+    invocation.started_at = started
+    invocation.status = _STATUSES.get(status, status)
+    invocation.finished_at = finished
+    invocation.payload = payload
+    invocation.output = output
+    invocation.status_reason = status_reason
+    invocation._started_at_raw = started_raw
+    invocation._finished_at_raw = finished_raw
     invocation.__class__ = Invocation  # checked: see UncheckedInvocation
     return invocation  # type: ignore[return-value]  # an Invocation now
 

@@ -76,33 +76,18 @@ class UncheckedInvocation:
         "version",
     )
 
-    def __init__(
-        self,
-        id: str,
-        app_name: str,
-        version: str,
-        action_name: str,
-        started_at: datetime,
-        status: InvocationStatus | str,
-        finished_at: datetime | None,
-        payload: str | None,
-        output: str | None,
-        status_reason: str | None,
-        started_at_raw: str | None,
-        finished_at_raw: str | None,
-    ) -> None:
-        self.id = id
-        self.app_name = app_name
-        self.version = version
-        self.action_name = action_name
-        self.started_at = started_at
-        self.status = status
-        self.finished_at = finished_at
-        self.payload = payload
-        self.output = output
-        self.status_reason = status_reason
-        self._started_at_raw = started_at_raw
-        self._finished_at_raw = finished_at_raw
+    id: str
+    app_name: str
+    version: str
+    action_name: str
+    started_at: datetime
+    status: InvocationStatus | str
+    finished_at: datetime | None
+    payload: str | None
+    output: str | None
+    status_reason: str | None
+    _started_at_raw: str | None
+    _finished_at_raw: str | None
 
 
 @attrs.frozen(kw_only=True)
