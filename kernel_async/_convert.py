@@ -66,8 +66,13 @@ def _reject_constant(name: str) -> NoReturn:
     raise NonStandardNumber(f"{name} is not a JSON number (RFC 8259 section 6)")
 
 
+# json.loads with parse_constant builds a decoder (and its scanner) per call; this one is built
+# once. The bytes are decoded as json.loads decodes them.
+_STANDARD_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _standard_loads(data: bytes) -> Any:
-    return json.loads(data, parse_constant=_reject_constant)
+    return _STANDARD_DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 def make_loads(fast: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:

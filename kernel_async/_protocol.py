@@ -95,6 +95,8 @@ def parse_bool_header(value: str) -> bool:
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
+    if raw is not None and raw.isdigit() and raw.isascii():
+        return int(raw)  # what servers write: nothing to strip, nothing to refuse
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
