@@ -5,50 +5,58 @@
 True
 """
 
-from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
-from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
-from kernel_async._errors import (
-    APIConnectionError,
-    APIError,
-    APIResponseTooLargeError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ClientClosedError,
-    ConflictError,
-    ContinuityError,
-    ErrorResponse,
-    InternalServerError,
-    KernelError,
-    MissingAPIKeyError,
-    NotFoundError,
-    PaginationError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnprocessableEntityError,
-    WrongEventLoopError,
-)
-from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
-from kernel_async._listing import InvocationListing
-from kernel_async._models import (
-    ErrorBody,
-    ErrorDetail,
-    Invocation,
-    InvocationStatus,
-    JSONValue,
-    Page,
-)
-from kernel_async._pages import AsyncInvocationPage, PageInfo
-from kernel_async._params import Since
-from kernel_async._resume import ResumeToken
-from kernel_async._retry import RetryPolicy
+from typing import TYPE_CHECKING
+
+# Always in place, whichever part of the package is imported: every invocation built is
+# checked by the converter (see kernel_async._models.install_invocation_decoder). It is light:
+# no aiohttp, and cattrs only once a response fails validation.
+from kernel_async import _convert as _convert
 from kernel_async._version import __version__
-from kernel_async._walk import WalkStats
-from kernel_async._watch import FailureStream, InvocationWatch
-from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, EventKind, InvocationEvent
-from kernel_async._window import DEFAULT_MAX_PREFETCH
+
+if TYPE_CHECKING:
+    from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
+    from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
+    from kernel_async._errors import (
+        APIConnectionError,
+        APIError,
+        APIResponseTooLargeError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ClientClosedError,
+        ConflictError,
+        ContinuityError,
+        ErrorResponse,
+        InternalServerError,
+        KernelError,
+        MissingAPIKeyError,
+        NotFoundError,
+        PaginationError,
+        PermissionDeniedError,
+        RateLimitError,
+        UnprocessableEntityError,
+        WrongEventLoopError,
+    )
+    from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
+    from kernel_async._listing import InvocationListing
+    from kernel_async._models import (
+        ErrorBody,
+        ErrorDetail,
+        Invocation,
+        InvocationStatus,
+        JSONValue,
+        Page,
+    )
+    from kernel_async._pages import AsyncInvocationPage, PageInfo
+    from kernel_async._params import Since
+    from kernel_async._resume import ResumeToken
+    from kernel_async._retry import RetryPolicy
+    from kernel_async._walk import WalkStats
+    from kernel_async._watch import FailureStream, InvocationWatch
+    from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, EventKind, InvocationEvent
+    from kernel_async._window import DEFAULT_MAX_PREFETCH
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -101,3 +109,26 @@ __all__ = [
     "WrongEventLoopError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Load the public names the first time one is used.
+
+    So the command line starts without importing aiohttp and the client
+    (``kernel-async --help``), while ``from kernel_async import AsyncKernel`` is as before.
+    All of them load at once: what one public name needs, the next usually does too.
+    """
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from kernel_async import _public
+
+    namespace = globals()
+    namespace.update((n, getattr(_public, n)) for n in __all__ if n not in namespace)
+    return namespace[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+del TYPE_CHECKING

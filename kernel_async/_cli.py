@@ -6,31 +6,36 @@ traceback).
 
 Everything printed for a terminal that came from a server (table cells, error messages) goes
 through :func:`~kernel_async._table.printable`: the server does not drive the terminal.
+
+Start-up: the arguments are parsed with nothing imported but :mod:`argparse` and plain
+defaults (``kernel_async._defaults``); what a command needs (asyncio, the client, aiohttp, the
+emulator) is imported once it runs, so ``--help`` and usage errors answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import ExitStack, asynccontextmanager, contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
-from kernel_async._config import DEFAULT_TIMEOUT, Timeout
-from kernel_async._errors import KernelError, MissingAPIKeyError
-from kernel_async._models import Invocation, InvocationStatus
-from kernel_async._retry import RetryPolicy
-from kernel_async._table import TableLayout, printable, render_header, render_row
+from kernel_async._defaults import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PREFETCH,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_CONNECT,
+    DEFAULT_TIMEOUT_READ,
+    DEFAULT_TIMEOUT_TOTAL,
+    InvocationStatus,
+)
 from kernel_async._version import __version__
-from kernel_async._window import DEFAULT_MAX_PREFETCH
-from kernel_async.testing._emulator import KernelEmulator
-from kernel_async.testing._live import Churn, LiveData
+
+if TYPE_CHECKING:
+    from kernel_async._client import AsyncKernel
+    from kernel_async._models import Invocation
+    from kernel_async.testing._live import Churn
 
 __all__ = ["main"]
 
@@ -152,14 +157,14 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="SECONDS",
         help=(
             "seconds one attempt may take, and the longest silence within it "
-            f"(default: {DEFAULT_TIMEOUT.total:g} per attempt, at most {DEFAULT_TIMEOUT.read:g} "
-            f"of silence, {DEFAULT_TIMEOUT.connect:g} to connect)"
+            f"(default: {DEFAULT_TIMEOUT_TOTAL:g} per attempt, at most {DEFAULT_TIMEOUT_READ:g} "
+            f"of silence, {DEFAULT_TIMEOUT_CONNECT:g} to connect)"
         ),
     )
     listing.add_argument(
         "--retries",
         type=_int_at_least(0),
-        default=RetryPolicy().max_retries,
+        default=DEFAULT_MAX_RETRIES,
         metavar="N",
         help="retries of a failed request (0 disables them)",
     )
@@ -203,7 +208,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kernel-async",
         description="List Kernel invocations, or run a local Kernel API emulator.",
@@ -221,6 +226,16 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         description="Serve the Kernel API emulator on 127.0.0.1 until interrupted.",
     )
+    if "emulator" in argv:
+        # Its flags name the emulator's kinds of churn, which take importing the emulator:
+        # only when the command line may use them (another command never parses them).
+        _add_emulator_flags(emulator)
+    return parser
+
+
+def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
+    from kernel_async.testing._live import Churn
+
     emulator.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
     emulator.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the demo data")
     emulator.add_argument(
@@ -263,10 +278,11 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer concurrent requests in a seeded random order, each from the data at its turn",
     )
-    return parser
 
 
 def _churn_kinds(text: str) -> list[Churn]:
+    from kernel_async.testing._live import Churn
+
     try:
         return [Churn(kind.strip()) for kind in text.split(",") if kind.strip()]
     except ValueError:
@@ -295,6 +311,11 @@ def _check_listing_flags(args: argparse.Namespace) -> None:
 
 @asynccontextmanager
 async def _open_client(args: argparse.Namespace) -> AsyncIterator[AsyncKernel]:
+    from kernel_async._client import AsyncKernel
+    from kernel_async._config import DEFAULT_TIMEOUT, Timeout
+    from kernel_async._errors import MissingAPIKeyError
+    from kernel_async.testing._emulator import KernelEmulator
+
     options = {
         "max_connections": args.connections,
         "timeout": DEFAULT_TIMEOUT if args.timeout is None else Timeout.coerce(args.timeout),
@@ -330,6 +351,8 @@ def _use_colour(choice: str, stream: TextIO) -> bool:
 
 
 def _terminal_width() -> int:
+    import shutil
+
     return shutil.get_terminal_size((120, 24)).columns
 
 
@@ -377,6 +400,10 @@ class _Progress:
         if not self._enabled:
             yield
             return
+        import logging
+
+        from kernel_async._table import printable
+
         progress = self
 
         class Handler(logging.Handler):
@@ -415,6 +442,8 @@ class _JSONArray:
         return self
 
     def write(self, invocations: Sequence[Invocation]) -> None:
+        import json
+
         for invocation in invocations:
             separator = ",\n" if self._items else "\n"
             self._out.write(separator + json.dumps(invocation.to_dict()))
@@ -426,6 +455,10 @@ class _JSONArray:
 
 
 async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    import json
+
+    from kernel_async._table import TableLayout, render_header, render_row
+
     _check_listing_flags(args)
     output = args.output or ("table" if out.isatty() else "jsonl")
     async with _open_client(args) as client:
@@ -469,6 +502,11 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
+    import asyncio
+
+    from kernel_async.testing._emulator import KernelEmulator
+    from kernel_async.testing._live import LiveData
+
     live = None
     if args.churn or args.reorder:
         kinds = dict.fromkeys(args.churn_kinds, 1.0) if args.churn_kinds else None
@@ -500,13 +538,20 @@ async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
 
 
 def _fail(message: str) -> None:
+    from kernel_async._table import printable
+
     print(f"kernel-async: {printable(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = _build_parser(arguments).parse_args(arguments)
+    # Parsed: now what the commands need (see the module docs).
+    import asyncio
+
+    from kernel_async._errors import KernelError
+
     out = sys.stdout
     try:
         if args.command == "emulator":

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Final, Self
+from typing import Self
 
 import aiohttp
 import attrs
@@ -23,6 +23,7 @@ from kernel_async._config import (
     Timeout,
     resolve_config,
 )
+from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
 from kernel_async._invocations import Invocations
 from kernel_async._models import Page
@@ -33,9 +34,6 @@ from kernel_async._retry import RetryPolicy, decide_retry
 from kernel_async._transport import AiohttpTransport, RawRequest, Transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
-
-DEFAULT_MAX_CONNECTIONS: Final = 32
-"""The connection pool's size: room for four walks at the default prefetch."""
 
 _log = logging.getLogger("kernel_async")
 
@@ -236,7 +234,8 @@ class AsyncKernel:
             policy = attrs.evolve(policy, max_retries=max_retries)
         retries = 0
         while True:
-            await self._wait_if_throttled(loop, deadline_at, url)
+            if self._throttled_until > loop.time():
+                await self._wait_if_throttled(loop, deadline_at, url)
             try:
                 return await self._attempt(url, offset, retries, deadline_at, options)
             except APIError as error:
@@ -320,14 +319,17 @@ class AsyncKernel:
             proxy=self._config.proxy,
         )
         started = loop.time()
-        response = None
-        try:
-            # The transport's wait for a connection slot is outside the per-attempt timeout
-            # but inside the deadline.
-            async with asyncio.timeout_at(deadline_at):
-                response = await self._transport.send(request)
-        except TimeoutError:
-            pass
+        if deadline_at is None:
+            response = await self._transport.send(request)
+        else:
+            response = None
+            try:
+                # The transport's wait for a connection slot is outside the per-attempt
+                # timeout but inside the deadline.
+                async with asyncio.timeout_at(deadline_at):
+                    response = await self._transport.send(request)
+            except TimeoutError:
+                pass
         if response is None:
             # Raised outside the `except` block, so that nothing is chained to it.
             raise APITimeoutError(

@@ -6,6 +6,7 @@ loop or a network.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import platform
 from collections.abc import Mapping
@@ -15,6 +16,11 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from kernel_async._defaults import (
+    DEFAULT_TIMEOUT_CONNECT,
+    DEFAULT_TIMEOUT_READ,
+    DEFAULT_TIMEOUT_TOTAL,
+)
 from kernel_async._errors import MissingAPIKeyError
 from kernel_async._params import is_unicode_text
 from kernel_async._retry import RetryPolicy
@@ -63,9 +69,9 @@ class Timeout:
         read: The longest wait for the next chunk of the response (catches a stalled server).
     """
 
-    total: float | None = 60.0
-    connect: float | None = 5.0
-    read: float | None = 30.0
+    total: float | None = DEFAULT_TIMEOUT_TOTAL
+    connect: float | None = DEFAULT_TIMEOUT_CONNECT
+    read: float | None = DEFAULT_TIMEOUT_READ
 
     def __attrs_post_init__(self) -> None:
         for name in ("total", "connect", "read"):
@@ -87,7 +93,7 @@ class Timeout:
         seconds = _seconds(value)
         if not 0 < seconds < float("inf"):
             raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
-        return cls(total=seconds, connect=min(seconds, 5.0), read=seconds)
+        return cls(total=seconds, connect=min(seconds, DEFAULT_TIMEOUT_CONNECT), read=seconds)
 
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
@@ -126,9 +132,10 @@ class ClientConfig:
     headers: Mapping[str, str] = attrs.field(repr=False)
     proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
 
-    @property
+    @functools.cached_property
     def invocations_url(self) -> URL:
         # A relative join keeps a path prefix such as /v1/ (`/invocations` would drop it).
+        # Cached: every request starts from it.
         return self.base_url / "invocations"
 
 

@@ -10,7 +10,9 @@ converters share one configuration:
   name the offending JSON path. A property test holds both to the same verdict.
 
 So a valid page pays nothing for error reporting, and an invalid one still gets a precise
-message. Unknown keys are ignored: the service may add fields (forward compatibility).
+message. Unknown keys are ignored: the service may add fields (forward compatibility). Both
+cattrs converters are built, and cattrs imported, the first time one is needed: a program
+whose pages are all valid and whose calls all succeed never loads cattrs (start-up time).
 
 This module imports the models it builds; they import nothing from it
 (:func:`~kernel_async._models.install_invocation_decoder` hands them their decoder).
@@ -18,24 +20,33 @@ This module imports the models it builds; they import nothing from it
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from kernel_async._errors import APIResponseValidationError, ErrorBody
-from kernel_async._models import Invocation, InvocationStatus, install_invocation_decoder
-from kernel_async._timestamps import parse_rfc3339
+from kernel_async._models import (
+    Invocation,
+    InvocationStatus,
+    UncheckedInvocation,
+    install_invocation_decoder,
+)
+from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse_rfc3339
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "NonStandardNumber",
     "StructureFailure",
     "decode_error_body",
     "decode_invocations",
+    "detailed_converter",
+    "fast_converter",
     "invocation_from_dict",
     "loads",
     "make_loads",
@@ -55,8 +66,13 @@ def _reject_constant(name: str) -> NoReturn:
     raise NonStandardNumber(f"{name} is not a JSON number (RFC 8259 section 6)")
 
 
+# json.loads with parse_constant builds a decoder (and its scanner) per call; this one is built
+# once. The bytes are decoded as json.loads decodes them.
+_STANDARD_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _standard_loads(data: bytes) -> Any:
-    return json.loads(data, parse_constant=_reject_constant)
+    return _STANDARD_DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 def make_loads(fast: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
@@ -135,6 +151,8 @@ def _structure_datetime(value: object, _type: object) -> datetime:
 
 
 _STATUSES: Final = {status.value: status for status in InvocationStatus}
+_fromisoformat = datetime.fromisoformat
+_new_object = object.__new__
 
 
 def _structure_status(value: object, _type: object) -> InvocationStatus | str:
@@ -145,6 +163,9 @@ def _structure_status(value: object, _type: object) -> InvocationStatus | str:
 
 
 def _make_converter(*, detailed: bool) -> cattrs.Converter:
+    import cattrs  # only on failure paths: see the module docs
+    from cattrs.gen import make_dict_structure_fn, override
+
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(bool, _strict(bool, "a boolean"))
@@ -168,35 +189,16 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     return converter
 
 
-def _slot_setter(name: str) -> Callable[[Invocation, object], None]:
-    setter: Callable[[Invocation, object], None] = Invocation.__dict__[name].__set__
-    return setter
-
-
-_new_object = object.__new__
-_set_id, _set_app_name, _set_version, _set_action_name = (
-    _slot_setter(name) for name in ("id", "app_name", "version", "action_name")
-)
-_set_started_at, _set_status, _set_finished_at = (
-    _slot_setter(name) for name in ("started_at", "status", "finished_at")
-)
-_set_payload, _set_output, _set_status_reason = (
-    _slot_setter(name) for name in ("payload", "output", "status_reason")
-)
-_set_started_at_raw, _set_finished_at_raw = (
-    _slot_setter(name) for name in ("_started_at_raw", "_finished_at_raw")
-)
-
-
 def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocation:
     """The hot path: one invocation, specialised to its shape, as strict as the cattrs hook.
 
     Hand-written rather than generated because it runs for every item of every page: exact
     type checks in one expression, the timestamp parser called directly, and the frozen,
-    slotted instance filled through its slot descriptors instead of the generated __init__
-    (which goes through object.__setattr__ once per field). Anything wrong raises, and
-    :func:`decode_invocations` then asks the detailed cattrs converter where; a property test
-    holds the two to the same verdict on every input.
+    slotted instance built as an :class:`UncheckedInvocation` (plain attribute stores) that
+    becomes an :class:`Invocation` by ``__class__`` assignment, instead of the generated
+    __init__ (which goes through object.__setattr__ once per field). Anything wrong raises,
+    and :func:`decode_invocations` then asks the detailed cattrs converter where; a property
+    test holds the two to the same verdict on every input.
     """
     id_ = data["id"]
     app_name = data["app_name"]
@@ -222,25 +224,48 @@ def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocat
         or (status_reason is not None and type(status_reason) is not str)
     ):
         raise _WrongValue("a field has the wrong type")
-    invocation = _new_object(Invocation)
-    _set_id(invocation, id_)
-    _set_app_name(invocation, app_name)
-    _set_version(invocation, version)
-    _set_action_name(invocation, action_name)
-    _set_started_at(invocation, parse_rfc3339(started_raw))
-    _set_status(invocation, _STATUSES.get(status, status))
-    _set_finished_at(invocation, None if finished_raw is None else parse_rfc3339(finished_raw))
-    _set_payload(invocation, payload)
-    _set_output(invocation, output)
-    _set_status_reason(invocation, status_reason)
-    _set_started_at_raw(invocation, started_raw)
-    _set_finished_at_raw(invocation, finished_raw)
-    return invocation
+    # parse_rfc3339, one call less for what servers write (see FROMISOFORMAT_SHAPES); any
+    # other text goes through it. Either raises ValueError for a value it refuses.
+    started = (
+        _fromisoformat(started_raw)
+        if started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
+        else parse_rfc3339(started_raw)
+    )
+    if finished_raw is None:
+        finished = None
+    elif finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
+        finished = _fromisoformat(finished_raw)
+    else:
+        finished = parse_rfc3339(finished_raw)
+    invocation = _new_object(UncheckedInvocation)
+    invocation.id = id_
+    invocation.app_name = app_name
+    invocation.version = version
+    invocation.action_name = action_name
+    invocation.started_at = started
+    invocation.status = _STATUSES.get(status, status)
+    invocation.finished_at = finished
+    invocation.payload = payload
+    invocation.output = output
+    invocation.status_reason = status_reason
+    invocation._started_at_raw = started_raw
+    invocation._finished_at_raw = finished_raw
+    invocation.__class__ = Invocation  # checked: see UncheckedInvocation
+    return invocation  # type: ignore[return-value]  # an Invocation now
 
 
-_FAST: Final = _make_converter(detailed=False)
-_FAST.register_structure_hook(Invocation, _structure_invocation_fast)
-_DETAILED: Final = _make_converter(detailed=True)
+@functools.cache
+def fast_converter() -> cattrs.Converter:
+    """The converter of error bodies, with the hot path's hook for invocations."""
+    converter = _make_converter(detailed=False)
+    converter.register_structure_hook(Invocation, _structure_invocation_fast)
+    return converter
+
+
+@functools.cache
+def detailed_converter() -> cattrs.Converter:
+    """The converter that names the JSON path of what the fast path refused."""
+    return _make_converter(detailed=True)
 
 
 def _format_error(exc: BaseException, _type: object) -> str:
@@ -255,8 +280,10 @@ def _format_error(exc: BaseException, _type: object) -> str:
 
 def _locate(data: object, target: Any) -> StructureFailure:
     """Re-run structuring with detailed validation to name the first offending path."""
+    import cattrs
+
     try:
-        _DETAILED.structure(data, target)
+        detailed_converter().structure(data, target)
     except Exception as exc:  # noqa: BLE001 - whatever cattrs raised, we only want its path
         messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
         first = messages[0] if messages else "invalid value @ $"
@@ -307,7 +334,7 @@ def decode_error_body(data: object) -> ErrorBody | None:
     if not isinstance(data, dict):
         return None
     try:
-        return _FAST.structure(data, ErrorBody)
+        return fast_converter().structure(data, ErrorBody)
     except Exception:  # noqa: BLE001 - not an Error body; the caller keeps an excerpt instead
         code, message = data.get("code"), data.get("message")
         if isinstance(code, str) and isinstance(message, str):

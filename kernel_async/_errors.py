@@ -91,12 +91,15 @@ class ErrorBody:
 
 
 def case_insensitive(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
-    """A read-only copy of ``headers`` whose lookups ignore case, as HTTP field names do.
+    """``headers`` read-only, with lookups that ignore case, as HTTP field names do.
 
     RFC 9110 section 5.1: field names are case-insensitive. Go writes ``Retry-After-Ms``,
     proxies may write ``retry-after``; a plain dict would see neither under the other spelling.
-    Every repeated field is kept; ``get`` returns the first.
+    Every repeated field is kept; ``get`` returns the first. A ``CIMultiDictProxy`` (aiohttp's
+    response headers) is one already and comes back as it is; anything else is copied.
     """
+    if isinstance(headers, CIMultiDictProxy):
+        return headers
     return CIMultiDictProxy(CIMultiDict(headers or {}))
 
 

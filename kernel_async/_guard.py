@@ -89,14 +89,14 @@ class ServerGuard:
         else:
             self._empty_run = 0
         items = page.items
-        holds_cursor = cursor_id is not None and any(item.id == cursor_id for item in items)
         if self._first_items is None:
             self._first_items, self._first_end = items, page.offset + len(items)
         elif (
-            not holds_cursor
-            and len(items) >= _FIRST_PAGE_MIN
-            and _same_ids(items, self._first_items)
+            len(items) >= _FIRST_PAGE_MIN
             and page.offset >= self._first_end
+            and _same_ids(items, self._first_items)
+            # Looked for last: a scan of the page, needed only when it is the first page again.
+            and not (cursor_id is not None and any(item.id == cursor_id for item in items))
         ):
             # The first page again, a whole page further on. Head inserts can do that once
             # in a while; three times in a row is a server (or cache) that ignores offset.

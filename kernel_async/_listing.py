@@ -189,9 +189,14 @@ class InvocationListing:
 
     async def __anext__(self) -> Invocation:
         index = self._index
-        if index < len(self._batch) and not self._closed:
-            self._index = index + 1
-            return self._batch[index]
+        try:
+            item = self._batch[index]  # the hot path: an item already buffered
+        except IndexError:
+            pass
+        else:
+            if not self._closed:
+                self._index = index + 1
+                return item
         if await self._advance():
             self._index = 1
             return self._batch[0]

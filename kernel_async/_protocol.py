@@ -10,8 +10,6 @@ import codecs
 from collections.abc import Mapping
 from typing import Final
 
-import attrs
-
 from kernel_async._convert import (
     NonStandardNumber,
     StructureFailure,
@@ -67,16 +65,34 @@ _EXCERPT_CHARS: Final = 200
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
 
 
-@attrs.frozen(kw_only=True)
 class PageHeaders:
-    """What one response's pagination headers say, after the consistency checks."""
+    """What one response's pagination headers say, after the consistency checks.
 
-    has_more: bool
-    next_offset: int | None
-    limit: int | None
-    offset: int
-    request_id: str | None
-    anomalies: tuple[str, ...] = ()
+    Read-only by convention; a plain slotted class, built once per response.
+    """
+
+    __slots__ = ("anomalies", "has_more", "limit", "next_offset", "offset", "request_id")
+
+    def __init__(
+        self,
+        *,
+        has_more: bool,
+        next_offset: int | None,
+        limit: int | None,
+        offset: int,
+        request_id: str | None,
+        anomalies: tuple[str, ...] = (),
+    ) -> None:
+        self.has_more = has_more
+        self.next_offset = next_offset
+        self.limit = limit
+        self.offset = offset
+        self.request_id = request_id
+        self.anomalies = anomalies
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"PageHeaders({fields})"
 
 
 def parse_bool_header(value: str) -> bool:
@@ -95,6 +111,8 @@ def parse_bool_header(value: str) -> bool:
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
+    if raw is not None and raw.isdigit() and raw.isascii():
+        return int(raw)  # what servers write: nothing to strip, nothing to refuse
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()

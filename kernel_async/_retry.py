@@ -28,6 +28,7 @@ from typing import Final
 
 import attrs
 
+from kernel_async._defaults import DEFAULT_MAX_RETRIES
 from kernel_async._errors import (
     APIConnectionError,
     APIError,
@@ -89,7 +90,7 @@ class RetryPolicy:
         max_retry_after: The longest server hint obeyed; a longer one ends the call instead.
     """
 
-    max_retries: int = attrs.field(default=2, validator=_check_max_retries)
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_check_max_retries)
     initial_delay: float = attrs.field(default=0.5, validator=_non_negative("initial_delay"))
     max_delay: float = attrs.field(default=8.0, validator=_non_negative("max_delay"))
     jitter: float = attrs.field(default=0.25, validator=_non_negative("jitter"))

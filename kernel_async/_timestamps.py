@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 __all__ = [
+    "DIGITS_TO_ZERO",
+    "FROMISOFORMAT_SHAPES",
     "MAX_GO_DURATION_NS",
     "format_go_duration",
     "format_rfc3339",
@@ -53,13 +55,20 @@ _fromisoformat = datetime.fromisoformat
 
 # RFC 3339 section 5.6 date-time, every digit written as 0: with lowercase t and z and a space
 # for T allowed (section 5.6, NOTE), and 0 to 9 fractional digits (Go never writes more).
-_DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
 _TEMPLATES: Final = frozenset(
     f"0000-00-00{sep}00:00:00{fraction}{offset}".encode()
     for sep in "Tt "
     for fraction in ["", *("." + "0" * digits for digits in range(1, 10))]
     for offset in ("Z", "z", "+00:00", "-00:00")
 )
+FROMISOFORMAT_SHAPES: Final = frozenset(
+    shape for shape in _TEMPLATES if shape[10:11] == b"T" and not shape.endswith(b"z")
+)
+"""The shapes above with an uppercase ``T`` and ``Z``: :meth:`datetime.fromisoformat` reads
+a date-time of one of them as :func:`parse_rfc3339` does (or refuses it as it does), so a
+hot path that checks the shape (``text.encode().translate(DIGITS_TO_ZERO)``) may call it
+directly."""
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -81,7 +90,7 @@ def parse_rfc3339(text: str) -> datetime:
         ValueError: ``text`` is not an RFC 3339 date-time with an offset.
     """
     # Non-ASCII digits encode to several bytes and match no shape.
-    if text.encode().translate(_DIGITS_TO_ZERO) not in _TEMPLATES:
+    if text.encode().translate(DIGITS_TO_ZERO) not in _TEMPLATES:
         raise ValueError(f"not an RFC 3339 date-time with an offset: {text!r}")
     try:
         return _fromisoformat(text)

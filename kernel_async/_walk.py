@@ -118,7 +118,8 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
     Ties are in a stable server order that the walk cannot derive, so it remembers every
     invocation of the tie it delivered: a page that lost its cursor still places them behind
     the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
-    Costs a comparison or two per page, and one nanosecond parse.
+    Costs a comparison or two per page, and a nanosecond parse when the last ties with the
+    one before it at the microsecond (or is the batch's only item).
     """
     last = batch[-1]
     same = []
@@ -126,6 +127,8 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
         if item.started_at != last.started_at:
             break
         same.append(item)
+    if len(same) == 1 < len(batch):
+        return frozenset((last.id,))  # no tie: the common case, without a nanosecond parse
     nanoseconds = last.started_at_ns
     ties = {item.id for item in same if item is last or item.started_at_ns == nanoseconds}
     if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:

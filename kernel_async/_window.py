@@ -32,11 +32,10 @@ from typing import Final
 
 import attrs
 
+from kernel_async._defaults import DEFAULT_MAX_PREFETCH
+
 __all__ = ["DEFAULT_MAX_PREFETCH", "ITEM_COST", "AdaptiveWindow"]
 
-DEFAULT_MAX_PREFETCH: Final = 16
-"""The most pages an adaptive walk keeps in flight unless told otherwise: enough for a
-round trip of 100 ms at the API's page size (nox -s bench)."""
 
 ITEM_COST: Final = 5e-6
 """Seconds of work per invocation assumed for the first decision (structuring, and a light

@@ -156,14 +156,14 @@ maybe_invocations = st.dictionaries(
 def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
     """The hand-specialised hook accepts exactly what the cattrs-generated one accepts."""
     from kernel_async import Invocation
-    from kernel_async._convert import _DETAILED, _structure_invocation_fast
+    from kernel_async._convert import _structure_invocation_fast, detailed_converter
 
     try:
         fast: Invocation | None = _structure_invocation_fast(candidate)
     except Exception:
         fast = None
     try:
-        detailed: Invocation | None = _DETAILED.structure(candidate, Invocation)
+        detailed: Invocation | None = detailed_converter().structure(candidate, Invocation)
     except Exception:
         detailed = None
     assert fast == detailed

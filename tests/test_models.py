@@ -1,3 +1,6 @@
+import copy
+import pickle
+import weakref
 from datetime import UTC, datetime
 
 import attrs
@@ -27,6 +30,32 @@ def test_models_are_frozen_and_slotted() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         invocation.id = "other"  # type: ignore[misc]
     assert not hasattr(invocation, "__dict__")
+
+
+def test_a_decoded_invocation_is_an_invocation_like_one_built_by_hand() -> None:
+    # The decoder builds its storage and assigns the class (see UncheckedInvocation).
+    decoded = make(payload='{"a": 1}', output="done", status_reason="ok")
+    built = Invocation(
+        id="inv1",
+        app_name="app",
+        version="1",
+        action_name="act",
+        started_at=decoded.started_at,
+        finished_at=decoded.finished_at,
+        status=InvocationStatus.FAILED,
+        payload='{"a": 1}',
+        output="done",
+        status_reason="ok",
+    )
+    assert type(decoded) is Invocation
+    assert decoded == built
+    assert hash(decoded) == hash(built)
+    assert repr(decoded) == repr(built)
+    assert attrs.evolve(decoded, id="inv2").id == "inv2"
+    assert pickle.loads(pickle.dumps(decoded)) == decoded
+    assert copy.copy(decoded) == decoded
+    assert weakref.ref(decoded)() is decoded
+    assert decoded.started_at_ns == 1_748_781_296_100_000_001  # the raw text is kept
 
 
 def test_exact_nanoseconds_and_duration() -> None:

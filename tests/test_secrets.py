@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from yarl import URL
 
 from kernel_async import (
     APIConnectionError,
@@ -30,6 +31,7 @@ from kernel_async import (
     Timeout,
     WrongEventLoopError,
 )
+from kernel_async._transport import RawRequest, RawResponse
 from kernel_async.testing import KernelEmulator, ScriptedResponse
 
 from conftest import CANARY_KEY, exception_graph, until
@@ -205,6 +207,21 @@ async def test_no_repr_of_the_client_shows_the_key(emulator: KernelEmulator) -> 
             assert CANARY_KEY not in text
     finally:
         await client.aclose()
+
+
+def test_the_repr_of_a_request_shows_neither_the_key_nor_proxy_credentials() -> None:
+    request = RawRequest(
+        url=URL("http://127.0.0.1:1/invocations?limit=5"),
+        headers={"Authorization": f"Bearer {CANARY_KEY}"},
+        timeout=Timeout(),
+        max_response_bytes=1 << 20,
+        proxy=URL(f"http://user:{CANARY_KEY}@127.0.0.1:3128"),
+    )
+    text = repr(request)
+    assert CANARY_KEY not in text
+    assert "limit=5" in text  # the rest is there, for debugging
+    response = RawResponse(status=200, reason="OK", headers={}, body=b"[]", url="u")
+    assert repr(response) == "RawResponse(status=200, reason='OK', url='u', body=<2 bytes>)"
 
 
 def test_a_rejected_key_is_not_echoed() -> None:

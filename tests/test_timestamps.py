@@ -1,4 +1,5 @@
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
@@ -6,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel_async._timestamps import (
+    DIGITS_TO_ZERO,
+    FROMISOFORMAT_SHAPES,
     format_go_duration,
     format_rfc3339,
     format_rfc3339_nano,
@@ -258,6 +261,43 @@ def test_the_fast_parser_agrees_with_the_rfc3339_grammar(
     except ValueError:
         parsed = None
     assert parsed == reference_parse(text), text
+
+
+def outcome(parse: Callable[[str], datetime], text: str) -> datetime | None:
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=2000)
+@given(
+    st.sampled_from(["2025-06-01T12:34:56", "2025-02-29T23:59:59", "1999-12-31T24:00:00"]),
+    st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d)),
+    st.sampled_from(["Z", "+05:30", "-00:00", "+23:59", "+24:00"]),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(list("0123456789"))), max_size=3),
+)
+def test_fromisoformat_reads_the_uppercase_shapes_as_parse_rfc3339_does(
+    head: str, fraction: str, offset: str, mutations: list[tuple[int, str]]
+) -> None:
+    # The decoder's hot path calls fromisoformat directly for these shapes: digits out of
+    # range (month 19, hour 24, February 29th of 2025) must be refused by both alike.
+    chars = list(head + fraction + offset)
+    for index, char in mutations:
+        if index < len(chars) and chars[index].isdigit():
+            chars[index] = char
+    text = "".join(chars)
+    assert text.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
+    assert outcome(datetime.fromisoformat, text) == outcome(parse_rfc3339, text), text
+
+
+def test_the_uppercase_shapes_are_those_of_the_grammar_with_t_and_z() -> None:
+    assert len(FROMISOFORMAT_SHAPES) == 10 * 3  # fractions of 0 to 9 digits; Z, +00:00, -00:00
+    for shape in FROMISOFORMAT_SHAPES:
+        text = shape.decode().replace("0000-00-00", "2025-06-01")
+        assert parse_rfc3339(text) == datetime.fromisoformat(text)
+        assert text[10] == "T"
+        assert not text.endswith("z")
 
 
 class _NoOffset(tzinfo):

@@ -66,7 +66,8 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     state = WatchState(lookback=timedelta(seconds=30))
     for _ in range(3):
         plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
-        assert plan.in_flight == ("queued", "running") and plan.in_flight_since is None
+        assert plan.in_flight == ("queued", "running")
+        assert plan.in_flight_since is None
         assert events == []
     assert state.possible_gaps == 1  # the window moved on past its second incomplete walk
     late = inv("late", "running", -3600)  # older than any window, found by the fourth poll
@@ -84,10 +85,12 @@ def test_a_window_walked_incompletely_twice_in_a_row_moves_on_and_says_so():
     state = WatchState(lookback=timedelta(seconds=0))
     poll(state, window=[inv("a", "running", 0)])
     plan, _ = poll(state, window=[inv("b", "running", 10)], complete=False)
-    assert plan.window == T0 and state.possible_gaps == 0
+    assert plan.window == T0
+    assert state.possible_gaps == 0
     plan, _ = poll(state, window=[inv("b", "running", 10)], complete=False)
     assert plan.window == T0  # walked again: the first incomplete walk was held back
-    assert state.possible_gaps == 1 and state.incomplete_polls == 2  # the second moved on
+    assert state.possible_gaps == 1
+    assert state.incomplete_polls == 2
     assert state.plan(elapsed=1.0).window == T0 + 10 * SECOND
 
 

@@ -1,0 +1,49 @@
+"""Defaults and the invocation statuses, as plain values that import nothing.
+
+``kernel-async --help`` shows them without importing the client, attrs or aiohttp (start-up
+time); the classes that use them import them from here.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_PREFETCH",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT_CONNECT",
+    "DEFAULT_TIMEOUT_READ",
+    "DEFAULT_TIMEOUT_TOTAL",
+    "InvocationStatus",
+]
+
+DEFAULT_MAX_CONNECTIONS: Final = 32
+"""The connection pool's size: room for four walks at the default prefetch."""
+
+DEFAULT_MAX_PREFETCH: Final = 16
+"""The most pages an adaptive walk keeps in flight unless told otherwise: enough for a
+round trip of 100 ms at the API's page size (nox -s bench)."""
+
+DEFAULT_MAX_RETRIES: Final = 2
+"""Retries after the first attempt, as the official SDK."""
+
+# Per attempt, as the official SDK: 60 s in all and 5 s to connect; at most 30 s of silence.
+DEFAULT_TIMEOUT_TOTAL: Final = 60.0
+DEFAULT_TIMEOUT_CONNECT: Final = 5.0
+DEFAULT_TIMEOUT_READ: Final = 30.0
+
+
+class InvocationStatus(enum.StrEnum):
+    """The lifecycle state of an invocation.
+
+    The API may add states later (a ``cancelled`` state is plausible); an
+    :class:`Invocation` keeps such a value as a plain ``str`` instead of failing. Because this
+    is a :class:`~enum.StrEnum`, ``inv.status == "failed"`` works whichever you hold.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

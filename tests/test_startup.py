@@ -1,0 +1,77 @@
+"""Start-up: what a fresh process imports, for the command line and for the package.
+
+Which modules load, not how long they take (no test here is timed): ``--help`` answers
+without aiohttp, asyncio or the client, and cattrs loads only once a response fails
+validation. ``python bench/startup.py`` measures the time.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("aiohttp", "asyncio", "cattrs", "kernel_async._client", "kernel_async.testing")
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["invocations", "--help"], ["invocations", "list", "--help"], ["--version"]],
+)
+def test_help_imports_neither_aiohttp_nor_the_client(argv: list[str]) -> None:
+    modules = modules_after(
+        "import contextlib, io\n"
+        "from kernel_async._cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({argv!r})"
+    )
+    assert [name for name in HEAVY if loaded(modules, name)] == []
+
+
+def test_a_usage_error_imports_neither_aiohttp_nor_the_client() -> None:
+    modules = modules_after(
+        "import contextlib, io\n"
+        "from kernel_async._cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['invocations', 'list', '--limit', 'many'])"
+    )
+    assert [name for name in HEAVY if loaded(modules, name)] == []
+
+
+def test_the_client_loads_without_cattrs() -> None:
+    modules = modules_after("from kernel_async import AsyncKernel, Invocation")
+    assert loaded(modules, "aiohttp")
+    assert not loaded(modules, "cattrs")
+
+
+def test_cattrs_loads_when_a_response_fails_validation_and_names_the_path() -> None:
+    modules = modules_after(
+        "from kernel_async import APIResponseValidationError, Invocation\n"
+        "try:\n"
+        "    Invocation.from_dict({'id': 'a', 'app_name': 1})\n"
+        "except APIResponseValidationError as exc:\n"
+        "    assert exc.path == '$.app_name', exc.path\n"
+        "else:\n"
+        "    raise AssertionError('accepted')"
+    )
+    assert loaded(modules, "cattrs")
+
+
+def test_the_package_loads_its_names_on_first_use() -> None:
+    modules = modules_after("import kernel_async")
+    assert not loaded(modules, "aiohttp")
+    modules = modules_after("import kernel_async\nassert kernel_async.AsyncKernel.__name__")
+    assert loaded(modules, "kernel_async._client")
