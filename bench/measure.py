@@ -91,6 +91,7 @@ class Server:
     ) -> None:
         self.count = count
         self.churn = churn
+        self.throttles = rate_limit is not None
         self._args = [sys.executable, str(SERVER), "--count", str(count)]
         self._args += ["--latency", str(latency), "--churn", str(churn)]
         if rate_limit is not None:
@@ -137,7 +138,11 @@ class Server:
 async def walk(
     contestant: Contestant, server: Server, *, limit: int = 100, memory: bool = False
 ) -> dict[str, Any]:
-    """One walk in a fresh process; ``received``: the requests the server counted."""
+    """One walk in a fresh process; ``received``: the requests the server counted.
+
+    A walk that fails is a result against a throttling server (``error`` says why), and a
+    broken benchmark anywhere else.
+    """
     args = [sys.executable, str(CONTESTANTS), contestant.name, "--url", server.url]
     args += ["--limit", str(limit)]
     if contestant.prefetch is not None:
@@ -151,8 +156,12 @@ async def walk(
         raise RuntimeError(f"{contestant.label} crashed (exit {process.returncode})")
     run: dict[str, Any] = json.loads(out)
     run["received"] = await server.received()
+    if run["error"] is not None:
+        if not server.throttles:  # only a throttling server may make a walk give up
+            raise RuntimeError(f"{contestant.label} failed: {run['error']}")
+        return run
     complete = run["items"] >= server.count if server.churn else run["items"] == server.count
-    if run["error"] is None and not complete:
+    if not complete:
         raise RuntimeError(f"{contestant.label} walked {run['items']} of {server.count}")
     return run
 

@@ -62,6 +62,11 @@ def ms(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
 
+def spread(result: Result) -> str:
+    times = result.values("seconds")
+    return f"{min(times):.3f}-{max(times):.3f}"
+
+
 def latency_label(latency: float) -> str:
     return f"{latency * 1000:g} ms"
 
@@ -197,6 +202,7 @@ def latency_section(results: Results, targets: list[Target]) -> str:
         [
             r.contestant.label,
             seconds(r.seconds),
+            spread(r),
             f"{r.runs[0]['items'] / r.seconds:,.0f}",
             f"{r.median('received'):.0f}",
             f"{official / r.seconds:.1f}x",
@@ -204,7 +210,7 @@ def latency_section(results: Results, targets: list[Target]) -> str:
         ]
         for r in results.values()
     ]
-    header = ["contestant", "median wall time", "items/s", "requests received"]
+    header = ["contestant", "median wall time", "runs (min-max)", "items/s", "requests received"]
     header += ["official (faster) / this", "this / raw window 8"]
     targets.append(
         Target(
@@ -245,6 +251,7 @@ def cpu_section(results: Results, targets: list[Target]) -> str:
         [
             r.contestant.label,
             seconds(r.seconds),
+            spread(r),
             f"{r.runs[0]['items'] / r.seconds:,.0f}",
             f"{r.seconds / floor.seconds:.2f}x",
             same_window(r),
@@ -252,7 +259,8 @@ def cpu_section(results: Results, targets: list[Target]) -> str:
         ]
         for r in results.values()
     ]
-    header = ["contestant", "median wall time", "items/s", f"this / floor (window {window})"]
+    header = ["contestant", "median wall time", "runs (min-max)", "items/s"]
+    header.append(f"this / floor (window {window})")
     header += ["this / raw at the same window", "official (faster) / this"]
     stdlib = results[ADAPTIVE_STDLIB].seconds / floor.seconds
     fast = results[ADAPTIVE].seconds / floor.seconds
@@ -434,11 +442,19 @@ def render(out: Mapping[str, Any]) -> str:
     if "e" in out:
         sections.append(churn_section(out["e"]))
     timings = table(
-        ["scenario", "time"],
-        [[name, f"{value:.0f} s"] for name, value in out["timings"].items()]
-        + [["**total**", f"**{out['total_seconds'] / 60:.1f} min**"]],
+        ["scenario", "time", "load average (1 min) at its end"],
+        [[name, f"{value:.0f} s", f"{load:.2f}"] for name, (value, load) in out["timings"].items()]
+        + [["**total**", f"**{out['total_seconds'] / 60:.1f} min**", ""]],
     )
-    sections.append("### Run time\n\n" + timings)
+    sections.append(
+        "### Run time\n\n"
+        + timings
+        + f"\n\nLoad average (1 min) at the start: {out['load_at_start']:.2f}, on "
+        f"{os.cpu_count()} cores: a load above what the benchmark itself puts on the machine "
+        "(the server and one client, about 1-2) means someone else shared the cores and the "
+        "absolute times are slower than the machine is; the alternation keeps the ratios "
+        "fairer than the times."
+    )
     passed = sum(target.ok for target in targets)
     header = [
         "<!-- Written by `nox -s bench -- --write-docs` (bench/run.py); do not edit. -->",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -199,13 +200,15 @@ async def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     out: dict[str, Any] = {"machine": report.machine(), "quick": args.quick, "rounds": rounds}
     log(f"machine: {out['machine']}")
-    timings: dict[str, float] = {}
+    # The load average tells whether someone else shared the machine's cores meanwhile.
+    out["load_at_start"] = os.getloadavg()[0]
+    timings: dict[str, tuple[float, float]] = {}
 
     async def timed(name: str, coroutine: Any) -> Any:
         began = time.perf_counter()
         result = await coroutine
-        timings[name] = time.perf_counter() - began
-        log(f"scenario {name}: {timings[name]:.0f} s")
+        timings[name] = (time.perf_counter() - began, os.getloadavg()[0])
+        log(f"scenario {name}: {timings[name][0]:.0f} s, load average {timings[name][1]:.2f}")
         return result
 
     if "grid" in only:
