@@ -185,7 +185,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0], default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the official SDK and raw aiohttp: `nox -s bench -- --write-docs`."""
+    """Benchmarks against the official SDK and raw aiohttp: `nox -s bench -- --write-docs`.
+
+    One run measures every target of docs/benchmarks.md (about 15 minutes on 2 cores), each
+    client walk in a fresh process, the contestants alternating. `-- --quick` is a two-minute
+    pass for development; `-- --only a,b` runs some scenarios (grid, a, b, c, d, e, g).
+    """
     # The official SDK is a benchmark contestant only, never a runtime or test dependency.
     session.install("-e", ".[fast]", "kernel[aiohttp]", "matplotlib")
     session.run("python", "bench/run.py", *session.posargs)

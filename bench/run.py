@@ -1,19 +1,23 @@
 """The benchmark: kernel-async against the official SDK and the raw aiohttp floor, in one run.
 
-    nox -s bench            (or: python bench/run.py [--quick] [--write-docs])
+    nox -s bench            (or: python bench/run.py [--quick] [--only a,b] [--write-docs])
 
-The server is the emulator in its own process on 127.0.0.1, and every measurement runs in a
-fresh client process (bench/contestants.py), so neither side's CPU or memory leaks into the
-other's. Scenarios:
+Method (docs/benchmarks.md says it for readers):
 
-  (a) latency-bound: 5,000 invocations, 20 ms per request
-  (b) CPU-bound: 20,000 invocations, no added latency
-  (c) memory: peak traced memory and max RSS walking 1,000 vs 100,000 invocations
-  (d) import time of kernel_async vs kernel
-  (e) a walk while the data changes (invocations starting at the head), by prefetch
-  plus walk time against prefetch and latency (the plot in docs/)
+* the server is the project's emulator in a process of its own (bench/server.py), one per
+  scenario, warmed up by one untimed walk of each client program; it counts the requests it
+  receives, 429s included;
+* every walk is a fresh client process (bench/contestants.py); the contestants alternate,
+  one run each per round, the order rotated each round, and each figure is the median of
+  the rounds (7; 5 for memory and churn; 21 for start-up);
+* in the prefetch x latency grid, a fixed prefetch whose fastest of its first 3 runs is over
+  1.5x the slowest run of the fastest fixed prefetch stops there: it cannot be the best
+  fixed prefetch, which is all the grid's target asks of it. The adaptive default and every
+  fixed prefetch still in contention run all rounds.
 
-Prints tables with medians and ratios, writes bench/results/latest.json and, with
+Scenarios: the grid (0, 5, 20, 50, 100 ms x 2,000 and 20,000 invocations), (a) latency-bound,
+(b) CPU-bound, (c) memory, (d) start-up, (e) churn, (g) a throttling server. Prints the
+tables with each target and PASS/FAIL, writes bench/results/latest.json and, with
 --write-docs, docs/benchmark-results.md and docs/_static/bench-prefetch.png.
 """
 
@@ -23,318 +27,215 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import report
+from measure import (
+    ADAPTIVE,
+    ADAPTIVE_STDLIB,
+    OFFICIAL,
+    PREFETCHES,
+    THROTTLE_PAUSE,
+    Result,
+    Results,
+    Server,
+    alternate,
+    fixed,
+    raw,
+    walk,
+    warm_up,
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CONTESTANTS = HERE / "contestants.py"
+LATENCIES = (0.0, 0.005, 0.020, 0.050, 0.100)
+GRID_COUNTS = (2_000, 20_000)
 
 
-@asynccontextmanager
-async def emulator(count: int, latency: float, *churn: str) -> AsyncIterator[str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kernel_async",
-        "emulator",
-        "--port",
-        "0",
-        "--count",
-        str(count),
-        "--latency",
-        str(latency),
-        "--seed",
-        "0",
-        *churn,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        banner = (await process.stdout.readline()).decode()
-        yield banner.rsplit(" at ", 1)[1].strip()
-    finally:
-        process.terminate()
-        await process.wait()
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-async def measure(contestant: str, url: str, reps: int, **options: Any) -> dict[str, Any]:
-    args = [sys.executable, str(CONTESTANTS), contestant, "--url", url]
-    for name, value in options.items():
-        if value is True:
-            args.append(f"--{name}")
-        elif value is not None:
-            args += [f"--{name}", str(value)]
-    runs = []
-    for _ in range(reps):
-        process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
-        out, _ = await process.communicate()
-        if process.returncode != 0:
-            raise RuntimeError(f"{contestant} {options} failed")
-        runs.append(json.loads(out))
-    return {
-        "contestant": contestant,
-        **options,
-        "seconds": statistics.median(r["seconds"] for r in runs),
-        "items": runs[0]["items"],
-        "requests": statistics.median(r["requests"] or 0 for r in runs) or None,
-        "peak_traced": statistics.median((r["peak_traced"] or 0) for r in runs) or None,
-        "max_rss_kib": statistics.median(r["max_rss_kib"] for r in runs),
-        "runs": [r["seconds"] for r in runs],
-    }
+async def grid(counts: Sequence[int], latencies: Sequence[float], rounds: int) -> dict[str, Any]:
+    cells: dict[str, Any] = {}
+    contestants = [*(fixed(p) for p in PREFETCHES), ADAPTIVE]
+    for count in counts:
+        for latency in latencies:
+            started = time.perf_counter()
+            async with Server(count, latency) as server:
+                await warm_up(server, [ADAPTIVE])
+                results = await alternate(server, contestants, rounds, prune=True)
+            cells[f"{count}@{latency}"] = {"count": count, "latency": latency, "results": results}
+            log(f"grid {count:,} @ {latency * 1000:g} ms: {time.perf_counter() - started:.0f} s")
+    return cells
 
 
-def label(row: dict[str, Any]) -> str:
-    name = row["contestant"]
-    if name.startswith("kernel-async") or name == "raw":
-        return f"{name} (prefetch {row['prefetch']})"
-    return name
-
-
-async def walk_scenario(
-    count: int, latency: float, reps: int, default_prefetch: int
-) -> list[dict[str, Any]]:
-    plan: list[tuple[str, int | None]] = [
-        ("kernel-async", 1),
-        ("kernel-async", 4),
-        ("kernel-async", 8),
-        ("kernel-async", 16),
-        ("kernel-async-stdlib", default_prefetch),
-        ("official-httpx", None),
-        ("official-aiohttp", None),
-        ("raw", 1),
-        ("raw", default_prefetch),
+async def latency_bound(rounds: int) -> Results:
+    """(a) 5,000 invocations at 20 ms per request."""
+    contestants = [
+        ADAPTIVE,
+        fixed(8),
+        fixed(16),
+        ADAPTIVE_STDLIB,
+        raw(8),
+        raw(16),
+        *OFFICIAL,
     ]
-    rows = []
-    async with emulator(count, latency) as url:
-        await measure("kernel-async", url, 1, prefetch=default_prefetch)  # warm the server
-        for contestant, prefetch in plan:
-            rows.append(await measure(contestant, url, reps, prefetch=prefetch, limit=100))
-    return rows
+    async with Server(5_000, 0.020) as server:
+        await warm_up(server, contestants)
+        return await alternate(server, contestants, rounds)
 
 
-async def churn_scenario(reps: int) -> list[dict[str, Any]]:
-    """(e) a walk while invocations start at the head: one every fourth request, pages of 20."""
-    rows = []
-    churn = ("--churn", "0.25", "--churn-kinds", "head_insert")
-    for prefetch in (1, 8, 16):
-        # A fresh server per contestant: each walk meets the same changes from the start.
-        async with emulator(2_000, 0.005, *churn) as url:
-            rows.append(await measure("kernel-async", url, reps, prefetch=prefetch, limit=20))
-    return rows
-
-
-def ratios(rows: list[dict[str, Any]], default_prefetch: int) -> dict[str, float]:
-    by = {label(r): r["seconds"] for r in rows}
-    ours = by[f"kernel-async (prefetch {default_prefetch})"]
-    official = min(by["official-httpx"], by["official-aiohttp"])
-    floor = by[f"raw (prefetch {default_prefetch})"]
-    stdlib = by[f"kernel-async-stdlib (prefetch {default_prefetch})"]
-    return {"speedup": official / ours, "vs_floor": ours / floor, "stdlib_vs_floor": stdlib / floor}
-
-
-def table(title: str, rows: list[dict[str, Any]], default_prefetch: int) -> str:
-    by = {label(r): r for r in rows}
-    official = min(by["official-httpx"]["seconds"], by["official-aiohttp"]["seconds"])
-    floor = by[f"raw (prefetch {default_prefetch})"]["seconds"]
-    lines = [
-        f"**{title}**",
-        "",
-        "| contestant | median wall time | items/s | vs official (best) | vs raw floor (window "
-        f"{default_prefetch}) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+async def cpu_bound(rounds: int) -> Results:
+    """(b) 20,000 invocations, no added latency."""
+    contestants = [
+        ADAPTIVE,
+        ADAPTIVE_STDLIB,
+        fixed(4),
+        fixed(8),
+        fixed(4, "kernel-async-stdlib"),
+        fixed(8, "kernel-async-stdlib"),
+        raw(4),
+        raw(8),
+        *OFFICIAL,
     ]
-    for row in rows:
-        seconds = row["seconds"]
-        lines.append(
-            f"| {label(row)} | {seconds:.3f} s | {row['items'] / seconds:,.0f} | "
-            f"{official / seconds:.1f}x faster | {seconds / floor:.2f}x the time |"
-        )
-    return "\n".join(lines)
+    async with Server(20_000) as server:
+        await warm_up(server, contestants)
+        return await alternate(server, contestants, rounds)
 
 
-async def memory_scenario(reps: int) -> dict[str, Any]:
-    results = {}
-    for count in (1_000, 100_000):
-        async with emulator(count, 0.0) as url:
-            results[count] = await measure("kernel-async", url, reps, prefetch=None, memory=True)
+async def throttled(rounds: int) -> Results:
+    """(g) 5,000 invocations, pages of 100, the server answering 20 requests a second."""
+    contestants = [fixed(1), ADAPTIVE, fixed(8)]
+    async with Server(5_000, rate_limit=20) as server:
+        await asyncio.sleep(THROTTLE_PAUSE)
+        await warm_up(server, [ADAPTIVE])
+        return await alternate(server, contestants, rounds, pause=THROTTLE_PAUSE)
+
+
+async def churn(rounds: int) -> Results:
+    """(e) 2,000 invocations, pages of 20, 5 ms, an invocation started every 4th response.
+
+    A fresh server for every walk: each meets the same data and the same changes.
+    """
+    contestants = [fixed(1), fixed(8), fixed(16), ADAPTIVE]
+    results = {c: Result(c) for c in contestants}
+    for number in range(rounds):
+        shift = number % len(contestants)
+        for contestant in contestants[shift:] + contestants[:shift]:
+            async with Server(2_000, 0.005, churn=0.25) as server:
+                results[contestant].runs.append(await walk(contestant, server, limit=20))
     return results
 
 
-def import_time(module: str, reps: int) -> float:
-    def once(code: str) -> float:
+async def memory(rounds: int) -> dict[int, Result]:
+    """(c) peak traced memory of the adaptive default, 1,000 against 100,000 invocations."""
+    results = {count: Result(ADAPTIVE) for count in (1_000, 100_000)}
+    async with Server(1_000) as small, Server(100_000) as large:
+        servers = {1_000: small, 100_000: large}
+        for server in servers.values():
+            await warm_up(server, [ADAPTIVE])
+        for number in range(rounds):
+            for count in sorted(servers, reverse=bool(number % 2)):
+                run = await walk(ADAPTIVE, servers[count], memory=True)
+                results[count].runs.append(run)
+    return results
+
+
+STARTUP = {
+    "python -c pass": ["-c", "pass"],
+    "import aiohttp": ["-c", "import aiohttp"],
+    "import kernel_async": ["-c", "import kernel_async"],
+    "import kernel": ["-c", "import kernel"],
+    "kernel-async --help": ["--help"],
+    "kernel-async invocations list --help": ["invocations", "list", "--help"],
+}
+
+
+def startup(rounds: int) -> dict[str, list[float]]:
+    """(d) whole processes, as a user starts them: wall time from spawn to exit."""
+    script = Path(sys.executable).parent / "kernel-async"
+
+    def command(args: list[str]) -> list[str]:
+        return [sys.executable, *args] if args[0] == "-c" else [str(script), *args]
+
+    def once(args: list[str]) -> float:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run(command(args), check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - started
 
-    samples = []
-    for _ in range(reps):
-        samples.append(once(f"import {module}") - once("pass"))
-    return statistics.median(samples)
+    for args in STARTUP.values():  # compiled bytecode and the file cache, as a user has them
+        once(args)
+    samples: dict[str, list[float]] = {name: [] for name in STARTUP}
+    names = list(STARTUP)
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(once(STARTUP[name]))
+    return samples
 
 
-async def prefetch_grid(reps: int, count: int) -> dict[float, dict[int, float]]:
-    grid: dict[float, dict[int, float]] = {}
-    for latency in (0.0, 0.005, 0.02, 0.05):
-        async with emulator(count, latency) as url:
-            grid[latency] = {}
-            for prefetch in (1, 2, 4, 8, 16):
-                row = await measure("kernel-async", url, reps, prefetch=prefetch, limit=100)
-                grid[latency][prefetch] = row["seconds"]
-    return grid
-
-
-def plot(grid: dict[float, dict[int, float]], count: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for latency, times in grid.items():
-        axes.plot(
-            list(times),
-            list(times.values()),
-            marker="o",
-            label=f"{latency * 1000:g} ms per request",
-        )
-    axes.set_xscale("log", base=2)
-    axes.set_xticks([1, 2, 4, 8, 16], labels=["1", "2", "4", "8", "16"])
-    axes.set_xlabel("prefetch (pages in flight)")
-    axes.set_ylabel("wall time (s)")
-    axes.set_title(f"kernel-async: walking {count:,} invocations (100 per page)")
-    axes.grid(True, alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+SCENARIOS = ("grid", "a", "b", "g", "e", "c", "d")
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="kernel-async benchmarks")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--quick", action="store_true", help="a fast pass for development")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, comma-separated")
     parser.add_argument("--write-docs", action="store_true", help="update docs/ with the results")
     args = parser.parse_args(argv)
-    reps = 2 if args.quick else 5
-    sys.path.insert(0, str(ROOT))
-    from kernel_async import DEFAULT_PREFETCH
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    if unknown := set(only) - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if args.write_docs and set(only) != set(SCENARIOS):
+        parser.error("--write-docs needs every scenario (no --only)")
+    rounds = 2 if args.quick else 7
+    few = 2 if args.quick else 5
+    counts, latencies = ((2_000,), (0.0, 0.020)) if args.quick else (GRID_COUNTS, LATENCIES)
+    started = time.perf_counter()
+    out: dict[str, Any] = {"machine": report.machine(), "quick": args.quick, "rounds": rounds}
+    log(f"machine: {out['machine']}")
+    # The load average tells whether someone else shared the machine's cores meanwhile.
+    out["load_at_start"] = os.getloadavg()[0]
+    timings: dict[str, tuple[float, float]] = {}
 
-    results: dict[str, Any] = {"machine": machine(), "default_prefetch": DEFAULT_PREFETCH}
-    print(f"machine: {results['machine']}; medians of {reps}", flush=True)
-    out = []
-    a = await walk_scenario(5_000, 0.020, reps, DEFAULT_PREFETCH)
-    results["a"] = {"rows": a, "ratios": ratios(a, DEFAULT_PREFETCH)}
-    out.append(
-        table("(a) latency-bound: 5,000 invocations, 20 ms per request", a, DEFAULT_PREFETCH)
-    )
-    b = await walk_scenario(20_000, 0.0, reps, DEFAULT_PREFETCH)
-    results["b"] = {"rows": b, "ratios": ratios(b, DEFAULT_PREFETCH)}
-    out.append(table("(b) CPU-bound: 20,000 invocations, no added latency", b, DEFAULT_PREFETCH))
+    async def timed(name: str, coroutine: Any) -> Any:
+        began = time.perf_counter()
+        result = await coroutine
+        timings[name] = (time.perf_counter() - began, os.getloadavg()[0])
+        log(f"scenario {name}: {timings[name][0]:.0f} s, load average {timings[name][1]:.2f}")
+        return result
 
-    minimum = 5_000 // 100
-    requests = {label(r): r["requests"] for r in a if r["requests"]}
-    out.append(
-        "**Page requests in (a)** (a walk without overlap needs at least "
-        f"{minimum}; each page after the first overlaps the one before by one invocation, "
-        "and speculation past the end costs up to a window)\n\n"
-        "| contestant | requests |\n| --- | ---: |\n"
-        + "\n".join(f"| {name} | {count:.0f} |" for name, count in requests.items())
-    )
-    e = await churn_scenario(reps)
-    results["e"] = {"rows": e}
-    sequential = next(r for r in e if r["prefetch"] == 1)
-    out.append(
-        "**(e) churn: 2,000 invocations, pages of 20, 5 ms per request, an invocation "
-        "started at the head every fourth request**\n\n"
-        "| contestant | median wall time | requests | vs prefetch 1 |\n"
-        "| --- | ---: | ---: | ---: |\n"
-        + "\n".join(
-            f"| {label(r)} | {r['seconds']:.3f} s | {r['requests']:.0f} | "
-            f"{sequential['seconds'] / r['seconds']:.1f}x faster |"
-            for r in e
-        )
-    )
-
-    memory = await memory_scenario(max(2, reps // 2))
-    small, large = memory[1_000], memory[100_000]
-    results["c"] = {
-        "1000": small,
-        "100000": large,
-        "ratio": large["peak_traced"] / small["peak_traced"],
-    }
-
-    def memory_row(count: int, row: dict[str, Any]) -> str:
-        traced, rss = row["peak_traced"] / 2**20, row["max_rss_kib"] / 1024
-        return f"| {count:,} | {traced:.2f} MiB | {rss:.1f} MiB |"
-
-    out.append(
-        "**(c) memory: kernel-async at its defaults**\n\n"
-        "| invocations | peak traced memory | max RSS |\n| ---: | ---: | ---: |\n"
-        f"{memory_row(1_000, small)}\n{memory_row(100_000, large)}\n\n"
-        f"100,000 / 1,000 peak traced memory: {results['c']['ratio']:.2f}x"
-    )
-    ours, theirs = import_time("kernel_async", reps * 3), import_time("kernel", reps * 3)
-    results["d"] = {"kernel_async": ours, "kernel": theirs, "ratio": ours / theirs}
-    out.append(
-        "**(d) import time** (median, interpreter start-up subtracted)\n\n"
-        "| module | import time |\n| --- | ---: |\n"
-        f"| `kernel_async` | {ours * 1000:.0f} ms |\n| `kernel` | {theirs * 1000:.0f} ms |\n\n"
-        f"`kernel_async` / `kernel`: {ours / theirs:.2f}x"
-    )
-    grid_count = 2_000
-    grid = await prefetch_grid(max(2, reps // 2), grid_count)
-    results["grid"] = {str(k): v for k, v in grid.items()}
-    out.append(
-        f"**Walk time against prefetch and latency** ({grid_count:,} invocations)\n\n"
-        "| latency | " + " | ".join(f"prefetch {p}" for p in (1, 2, 4, 8, 16)) + " |\n"
-        "| ---: | "
-        + " | ".join("---:" for _ in range(5))
-        + " |\n"
-        + "\n".join(
-            f"| {lat * 1000:g} ms | " + " | ".join(f"{t:.3f} s" for t in times.values()) + " |"
-            for lat, times in grid.items()
-        )
-    )
-    ra, rb = results["a"]["ratios"], results["b"]["ratios"]
-    summary = [
-        "**Ratios** (official: the faster of its two transports; floor: raw aiohttp with the "
-        "same window)",
-        "",
-        f"- (a) kernel-async is {ra['speedup']:.1f}x faster than the official SDK and takes "
-        f"{ra['vs_floor']:.2f}x the floor's time",
-        f"- (b) kernel-async is {rb['speedup']:.1f}x faster than the official SDK and takes "
-        f"{rb['vs_floor']:.2f}x the floor's time ({rb['stdlib_vs_floor']:.2f}x with stdlib json)",
-        f"- (c) peak traced memory, 100,000 / 1,000 invocations: {results['c']['ratio']:.2f}x",
-        f"- (d) import time, kernel_async / kernel: {results['d']['ratio']:.2f}x",
-    ]
-    out.append("\n".join(summary))
-    report = f"Machine: {results['machine']}. Medians of {reps} runs.\n\n" + "\n\n".join(out) + "\n"
-    print(report)
+    if "grid" in only:
+        out["grid"] = await timed("grid", grid(counts, latencies, rounds))
+    if "a" in only:
+        out["a"] = await timed("a", latency_bound(rounds))
+    if "b" in only:
+        out["b"] = await timed("b", cpu_bound(rounds))
+    if "g" in only:
+        out["g"] = await timed("g", throttled(few if args.quick else rounds))
+    if "e" in only:
+        out["e"] = await timed("e", churn(few))
+    if "c" in only:
+        out["c"] = await timed("c", memory(few))
+    if "d" in only:
+        out["d"] = await timed("d", asyncio.to_thread(startup, 5 if args.quick else 21))
+    out["timings"] = timings
+    out["total_seconds"] = time.perf_counter() - started
+    page = report.render(out)
+    print(page)
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
-    (results_dir / "latest.json").write_text(json.dumps(results, indent=2))
+    (results_dir / "latest.json").write_text(json.dumps(report.to_json(out), indent=1))
     if args.write_docs:
-        (ROOT / "docs" / "benchmark-results.md").write_text(report)
-        plot(grid, grid_count, ROOT / "docs" / "_static" / "bench-prefetch.png")
+        (ROOT / "docs" / "benchmark-results.md").write_text(page)
+        report.plot(out["grid"], ROOT / "docs" / "_static" / "bench-prefetch.png")
+        log("wrote docs/benchmark-results.md and docs/_static/bench-prefetch.png")
 
 
 if __name__ == "__main__":
