@@ -17,10 +17,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, TextIO
 
+from kernel_async._cli_terminal import (
+    EMULATOR_DEMO_COUNT,
+    JSONArray,
+    StatusLine,
+    UsageError,
+    open_client,
+    terminal_width,
+    use_colour,
+)
 from kernel_async._defaults import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PREFETCH,
@@ -28,22 +37,16 @@ from kernel_async._defaults import (
     DEFAULT_TIMEOUT_CONNECT,
     DEFAULT_TIMEOUT_READ,
     DEFAULT_TIMEOUT_TOTAL,
+    DEFAULT_WATCH_INTERVAL,
+    DEFAULT_WATCH_LOOKBACK,
     InvocationStatus,
 )
 from kernel_async._version import __version__
 
 if TYPE_CHECKING:
-    from kernel_async._client import AsyncKernel
-    from kernel_async._models import Invocation
     from kernel_async.testing._live import Churn
 
 __all__ = ["main"]
-
-_EMULATOR_DEMO_COUNT = 250
-
-
-class _UsageError(Exception):
-    """A combination of flags that cannot work; exit 2 with the message."""
 
 
 class _ServeError(Exception):
@@ -107,14 +110,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "local emulator instead."
         ),
     )
-    # Flag names follow the Kernel CLI's `kernel invoke history`.
-    listing.add_argument("--app", dest="app_name", help="only this app")
-    listing.add_argument("--action", dest="action_name", help="only this action")
-    listing.add_argument("--version", dest="version", help="only this app version")
-    listing.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
-    listing.add_argument(
-        "--status", choices=[s.value for s in InvocationStatus], help="only this status"
-    )
+    _add_filters(listing, statuses="only this status")
     listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
     listing.add_argument("--query", help="search id, app name and action name")
     listing.add_argument(
@@ -143,31 +139,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help=f"the most pages an adaptive window has in flight (default: {DEFAULT_MAX_PREFETCH}"
         ", or --connections if lower)",
     )
-    listing.add_argument(
-        "--connections",
-        type=_int_at_least(1),
-        default=DEFAULT_MAX_CONNECTIONS,
-        metavar="N",
-        help="requests at once (the connection pool's size)",
-    )
-    listing.add_argument(
-        "--timeout",
-        type=_seconds(positive=True),
-        default=None,
-        metavar="SECONDS",
-        help=(
-            "seconds one attempt may take, and the longest silence within it "
-            f"(default: {DEFAULT_TIMEOUT_TOTAL:g} per attempt, at most {DEFAULT_TIMEOUT_READ:g} "
-            f"of silence, {DEFAULT_TIMEOUT_CONNECT:g} to connect)"
-        ),
-    )
-    listing.add_argument(
-        "--retries",
-        type=_int_at_least(0),
-        default=DEFAULT_MAX_RETRIES,
-        metavar="N",
-        help="retries of a failed request (0 disables them)",
-    )
+    _add_client_flags(listing)
     listing.add_argument(
         "--output",
         "-o",
@@ -178,28 +150,133 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "per line) or json (one array, streamed: closed even when interrupted)"
         ),
     )
-    listing.add_argument(
+    _add_terminal_and_source_flags(listing, verb="list")
+
+
+def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    watch = actions.add_parser(
+        "watch",
+        help="follow invocations as they start, change status and go (like tail -f)",
+        formatter_class=_HelpFormatter,
+        description=(
+            "Follow invocations as they start, change status and go, until interrupted: "
+            "one row per event on a terminal (with a status line on stderr), one JSON object "
+            "per event and line otherwise. Uses KERNEL_API_KEY and KERNEL_BASE_URL; "
+            "--emulator watches a local emulator whose invocations start, run and finish."
+        ),
+    )
+    _add_filters(
+        watch,
+        statuses="only events of invocations in this status, or leaving it (repeat it for several)",
+    )
+    watch.add_argument(
+        "--since",
+        help="first report every invocation started since then (RFC 3339 time or duration); "
+        "without it, only what starts or moves from now on",
+    )
+    watch.add_argument("--query", help="search id, app name and action name")
+    watch.add_argument(
+        "--interval",
+        type=_seconds(positive=False),
+        default=DEFAULT_WATCH_INTERVAL,
+        metavar="SECONDS",
+        help="seconds between two polls (longer while the server pushes back)",
+    )
+    watch.add_argument(
+        "--lookback",
+        type=_seconds(positive=False),
+        default=DEFAULT_WATCH_LOOKBACK,
+        metavar="SECONDS",
+        help="how long before the newest invocation seen a poll looks, for ones listed late",
+    )
+    watch.add_argument(
+        "--max-events",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="stop after this many events (default: run until interrupted)",
+    )
+    watch.add_argument(
+        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+    )
+    _add_client_flags(watch)
+    watch.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "jsonl"),
+        default=None,
+        help="table (the default on a terminal) or jsonl (the default otherwise)",
+    )
+    _add_terminal_and_source_flags(watch, verb="watch")
+
+
+def _add_filters(parser: argparse.ArgumentParser, *, statuses: str) -> None:
+    # Flag names follow the Kernel CLI's `kernel invoke history`.
+    parser.add_argument("--app", dest="app_name", help="only this app")
+    parser.add_argument("--action", dest="action_name", help="only this action")
+    parser.add_argument("--version", dest="version", help="only this app version")
+    parser.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
+    watching = parser.prog.endswith(" watch")
+    parser.add_argument(
+        "--status",
+        choices=[s.value for s in InvocationStatus],
+        action="append" if watching else "store",
+        help=statuses,
+    )
+
+
+def _add_client_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connections",
+        type=_int_at_least(1),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="requests at once (the connection pool's size)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds(positive=True),
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "seconds one attempt may take, and the longest silence within it "
+            f"(default: {DEFAULT_TIMEOUT_TOTAL:g} per attempt, at most {DEFAULT_TIMEOUT_READ:g} "
+            f"of silence, {DEFAULT_TIMEOUT_CONNECT:g} to connect)"
+        ),
+    )
+    parser.add_argument(
+        "--retries",
+        type=_int_at_least(0),
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help="retries of a failed request (0 disables them)",
+    )
+
+
+def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str) -> None:
+    parser.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
         help="colour the status (auto: only on a terminal, and not with NO_COLOR)",
     )
-    listing.add_argument(
+    parser.add_argument(
         "--base-url", help="API base URL (default: KERNEL_BASE_URL, then the official API)"
     )
-    listing.add_argument(
+    demo = "demo data that changes as you watch" if verb == "watch" else "demo data"
+    parser.add_argument(
         "--emulator",
         action="store_true",
-        help="list demo data from an in-process emulator instead (no key needed)",
+        help=f"{verb} {demo} from an in-process emulator instead (no key needed)",
     )
-    listing.add_argument(
+    parser.add_argument(
         "--emulator-count",
         type=_int_at_least(0),
         default=None,
         metavar="N",
-        help=f"with --emulator: how many demo invocations (default: {_EMULATOR_DEMO_COUNT})",
+        help=f"with --emulator: how many demo invocations (default: {EMULATOR_DEMO_COUNT})",
     )
-    listing.add_argument(
+    parser.add_argument(
         "--emulator-latency",
         type=_seconds(positive=False),
         default=None,
@@ -211,7 +288,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kernel-async",
-        description="List Kernel invocations, or run a local Kernel API emulator.",
+        description="List or watch Kernel invocations, or run a local Kernel API emulator.",
     )
     parser.add_argument("--version", action="version", version=f"kernel-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -219,6 +296,7 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     invocations = commands.add_parser("invocations", help="work with invocations")
     actions = invocations.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_listing(actions)
+    _add_watch(actions)
 
     emulator = commands.add_parser(
         "emulator",
@@ -241,7 +319,7 @@ def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
     emulator.add_argument(
         "--count",
         type=_int_at_least(0),
-        default=_EMULATOR_DEMO_COUNT,
+        default=EMULATOR_DEMO_COUNT,
         metavar="N",
         help="how many invocations",
     )
@@ -289,169 +367,43 @@ def _churn_kinds(text: str) -> list[Churn]:
         raise argparse.ArgumentTypeError(f"not a list of {', '.join(Churn)}: {text!r}") from None
 
 
-def _check_listing_flags(args: argparse.Namespace) -> None:
+def _check_source_flags(args: argparse.Namespace) -> None:
     if args.emulator and args.base_url is not None:
-        raise _UsageError("--base-url and --emulator cannot be used together")
+        raise UsageError("--base-url and --emulator cannot be used together")
     if not args.emulator:
         for flag, value in (
             ("--emulator-count", args.emulator_count),
             ("--emulator-latency", args.emulator_latency),
         ):
             if value is not None:
-                raise _UsageError(f"{flag} needs --emulator")
+                raise UsageError(f"{flag} needs --emulator")
+
+
+def _check_listing_flags(args: argparse.Namespace) -> None:
+    _check_source_flags(args)
     for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
         if value is not None and value > args.connections:
-            raise _UsageError(
+            raise UsageError(
                 f"{flag} {value} is more than --connections {args.connections}; "
                 "raise --connections as well"
             )
     if args.prefetch is not None and args.max_prefetch is not None:
-        raise _UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
-
-
-@asynccontextmanager
-async def _open_client(args: argparse.Namespace) -> AsyncIterator[AsyncKernel]:
-    from kernel_async._client import AsyncKernel
-    from kernel_async._config import DEFAULT_TIMEOUT, Timeout
-    from kernel_async._errors import MissingAPIKeyError
-    from kernel_async.testing._emulator import KernelEmulator
-
-    options = {
-        "max_connections": args.connections,
-        "timeout": DEFAULT_TIMEOUT if args.timeout is None else Timeout.coerce(args.timeout),
-        "max_retries": args.retries,
-    }
-    if args.emulator:
-        count = _EMULATOR_DEMO_COUNT if args.emulator_count is None else args.emulator_count
-        async with (
-            KernelEmulator(count=count, seed=0, latency=args.emulator_latency or 0.0) as emulator,
-            emulator.client(**options) as client,
-        ):
-            yield client
-        return
-    try:
-        client = AsyncKernel(base_url=args.base_url, **options)
-    except MissingAPIKeyError:
-        # The library's message speaks to Python code; this one to a shell.
-        raise _UsageError(
-            "no API key: set the KERNEL_API_KEY environment variable "
-            "(or list demo data without one: kernel-async invocations list --emulator)"
-        ) from None
-    async with client:
-        yield client
-
-
-def _use_colour(choice: str, stream: TextIO) -> bool:
-    if choice != "auto":
-        return choice == "always"
-    # https://no-color.org: any non-empty NO_COLOR turns colour off.
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    return stream.isatty()
-
-
-def _terminal_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((120, 24)).columns
+        raise UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
 
 
 class _Progress:
-    """Items and pages so far, on one line of stderr, when stderr is a terminal.
+    """Invocations and pages listed so far, for the status line."""
 
-    stdout and stderr often share the terminal, so the line is erased before any row is
-    written and drawn again after: a row never starts after the progress text.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._enabled = stream.isatty()
-        self._shown = False
+    def __init__(self) -> None:
         self.items = self.pages = 0
 
     def page(self, items: int) -> None:
         self.items += items
         self.pages += 1
 
-    def show(self, note: str | None = None) -> None:
-        if not self._enabled:
-            return
+    def describe(self) -> str:
         pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
-        text = f"{self.items:,} invocations, {pages}"
-        if note:
-            text += f"; {note}"
-        # Longer than the terminal, the line would wrap, and \r would erase only its end.
-        width = max(_terminal_width() - 1, 1)
-        if len(text) > width:
-            text = text[: width - 1] + "\u2026"
-        self._stream.write(f"\r\x1b[K{text}")
-        self._stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._shown = False
-
-    @contextmanager
-    def retries_shown(self) -> Iterator[None]:
-        """Show the client's retries (logged at INFO) on the progress line meanwhile."""
-        if not self._enabled:
-            yield
-            return
-        import logging
-
-        from kernel_async._table import printable
-
-        progress = self
-
-        class Handler(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                if record.levelno != logging.INFO:
-                    return
-                if isinstance(record.args, tuple) and len(record.args) == 6:
-                    # The client's "GET %s failed (%s, request id %s); retry %d of %d: %s".
-                    _url, error, _request_id, retry, retries, why = record.args
-                    progress.show(printable(f"{error}, retry {retry} of {retries}: {why}"))
-                else:
-                    progress.show(printable(record.getMessage()))
-
-        logger = logging.getLogger("kernel_async")
-        handler, level = Handler(), logger.level
-        logger.addHandler(handler)
-        if not logger.isEnabledFor(logging.INFO):
-            logger.setLevel(logging.INFO)
-        try:
-            yield
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-
-
-class _JSONArray:
-    """One JSON array, written item by item, and closed even when the walk is interrupted."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._items = 0
-
-    def __enter__(self) -> _JSONArray:
-        self._out.write("[")
-        self._out.flush()
-        return self
-
-    def write(self, invocations: Sequence[Invocation]) -> None:
-        import json
-
-        for invocation in invocations:
-            separator = ",\n" if self._items else "\n"
-            self._out.write(separator + json.dumps(invocation.to_dict()))
-            self._items += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._out.write("\n]\n" if self._items else "]\n")
-        self._out.flush()
+        return f"{self.items:,} invocations, {pages}"
 
 
 async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
@@ -461,7 +413,7 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
 
     _check_listing_flags(args)
     output = args.output or ("table" if out.isatty() else "jsonl")
-    async with _open_client(args) as client:
+    async with open_client(args) as client:
         # Arguments are checked here, before the first request.
         listing = client.invocations.list(
             app_name=args.app_name,
@@ -476,20 +428,21 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
             max_prefetch=args.max_prefetch,
             max_items=args.max_items,
         )
-        progress = _Progress(err)
-        layout = TableLayout.for_width(_terminal_width())
-        colour = _use_colour(args.color, out)
+        progress = _Progress()
+        status = StatusLine(err, progress.describe)
+        layout = TableLayout.for_width(terminal_width())
+        colour = use_colour(args.color, out)
         with ExitStack() as cleanup:
             # Exits run in reverse: the progress line is erased before the array is closed.
-            array = cleanup.enter_context(_JSONArray(out)) if output == "json" else None
-            cleanup.callback(progress.clear)
-            cleanup.enter_context(progress.retries_shown())
+            array = cleanup.enter_context(JSONArray(out)) if output == "json" else None
+            cleanup.callback(status.clear)
+            cleanup.enter_context(status.retries_shown())
             if output == "table":
                 out.write(render_header(layout) + "\n")
             async with listing:
                 async for page in listing.pages():
                     progress.page(len(page))
-                    progress.clear()  # before a row goes to the same terminal
+                    status.clear()  # before a row goes to the same terminal
                     if array is not None:
                         array.write(page.items)
                     elif output == "table":
@@ -498,7 +451,7 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
                     else:
                         out.write("".join(json.dumps(i.to_dict()) + "\n" for i in page))
                     out.flush()
-                    progress.show()
+                    status.show()
 
 
 async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
@@ -556,11 +509,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "emulator":
             asyncio.run(_serve_emulator(args, out))
+        elif args.action == "watch":
+            from kernel_async._cli_watch import watch_invocations
+
+            _check_source_flags(args)
+            asyncio.run(watch_invocations(args, out, sys.stderr))
         else:
             asyncio.run(_list_invocations(args, out, sys.stderr))
     except KeyboardInterrupt:
         return 130
-    except (_UsageError, ValueError, TypeError) as exc:
+    except (UsageError, ValueError, TypeError) as exc:
         _fail(f"error: {exc}")
         return 2
     except _ServeError as exc:

@@ -16,6 +16,8 @@ __all__ = [
     "DEFAULT_TIMEOUT_CONNECT",
     "DEFAULT_TIMEOUT_READ",
     "DEFAULT_TIMEOUT_TOTAL",
+    "DEFAULT_WATCH_INTERVAL",
+    "DEFAULT_WATCH_LOOKBACK",
     "InvocationStatus",
 ]
 
@@ -33,6 +35,12 @@ DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_TIMEOUT_TOTAL: Final = 60.0
 DEFAULT_TIMEOUT_CONNECT: Final = 5.0
 DEFAULT_TIMEOUT_READ: Final = 30.0
+
+DEFAULT_WATCH_INTERVAL: Final = 2.0
+"""Seconds between two polls of a watch, by default."""
+
+DEFAULT_WATCH_LOOKBACK: Final = 30.0
+"""Seconds before the newest invocation seen that a watch's window starts, by default."""
 
 
 class InvocationStatus(enum.StrEnum):

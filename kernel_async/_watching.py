@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from kernel_async._config import Timeout
+from kernel_async._defaults import DEFAULT_WATCH_INTERVAL, DEFAULT_WATCH_LOOKBACK
 from kernel_async._listing import InvocationListing
 from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._options import QueryValue
@@ -36,10 +37,10 @@ from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, WatchState
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_LOOKBACK", "InvocationWatching"]
 
-DEFAULT_INTERVAL: Final = 2.0
+DEFAULT_INTERVAL: Final = DEFAULT_WATCH_INTERVAL
 """Seconds between two polls of a watch, by default."""
 
-DEFAULT_LOOKBACK: Final = timedelta(seconds=30)
+DEFAULT_LOOKBACK: Final = timedelta(seconds=DEFAULT_WATCH_LOOKBACK)
 """How far before the newest invocation seen a watch's window starts, by default."""
 
 _LOOKUP_PAGE: Final = 20  # ``query=<id>`` matches that id, and any app or action named like it

@@ -194,7 +194,7 @@ async def test_table_output_without_a_terminal_has_no_colour() -> None:
 
 
 def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kernel_async._cli import _use_colour
+    from kernel_async._cli_terminal import use_colour
 
     class Terminal:
         def isatty(self) -> bool:
@@ -202,11 +202,11 @@ def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
-    assert _use_colour("auto", Terminal())  # type: ignore[arg-type]
+    assert use_colour("auto", Terminal())  # type: ignore[arg-type]
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not _use_colour("auto", Terminal())  # type: ignore[arg-type]
-    assert _use_colour("always", Terminal())  # type: ignore[arg-type]
-    assert not _use_colour("never", Terminal())  # type: ignore[arg-type]
+    assert not use_colour("auto", Terminal())  # type: ignore[arg-type]
+    assert use_colour("always", Terminal())  # type: ignore[arg-type]
+    assert not use_colour("never", Terminal())  # type: ignore[arg-type]
 
 
 async def test_the_emulator_on_a_busy_port_says_so_in_one_line() -> None:

@@ -95,6 +95,8 @@ async def test_cli_example_runs(command: str, tmp_path: Path) -> None:
     async with KernelEmulator(count=150, seed=4) as emulator:
         env = {**os.environ, "KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
         args = [str(executable), *shlex.split(command)[1:]]
+        if args[1:3] == ["invocations", "watch"] and "--max-events" not in args:
+            args += ["--max-events", "3"]  # as written, it runs until Ctrl-C
         status, output = await run(*args, env=env, cwd=tmp_path)
     assert status == 0, output
     assert output.strip()

@@ -1,0 +1,185 @@
+"""What the command's subcommands share at run time: the client they open, and the terminal.
+
+Nothing here is imported before the arguments are parsed (see ``kernel_async._cli``), and
+nothing here imports asyncio, aiohttp or the client until it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from kernel_async._client import AsyncKernel
+    from kernel_async._models import Invocation
+    from kernel_async.testing._live import LiveData
+
+__all__ = [
+    "EMULATOR_DEMO_COUNT",
+    "JSONArray",
+    "StatusLine",
+    "UsageError",
+    "open_client",
+    "terminal_width",
+    "use_colour",
+]
+
+EMULATOR_DEMO_COUNT = 250
+"""How many invocations ``--emulator`` serves, unless ``--emulator-count`` says."""
+
+
+class UsageError(Exception):
+    """A combination of flags that cannot work; exit 2 with the message."""
+
+
+@asynccontextmanager
+async def open_client(
+    args: argparse.Namespace, *, live: LiveData | None = None
+) -> AsyncIterator[AsyncKernel]:
+    """The client the flags describe: of the API, or of an in-process emulator.
+
+    ``live``: with ``--emulator``, the emulator's live mode (the data changes as it is read).
+    """
+    from kernel_async._client import AsyncKernel
+    from kernel_async._config import DEFAULT_TIMEOUT, Timeout
+    from kernel_async._errors import MissingAPIKeyError
+    from kernel_async.testing._emulator import KernelEmulator
+
+    options = {
+        "max_connections": args.connections,
+        "timeout": DEFAULT_TIMEOUT if args.timeout is None else Timeout.coerce(args.timeout),
+        "max_retries": args.retries,
+    }
+    if args.emulator:
+        count = EMULATOR_DEMO_COUNT if args.emulator_count is None else args.emulator_count
+        emulator = KernelEmulator(
+            count=count, seed=0, latency=args.emulator_latency or 0.0, live=live
+        )
+        async with emulator, emulator.client(**options) as client:
+            yield client
+        return
+    try:
+        client = AsyncKernel(base_url=args.base_url, **options)
+    except MissingAPIKeyError:
+        # The library's message speaks to Python code; this one to a shell.
+        raise UsageError(
+            "no API key: set the KERNEL_API_KEY environment variable "
+            f"(or try it on demo data without one: kernel-async invocations {args.action} "
+            "--emulator)"
+        ) from None
+    async with client:
+        yield client
+
+
+def use_colour(choice: str, stream: TextIO) -> bool:
+    """Whether to colour what goes to ``stream``, given ``--color``."""
+    if choice != "auto":
+        return choice == "always"
+    # https://no-color.org: any non-empty NO_COLOR turns colour off.
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+def terminal_width() -> int:
+    """The terminal's columns (120 when there is no terminal to ask)."""
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+class StatusLine:
+    """One line of stderr that says how the command is doing, when stderr is a terminal.
+
+    ``describe`` says it; :meth:`show` adds a passing note (a retry, say). stdout and stderr
+    often share the terminal, so the line is erased before any row is written (:meth:`clear`)
+    and drawn again after: a row never starts after the status text.
+    """
+
+    def __init__(self, stream: TextIO, describe: Callable[[], str]) -> None:
+        self._stream = stream
+        self._describe = describe
+        self._enabled = stream.isatty()
+        self._shown = False
+
+    def show(self, note: str | None = None) -> None:
+        if not self._enabled:
+            return
+        text = self._describe()
+        if note:
+            text += f"; {note}"
+        # Longer than the terminal, the line would wrap, and \r would erase only its end.
+        width = max(terminal_width() - 1, 1)
+        if len(text) > width:
+            text = text[: width - 1] + "\u2026"
+        self._stream.write(f"\r\x1b[K{text}")
+        self._stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._shown = False
+
+    @contextmanager
+    def retries_shown(self) -> Iterator[None]:
+        """Show the client's retries (logged at INFO) on the status line meanwhile."""
+        if not self._enabled:
+            yield
+            return
+        import logging
+
+        from kernel_async._table import printable
+
+        status = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.levelno != logging.INFO:
+                    return
+                if isinstance(record.args, tuple) and len(record.args) == 6:
+                    # The client's "GET %s failed (%s, request id %s); retry %d of %d: %s".
+                    _url, error, _request_id, retry, retries, why = record.args
+                    status.show(printable(f"{error}, retry {retry} of {retries}: {why}"))
+                else:
+                    status.show(printable(record.getMessage()))
+
+        logger = logging.getLogger("kernel_async")
+        handler, level = Handler(), logger.level
+        logger.addHandler(handler)
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+class JSONArray:
+    """One JSON array, written item by item, and closed even when the walk is interrupted."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._items = 0
+
+    def __enter__(self) -> JSONArray:
+        self._out.write("[")
+        self._out.flush()
+        return self
+
+    def write(self, invocations: Sequence[Invocation]) -> None:
+        import json
+
+        for invocation in invocations:
+            separator = ",\n" if self._items else "\n"
+            self._out.write(separator + json.dumps(invocation.to_dict()))
+            self._items += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._out.write("\n]\n" if self._items else "]\n")
+        self._out.flush()
