@@ -115,7 +115,15 @@ async def test_gos_retry_after_ms_spelling_is_honoured(caplog: pytest.LogCapture
 
 
 @pytest.mark.parametrize(
-    "value", ["1e309", "9" * 5000, "NaN", "-5", "Sun, 06 Nov 1994 99999999999999:49:37 GMT"]
+    "value",
+    [
+        "1e309",
+        "9" * 5000,
+        "NaN",
+        "-5",
+        "Sun, 06 Nov 1994 99999999999999:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 +" + "9" * 400,  # a zone past any float
+    ],
 )
 async def test_a_malformed_retry_after_backs_off_and_raises_the_typed_error(value: str) -> None:
     async with KernelEmulator(count=3) as emu, emu.client(retry=FAST) as client:
