@@ -168,6 +168,12 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     if isinstance(raw, str) and raw != raw.strip():
         # yarl would keep the spaces and quote them into the path ("/%20/invocations").
         raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
+    if isinstance(raw, str) and not is_unicode_text(raw):
+        # yarl drops a lone surrogate from the path ("/v\udcff1/" became "/v1/") and fails
+        # deep in the IDNA codec on one in the host: refused, never altered.
+        raise ValueError(
+            f"base_url is not valid text (bytes that are not UTF-8, from KERNEL_BASE_URL?): {raw!r}"
+        )
     url = URL(raw)
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.

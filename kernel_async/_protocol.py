@@ -33,6 +33,7 @@ from kernel_async._errors import (
     case_insensitive,
 )
 from kernel_async._models import Page
+from kernel_async._params import MAX_OFFSET
 
 __all__ = [
     "PageHeaders",
@@ -137,8 +138,9 @@ def read_page_headers(
       A missing ``X-Has-More`` with a forward ``X-Next-Offset`` is read as more (an anomaly,
       reported in :attr:`PageHeaders.anomalies`), since the last page carries both headers.
     * Contradictions raise :class:`PaginationError` instead of looking like the end: more pages
-      but no next offset, a next offset that does not move forward (the repeat guard), a
-      non-integer header, or an ``X-Offset`` other than the one requested.
+      but no next offset, a next offset that does not move forward (the repeat guard) or is
+      past ``2**63 - 1`` (the server's int64), a non-integer header, or an ``X-Offset`` other
+      than the one requested.
 
     Header names are matched case-insensitively (RFC 9110 section 5.1), whatever mapping is
     passed in.
@@ -194,6 +196,9 @@ def read_page_headers(
         raise fail("X-Has-More is true but X-Next-Offset is missing or 0")
     if next_offset <= requested_offset:
         raise fail(f"X-Next-Offset {next_offset} does not move forward")
+    if next_offset > MAX_OFFSET:
+        # The server reads offset into a Go int64: such a page could never be asked for.
+        raise fail(f"X-Next-Offset {next_offset} is past 2**63 - 1, the largest offset")
     return PageHeaders(
         has_more=True,
         next_offset=next_offset,

@@ -135,12 +135,17 @@ def _date_delay(text: str, now: float) -> float | None:
     if parts is None:
         return None
     year, month, day, hour, minute, second = parts[:6]
+    offset = parts[9] or 0
+    if not -86_400 < offset < 86_400:
+        # A zone of a day or more is no zone ("+" and 400 digits would overflow a float); the
+        # official SDK's parsedate_to_datetime refuses it too (datetime.timezone's range).
+        return None
     try:
         when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (ValueError, OverflowError):
         return None  # a month 13, an hour of 30 digits: not a date
     # RFC 9110 section 5.6.7: an HTTP date is GMT, the obsolete forms without a zone too.
-    return when.timestamp() - (parts[9] or 0) - now
+    return when.timestamp() - offset - now
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
@@ -178,7 +183,10 @@ def backoff_delay(retry_number: int, policy: RetryPolicy, *, random: float) -> f
     >>> backoff_delay(0, RetryPolicy(), random=0.0), backoff_delay(5, RetryPolicy(), random=0.0)
     (0.5, 8.0)
     """
-    base = min(policy.initial_delay * 2.0**retry_number, policy.max_delay)
+    try:
+        base = min(policy.initial_delay * 2.0**retry_number, policy.max_delay)
+    except OverflowError:  # 2.0**1024 and beyond: long past any max_delay
+        base = policy.max_delay
     return base * (1.0 - policy.jitter * random)
 
 

@@ -31,7 +31,12 @@ from kernel_async._params import (
     validate_limit,
     validate_max_retries,
 )
-from kernel_async._timestamps import is_go_duration, parse_go_duration, rfc3339_to_epoch_ns
+from kernel_async._timestamps import (
+    MAX_GO_DURATION_NS,
+    is_go_duration,
+    parse_go_duration,
+    rfc3339_to_epoch_ns,
+)
 from kernel_async._watch import FailureStream, InvocationWatch
 from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, WatchState
 
@@ -117,8 +122,9 @@ class InvocationWatching:
                 back to back). Longer while the server pushes back: doubled after each
                 poll that met a 429 or 503, up to 60 s.
             lookback: How far before the newest invocation seen each poll looks (a
-                :class:`~datetime.timedelta` or seconds; default 30 s), for invocations the
-                server lists late. One listed later than that is not seen.
+                :class:`~datetime.timedelta` or seconds; default 30 s, at most Go's longest
+                duration, 2562047h), for invocations the server lists late. One listed
+                later than that is not seen.
             final_statuses: Statuses after which an invocation no longer changes and is no
                 longer followed (default ``succeeded`` and ``failed``). A status not among
                 them, such as one the API adds later, is followed.
@@ -368,15 +374,21 @@ def _lookback(lookback: object) -> timedelta:
     if isinstance(lookback, timedelta):
         if lookback < timedelta(0):
             raise ValueError(f"lookback must not be negative, got {lookback!r}")
-        return lookback
-    if isinstance(lookback, bool) or not isinstance(lookback, int | float):
+        value = lookback
+    elif isinstance(lookback, bool) or not isinstance(lookback, int | float):
         raise TypeError(f"lookback must be a timedelta or seconds, not {type(lookback).__name__}")
-    if not 0 <= lookback < math.inf:
+    elif not 0 <= lookback < math.inf:
         raise ValueError(f"lookback must be a finite number of seconds >= 0, got {lookback!r}")
-    try:
-        return timedelta(seconds=lookback)
-    except OverflowError:
-        raise ValueError(f"lookback is out of range: {lookback!r}") from None
+    else:
+        try:
+            value = timedelta(seconds=lookback)
+        except OverflowError:
+            raise ValueError(f"lookback is out of range: {lookback!r}") from None
+    # The window goes out as a Go duration: a longer one could not be sent, and adding the
+    # time since the watch started to timedelta.max overflowed (OverflowError at the first poll).
+    if value // timedelta(microseconds=1) * 1_000 > MAX_GO_DURATION_NS:
+        raise ValueError(f"lookback must be at most 2562047h (Go's longest duration), got {value}")
+    return value
 
 
 def _interval(interval: object) -> float:
@@ -384,7 +396,10 @@ def _interval(interval: object) -> float:
         raise TypeError(f"interval must be a number of seconds, not {type(interval).__name__}")
     if not 0 <= interval < math.inf:
         raise ValueError(f"interval must be a finite number of seconds >= 0, got {interval!r}")
-    return float(interval)
+    try:
+        return float(interval)
+    except OverflowError:  # an int past the largest float, such as 10**400
+        raise ValueError(f"interval is out of range: {interval!r}") from None
 
 
 def _several(name: str, values: object) -> list[object]:

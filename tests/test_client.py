@@ -386,6 +386,9 @@ def test_a_missing_key_says_how_to_set_it() -> None:
         ({"api_key": "abc\ud800"}, ValueError, "api_key is not valid text"),
         ({"base_url": " https://api.example.test/"}, ValueError, "surrounding whitespace"),
         ({"base_url": "https://api.example.test/\t"}, ValueError, "surrounding whitespace"),
+        # Once silently altered: yarl dropped the surrogate ("/v\udcff1/" went out as "/v1/").
+        ({"base_url": "https://api.example.test/v\udcff1/"}, ValueError, "base_url is not valid"),
+        ({"base_url": "https://api\udcff.example.test/"}, ValueError, "base_url is not valid"),
         ({"session": object()}, TypeError, "ClientSession"),
     ],
 )

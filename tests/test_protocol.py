@@ -396,7 +396,41 @@ def test_a_lost_x_has_more_is_followed_when_the_next_offset_moves_forward() -> N
     assert (page.has_more, page.next_offset) == (True, 40)
     assert page.anomalies == ("X-Has-More is missing but X-Next-Offset is 40",)
     for backward in ("20", "5"):
-        with pytest.raises(PaginationError, match="does not move forward"):
+        with pytest.raises(
+            PaginationError,
+            match=f"X-Has-More is missing and X-Next-Offset {backward} does not move forward",
+        ):
             read_page_headers({"X-Next-Offset": backward}, requested_offset=20)
     last = read_page_headers({"X-Next-Offset": "0"}, requested_offset=20)
     assert (last.has_more, last.anomalies) == (False, ())
+
+
+def test_a_next_offset_past_int64_is_a_contradiction_not_a_request() -> None:
+    # The server reads offset into a Go int64; a walk once sent offset=2**63 on its word.
+    largest = 2**63 - 1
+    for headers in (
+        {"X-Has-More": "true", "X-Next-Offset": str(largest + 1)},
+        {"X-Next-Offset": str(largest + 1)},  # X-Has-More lost
+    ):
+        with pytest.raises(PaginationError, match=r"past 2\*\*63 - 1") as caught:
+            read_page_headers(headers, requested_offset=0)
+        assert caught.value.offset == 0
+    page = read_page_headers(
+        {"X-Has-More": "true", "X-Next-Offset": str(largest)}, requested_offset=0
+    )
+    assert page.next_offset == largest
+
+
+@pytest.mark.parametrize("spelling", [" 40", "40 ", "\t40\t"])
+def test_an_integer_header_with_surrounding_whitespace_is_read(spelling: str) -> None:
+    headers = {"X-Has-More": "true", "X-Next-Offset": spelling, "X-Limit": spelling}
+    page = read_page_headers(headers, requested_offset=20)
+    assert (page.next_offset, page.limit) == (40, 40)
+
+
+def test_the_repr_of_page_headers_shows_every_field() -> None:
+    page = read_page_headers({**MORE, "X-Request-Id": "req_1"}, requested_offset=0)
+    assert repr(page) == (
+        "PageHeaders(anomalies=(), has_more=True, limit=2, next_offset=2, offset=0, "
+        "request_id='req_1')"
+    )

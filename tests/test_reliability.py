@@ -16,6 +16,7 @@ from kernel_async import (
     AsyncKernel,
     BadRequestError,
     InternalServerError,
+    PaginationError,
     RateLimitError,
     RetryPolicy,
     Timeout,
@@ -115,7 +116,15 @@ async def test_gos_retry_after_ms_spelling_is_honoured(caplog: pytest.LogCapture
 
 
 @pytest.mark.parametrize(
-    "value", ["1e309", "9" * 5000, "NaN", "-5", "Sun, 06 Nov 1994 99999999999999:49:37 GMT"]
+    "value",
+    [
+        "1e309",
+        "9" * 5000,
+        "NaN",
+        "-5",
+        "Sun, 06 Nov 1994 99999999999999:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 +" + "9" * 400,  # a zone past any float
+    ],
 )
 async def test_a_malformed_retry_after_backs_off_and_raises_the_typed_error(value: str) -> None:
     async with KernelEmulator(count=3) as emu, emu.client(retry=FAST) as client:
@@ -384,3 +393,15 @@ def test_client_retry_settings() -> None:
         AsyncKernel("k", retry={"max_retries": 1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_response_bytes"):
         AsyncKernel("k", max_response_bytes=0)
+
+
+async def test_a_next_offset_past_int64_is_never_requested() -> None:
+    # The walk once followed X-Next-Offset 2**63 and sent offset=9223372036854775808.
+    past = ScriptedResponse(body=b"[]", headers={"X-Has-More": "true", "X-Next-Offset": str(2**63)})
+    async with KernelEmulator(count=3) as emu, emu.client(max_retries=0) as client:
+        emu.script(*[past] * 20)
+        with pytest.raises(PaginationError, match=r"past 2\*\*63 - 1"):
+            async for _ in client.invocations.list(limit=5):
+                pass
+    assert emu.requests
+    assert all(int(r.query["offset"]) < 2**63 for r in emu.requests)

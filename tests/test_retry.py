@@ -248,6 +248,31 @@ def test_an_http_date_without_a_zone_is_gmt() -> None:
     assert parse_retry_after({"Retry-After": offset}, now=NOW) == 9.0
 
 
+@pytest.mark.parametrize("zone", ["+" + "9" * 400, "-" + "9" * 400, "9" * 400, "+2400", "-2400"])
+def test_a_date_whose_zone_is_a_day_or_more_is_no_hint_and_never_raises(zone: str) -> None:
+    # "+" and 400 digits once overflowed float arithmetic (a raw OverflowError replaced the
+    # typed 503); the official SDK's parsedate_to_datetime refuses a zone of 24 h or more.
+    value = f"Wed, 21 Oct 2015 07:28:00 {zone}"
+    assert parse_retry_after({"Retry-After": value}, now=NOW) is None
+    decision = decide(status(503, **{"Retry-After": value}))
+    assert (decision.retry, decision.delay) == (True, 0.5)  # the backoff
+
+
+def test_a_zone_just_under_a_day_is_read() -> None:
+    when = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=9)
+    for hours, zone in ((23, "+2359"), (-23, "-2359")):
+        local = when.astimezone(timezone(timedelta(hours=hours, minutes=59 if hours > 0 else -59)))
+        value = local.strftime(f"%a, %d %b %Y %H:%M:%S {zone}")
+        assert parse_retry_after({"Retry-After": value}, now=NOW) == 9.0
+
+
+def test_the_backoff_never_overflows_however_many_retries() -> None:
+    # 2.0**1024 overflows a float: the 1025th retry raised OverflowError instead of waiting.
+    assert backoff_delay(1024, POLICY, random=0.0) == 8.0
+    assert backoff_delay(5000, RetryPolicy(initial_delay=0.0, max_delay=0.0), random=0.0) == 0.0
+    assert backoff_delay(1023, POLICY, random=0.0) == 8.0
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     name=st.sampled_from(["Retry-After", "retry-after-ms", "RETRY-AFTER", "Retry-After-Ms"]),

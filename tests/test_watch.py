@@ -475,6 +475,10 @@ async def test_failures_yields_each_failure_once() -> None:
         ({"lookback": -1}, ValueError),
         ({"lookback": timedelta(seconds=-1)}, ValueError),
         ({"lookback": "30s"}, TypeError),
+        # Once a raw OverflowError (float(10**400); timedelta.max plus the time elapsed).
+        ({"interval": 10**400}, ValueError),
+        ({"lookback": timedelta.max}, ValueError),
+        ({"lookback": timedelta(hours=2562048)}, ValueError),
         ({"status": "done"}, ValueError),
         ({"status": []}, ValueError),
         ({"status": 3}, TypeError),
