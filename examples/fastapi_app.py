@@ -9,7 +9,8 @@
   up, the walk stops and its requests are cancelled.
 - ``GET /invocations?limit=20&offset=0`` returns one page, with the API's pagination headers.
 - ``GET /invocations/events?app_name=...`` follows invocations as they start and change
-  status, as Server-Sent Events (one ``event:`` per watch event). When the browser goes away,
+  status, as Server-Sent Events (one ``event:`` per watch event). The first poll is made
+  before the response starts, so its error is a JSON 401, 502... When the browser goes away,
   the watch stops: nothing polls for a client that left.
 """
 
@@ -161,6 +162,14 @@ async def invocation_events(
     watch = kernel.invocations.watch(
         app_name=app_name, status=status, since=since, interval=interval
     )
+    try:
+        # The first poll before the response starts: its error (a wrong key, a 5xx) still
+        # becomes a status. A browser's EventSource gives up on a 401, but reconnects to a
+        # 200 stream that ends, and would ask upstream again, with the same wrong key.
+        first = await watch.poll()
+    except BaseException:
+        await watch.aclose()
+        raise
 
     async def events() -> AsyncIterator[str]:
         # The watch polls in this generator's task and starts none of its own. When the
@@ -168,6 +177,8 @@ async def invocation_events(
         # between two); leaving `async with` stops the watch.
         async with watch:
             try:
+                for event in first:
+                    yield server_sent(event)
                 async for event in watch:
                     yield server_sent(event)
             except KernelError as exc:

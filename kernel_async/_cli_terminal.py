@@ -84,10 +84,22 @@ def use_colour(choice: str, stream: TextIO) -> bool:
     return stream.isatty()
 
 
-def terminal_width() -> int:
-    """The terminal's columns (120 when there is no terminal to ask)."""
+def terminal_width(stream: TextIO | None = None) -> int:
+    """The columns of ``stream``'s terminal, or stdout's (120 when there is no terminal to ask).
+
+    ``COLUMNS`` wins, as :func:`shutil.get_terminal_size` has it. Without it, each stream
+    asks its own terminal: with stdout redirected to a file, the status line on stderr must
+    fit stderr's terminal, not the 120 columns a file falls back to.
+    """
     import shutil
 
+    if stream is not None and not os.environ.get("COLUMNS"):
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # not a terminal, or no file at all
+            columns = 0
+        if columns > 0:
+            return columns
     return shutil.get_terminal_size((120, 24)).columns
 
 
@@ -112,7 +124,7 @@ class StatusLine:
         if note:
             text += f"; {note}"
         # Longer than the terminal, the line would wrap, and \r would erase only its end.
-        width = max(terminal_width() - 1, 1)
+        width = max(terminal_width(self._stream) - 1, 1)
         if len(text) > width:
             text = text[: width - 1] + "\u2026"
         self._stream.write(f"\r\x1b[K{text}")

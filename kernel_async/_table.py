@@ -10,6 +10,7 @@ character in an app name or a status reason is displayed escaped, never sent to 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Final
@@ -22,6 +23,7 @@ from kernel_async._watch_state import InvocationEvent
 __all__ = [
     "EVENT_WIDTH",
     "TableLayout",
+    "display_width",
     "format_duration",
     "printable",
     "render_event",
@@ -139,10 +141,39 @@ class TableLayout:
         return left if left >= _MIN_REASON else 0
 
 
+def _cells(char: str) -> int:
+    # The columns a terminal gives a character (as wcwidth does, for what the table shows):
+    # East Asian wide and fullwidth characters, most emoji among them, take two; combining
+    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf).
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` takes on a terminal (a wide character counts two).
+
+    >>> display_width("shop"), display_width("タイムアウト")
+    (4, 12)
+    """
+    if text.isascii():
+        return len(text)
+    return sum(_cells(char) for char in text)
+
+
 def _fit(text: str, width: int) -> str:
-    if len(text) <= width:
-        return text.ljust(width)
-    return text[: max(width - 1, 0)] + "\u2026"
+    """``text`` in exactly ``width`` columns: padded, or cut with an ellipsis."""
+    used = display_width(text)
+    if used <= width:
+        return text + " " * (width - used)
+    kept, room = [], max(width - 1, 0)  # the ellipsis takes one column
+    for char in text:
+        room -= _cells(char)
+        if room < 0:
+            break
+        kept.append(char)
+    cut = "".join(kept) + "\u2026"
+    return cut + " " * (width - display_width(cut))
 
 
 def format_duration(seconds: float | None) -> str:
@@ -186,7 +217,8 @@ def _line(
     if layout.duration:
         cells.append(duration.rjust(layout.duration))
     if layout.reason:
-        cells.append(reason if len(reason) <= layout.reason else _fit(reason, layout.reason))
+        fits = display_width(reason) <= layout.reason
+        cells.append(reason if fits else _fit(reason, layout.reason))
     return " ".join(cells).rstrip()
 
 

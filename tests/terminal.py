@@ -54,10 +54,12 @@ def run_in_terminal(
     env: dict[str, str] | None = None,
     interrupt_when: Callable[[str], bool] | None = None,
     timeout: float = 60,
+    stdout: int | None = None,
 ) -> Session:
     """Run `kernel-async *args` with stdout and stderr on one terminal `columns` wide.
 
-    `interrupt_when(output_so_far)` true sends SIGINT (Ctrl-C) once.
+    `interrupt_when(output_so_far)` true sends SIGINT (Ctrl-C) once. `stdout`: a file
+    descriptor to redirect stdout to instead (`kernel-async ... > file`, stderr on the terminal).
     """
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
@@ -70,7 +72,7 @@ def run_in_terminal(
     process = subprocess.Popen(
         [SCRIPT, *args],
         stdin=terminal,
-        stdout=terminal,
+        stdout=terminal if stdout is None else stdout,
         stderr=terminal,
         env={**environment, **(env or {})},
         start_new_session=True,

@@ -145,3 +145,66 @@ def test_json_output_is_a_streamed_array_closed_on_ctrl_c() -> None:
     rows = json.loads(body)  # a complete array of what arrived before Ctrl-C
     assert 10 <= len(rows) < 250
     assert len({row["id"] for row in rows}) == len(rows)
+
+
+async def test_the_status_line_fits_stderrs_terminal_when_stdout_is_redirected() -> None:
+    """`kernel-async invocations list > file` on 60 columns: the status line (with a retry
+    note longer than the terminal) is cut to stderr's width, so erasing it leaves nothing."""
+    import os
+
+    from kernel_async.testing import Fault, FaultKind, FaultSchedule
+
+    throttled = Fault(kind=FaultKind.STATUS, status=429, retry_after_ms="1")
+    faults = FaultSchedule(seed=3, rate=1.0, faults=[throttled], max_per_request=1)
+    async with KernelEmulator(count=60, faults=faults) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        sink = os.open(os.devnull, os.O_WRONLY)
+        try:
+            session = await asyncio.to_thread(
+                run_in_terminal,
+                *("invocations", "list", "--limit", "10", "--prefetch", "1"),
+                columns=60,
+                env=env,
+                stdout=sink,
+            )
+        finally:
+            os.close(sink)
+    assert session.status == 0
+    assert "retry 1 of 2" in session.raw  # the retries were shown
+    drawn = [part for part in session.raw.split("\r\x1b[K") if part]
+    assert drawn
+    assert max(len(part) for part in drawn) < 60
+    assert session.lines == []  # every status line erased: nothing left on the screen
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+async def test_wide_characters_keep_each_row_on_one_line(columns: int) -> None:
+    rows = [
+        make_invocation(
+            id="wide" + "0" * 20,
+            app_name="🛒🛒🛒-shop",
+            status="failed",
+            status_reason="タイムアウトしました",
+        ),
+        make_invocation(
+            id="narrow" + "0" * 18,
+            app_name="plain",
+            status="failed",
+            status_reason="Selector not found",
+        ),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=columns, env=env
+        )
+    assert session.status == 0
+    assert len(session.lines) == 3  # the header and one line per invocation: nothing wrapped
+    header, *table = session.lines
+    assert all(ID.match(line) for line in table)
+
+    def column(line: str, text: str) -> int:  # where `text` starts on the screen
+        prefix = line[: line.index(text)]
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in prefix)
+
+    assert {column(line, " failed") for line in table} == {column(header, " STATUS")}

@@ -126,17 +126,21 @@ UNAUTHORIZED = json.dumps({"code": "unauthorized", "message": "invalid API key"}
     ],
     ids=["401", "503"],
 )
+# The event stream too: a browser's EventSource reconnects after a 200 stream that ends (with
+# every reconnection one more request upstream, with the wrong key), and gives up on a 401.
+@pytest.mark.parametrize("path", ["/invocations.ndjson", "/invocations/events"])
 async def test_an_upstream_error_before_streaming_is_a_json_status(
     served: tuple[str, KernelEmulator],
     caplog: pytest.LogCaptureFixture,
     upstream: ScriptedResponse,
     expected: int,
+    path: str,
 ) -> None:
     base, emulator = served
     emulator.script(upstream)
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"{base}/invocations.ndjson") as response,
+        session.get(f"{base}{path}") as response,
     ):
         assert response.status == expected
         assert response.headers["Content-Type"] == "application/json"

@@ -121,3 +121,63 @@ def test_the_plugin_is_inert_when_unused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=1)
     assert "kernel" not in result.stdout.str().lower().replace("test_nothing_to_do_with_kernel", "")
+
+
+LOOP_SCOPE_TESTS = """
+import asyncio
+
+import pytest
+from kernel_async.testing import make_invocation
+
+{marker}
+async def test_the_emulator_answers_on_the_tests_loop(kernel_emulator, kernel_client):
+    kernel_emulator.add_invocation(make_invocation(id="inv_1", status="failed"))
+    # A server on a loop that is not running would never answer: fail in a second, not 91.
+    page = await kernel_client.invocations.list_page(status="failed", timeout=5, max_retries=0)
+    assert "inv_1" in [i.id for i in page]
+
+
+{marker}
+async def test_and_again_in_the_next_test(kernel_emulator, kernel_client):
+    page = await kernel_client.invocations.list_page(limit=1, timeout=5, max_retries=0)
+    assert len(page) == 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "marker"),
+    [
+        # A common configuration: fixtures default to the session's loop, tests to their own.
+        ("asyncio_default_fixture_loop_scope = session\n", "@pytest.mark.asyncio"),
+        ("asyncio_default_fixture_loop_scope = function\n", "@pytest.mark.asyncio"),
+        (
+            "asyncio_default_fixture_loop_scope = function\n",
+            '@pytest.mark.asyncio(loop_scope="module")',
+        ),
+        (
+            "asyncio_default_fixture_loop_scope = session\n"
+            "asyncio_default_test_loop_scope = session\n",
+            "@pytest.mark.asyncio",
+        ),
+        (
+            "asyncio_mode = auto\nasyncio_default_fixture_loop_scope = module\n"
+            "asyncio_default_test_loop_scope = class\n",
+            "",
+        ),
+    ],
+    ids=[
+        "fixtures-on-session-loop",
+        "fixtures-on-function-loop",
+        "test-marked-module-loop",
+        "everything-on-session-loop",
+        "auto-tests-on-class-loop",
+    ],
+)
+def test_the_fixtures_follow_the_tests_loop_scope(
+    pytester: pytest.Pytester, ini: str, marker: str
+) -> None:
+    """Whatever loop scopes the project configures, the emulator serves on the test's loop."""
+    pytester.makeini(f"[pytest]\n{ini}filterwarnings = error\n")
+    pytester.makepyfile(test_user=LOOP_SCOPE_TESTS.format(marker=marker))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

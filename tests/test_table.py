@@ -165,3 +165,21 @@ def test_a_watch_event_row_lines_up_under_its_header_within_the_width() -> None:
         kind=EventKind.CHANGED, invocation=invocation(), previous_status="\x1b[2Jx"
     )
     assert "\x1b[2J" not in render_event(hostile, layout, colour=True)
+
+
+def columns_of(text: str) -> int:
+    """What a terminal gives ``text``: two columns for a wide character (UAX #11)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_wide_characters_count_two_columns() -> None:
+    """A CJK status reason or an emoji app name: the row still fits, and lines up."""
+    wide = invocation(app_name="🛒🛒🛒-shop", status_reason="タイムアウトしました" * 3)
+    for width in (80, 100, 120, 160):
+        layout = TableLayout.for_width(width)
+        header, row = render_header(layout), render_row(wide, layout, colour=False)
+        assert columns_of(row) <= width
+        # The status starts where its header does: the app cell took its own width.
+        assert columns_of(row[: row.index(" failed")]) == header.index(" STATUS")

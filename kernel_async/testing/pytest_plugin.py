@@ -6,7 +6,8 @@ nothing in test suites that do not use them (``-p no:kernel_async`` turns it off
 The fixtures run on the test's own event loop, whichever plugin runs the test:
 
 * pytest-asyncio (1.0 or later), in strict mode (tests marked ``@pytest.mark.asyncio``) and in
-  auto mode;
+  auto mode, on the loop of the test's loop scope, whatever the project's
+  ``asyncio_default_fixture_loop_scope``;
 * anyio's pytest plugin with the asyncio backend (tests marked ``@pytest.mark.anyio``).
 
 ::
@@ -42,34 +43,49 @@ __all__ = ["kernel_client", "kernel_emulator", "kernel_emulator_options"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _asyncio_fixture(function: _F) -> _F:
+# The loop scopes pytest-asyncio knows; a test runs on the loop of one of them.
+_LOOP_SCOPES = ("function", "class", "module", "package", "session")
+
+
+def _asyncio_fixture(function: _F, *, name: str, loop_scope: str) -> _F:
     # pytest-asyncio runs a plain `@pytest.fixture async def` only in auto mode; its own
     # decorator makes strict mode run it too. Without pytest-asyncio, another plugin may.
     try:
         import pytest_asyncio
     except ImportError:  # pragma: no cover - pytest-asyncio is in the test dependencies
-        return cast("_F", pytest.fixture(function))
-    return cast("_F", pytest_asyncio.fixture(function))
+        return cast("_F", pytest.fixture(function, name=name))
+    fixture = pytest_asyncio.fixture(loop_scope=cast("Any", loop_scope), name=name)
+    return cast("_F", fixture(function))
+
+
+def _test_loop_scope(request: pytest.FixtureRequest) -> str:
+    # The loop the test runs on, as pytest-asyncio chooses it: its marker's `loop_scope`, then
+    # `asyncio_default_test_loop_scope`, then the function's own loop. The fixtures must run
+    # on that same loop: the emulator serves from the loop that started it, and a fixture on
+    # another loop (`asyncio_default_fixture_loop_scope = session`, say) would leave the test
+    # waiting on a server whose loop is not running.
+    marker = request.node.get_closest_marker("asyncio")
+    scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope") if marker else None
+    if scope is None:
+        try:
+            scope = request.config.getini("asyncio_default_test_loop_scope")
+        except ValueError:  # pytest-asyncio is not loaded: no such option
+            scope = None
+    return scope if scope in _LOOP_SCOPES else "function"
 
 
 def _runner_suffix(request: pytest.FixtureRequest) -> str:
     # anyio's plugin runs an async fixture itself when the test uses `anyio_backend` (the
     # anyio marker adds it); marked for pytest-asyncio, the fixture would get another loop.
-    return "anyio" if "anyio_backend" in request.fixturenames else "asyncio"
+    if "anyio_backend" in request.fixturenames:
+        return "anyio"
+    return f"asyncio_{_test_loop_scope(request)}"
 
 
 @pytest.fixture
 def kernel_emulator_options() -> dict[str, Any]:
     """Keyword arguments for :class:`KernelEmulator`; override to change the data."""
     return {"count": 100, "seed": 0}
-
-
-@_asyncio_fixture
-async def _kernel_emulator_asyncio(
-    kernel_emulator_options: dict[str, Any],
-) -> AsyncIterator[KernelEmulator]:
-    async with KernelEmulator(**kernel_emulator_options) as emulator:
-        yield emulator
 
 
 @pytest.fixture
@@ -80,16 +96,37 @@ async def _kernel_emulator_anyio(
         yield emulator
 
 
-@_asyncio_fixture
-async def _kernel_client_asyncio(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
-    async with kernel_emulator.client() as client:
-        yield client
-
-
 @pytest.fixture
 async def _kernel_client_anyio(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
     async with kernel_emulator.client() as client:
         yield client
+
+
+def _asyncio_fixtures(loop_scope: str) -> dict[str, Callable[..., Any]]:
+    """The emulator and client fixtures for tests on pytest-asyncio's ``loop_scope`` loop."""
+
+    # New functions on each call: pytest-asyncio marks a fixture's function with its loop scope.
+    async def emulator(
+        kernel_emulator_options: dict[str, Any],
+    ) -> AsyncIterator[KernelEmulator]:
+        async with KernelEmulator(**kernel_emulator_options) as emulator:
+            yield emulator
+
+    async def client(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
+        async with kernel_emulator.client() as client:
+            yield client
+
+    return {
+        f"_kernel_{name}_asyncio_{loop_scope}": _asyncio_fixture(
+            function, name=f"_kernel_{name}_asyncio_{loop_scope}", loop_scope=loop_scope
+        )
+        for name, function in (("emulator", emulator), ("client", client))
+    }
+
+
+# pytest finds a plugin's fixtures among its module's names.
+for _scope in _LOOP_SCOPES:
+    globals().update(_asyncio_fixtures(_scope))
 
 
 @pytest.fixture
