@@ -123,10 +123,11 @@ class StatusLine:
         text = self._describe()
         if note:
             text += f"; {note}"
-        # Longer than the terminal, the line would wrap, and \r would erase only its end.
-        width = max(terminal_width(self._stream) - 1, 1)
-        if len(text) > width:
-            text = text[: width - 1] + "\u2026"
+        # Longer than the terminal, the line would wrap, and \r would erase only its end
+        # (columns, not characters: a wide character takes two).
+        from kernel_async._table import truncate
+
+        text = truncate(text, max(terminal_width(self._stream) - 1, 1))
         self._stream.write(f"\r\x1b[K{text}")
         self._stream.flush()
         self._shown = True

@@ -181,6 +181,10 @@ class AsyncKernel:
     ) -> None:
         await self.aclose()
 
+    async def close(self) -> None:
+        """The same as :meth:`aclose`: the official SDK's name for it."""
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Close the client and the session it created. Safe to call more than once.
 

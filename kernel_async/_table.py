@@ -30,6 +30,7 @@ __all__ = [
     "render_event_header",
     "render_header",
     "render_row",
+    "truncate",
 ]
 
 _RESET: Final = "\x1b[0m"
@@ -46,10 +47,11 @@ _MIN_REASON: Final = 12
 # sequences, BEL ends OSC, CR rewrites the line; TAB and LF would break the columns), DEL, the
 # C1 controls U+0080-U+009F (0x9B is a one-byte CSI on some terminals), and the Unicode bidi
 # controls that reorder what follows them (the "Trojan Source" characters, CVE-2021-42574).
+# Lone surrogates (JSON allows "\ud800") cannot be written to a UTF-8 terminal at all.
 _BIDI: Final = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _ESCAPES: Final[Mapping[int, str]] = {
     **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
-    **{code: f"\\u{code:04x}" for code in _BIDI},
+    **{code: f"\\u{code:04x}" for code in (*_BIDI, *range(0xD800, 0xE000))},
     0x09: "\\t",
     0x0A: "\\n",
     0x0D: "\\r",
@@ -161,18 +163,26 @@ def display_width(text: str) -> int:
     return sum(_cells(char) for char in text)
 
 
-def _fit(text: str, width: int) -> str:
-    """``text`` in exactly ``width`` columns: padded, or cut with an ellipsis."""
-    used = display_width(text)
-    if used <= width:
-        return text + " " * (width - used)
+def truncate(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` columns, with an ellipsis when cut.
+
+    >>> truncate("タイムアウト", 7)
+    'タイム…'
+    """
+    if display_width(text) <= width:
+        return text
     kept, room = [], max(width - 1, 0)  # the ellipsis takes one column
     for char in text:
         room -= _cells(char)
         if room < 0:
             break
         kept.append(char)
-    cut = "".join(kept) + "\u2026"
+    return "".join(kept) + "\u2026"
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` columns: padded, or cut with an ellipsis."""
+    cut = truncate(text, width)
     return cut + " " * (width - display_width(cut))
 
 
@@ -252,10 +262,17 @@ def render_row(invocation: Invocation, layout: TableLayout, *, colour: bool) -> 
         version=printable(invocation.version),
         status=printable(status),
         colour=STATUS_COLOURS.get(status) if colour else None,
-        started=invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        started=_started(invocation),
         duration=format_duration(invocation.duration),
         reason=printable(invocation.status_reason or ""),
     )
+
+
+def _started(invocation: Invocation) -> str:
+    try:
+        return invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is valid RFC 3339, and before year 1 in UTC
+        return "before 0001-01-01"
 
 
 EVENT_WIDTH: Final = 8 + 1 + 9 + 1

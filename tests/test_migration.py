@@ -13,6 +13,7 @@ from kernel_async import (
     APITimeoutError,
     AsyncKernel,
     AuthenticationError,
+    ClientClosedError,
     ErrorResponse,
     Invocation,
     InvocationStatus,
@@ -185,3 +186,13 @@ def test_status_error_names_match_the_official_attribute() -> None:
     assert exc.status_code == 418
     assert exc.response.status_code == 418
     assert exc.response.content == b""
+
+
+async def test_close_is_acloses_official_name(emulator: KernelEmulator) -> None:
+    client = emulator.client()
+    await client.invocations.list_page()
+    await client.close()  # the official SDK's spelling
+    assert client.closed
+    await client.close()  # safe twice, as aclose()
+    with pytest.raises(ClientClosedError):
+        await client.invocations.list_page()

@@ -7,6 +7,7 @@ from kernel_async._table import (
     printable,
     render_header,
     render_row,
+    truncate,
 )
 
 GREEN, RED = "\x1b[32m", "\x1b[31m"
@@ -183,3 +184,24 @@ def test_wide_characters_count_two_columns() -> None:
         assert columns_of(row) <= width
         # The status starts where its header does: the app cell took its own width.
         assert columns_of(row[: row.index(" failed")]) == header.index(" STATUS")
+
+
+def test_lone_surrogates_from_the_server_are_escaped_so_the_row_can_be_printed() -> None:
+    # JSON allows "\ud800"; both decoders accept it, and no terminal encoding can write it.
+    row = render_row(invocation(status_reason="bad \ud800 \udfff!"), TableLayout(250), colour=False)
+    assert row.endswith("bad \\ud800 \\udfff!")
+    row.encode("utf-8")  # a lone surrogate left in would raise UnicodeEncodeError here
+
+
+def test_a_start_before_year_1_in_utc_is_shown_as_sent() -> None:
+    # 0001-01-01T00:00:00+05:00 is valid RFC 3339, and five hours before year 1 in UTC.
+    early = invocation(started_at="0001-01-01T00:00:00+05:00", finished_at=None)
+    row = render_row(early, TableLayout(250), colour=False)
+    assert " failed    before 0001-01-01   " in row
+
+
+def test_truncate_counts_columns_not_characters() -> None:
+    # The status line is cut with it: a wide character takes two columns.
+    assert truncate("タイムアウト", 7) == "タイム\u2026"
+    assert truncate("タイムアウト", 12) == "タイムアウト"
+    assert truncate("timeout", 4) == "tim\u2026"
