@@ -1,0 +1,369 @@
+"""The ``kernel-async`` command's arguments: subcommands, flags, and flags that conflict.
+
+Imported before anything heavy (see ``kernel_async._cli``): only :mod:`argparse` and plain
+defaults; the emulator's own flags, which name its kinds of churn, are added only when the
+command line names the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, UsageError
+from kernel_async._defaults import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PREFETCH,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_CONNECT,
+    DEFAULT_TIMEOUT_READ,
+    DEFAULT_TIMEOUT_TOTAL,
+    DEFAULT_WATCH_INTERVAL,
+    DEFAULT_WATCH_LOOKBACK,
+    InvocationStatus,
+)
+from kernel_async._version import __version__
+
+if TYPE_CHECKING:
+    from kernel_async.testing._live import Churn
+
+__all__ = ["build_parser", "check_listing_flags", "check_source_flags"]
+
+
+def _int_at_least(lowest: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {value}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > 0 if positive else value >= 0) or value == float("inf"):
+            bound = "> 0" if positive else ">= 0"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+        return value
+
+    return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default in ``--help``, unless there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = actions.add_parser(
+        "list",
+        help="list invocations, newest first",
+        formatter_class=_HelpFormatter,
+        description=(
+            "List invocations, newest first: a table on a terminal, JSON lines otherwise. "
+            "Uses KERNEL_API_KEY and KERNEL_BASE_URL; --emulator lists demo data from a "
+            "local emulator instead."
+        ),
+    )
+    _add_filters(listing, statuses="only this status")
+    listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
+    listing.add_argument("--query", help="search id, app name and action name")
+    listing.add_argument(
+        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+    )
+    listing.add_argument(
+        "--max-items",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="stop after this many invocations",
+    )
+    listing.add_argument(
+        "--prefetch",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="a fixed number of pages in flight (1 walks sequentially; at most --connections)"
+        "; without it the window adapts to the latency it measures",
+    )
+    listing.add_argument(
+        "--max-prefetch",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help=f"the most pages an adaptive window has in flight (default: {DEFAULT_MAX_PREFETCH}"
+        ", or --connections if lower)",
+    )
+    _add_client_flags(listing)
+    listing.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "jsonl", "json"),
+        default=None,
+        help=(
+            "table (the default on a terminal), jsonl (the default otherwise: one invocation "
+            "per line) or json (one array, streamed: closed even when interrupted)"
+        ),
+    )
+    _add_terminal_and_source_flags(listing, verb="list")
+
+
+def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    watch = actions.add_parser(
+        "watch",
+        help="follow invocations as they start, change status and go (like tail -f)",
+        formatter_class=_HelpFormatter,
+        description=(
+            "Follow invocations as they start, change status and go, until interrupted: "
+            "one row per event on a terminal (with a status line on stderr), one JSON object "
+            "per event and line otherwise. Uses KERNEL_API_KEY and KERNEL_BASE_URL; "
+            "--emulator watches a local emulator whose invocations start, run and finish."
+        ),
+    )
+    _add_filters(
+        watch,
+        statuses="only events of invocations in this status, or leaving it (repeat it for several)",
+    )
+    watch.add_argument(
+        "--since",
+        help="first report every invocation started since then (RFC 3339 time or duration); "
+        "without it, only what starts or moves from now on",
+    )
+    watch.add_argument("--query", help="search id, app name and action name")
+    watch.add_argument(
+        "--interval",
+        type=_seconds(positive=False),
+        default=DEFAULT_WATCH_INTERVAL,
+        metavar="SECONDS",
+        help="seconds between two polls (longer while the server pushes back)",
+    )
+    watch.add_argument(
+        "--lookback",
+        type=_seconds(positive=False),
+        default=DEFAULT_WATCH_LOOKBACK,
+        metavar="SECONDS",
+        help="how long before the newest invocation seen a poll looks, for ones listed late",
+    )
+    watch.add_argument(
+        "--max-events",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="stop after this many events (default: run until interrupted)",
+    )
+    watch.add_argument(
+        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+    )
+    _add_client_flags(watch)
+    watch.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "jsonl"),
+        default=None,
+        help="table (the default on a terminal) or jsonl (the default otherwise)",
+    )
+    _add_terminal_and_source_flags(watch, verb="watch")
+
+
+def _add_filters(parser: argparse.ArgumentParser, *, statuses: str) -> None:
+    # Flag names follow the Kernel CLI's `kernel invoke history`.
+    parser.add_argument("--app", dest="app_name", help="only this app")
+    parser.add_argument("--action", dest="action_name", help="only this action")
+    parser.add_argument("--version", dest="version", help="only this app version")
+    parser.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
+    watching = parser.prog.endswith(" watch")
+    parser.add_argument(
+        "--status",
+        choices=[s.value for s in InvocationStatus],
+        action="append" if watching else "store",
+        help=statuses,
+    )
+
+
+def _add_client_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connections",
+        type=_int_at_least(1),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="requests at once (the connection pool's size)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds(positive=True),
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "seconds one attempt may take, and the longest silence within it "
+            f"(default: {DEFAULT_TIMEOUT_TOTAL:g} per attempt, at most {DEFAULT_TIMEOUT_READ:g} "
+            f"of silence, {DEFAULT_TIMEOUT_CONNECT:g} to connect)"
+        ),
+    )
+    parser.add_argument(
+        "--retries",
+        type=_int_at_least(0),
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help="retries of a failed request (0 disables them)",
+    )
+
+
+def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str) -> None:
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the status (auto: only on a terminal, and not with NO_COLOR)",
+    )
+    parser.add_argument(
+        "--base-url", help="API base URL (default: KERNEL_BASE_URL, then the official API)"
+    )
+    demo = "demo data that changes as you watch" if verb == "watch" else "demo data"
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help=f"{verb} {demo} from an in-process emulator instead (no key needed)",
+    )
+    parser.add_argument(
+        "--emulator-count",
+        type=_int_at_least(0),
+        default=None,
+        metavar="N",
+        help=f"with --emulator: how many demo invocations (default: {EMULATOR_DEMO_COUNT})",
+    )
+    parser.add_argument(
+        "--emulator-latency",
+        type=_seconds(positive=False),
+        default=None,
+        metavar="SECONDS",
+        help="with --emulator: seconds the emulator takes per request (default: 0)",
+    )
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kernel-async",
+        description="List or watch Kernel invocations, or run a local Kernel API emulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"kernel-async {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    invocations = commands.add_parser("invocations", help="work with invocations")
+    actions = invocations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_listing(actions)
+    _add_watch(actions)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the Kernel API emulator on 127.0.0.1",
+        formatter_class=_HelpFormatter,
+        description="Serve the Kernel API emulator on 127.0.0.1 until interrupted.",
+    )
+    if "emulator" in argv:
+        # Its flags name the emulator's kinds of churn, which take importing the emulator:
+        # only when the command line may use them (another command never parses them).
+        _add_emulator_flags(emulator)
+    return parser
+
+
+def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
+    from kernel_async.testing._live import Churn
+
+    emulator.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
+    emulator.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the demo data")
+    emulator.add_argument(
+        "--count",
+        type=_int_at_least(0),
+        default=EMULATOR_DEMO_COUNT,
+        metavar="N",
+        help="how many invocations",
+    )
+    emulator.add_argument(
+        "--latency",
+        type=_seconds(positive=False),
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds per request",
+    )
+    emulator.add_argument(
+        "--churn",
+        type=_seconds(positive=False),
+        default=0.0,
+        metavar="RATE",
+        help="live data: changes to the data per response, on average (seeded by --seed)",
+    )
+    emulator.add_argument(
+        "--churn-kinds",
+        type=_churn_kinds,
+        default=None,
+        metavar="KINDS",
+        help=f"with --churn: a comma-separated list of {', '.join(Churn)} (default: all)",
+    )
+    emulator.add_argument(
+        "--rate-limit",
+        type=_seconds(positive=True),
+        default=None,
+        metavar="RPS",
+        help="answer at most this many requests a second; the rest get 429 with Retry-After",
+    )
+    emulator.add_argument(
+        "--reorder",
+        action="store_true",
+        help="answer concurrent requests in a seeded random order, each from the data at its turn",
+    )
+
+
+def _churn_kinds(text: str) -> list[Churn]:
+    from kernel_async.testing._live import Churn
+
+    try:
+        return [Churn(kind.strip()) for kind in text.split(",") if kind.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of {', '.join(Churn)}: {text!r}") from None
+
+
+def check_source_flags(args: argparse.Namespace) -> None:
+    if args.emulator and args.base_url is not None:
+        raise UsageError("--base-url and --emulator cannot be used together")
+    if not args.emulator:
+        for flag, value in (
+            ("--emulator-count", args.emulator_count),
+            ("--emulator-latency", args.emulator_latency),
+        ):
+            if value is not None:
+                raise UsageError(f"{flag} needs --emulator")
+
+
+def check_listing_flags(args: argparse.Namespace) -> None:
+    check_source_flags(args)
+    for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
+        if value is not None and value > args.connections:
+            raise UsageError(
+                f"{flag} {value} is more than --connections {args.connections}; "
+                "raise --connections as well"
+            )
+    if args.prefetch is not None and args.max_prefetch is not None:
+        raise UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
