@@ -61,7 +61,7 @@ class _Progress:
 
 async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     """Run the command: poll, print each event, and say on stderr how it is going."""
-    from kernel_async._table import EVENT_WIDTH, TableLayout, render_event, render_event_header
+    from kernel_async._table import TableLayout, render_event, render_event_header
 
     output = args.output or ("table" if out.isatty() else "jsonl")
     live = None
@@ -83,7 +83,7 @@ async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
             interval=args.interval,
             lookback=args.lookback,
         )
-        layout = TableLayout.for_width(max(terminal_width() - EVENT_WIDTH, 1))
+        layout = TableLayout.for_events(terminal_width())
         colour = use_colour(args.color, out)
         progress = _Progress(watch)
         status = StatusLine(err, progress.describe)

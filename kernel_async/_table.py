@@ -71,8 +71,14 @@ def printable(text: str) -> str:
 _SHRINKABLE: Final = (("version", 6), ("action", 8), ("app", 8))
 # Hidden in this order when even the narrowest columns do not fit (0 hides a column).
 _HIDDEN_FIRST: Final = ("version", "duration", "action", "app", "started")
+# A watch's rows say what happened to which app: the start time gives way before them.
+_EVENT_HIDDEN_FIRST: Final = ("version", "duration", "started", "action", "app")
 # Spare width goes back to the shrunk columns in this order.
 _GROW: Final = ("app", "action", "version")
+
+
+EVENT_WIDTH: Final = 8 + 1 + 9 + 1
+"""What a watch's rows put before an invocation's columns: the event, then the status before."""
 
 
 @attrs.frozen
@@ -89,7 +95,17 @@ class TableLayout:
     duration: int = 8
 
     @classmethod
-    def for_width(cls, width: int) -> TableLayout:
+    def for_events(cls, width: int) -> TableLayout:
+        """The layout of a watch's rows on a terminal ``width`` columns wide.
+
+        What :meth:`for_width` gives the columns after the event and the status before
+        (:data:`EVENT_WIDTH`), except that the start time is hidden before the action and the
+        app: a row says what happened to which app.
+        """
+        return cls.for_width(max(width - EVENT_WIDTH, 1), hide=_EVENT_HIDDEN_FIRST)
+
+    @classmethod
+    def for_width(cls, width: int, *, hide: tuple[str, ...] = _HIDDEN_FIRST) -> TableLayout:
         """Fit ``width`` columns without ever cutting the id.
 
         Version, action and app shrink to make room for a reason; when even their narrowest
@@ -105,7 +121,7 @@ class TableLayout:
                 break
             current = getattr(layout, name)
             layout = attrs.evolve(layout, **{name: max(smallest, current - overflow)})
-        for name in _HIDDEN_FIRST:
+        for name in hide:
             if layout.fixed_width() <= width:
                 break
             layout = attrs.evolve(layout, **{name: 0})
@@ -273,10 +289,6 @@ def _started(invocation: Invocation) -> str:
         return invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     except OverflowError:  # 0001-01-01T00:00:00+05:00 is valid RFC 3339, and before year 1 in UTC
         return "before 0001-01-01"
-
-
-EVENT_WIDTH: Final = 8 + 1 + 9 + 1
-"""What a watch's rows put before an invocation's columns: the event, then the status before."""
 
 
 def render_event_header(layout: TableLayout) -> str:

@@ -144,10 +144,10 @@ def test_columns_give_way_before_the_id() -> None:
 
 def test_a_watch_event_row_lines_up_under_its_header_within_the_width() -> None:
     from kernel_async import EventKind, InvocationEvent
-    from kernel_async._table import EVENT_WIDTH, render_event, render_event_header
+    from kernel_async._table import render_event, render_event_header
 
     for width in (80, 120):
-        layout = TableLayout.for_width(width - EVENT_WIDTH)
+        layout = TableLayout.for_events(width)
         header = render_event_header(layout)
         changed = InvocationEvent(
             kind=EventKind.CHANGED, invocation=invocation(), previous_status="running"
@@ -159,6 +159,9 @@ def test_a_watch_event_row_lines_up_under_its_header_within_the_width() -> None:
         assert header.index("ID") == rows[0].index("rr33") == rows[1].index("rr33")
         assert header.index("STATUS") == rows[0].index("failed") == rows[1].index("queued")
         assert all(len(line) <= width for line in (header, *rows))
+        # What happened to which app: at 80 columns the start time gave way first.
+        assert header.split()[3:5] == ["APP", "ACTION"]
+    assert "STARTED" in header  # at 120 columns there is room for it too
     coloured = render_event(changed, layout, colour=True)
     assert "\x1b[33mrunning  \x1b[0m" in coloured  # the status before, in its own colour
     assert f"{RED}failed" in coloured
