@@ -269,8 +269,13 @@ class InvocationWatch:
             return _UNKNOWN if match is None and page.has_more else match
 
         # Each lookup runs in this task's TaskGroup: cancelled and awaited with the poll.
-        async with asyncio.TaskGroup() as group:
-            tasks = {i: group.create_task(find(i)) for i in missing}
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {i: group.create_task(find(i)) for i in missing}
+        except BaseExceptionGroup as failed:
+            # The poll raises what failed, as a walk does (the docs' resume recipe catches
+            # APIError), not the TaskGroup's wrapper; the other lookups were cancelled.
+            raise failed.exceptions[0] from None
         looked_up = {
             i: result
             for i, task in tasks.items()

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import random
 from collections import Counter
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -223,6 +224,37 @@ async def test_a_poll_that_fails_raises_and_the_watch_goes_on_from_where_it_was(
         "queued",
         "running",
     )
+
+
+class _LookupsFail(FaultSchedule):
+    """Every lookup (``query=<id>``) fails with a 500; walks are answered."""
+
+    def decide(self, query: Mapping[str, str], attempt: int) -> Fault | None:
+        return Fault(kind=FaultKind.STATUS, status=500) if "query" in query else None
+
+
+async def test_a_lookup_that_fails_raises_its_error_not_a_group() -> None:
+    # The lookups run in a TaskGroup; its ExceptionGroup is not an APIError, which is what
+    # the resume recipe catches.
+    old = NOW - timedelta(hours=3)
+    data = [make_invocation(id="inv_old", status="running", started_at=old)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True, max_retries=0) as client,
+    ):
+        watch = client.invocations.watch(interval=0)
+        async with watch:
+            assert await watch.poll() == []  # inv_old is followed, by lookups from now on
+            emulator.set_status("inv_old", "failed")
+            emulator.faults = _LookupsFail(seed=0, rate=1.0)
+            with pytest.raises(InternalServerError):
+                await watch.poll()
+            assert isinstance(watch.error, InternalServerError)
+            emulator.faults = None
+            events = await watch.poll()
+    assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
+        ("inv_old", "running", "failed")
+    ]
 
 
 async def test_a_deadline_applies_to_each_poll() -> None:
