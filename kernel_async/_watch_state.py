@@ -39,11 +39,13 @@ from kernel_async._timestamps import format_go_duration, format_rfc3339_nano
 __all__ = [
     "DEFAULT_FINAL_STATUSES",
     "FOLLOW_BY_WALK_FROM",
+    "MAX_INTERVAL",
     "EventKind",
     "InvocationEvent",
     "PollAnswers",
     "PollPlan",
     "WatchState",
+    "next_wait",
 ]
 
 DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
@@ -52,6 +54,10 @@ DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, Invocatio
 FOLLOW_BY_WALK_FROM: Final = 3
 """From this many invocations to follow, a poll walks ``status=queued`` and ``status=running``
 (two requests, or more for many) instead of looking each up (one request each)."""
+
+MAX_INTERVAL: Final = 60.0
+"""The longest wait between two polls that the server's pushback makes (unless the watch's
+own interval is longer)."""
 
 _HOLD_BACK: Final = 2
 """Polls in a row that walk the same window again after a walk that may have missed one."""
@@ -378,3 +384,19 @@ class WatchState:
 def _oldest_first(invocation: Invocation) -> tuple[int, str]:
     # A feed reads forward in time. Ties keep a stable order, by id.
     return (invocation.started_at_ns, invocation.id)
+
+
+def next_wait(
+    wait: float, interval: float, *, pushed_back: bool, asked: float | None = None
+) -> float:
+    """Seconds to wait before the next poll, after one that took ``wait`` before it.
+
+    ``interval`` is the wait asked for. After a poll the server pushed back on (a 429 or
+    503, whether the client retried it or the poll failed on it), the wait doubles, from at
+    least a second and at least what the server ``asked`` for (``Retry-After``), up to
+    :data:`MAX_INTERVAL`; it is never shorter than ``interval``: pushback only slows a watch.
+    """
+    if not pushed_back:
+        return interval
+    longer = min(max(wait * 2, 1.0, asked or 0.0), MAX_INTERVAL)
+    return max(longer, interval)

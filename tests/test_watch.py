@@ -22,6 +22,7 @@ from kernel_async import (
     InternalServerError,
     InvocationEvent,
     InvocationWatch,
+    RateLimitError,
 )
 from kernel_async.testing import (
     Fault,
@@ -292,6 +293,49 @@ async def test_pushback_lengthens_the_interval() -> None:
             await watch.aclose()
             with pytest.raises(StopAsyncIteration):
                 await task
+
+
+@pytest.mark.parametrize("interval", [0, 120])
+async def test_pushback_never_shortens_the_interval(interval: float) -> None:
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(interval=interval)
+        async with watch:
+            emulator.faults = FaultSchedule(
+                seed=0,
+                rate=1.0,
+                faults=[Fault(kind=FaultKind.STATUS, status=429, retry_after_ms="1")],
+                max_per_request=1,
+            )
+            await watch.poll()  # retried, after a 429 on each request
+            assert watch.interval == max(interval, 1.0)  # a pushback slows the watch only
+
+
+async def test_a_poll_that_fails_on_pushback_waits_as_asked_before_the_next() -> None:
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True, max_retries=0) as client,
+    ):
+        watch = client.invocations.watch(interval=0)
+        async with watch:
+            emulator.faults = FaultSchedule(
+                seed=0,
+                rate=1.0,
+                faults=[Fault(kind=FaultKind.STATUS, status=429, retry_after="30")],
+            )
+            with pytest.raises(RateLimitError):
+                await anext(watch)
+            assert watch.interval == 30  # iterating again waits as the server asked
+            sent = len(emulator.requests)
+            consumer = asyncio.ensure_future(anext(watch))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert len(emulator.requests) == sent  # nothing sent meanwhile
+            await watch.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await consumer
 
 
 async def test_aclose_from_another_task_ends_a_watch_waiting_for_its_next_poll() -> None:
