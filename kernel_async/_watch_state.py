@@ -34,7 +34,7 @@ from typing import Final
 import attrs
 
 from kernel_async._models import Invocation, InvocationStatus
-from kernel_async._timestamps import format_go_duration, format_rfc3339_nano
+from kernel_async._timestamps import MAX_GO_DURATION_NS, format_go_duration, format_rfc3339_nano
 
 __all__ = [
     "DEFAULT_FINAL_STATUSES",
@@ -61,6 +61,8 @@ own interval is longer)."""
 
 _HOLD_BACK: Final = 2
 """Polls in a row that walk the same window again after a walk that may have missed one."""
+
+_LONGEST_SINCE: Final = timedelta(microseconds=MAX_GO_DURATION_NS // 1_000)
 
 _WALKABLE: Final = ("queued", "running")  # the in-flight statuses the API filters on
 
@@ -259,11 +261,13 @@ class WatchState:
         else:
             # Nothing seen yet: a duration the server subtracts from its own now.
             before = self._since if self._since is not None else timedelta(0)
-            since = format_go_duration(
+            back = (
                 timedelta(seconds=max(elapsed, 0.0))
                 + before
                 + timedelta(microseconds=self._lookback_ns // 1_000)
             )
+            # No further back than the longest Go duration (about 292 years) goes.
+            since = format_go_duration(min(back, _LONGEST_SINCE))
             window = None
         statuses = tuple(s for s in _WALKABLE if s not in self._final)
         follow = self._to_follow(window)

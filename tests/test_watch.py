@@ -551,6 +551,10 @@ async def test_failures_yields_each_failure_once() -> None:
         ({"lookback": -1}, ValueError),
         ({"lookback": timedelta(seconds=-1)}, ValueError),
         ({"lookback": "30s"}, TypeError),
+        ({"lookback": timedelta.max}, ValueError),  # past the longest Go duration
+        ({"lookback": timedelta(days=200_000)}, ValueError),
+        ({"lookback": 1e20}, ValueError),
+        ({"interval": 10**400}, ValueError),  # not an OverflowError
         ({"status": "done"}, ValueError),
         ({"status": []}, ValueError),
         ({"status": 3}, TypeError),
@@ -572,8 +576,10 @@ async def test_bad_watch_arguments_raise_before_anything_is_sent(
         KernelEmulator(count=5, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             client.invocations.watch(**kwargs)
+        (name,) = kwargs
+        assert name in str(caught.value)  # the error names the parameter
         assert emulator.requests == []
 
 
@@ -581,6 +587,9 @@ async def test_bad_watch_arguments_raise_before_anything_is_sent(
     ("args", "kwargs", "error"),
     [
         ((["inv_a"],), {"timeout": 0}, ValueError),
+        ((["inv_a"],), {"timeout": -1}, ValueError),
+        ((["inv_a"],), {"timeout": "1"}, TypeError),
+        ((["inv_a"],), {"timeout": 10**400}, ValueError),
         (([],), {}, ValueError),
         (("inv_a",), {}, TypeError),
         (([""],), {}, ValueError),
@@ -596,9 +605,26 @@ async def test_bad_wait_arguments_raise_before_anything_is_sent(
         KernelEmulator(count=5, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             await client.invocations.wait(*args, **kwargs)
+        for name in kwargs:
+            assert name in str(caught.value)  # the error names the parameter
         assert emulator.requests == []
+
+
+async def test_a_long_since_and_a_long_lookback_together_still_poll() -> None:
+    # Each is shorter than the longest Go duration; the first poll's window is their sum.
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(
+            since=timedelta(days=106_000), lookback=timedelta(days=1_000), interval=0
+        )
+        async with watch:
+            events = await watch.poll()
+            await watch.poll()
+    assert len(events) == 5
 
 
 async def test_a_watch_says_what_it_is() -> None:
