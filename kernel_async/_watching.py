@@ -373,7 +373,7 @@ def _lookback(lookback: object) -> timedelta:
     if isinstance(lookback, timedelta):
         if lookback < timedelta(0):
             raise ValueError(f"lookback must not be negative, got {lookback!r}")
-        nanoseconds = lookback // timedelta(microseconds=1) * 1_000
+        nanoseconds: float = lookback // timedelta(microseconds=1) * 1_000
     elif isinstance(lookback, bool) or not isinstance(lookback, int | float):
         raise TypeError(f"lookback must be a timedelta or seconds, not {type(lookback).__name__}")
     else:
