@@ -21,10 +21,11 @@ from typing import Final, Protocol, Self
 
 from kernel_async._errors import APIStatusError, APITimeoutError
 from kernel_async._listing import InvocationListing
-from kernel_async._models import Invocation, Page
+from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._retry import THROTTLE_STATUSES, parse_retry_after
 from kernel_async._watch_state import (
     MAX_INTERVAL,
+    EventKind,
     InvocationEvent,
     PollAnswers,
     PollPlan,
@@ -351,7 +352,7 @@ class FailureStream:
 
     async def __anext__(self) -> Invocation:
         async for event in self.watch:
-            if event.kind != "gone" and event.status == "failed":
+            if event.kind is not EventKind.GONE and event.status == InvocationStatus.FAILED:
                 return event.invocation
         raise StopAsyncIteration
 

@@ -185,11 +185,11 @@ class WatchState:
         self._baseline_pending = since is None and invocations is None
         self._held_back = 0  # polls in a row whose window walk was not complete
         self.possible_gaps = 0
+        """Polls that moved on after a walk that could not vouch for what it did not deliver
+        (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
         self.incomplete_polls = 0
         """Polls with a walk that counted a possible gap: they are walked again, and what
         they may have missed is reported late (as one event) or, see possible_gaps, not."""
-        """Polls that moved on after a walk that could not vouch for what it did not deliver
-        (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
         self._given: tuple[str, ...] | None = None
         self._given_since = invocations_since
         self._done: set[str] = set()  # given invocations that are final, or went
