@@ -19,15 +19,21 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Final, Protocol, Self
 
-from kernel_async._errors import APITimeoutError
+from kernel_async._errors import APIStatusError, APITimeoutError
 from kernel_async._listing import InvocationListing
-from kernel_async._models import Invocation, Page
-from kernel_async._watch_state import InvocationEvent, PollAnswers, PollPlan, WatchState
+from kernel_async._models import Invocation, InvocationStatus, Page
+from kernel_async._retry import THROTTLE_STATUSES, parse_retry_after
+from kernel_async._watch_state import (
+    MAX_INTERVAL,
+    EventKind,
+    InvocationEvent,
+    PollAnswers,
+    PollPlan,
+    WatchState,
+    next_wait,
+)
 
 __all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests"]
-
-MAX_INTERVAL: Final = 60.0
-"""The longest wait between two polls when the server keeps pushing back."""
 
 
 class WatchRequests(Protocol):
@@ -147,8 +153,11 @@ class InvocationWatch:
 
     @property
     def interval(self) -> float:
-        """Seconds before the next poll: the interval asked for, or longer after pushback."""
-        return max(self._wait, self._interval)
+        """Seconds the watch waits before its next poll.
+
+        None before the first; then the interval asked for, or longer after pushback.
+        """
+        return self._wait
 
     def latest(self, invocation_id: str) -> Invocation | None:
         """The invocation with this id as the watch last saw it, if it remembers it."""
@@ -230,15 +239,21 @@ class InvocationWatch:
     async def _poll(self) -> None:
         pushbacks = self._requests.pushbacks()
         plan = self._state.plan(time.monotonic() - self._started)
-        answers = await self._ask(plan)
+        try:
+            answers = await self._ask(plan)
+        except APIStatusError as error:
+            if error.status in THROTTLE_STATUSES:
+                # The poll failed on a pushback (no retries left, or a Retry-After above
+                # the client's cap): whoever iterates again waits longer, and as asked.
+                asked = parse_retry_after(error.headers, now=time.time())
+                self._wait = next_wait(self._wait, self._interval, pushed_back=True, asked=asked)
+            raise
         # Everything is in: only now does the watch's memory change (see the module docs).
         self._events.extend(self._state.observe(plan, answers))
-        if self._requests.pushbacks() > pushbacks:
-            # The server pushed back during the poll (429 or 503; the client honoured each
-            # Retry-After already): wait longer before the next one, up to MAX_INTERVAL.
-            self._wait = min(max(self._wait * 2, self._interval, 1.0), MAX_INTERVAL)
-        else:
-            self._wait = self._interval
+        # Pushed back during the poll (429 or 503; the client honoured each Retry-After
+        # already): wait longer before the next one.
+        pushed_back = self._requests.pushbacks() > pushbacks
+        self._wait = next_wait(self._wait, self._interval, pushed_back=pushed_back)
 
     async def _ask(self, plan: PollPlan) -> PollAnswers:
         loop = asyncio.get_running_loop()
@@ -269,8 +284,13 @@ class InvocationWatch:
             return _UNKNOWN if match is None and page.has_more else match
 
         # Each lookup runs in this task's TaskGroup: cancelled and awaited with the poll.
-        async with asyncio.TaskGroup() as group:
-            tasks = {i: group.create_task(find(i)) for i in missing}
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {i: group.create_task(find(i)) for i in missing}
+        except BaseExceptionGroup as failed:
+            # The poll raises what failed, as a walk does (the docs' resume recipe catches
+            # APIError), not the TaskGroup's wrapper; the other lookups were cancelled.
+            raise failed.exceptions[0] from None
         looked_up = {
             i: result
             for i, task in tasks.items()
@@ -332,7 +352,7 @@ class FailureStream:
 
     async def __anext__(self) -> Invocation:
         async for event in self.watch:
-            if event.kind != "gone" and event.status == "failed":
+            if event.kind is not EventKind.GONE and event.status == InvocationStatus.FAILED:
                 return event.invocation
         raise StopAsyncIteration
 

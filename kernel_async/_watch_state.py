@@ -34,16 +34,18 @@ from typing import Final
 import attrs
 
 from kernel_async._models import Invocation, InvocationStatus
-from kernel_async._timestamps import format_go_duration, format_rfc3339_nano
+from kernel_async._timestamps import MAX_GO_DURATION_NS, format_go_duration, format_rfc3339_nano
 
 __all__ = [
     "DEFAULT_FINAL_STATUSES",
     "FOLLOW_BY_WALK_FROM",
+    "MAX_INTERVAL",
     "EventKind",
     "InvocationEvent",
     "PollAnswers",
     "PollPlan",
     "WatchState",
+    "next_wait",
 ]
 
 DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
@@ -53,8 +55,14 @@ FOLLOW_BY_WALK_FROM: Final = 3
 """From this many invocations to follow, a poll walks ``status=queued`` and ``status=running``
 (two requests, or more for many) instead of looking each up (one request each)."""
 
+MAX_INTERVAL: Final = 60.0
+"""The longest wait between two polls that the server's pushback makes (unless the watch's
+own interval is longer)."""
+
 _HOLD_BACK: Final = 2
 """Polls in a row that walk the same window again after a walk that may have missed one."""
+
+_LONGEST_SINCE: Final = timedelta(microseconds=MAX_GO_DURATION_NS // 1_000)
 
 _WALKABLE: Final = ("queued", "running")  # the in-flight statuses the API filters on
 
@@ -177,11 +185,11 @@ class WatchState:
         self._baseline_pending = since is None and invocations is None
         self._held_back = 0  # polls in a row whose window walk was not complete
         self.possible_gaps = 0
+        """Polls that moved on after a walk that could not vouch for what it did not deliver
+        (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
         self.incomplete_polls = 0
         """Polls with a walk that counted a possible gap: they are walked again, and what
         they may have missed is reported late (as one event) or, see possible_gaps, not."""
-        """Polls that moved on after a walk that could not vouch for what it did not deliver
-        (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
         self._given: tuple[str, ...] | None = None
         self._given_since = invocations_since
         self._done: set[str] = set()  # given invocations that are final, or went
@@ -253,11 +261,13 @@ class WatchState:
         else:
             # Nothing seen yet: a duration the server subtracts from its own now.
             before = self._since if self._since is not None else timedelta(0)
-            since = format_go_duration(
+            back = (
                 timedelta(seconds=max(elapsed, 0.0))
                 + before
                 + timedelta(microseconds=self._lookback_ns // 1_000)
             )
+            # No further back than the longest Go duration (about 292 years) goes.
+            since = format_go_duration(min(back, _LONGEST_SINCE))
             window = None
         statuses = tuple(s for s in _WALKABLE if s not in self._final)
         follow = self._to_follow(window)
@@ -378,3 +388,19 @@ class WatchState:
 def _oldest_first(invocation: Invocation) -> tuple[int, str]:
     # A feed reads forward in time. Ties keep a stable order, by id.
     return (invocation.started_at_ns, invocation.id)
+
+
+def next_wait(
+    wait: float, interval: float, *, pushed_back: bool, asked: float | None = None
+) -> float:
+    """Seconds to wait before the next poll, after one that took ``wait`` before it.
+
+    ``interval`` is the wait asked for. After a poll the server pushed back on (a 429 or
+    503, whether the client retried it or the poll failed on it), the wait doubles, from at
+    least a second and at least what the server ``asked`` for (``Retry-After``), up to
+    :data:`MAX_INTERVAL`; it is never shorter than ``interval``: pushback only slows a watch.
+    """
+    if not pushed_back:
+        return interval
+    longer = min(max(wait * 2, 1.0, asked or 0.0), MAX_INTERVAL)
+    return max(longer, interval)

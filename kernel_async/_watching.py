@@ -260,7 +260,7 @@ class InvocationWatching:
             TimeoutError: ``timeout`` passed first.
         """
         given = _given(invocations)
-        seconds = None if timeout is None else validate_deadline(timeout)
+        seconds = None if timeout is None else _seconds("timeout", timeout, zero=False)
         since_ns = _since(since)
         if isinstance(since_ns, timedelta):
             # This machine's clock, with a minute's margin for one that runs ahead.
@@ -374,32 +374,34 @@ def _lookback(lookback: object) -> timedelta:
     if isinstance(lookback, timedelta):
         if lookback < timedelta(0):
             raise ValueError(f"lookback must not be negative, got {lookback!r}")
-        value = lookback
+        nanoseconds: float = lookback // timedelta(microseconds=1) * 1_000
     elif isinstance(lookback, bool) or not isinstance(lookback, int | float):
         raise TypeError(f"lookback must be a timedelta or seconds, not {type(lookback).__name__}")
-    elif not 0 <= lookback < math.inf:
-        raise ValueError(f"lookback must be a finite number of seconds >= 0, got {lookback!r}")
     else:
-        try:
-            value = timedelta(seconds=lookback)
-        except OverflowError:
-            raise ValueError(f"lookback is out of range: {lookback!r}") from None
-    # The window goes out as a Go duration: a longer one could not be sent, and adding the
-    # time since the watch started to timedelta.max overflowed (OverflowError at the first poll).
-    if value // timedelta(microseconds=1) * 1_000 > MAX_GO_DURATION_NS:
-        raise ValueError(f"lookback must be at most 2562047h (Go's longest duration), got {value}")
-    return value
+        nanoseconds = _seconds("lookback", lookback, zero=True) * 1e9
+    # The window's start goes to the server as a ``since``: before anything is seen, as a
+    # Go duration, which cannot be longer than about 292 years.
+    if nanoseconds > MAX_GO_DURATION_NS:
+        raise ValueError(f"lookback must be shorter than about 292 years, got {lookback!r}")
+    return lookback if isinstance(lookback, timedelta) else timedelta(seconds=lookback)
+
+
+def _seconds(name: str, value: object, *, zero: bool) -> float:
+    """A finite number of seconds: >= 0 with ``zero``, else > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past the largest float, such as 10**400
+        seconds = math.inf
+    if not (0 <= seconds < math.inf and (zero or seconds > 0)):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return seconds
 
 
 def _interval(interval: object) -> float:
-    if isinstance(interval, bool) or not isinstance(interval, int | float):
-        raise TypeError(f"interval must be a number of seconds, not {type(interval).__name__}")
-    if not 0 <= interval < math.inf:
-        raise ValueError(f"interval must be a finite number of seconds >= 0, got {interval!r}")
-    try:
-        return float(interval)
-    except OverflowError:  # an int past the largest float, such as 10**400
-        raise ValueError(f"interval is out of range: {interval!r}") from None
+    return _seconds("interval", interval, zero=True)
 
 
 def _several(name: str, values: object) -> list[object]:

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import random
 from collections import Counter
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from kernel_async import (
     InternalServerError,
     InvocationEvent,
     InvocationWatch,
+    RateLimitError,
 )
 from kernel_async.testing import (
     Fault,
@@ -225,6 +227,37 @@ async def test_a_poll_that_fails_raises_and_the_watch_goes_on_from_where_it_was(
     )
 
 
+class _LookupsFail(FaultSchedule):
+    """Every lookup (``query=<id>``) fails with a 500; walks are answered."""
+
+    def decide(self, query: Mapping[str, str], attempt: int) -> Fault | None:
+        return Fault(kind=FaultKind.STATUS, status=500) if "query" in query else None
+
+
+async def test_a_lookup_that_fails_raises_its_error_not_a_group() -> None:
+    # The lookups run in a TaskGroup; its ExceptionGroup is not an APIError, which is what
+    # the resume recipe catches.
+    old = NOW - timedelta(hours=3)
+    data = [make_invocation(id="inv_old", status="running", started_at=old)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True, max_retries=0) as client,
+    ):
+        watch = client.invocations.watch(interval=0)
+        async with watch:
+            assert await watch.poll() == []  # inv_old is followed, by lookups from now on
+            emulator.set_status("inv_old", "failed")
+            emulator.faults = _LookupsFail(seed=0, rate=1.0)
+            with pytest.raises(InternalServerError):
+                await watch.poll()
+            assert isinstance(watch.error, InternalServerError)
+            emulator.faults = None
+            events = await watch.poll()
+    assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
+        ("inv_old", "running", "failed")
+    ]
+
+
 async def test_a_deadline_applies_to_each_poll() -> None:
     async with (
         KernelEmulator(count=5, now=NOW, latency=0.5) as emulator,
@@ -260,6 +293,49 @@ async def test_pushback_lengthens_the_interval() -> None:
             await watch.aclose()
             with pytest.raises(StopAsyncIteration):
                 await task
+
+
+@pytest.mark.parametrize("interval", [0, 120])
+async def test_pushback_never_shortens_the_interval(interval: float) -> None:
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(interval=interval)
+        async with watch:
+            emulator.faults = FaultSchedule(
+                seed=0,
+                rate=1.0,
+                faults=[Fault(kind=FaultKind.STATUS, status=429, retry_after_ms="1")],
+                max_per_request=1,
+            )
+            await watch.poll()  # retried, after a 429 on each request
+            assert watch.interval == max(interval, 1.0)  # a pushback slows the watch only
+
+
+async def test_a_poll_that_fails_on_pushback_waits_as_asked_before_the_next() -> None:
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True, max_retries=0) as client,
+    ):
+        watch = client.invocations.watch(interval=0)
+        async with watch:
+            emulator.faults = FaultSchedule(
+                seed=0,
+                rate=1.0,
+                faults=[Fault(kind=FaultKind.STATUS, status=429, retry_after="30")],
+            )
+            with pytest.raises(RateLimitError):
+                await anext(watch)
+            assert watch.interval == 30  # iterating again waits as the server asked
+            sent = len(emulator.requests)
+            consumer = asyncio.ensure_future(anext(watch))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert len(emulator.requests) == sent  # nothing sent meanwhile
+            await watch.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await consumer
 
 
 async def test_aclose_from_another_task_ends_a_watch_waiting_for_its_next_poll() -> None:
@@ -475,9 +551,10 @@ async def test_failures_yields_each_failure_once() -> None:
         ({"lookback": -1}, ValueError),
         ({"lookback": timedelta(seconds=-1)}, ValueError),
         ({"lookback": "30s"}, TypeError),
-        # Once a raw OverflowError (float(10**400); timedelta.max plus the time elapsed).
-        ({"interval": 10**400}, ValueError),
-        ({"lookback": timedelta.max}, ValueError),
+        ({"lookback": timedelta.max}, ValueError),  # past the longest Go duration
+        ({"lookback": timedelta(days=200_000)}, ValueError),
+        ({"lookback": 1e20}, ValueError),
+        ({"interval": 10**400}, ValueError),  # not an OverflowError
         ({"lookback": timedelta(hours=2562048)}, ValueError),
         ({"status": "done"}, ValueError),
         ({"status": []}, ValueError),
@@ -500,8 +577,10 @@ async def test_bad_watch_arguments_raise_before_anything_is_sent(
         KernelEmulator(count=5, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             client.invocations.watch(**kwargs)
+        (name,) = kwargs
+        assert name in str(caught.value)  # the error names the parameter
         assert emulator.requests == []
 
 
@@ -509,6 +588,9 @@ async def test_bad_watch_arguments_raise_before_anything_is_sent(
     ("args", "kwargs", "error"),
     [
         ((["inv_a"],), {"timeout": 0}, ValueError),
+        ((["inv_a"],), {"timeout": -1}, ValueError),
+        ((["inv_a"],), {"timeout": "1"}, TypeError),
+        ((["inv_a"],), {"timeout": 10**400}, ValueError),
         (([],), {}, ValueError),
         (("inv_a",), {}, TypeError),
         (([""],), {}, ValueError),
@@ -524,9 +606,26 @@ async def test_bad_wait_arguments_raise_before_anything_is_sent(
         KernelEmulator(count=5, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             await client.invocations.wait(*args, **kwargs)
+        for name in kwargs:
+            assert name in str(caught.value)  # the error names the parameter
         assert emulator.requests == []
+
+
+async def test_a_long_since_and_a_long_lookback_together_still_poll() -> None:
+    # Each is shorter than the longest Go duration; the first poll's window is their sum.
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(
+            since=timedelta(days=106_000), lookback=timedelta(days=1_000), interval=0
+        )
+        async with watch:
+            events = await watch.poll()
+            await watch.poll()
+    assert len(events) == 5
 
 
 async def test_a_watch_says_what_it_is() -> None:

@@ -6,7 +6,13 @@ import pytest
 
 from kernel_async import Invocation
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
-from kernel_async._watch_state import FOLLOW_BY_WALK_FROM, PollAnswers, WatchState
+from kernel_async._watch_state import (
+    FOLLOW_BY_WALK_FROM,
+    MAX_INTERVAL,
+    PollAnswers,
+    WatchState,
+    next_wait,
+)
 
 T0 = rfc3339_to_epoch_ns("2026-06-01T12:00:00Z")
 SECOND = 10**9
@@ -277,3 +283,26 @@ def test_the_window_never_moves_back(lookback):
         windows.append(state.plan(elapsed=0.0).window)
     assert windows == sorted(windows)
     assert all(w >= T0 - 100 * SECOND for w in windows)
+
+
+# -- the wait between polls -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wait", "interval", "pushed_back", "asked", "expected"),
+    [
+        (0.0, 2.0, False, None, 2.0),  # no pushback: the interval
+        (60.0, 2.0, False, None, 2.0),  # and back to it after a poll without
+        (0.0, 0.0, True, None, 1.0),  # pushback: at least a second
+        (2.0, 2.0, True, None, 4.0),  # doubled
+        (40.0, 2.0, True, None, MAX_INTERVAL),  # up to the cap
+        (2.0, 2.0, True, 30.0, 30.0),  # at least what Retry-After asked
+        (2.0, 2.0, True, 3600.0, MAX_INTERVAL),  # a hint past the cap is capped
+        (120.0, 120.0, True, None, 120.0),  # never shorter than the interval asked for
+        (0.0, 300.0, True, 30.0, 300.0),
+    ],
+)
+def test_pushback_only_ever_lengthens_the_wait(
+    wait: float, interval: float, pushed_back: bool, asked: float | None, expected: float
+) -> None:
+    assert next_wait(wait, interval, pushed_back=pushed_back, asked=asked) == expected
