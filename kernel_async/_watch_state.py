@@ -304,7 +304,10 @@ class WatchState:
 
     def observe(self, plan: PollPlan, answers: PollAnswers) -> list[InvocationEvent]:
         """The events of a poll, given its plan and what it found; the memory moves on."""
-        quiet = self._polls == 0 and self._since is None and self._given is None
+        # A watch that starts now reports nothing until its first complete poll: that poll's
+        # view is the baseline it reports changes from (an incomplete poll may have missed
+        # what was already listed, which would otherwise be reported as new later).
+        quiet = self._baseline_pending
         self._polls += 1
         if not (answers.window_complete and answers.in_flight_complete):
             self.incomplete_polls += 1
@@ -333,7 +336,7 @@ class WatchState:
                 present[invocation.id] = invocation
                 if window is None or invocation.started_at_ns < window:
                     baseline.add(invocation.id)
-        if self._baseline_pending and plan.in_flight:
+        if self._baseline_pending:
             # The baseline is what was in flight during the watch's first complete poll:
             # until a poll's walks all vouch for what they did not deliver, an invocation
             # in flight may have been missed, and one missed there is never followed.

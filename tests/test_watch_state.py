@@ -87,6 +87,19 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     assert events == [("gone", "late", None, "running")]
 
 
+def test_nothing_listed_before_the_first_complete_poll_is_reported_as_new():
+    # The first poll's walk may have missed what was listed all along (it counted a possible
+    # gap): finding it later is not a start, so failures() never yields an old failure.
+    state = WatchState()
+    old_failure, finished = inv("old", "failed", 0), inv("done", "succeeded", 1)
+    _, events = poll(state, window=[finished], complete=False)
+    assert events == []
+    _, events = poll(state, window=[finished, old_failure])  # complete: the baseline
+    assert events == []
+    _, events = poll(state, window=[finished, old_failure, inv("new", "queued", 2)])
+    assert events == [("seen", "new", None, "queued")]  # from then on, each start is an event
+
+
 def test_a_window_walked_incompletely_twice_in_a_row_moves_on_and_says_so():
     state = WatchState(lookback=timedelta(seconds=0))
     poll(state, window=[inv("a", "running", 0)])
