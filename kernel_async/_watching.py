@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
@@ -24,21 +23,21 @@ from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
     Since,
-    _check_text,
-    _encode_since,
-    _encode_status,
     validate_deadline,
     validate_limit,
     validate_max_retries,
 )
-from kernel_async._timestamps import (
-    MAX_GO_DURATION_NS,
-    is_go_duration,
-    parse_go_duration,
-    rfc3339_to_epoch_ns,
-)
 from kernel_async._watch import FailureStream, InvocationWatch
-from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, WatchState
+from kernel_async._watch_params import (
+    validate_final_statuses,
+    validate_given,
+    validate_interval,
+    validate_lookback,
+    validate_seconds,
+    validate_since,
+    validate_statuses,
+)
+from kernel_async._watch_state import WatchState
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_LOOKBACK", "InvocationWatching"]
 
@@ -147,10 +146,10 @@ class InvocationWatching:
             query=query,
         )
         state = WatchState(
-            since=_since(since),
-            lookback=_lookback(lookback),
-            final=_final_statuses(final_statuses),
-            statuses=_statuses(status),
+            since=validate_since(since),
+            lookback=validate_lookback(lookback),
+            final=validate_final_statuses(final_statuses),
+            statuses=validate_statuses(status),
         )
         return self._watch(
             state,
@@ -201,8 +200,8 @@ class InvocationWatching:
             query=query,
         )
         state = WatchState(
-            since=_since(since),
-            lookback=_lookback(lookback),
+            since=validate_since(since),
+            lookback=validate_lookback(lookback),
             statuses=(InvocationStatus.FAILED,),
         )
         watch = self._watch(
@@ -259,9 +258,9 @@ class InvocationWatching:
             ValueError, TypeError: an invalid argument (nothing is sent).
             TimeoutError: ``timeout`` passed first.
         """
-        given = _given(invocations)
-        seconds = None if timeout is None else _seconds("timeout", timeout, zero=False)
-        since_ns = _since(since)
+        given = validate_given(invocations)
+        seconds = None if timeout is None else validate_seconds("timeout", timeout, zero=False)
+        since_ns = validate_since(since)
         if isinstance(since_ns, timedelta):
             # This machine's clock, with a minute's margin for one that runs ahead.
             since_ns = (
@@ -271,7 +270,7 @@ class InvocationWatching:
         state = WatchState(
             invocations=given,
             invocations_since=since_ns,
-            final=_final_statuses(final_statuses),
+            final=validate_final_statuses(final_statuses),
         )
         watch = self._watch(
             state,
@@ -326,7 +325,10 @@ class InvocationWatching:
         self.list(**walks)
         requests = _Requests(self, walks, lookups)
         return InvocationWatch(
-            state, requests, interval=_interval(interval), deadline=validate_deadline(deadline)
+            state,
+            requests,
+            interval=validate_interval(interval),
+            deadline=validate_deadline(deadline),
         )
 
 
@@ -355,99 +357,3 @@ class _Requests:
     def lookups_at_once(self) -> int:
         # Half the connections: a poll's lookups leave room for anything else the app sends.
         return max(1, int(self._resource._watch_client().connection_limit) // 2)
-
-
-def _since(since: Since | None) -> int | timedelta | None:
-    """``since`` as an instant (epoch nanoseconds) or a duration before now."""
-    if since is None:
-        return None
-    if isinstance(since, timedelta):
-        _encode_since(since)  # the same checks as a listing's
-        return since
-    text = _encode_since(since)
-    if is_go_duration(text):
-        return parse_go_duration(text)
-    return rfc3339_to_epoch_ns(text)
-
-
-def _lookback(lookback: object) -> timedelta:
-    if isinstance(lookback, timedelta):
-        if lookback < timedelta(0):
-            raise ValueError(f"lookback must not be negative, got {lookback!r}")
-        nanoseconds: float = lookback // timedelta(microseconds=1) * 1_000
-    elif isinstance(lookback, bool) or not isinstance(lookback, int | float):
-        raise TypeError(f"lookback must be a timedelta or seconds, not {type(lookback).__name__}")
-    else:
-        nanoseconds = _seconds("lookback", lookback, zero=True) * 1e9
-    # The window's start goes to the server as a ``since``: before anything is seen, as a
-    # Go duration, which cannot be longer than about 292 years.
-    if nanoseconds > MAX_GO_DURATION_NS:
-        raise ValueError(f"lookback must be shorter than about 292 years, got {lookback!r}")
-    return lookback if isinstance(lookback, timedelta) else timedelta(seconds=lookback)
-
-
-def _seconds(name: str, value: object, *, zero: bool) -> float:
-    """A finite number of seconds: >= 0 with ``zero``, else > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int past the largest float, such as 10**400
-        seconds = math.inf
-    if not (0 <= seconds < math.inf and (zero or seconds > 0)):
-        bound = ">= 0" if zero else "> 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
-    return seconds
-
-
-def _interval(interval: object) -> float:
-    return _seconds("interval", interval, zero=True)
-
-
-def _several(name: str, values: object) -> list[object]:
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be a collection of statuses, not {type(values).__name__}")
-    return list(values)
-
-
-def _statuses(status: object) -> frozenset[str] | None:
-    """The statuses a watch reports: one, or a collection; ``None``: all."""
-    if status is None:
-        return None
-    if isinstance(status, str):
-        return frozenset({_encode_status(status)})
-    chosen = frozenset(_encode_status(s) for s in _several("status", status))
-    if not chosen:
-        raise ValueError("status must name at least one status; pass None for all")
-    return chosen
-
-
-def _final_statuses(final: object) -> frozenset[str]:
-    """Final statuses: any status text, known or one the API may add (``cancelled``)."""
-    if final is None:
-        return DEFAULT_FINAL_STATUSES
-    chosen = frozenset(
-        s.value if isinstance(s, InvocationStatus) else _check_text("final_statuses", s)
-        for s in _several("final_statuses", final)
-    )
-    if not chosen:
-        raise ValueError("final_statuses must name at least one status")
-    return chosen
-
-
-def _given(invocations: object) -> list[Invocation | str]:
-    """The invocations to wait for: Invocation objects or ids, at least one."""
-    if isinstance(invocations, Invocation | str) or not isinstance(invocations, Iterable):
-        raise TypeError(
-            "invocations must be a collection of Invocation objects or ids, "
-            f"not {type(invocations).__name__} (for one, pass [it])"
-        )
-    given: list[Invocation | str] = []
-    for item in invocations:
-        if isinstance(item, Invocation):
-            given.append(item)
-        else:
-            given.append(_check_text("invocation id", item))
-    if not given:
-        raise ValueError("invocations must hold at least one Invocation or id")
-    return given
