@@ -274,10 +274,10 @@ class InvocationWatch:
 
         async def find(invocation_id: str) -> Invocation | _Unknown | None:
             async with lookups:
+                self._requests_sent += 1  # counted as sent, as a walk is
                 page = await self._requests.lookup(
                     invocation_id, deadline=self._remaining(deadline_at)
                 )
-            self._requests_sent += 1
             match = next((i for i in page.items if i.id == invocation_id), None)
             # ``query`` searches ids, app and action names: a full page without the id may
             # have it further on, so only a last page shows that it is not there.

@@ -253,6 +253,8 @@ async def test_a_lookup_that_fails_raises_its_error_not_a_group() -> None:
             assert isinstance(watch.error, InternalServerError)
             emulator.faults = None
             events = await watch.poll()
+            # Counted as sent, the failed lookup too: what the server saw.
+            assert watch.requests == len(emulator.requests)
     assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
         ("inv_old", "running", "failed")
     ]
