@@ -192,23 +192,16 @@ class InvocationWatching:
         ``since=None`` (the default) reports the failures from the moment it starts; with a
         ``since``, those that failed since then come first.
         """
-        filters = InvocationFilters.create(
+        watch = self.watch(
             app_name=app_name,
             version=version,
             action_name=action_name,
             deployment_id=deployment_id,
+            status=InvocationStatus.FAILED,
             query=query,
-        )
-        state = WatchState(
-            since=validate_since(since),
-            lookback=validate_lookback(lookback),
-            statuses=(InvocationStatus.FAILED,),
-        )
-        watch = self._watch(
-            state,
-            filters,
+            since=since,
             interval=interval,
-            limit=None,
+            lookback=lookback,
             max_retries=max_retries,
             deadline=deadline,
             timeout=timeout,
