@@ -79,7 +79,7 @@ def cli_examples() -> list[object]:
     for page in PAGES:
         for block in CONSOLE.finditer(page.read_text()):
             for line in block.group(1).splitlines():
-                command = line.removeprefix("$ ").split(" && ")[-1]
+                command = line.removeprefix("$ ").split(" && ")[-1].removeprefix(".venv/bin/")
                 if command.startswith("kernel-async invocations"):
                     found.append(pytest.param(command, id=f"{page.relative_to(ROOT)}:{command}"))
     return found
