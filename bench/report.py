@@ -398,15 +398,18 @@ def startup_section(samples: Mapping[str, list[float]], targets: list[Target]) -
                 median[command] <= HELP_TARGET,
             )
         )
-    delta = median["import kernel_async"] - median["import aiohttp"]
+    # `import kernel_async` alone loads its public names on first use: what a program that
+    # uses the client pays is `from kernel_async import AsyncKernel`.
+    client = "from kernel_async import AsyncKernel"
+    delta = median[client] - median["import aiohttp"]
     targets.append(
         Target(
-            f"(d) `import kernel_async` costs <= {ms(IMPORT_TARGET)} more than `import aiohttp`",
-            f"+{ms(delta)}",
+            f"(d) `{client}` costs <= {ms(IMPORT_TARGET)} more than `import aiohttp`",
+            f"{'+' if delta >= 0 else ''}{ms(delta)}",
             delta <= IMPORT_TARGET,
         )
     )
-    ratio = (median["import kernel_async"] - interpreter) / (median["import kernel"] - interpreter)
+    ratio = (median[client] - interpreter) / (median["import kernel"] - interpreter)
     runs = len(next(iter(samples.values())))
     return (
         "### (d) Start-up: whole processes\n\n"
@@ -414,7 +417,7 @@ def startup_section(samples: Mapping[str, list[float]], targets: list[Target]) -
         "`import X` is `python -c 'import X'`. The `--help` targets use the whole wall "
         "time, as a user feels it.\n\n"
         + table(["command", "median wall time", "minus interpreter start-up"], rows)
-        + f"\n\n`import kernel_async` / `import kernel` (interpreter start-up subtracted): "
+        + f"\n\n`{client}` / `import kernel` (interpreter start-up subtracted): "
         f"{ratio:.2f}x."
     )
 

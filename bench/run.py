@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import report
+import startup as startup_module
 from measure import (
     ADAPTIVE,
     ADAPTIVE_STDLIB,
@@ -147,36 +147,21 @@ async def memory(rounds: int) -> dict[int, Result]:
     return results
 
 
-STARTUP = {
-    "python -c pass": ["-c", "pass"],
-    "import aiohttp": ["-c", "import aiohttp"],
-    "import kernel_async": ["-c", "import kernel_async"],
-    "import kernel": ["-c", "import kernel"],
-    "kernel-async --help": ["--help"],
-    "kernel-async invocations list --help": ["invocations", "list", "--help"],
-}
-
-
 def startup(rounds: int) -> dict[str, list[float]]:
-    """(d) whole processes, as a user starts them: wall time from spawn to exit."""
-    script = Path(sys.executable).parent / "kernel-async"
+    """(d) whole processes, as a user starts them: wall time from spawn to exit.
 
-    def command(args: list[str]) -> list[str]:
-        return [sys.executable, *args] if args[0] == "-c" else [str(script), *args]
-
-    def once(args: list[str]) -> float:
-        started = time.perf_counter()
-        subprocess.run(command(args), check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - started
-
-    for args in STARTUP.values():  # compiled bytecode and the file cache, as a user has them
-        once(args)
-    samples: dict[str, list[float]] = {name: [] for name in STARTUP}
-    names = list(STARTUP)
+    The cases and the bytecode step are bench/startup.py's (also runnable on its own).
+    """
+    startup_module.compile_bytecode()
+    cases = dict(startup_module.CASES)
+    for args in cases.values():  # the file cache warm, as a user's is
+        startup_module.run_once(args)
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
     for number in range(rounds):
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(once(STARTUP[name]))
+            samples[name].append(startup_module.run_once(cases[name]))
     return samples
 
 
