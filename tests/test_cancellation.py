@@ -82,4 +82,6 @@ async def test_a_cancellation_at_any_step_loses_nothing(
         assert listing.in_flight == 0
         if finished:
             break
-    assert steps > 15  # the walk took some steps: cancellations landed all along it
+    # The walk took some steps (17 pages; fewer loop steps with a wide adaptive window,
+    # which depends on the round trips it measured): cancellations landed all along it.
+    assert steps > 10
