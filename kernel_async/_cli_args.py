@@ -88,7 +88,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "local emulator instead."
         ),
     )
-    _add_filters(listing, statuses="only this status")
+    _add_filters(listing, statuses="only this status", repeatable=False)
     listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
     listing.add_argument("--query", help="search id, app name and action name")
     listing.add_argument(
@@ -146,6 +146,7 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_filters(
         watch,
         statuses="only events of invocations in this status, or leaving it (repeat it for several)",
+        repeatable=True,
     )
     watch.add_argument(
         "--since",
@@ -188,17 +189,16 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_terminal_and_source_flags(watch, verb="watch")
 
 
-def _add_filters(parser: argparse.ArgumentParser, *, statuses: str) -> None:
+def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: bool) -> None:
     # Flag names follow the Kernel CLI's `kernel invoke history`.
     parser.add_argument("--app", dest="app_name", help="only this app")
     parser.add_argument("--action", dest="action_name", help="only this action")
     parser.add_argument("--version", dest="version", help="only this app version")
     parser.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
-    watching = parser.prog.endswith(" watch")
     parser.add_argument(
         "--status",
         choices=[s.value for s in InvocationStatus],
-        action="append" if watching else "store",
+        action="append" if repeatable else "store",
         help=statuses,
     )
 
