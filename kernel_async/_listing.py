@@ -48,9 +48,29 @@ def _retrieve(task: asyncio.Task[Page]) -> None:
 
 
 def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
-    # As _retrieve, and the first page that arrives tells the adaptive window a round trip.
+    # The first page that arrives tells the adaptive window a round trip.
     if not task.cancelled() and task.exception() is None:
         adaptive.first_page(task.get_loop().time() - started, len(task.result()))
+
+
+def _wake(waiter: asyncio.Future[None], _task: asyncio.Task[Page]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _arrival(task: asyncio.Task[Page]) -> None:
+    """Wait until ``task`` is done, without cancelling it if the wait is cancelled.
+
+    What ``asyncio.wait((task,))`` does, for one task and with less machinery: this wait
+    happens for most pages of a walk.
+    """
+    waiter: asyncio.Future[None] = task.get_loop().create_future()
+    wake = functools.partial(_wake, waiter)
+    task.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        task.remove_done_callback(wake)
 
 
 class InvocationListing:
@@ -240,7 +260,10 @@ class InvocationListing:
         # them, which is why it is recommended.
         tasks = [*getattr(self, "_window", {}).values(), *getattr(self, "_discarded", ())]
         for task in tasks:
-            if not task.done() and not task.get_loop().is_closed():
+            if task.done():
+                _retrieve(task)
+            elif not task.get_loop().is_closed():
+                task.add_done_callback(_retrieve)
                 task.cancel()
 
     # -- the walk ----------------------------------------------------------------------------
@@ -271,13 +294,14 @@ class InvocationListing:
         loop = asyncio.get_running_loop()
         if self._deadline is not None and self._deadline_at is None:
             self._deadline_at = loop.time() + self._deadline
-        adaptive = self._adaptive
+        # Until the adaptive window has its first round trip, each request reports its own.
+        adaptive = self._adaptive if self._adaptive and not self._adaptive.started else None
         for request in requests:
-            task = asyncio.ensure_future(self._fetch(request.offset, self._deadline_at))
-            task.set_name(f"kernel-async: page at offset {request.offset}")
-            if adaptive is None:
-                task.add_done_callback(_retrieve)
-            else:
+            task = loop.create_task(
+                self._fetch(request.offset, self._deadline_at),
+                name=f"kernel-async: page at offset {request.offset}",
+            )
+            if adaptive is not None:
                 task.add_done_callback(functools.partial(_timed, adaptive, loop.time()))
             self._window[request.key] = task
 
@@ -314,10 +338,17 @@ class InvocationListing:
         """Cancel these requests now; they are awaited later (:meth:`_reap`), not here."""
         for key in keys:
             task = self._window.pop(key, None)
-            if task is not None and not task.done():
+            if task is None:
+                continue
+            if task.done():
+                _retrieve(task)
+            else:
+                # Its failure, if it fails before the cancellation lands, is not the walk's.
+                task.add_done_callback(_retrieve)
                 task.cancel()
                 self._discarded.add(task)
-        self._discarded = {task for task in self._discarded if not task.done()}
+        if self._discarded:
+            self._discarded = {task for task in self._discarded if not task.done()}
 
     async def _reap(self) -> None:
         """Wait until every request this listing cancelled has finished."""
@@ -395,9 +426,9 @@ class InvocationListing:
             task = self._window[head.key]
             self._observe_wait(head, ready=task.done())
             if not task.done():
-                # The only await of the walk. asyncio.wait does not cancel the request if we
+                # The only await of the walk. The wait does not cancel the request if we
                 # are cancelled here, and nothing has changed yet: going on is exact.
-                await asyncio.wait((task,))
+                await _arrival(task)
                 if self._was_closed():  # by aclose() in another task: end normally
                     return False
             try:

@@ -136,24 +136,32 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
     return frozenset(ties)
 
 
-@attrs.frozen
 class Request:
     """One page request: a key unique within the walk, and its offset.
 
     ``bridge`` marks a request made to find the walk's place again; ``unchecked`` one made
     one page at a time under heavy churn (its page is taken unbridged, as a sequential walk
-    would take it).
+    would take it). Read-only by convention; a plain slotted class, as :class:`Accepted`,
+    because one is made per page and attrs' frozen ``__init__`` costs a call per field.
     """
 
-    key: int
-    offset: int
-    bridge: bool = False
-    unchecked: bool = False
+    __slots__ = ("bridge", "key", "offset", "unchecked")
+
+    def __init__(self, key: int, offset: int, bridge: bool = False, unchecked: bool = False) -> None:
+        self.key = key
+        self.offset = offset
+        self.bridge = bridge
+        self.unchecked = unchecked
+
+    def __repr__(self) -> str:
+        return (
+            f"Request(key={self.key!r}, offset={self.offset!r}, bridge={self.bridge!r}, "
+            f"unchecked={self.unchecked!r})"
+        )
 
 
-@attrs.frozen
 class Accepted:
-    """What to do with a page the plan took.
+    """What to do with a page the plan took (read-only by convention).
 
     Attributes:
         items: The invocations to deliver: new to the walk, in order, cut at ``max_items``.
@@ -161,9 +169,17 @@ class Accepted:
         discard: Keys of requests to cancel and whose results to ignore.
     """
 
-    items: tuple[Invocation, ...]
-    start: int
-    discard: tuple[int, ...] = ()
+    __slots__ = ("discard", "items", "start")
+
+    def __init__(
+        self, items: tuple[Invocation, ...], start: int, discard: tuple[int, ...] = ()
+    ) -> None:
+        self.items = items
+        self.start = start
+        self.discard = discard
+
+    def __repr__(self) -> str:
+        return f"Accepted(items=<{len(self.items)}>, start={self.start!r}, discard={self.discard!r})"
 
 
 @attrs.define

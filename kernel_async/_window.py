@@ -73,6 +73,11 @@ class AdaptiveWindow:
     _best_window: int = 1
     _hold: int = 0  # rounds to wait before trying a larger window again
 
+    @property
+    def started(self) -> bool:
+        """Whether a first page with items has set the window (see :meth:`first_page`)."""
+        return self._started
+
     def first_page(self, round_trip: float, items: int) -> None:
         """The first page took ``round_trip`` seconds and held ``items`` invocations.
 
