@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Awaitable, Mapping
-from typing import Final, Protocol
+from collections.abc import Awaitable, Coroutine, Mapping
+from typing import Any, Final, Protocol
 
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
@@ -376,7 +376,7 @@ class Invocations(InvocationWatching):
         fetch_page = self._client._fetch_invocations_page
         bound_filters = filters
 
-        def fetch(page_offset: int, deadline_at: float | None) -> Awaitable[Page]:
+        def fetch(page_offset: int, deadline_at: float | None) -> Coroutine[Any, Any, Page]:
             return fetch_page(
                 bound_filters,
                 limit=page_size,

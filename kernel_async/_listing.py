@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
 import attrs
 
+from kernel_async._anchor import Anchor
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
 from kernel_async._pages import AsyncInvocationPage
 from kernel_async._resume import ResumeToken
 from kernel_async._tasks import cancel_and_wait
-from kernel_async._walk import Anchor, Request, WalkPlan, WalkStats
+from kernel_async._walk import WalkPlan
+from kernel_async._walk_records import Request, WalkStats
 from kernel_async._window import AdaptiveWindow
 
 __all__ = ["InvocationListing"]
 
-FetchPage = Callable[[int, float | None], Awaitable[Page]]
+FetchPage = Callable[[int, float | None], Coroutine[Any, Any, Page]]
 """Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
 
 _TOKEN_TAIL: Final = 9  # items of the previous batch kept for the resume token

@@ -45,7 +45,7 @@ from kernel_async._pages import AsyncInvocationPage, PageInfo
 from kernel_async._params import Since
 from kernel_async._resume import ResumeToken
 from kernel_async._retry import RetryPolicy
-from kernel_async._walk import WalkStats
+from kernel_async._walk_records import WalkStats
 from kernel_async._watch import FailureStream, InvocationWatch
 from kernel_async._watch_state import DEFAULT_FINAL_STATUSES, EventKind, InvocationEvent
 from kernel_async._window import DEFAULT_MAX_PREFETCH

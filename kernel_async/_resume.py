@@ -17,9 +17,9 @@ from typing import Final
 
 import attrs
 
+from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
 from kernel_async._timestamps import format_rfc3339_nano, parse_rfc3339, rfc3339_to_epoch_ns
-from kernel_async._walk import Anchor
 
 __all__ = ["ResumeToken"]
 

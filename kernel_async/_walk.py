@@ -40,26 +40,16 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from datetime import datetime
 from typing import Final
 
-import attrs
-
+from kernel_async._anchor import Anchor
 from kernel_async._errors import ContinuityError
 from kernel_async._guard import ServerGuard
 from kernel_async._models import Invocation, Page
 from kernel_async._protocol import page_step
+from kernel_async._walk_records import Accepted, Request, WalkStats
 
-__all__ = [
-    "CHURN_LIMIT",
-    "CHURN_WINDOW",
-    "Accepted",
-    "Anchor",
-    "Request",
-    "WalkPlan",
-    "WalkStats",
-    "tie_ids",
-]
+__all__ = ["CHURN_LIMIT", "CHURN_WINDOW", "WalkPlan"]
 
 CHURN_WINDOW: Final = 16
 """How many of the latest pages the churn detector looks at."""
@@ -71,150 +61,6 @@ cannot check (see :class:`WalkStats`)."""
 
 _WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
 _RECENT_BATCHES: Final = 2  # delivered batches whose ids place a page whose cursor is gone
-
-
-@attrs.frozen
-class Anchor:
-    """Where a walk stands: the last invocation delivered, and the position it was at.
-
-    Attributes:
-        id: The invocation's id.
-        started_at: Its ``started_at``, for placing pages by the order.
-        started_at_ns: The same, to the nanosecond, for ties at the microsecond.
-        position: Its offset in the list when it was fetched.
-        recent_ids: Other ids delivered before it that a later page may still show: those
-            with the very same ``started_at`` (its ties, which the order cannot tell apart),
-            and for a resumed walk the token's last few.
-    """
-
-    id: str
-    started_at: datetime
-    started_at_ns: int
-    position: int
-    recent_ids: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(
-        cls, item: Invocation, position: int, recent_ids: frozenset[str] = frozenset()
-    ) -> Anchor:
-        """The anchor at ``item``, found at ``position``."""
-        return cls(item.id, item.started_at, item.started_at_ns, position, recent_ids)
-
-    @classmethod
-    def after(cls, batch: tuple[Invocation, ...], position: int, before: Anchor | None) -> Anchor:
-        """The anchor at the last of ``batch`` (delivered after ``before``), with its ties."""
-        return cls.of(batch[-1], position, tie_ids(batch, before))
-
-    def is_behind(self, item: Invocation) -> bool:
-        """Whether ``item`` comes before this anchor in the order (strictly newer)."""
-        if item.started_at != self.started_at:
-            return item.started_at > self.started_at
-        return item.started_at_ns > self.started_at_ns
-
-
-def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[str]:
-    """The ids delivered with exactly the ``started_at`` of the last of ``batch``.
-
-    Ties are in a stable server order that the walk cannot derive, so it remembers every
-    invocation of the tie it delivered: a page that lost its cursor still places them behind
-    the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
-    Costs a comparison or two per page, and a nanosecond parse when the last ties with the
-    one before it at the microsecond (or is the batch's only item).
-    """
-    last = batch[-1]
-    same = []
-    for item in reversed(batch):
-        if item.started_at != last.started_at:
-            break
-        same.append(item)
-    if len(same) == 1 < len(batch):
-        return frozenset((last.id,))  # no tie: the common case, without a nanosecond parse
-    nanoseconds = last.started_at_ns
-    ties = {item.id for item in same if item is last or item.started_at_ns == nanoseconds}
-    if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
-        ties |= before.recent_ids | {before.id}
-    return frozenset(ties)
-
-
-class Request:
-    """One page request: a key unique within the walk, and its offset.
-
-    ``bridge`` marks a request made to find the walk's place again; ``unchecked`` one made
-    one page at a time under heavy churn (its page is taken unbridged, as a sequential walk
-    would take it). Read-only by convention; a plain slotted class, as :class:`Accepted`,
-    because one is made per page and attrs' frozen ``__init__`` costs a call per field.
-    """
-
-    __slots__ = ("bridge", "key", "offset", "unchecked")
-
-    def __init__(self, key: int, offset: int, bridge: bool = False, unchecked: bool = False) -> None:
-        self.key = key
-        self.offset = offset
-        self.bridge = bridge
-        self.unchecked = unchecked
-
-    def __repr__(self) -> str:
-        return (
-            f"Request(key={self.key!r}, offset={self.offset!r}, bridge={self.bridge!r}, "
-            f"unchecked={self.unchecked!r})"
-        )
-
-
-class Accepted:
-    """What to do with a page the plan took (read-only by convention).
-
-    Attributes:
-        items: The invocations to deliver: new to the walk, in order, cut at ``max_items``.
-        start: The position of ``items[0]`` in the list as that page saw it.
-        discard: Keys of requests to cancel and whose results to ignore.
-    """
-
-    __slots__ = ("discard", "items", "start")
-
-    def __init__(
-        self, items: tuple[Invocation, ...], start: int, discard: tuple[int, ...] = ()
-    ) -> None:
-        self.items = items
-        self.start = start
-        self.discard = discard
-
-    def __repr__(self) -> str:
-        return f"Accepted(items=<{len(self.items)}>, start={self.start!r}, discard={self.discard!r})"
-
-
-@attrs.define
-class WalkStats:
-    """What a walk did, for logs, tests and tuning.
-
-    Attributes:
-        requests: Page requests made.
-        pages: Pages that delivered (or could have delivered) items in turn.
-        bridges: Requests made to find the walk's place again after the data moved.
-        wasted: Requests whose pages were not used: cancelled speculation, pages past the end,
-            pages fetched before a change that made them useless.
-        possible_gaps: Boundaries where the walk could not prove that nothing was missed (see
-            :class:`~kernel_async.ContinuityError`). 0 on every walk that could check.
-        anomalies: Pages with something odd that the walk worked around (a missing
-            ``X-Has-More``, an empty page that says there is more).
-        window: The pages the walk may have in flight now.
-        peak_window: The most it had.
-        reduced_window_pages: Pages delivered while churn kept the window below ``prefetch``.
-        unchecked_pages: Pages walked one at a time without bridging, because the data
-            changed faster than the walk could check (more than :data:`CHURN_LIMIT` of the
-            last :data:`CHURN_WINDOW` pages floated); a page there that floats counts in
-            ``possible_gaps``.
-    """
-
-    requests: int = 0
-    pages: int = 0
-    bridges: int = 0
-    wasted: int = 0
-    possible_gaps: int = 0
-    anomalies: int = 0
-    window: int = 0
-    peak_window: int = 0
-    reduced_window_pages: int = 0
-    unchecked_pages: int = 0
 
 
 class WalkPlan:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel_async import ResumeToken
+from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
-from kernel_async._walk import Anchor
 
 STARTED = "2026-05-01T12:00:00.123456789Z"
 

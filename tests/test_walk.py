@@ -6,15 +6,10 @@ import attrs
 import pytest
 
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
+from kernel_async._anchor import Anchor, tie_ids
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
-from kernel_async._walk import (
-    CHURN_LIMIT,
-    Accepted,
-    Anchor,
-    WalkPlan,
-    WalkStats,
-    tie_ids,
-)
+from kernel_async._walk import CHURN_LIMIT, WalkPlan
+from kernel_async._walk_records import Accepted, WalkStats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
