@@ -558,6 +558,16 @@ def test_the_ties_of_a_batch_are_its_last_invocations_to_the_nanosecond() -> Non
     assert tie_ids(batch, None) == {"b", "c"}  # a: the same microsecond, not the same time
 
 
+def test_two_that_tie_at_the_end_of_a_longer_batch_are_both_its_ties() -> None:
+    assert tie_ids((inv(-1), at_ns("b", 5), at_ns("c", 5)), None) == {"b", "c"}
+
+
+def test_a_batch_of_one_carries_on_the_ties_of_the_anchor_it_ties_with() -> None:
+    before = Anchor.of(at_ns("z", 5), 9, frozenset({"y"}))
+    assert tie_ids((at_ns("a", 5),), before) == {"a", "y", "z"}
+    assert tie_ids((at_ns("a", 6),), before) == {"a"}
+
+
 def test_ties_carry_on_across_batches_that_tie_from_end_to_end() -> None:
     before = Anchor.of(at_ns("z", 5), 9, frozenset({"x", "y"}))
     assert tie_ids((at_ns("a", 5), at_ns("b", 5)), before) == {"a", "b", "x", "y", "z"}
