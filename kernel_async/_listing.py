@@ -1,7 +1,8 @@
 """``InvocationListing``: the async iterator that walks pages concurrently.
 
-The plan (:class:`~kernel_async._walk.WalkPlan`) decides what to request and what to deliver;
-this module only runs the requests as tasks and cleans up after them. It is a class, not an
+The plan (:class:`~kernel_async._walk.WalkPlan`) decides what to request and what to deliver,
+the requests run as tasks of :class:`~kernel_async._page_tasks.PageTasks`, and this module
+delivers what the plan says, in order, to its one consumer. It is a class, not an
 async generator, on purpose: ``break`` out of ``async for`` does not close an async generator
 until garbage collection, and a task group inside a generator that yields breaks ``aclose()``
 on Python 3.11-3.13. Here ``aclose()`` (and ``async with``) cancels and awaits every request
@@ -17,8 +18,7 @@ the walk was, and so does a new listing from :attr:`InvocationListing.resume_tok
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -27,52 +27,16 @@ import attrs
 from kernel_async._anchor import Anchor
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
+from kernel_async._page_tasks import FetchPage, PageTasks, arrival
 from kernel_async._pages import AsyncInvocationPage
 from kernel_async._resume import ResumeToken
-from kernel_async._tasks import cancel_and_wait
 from kernel_async._walk import WalkPlan
 from kernel_async._walk_records import Request, WalkStats
 from kernel_async._window import AdaptiveWindow
 
 __all__ = ["InvocationListing"]
 
-FetchPage = Callable[[int, float | None], Coroutine[Any, Any, Page]]
-"""Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
-
 _TOKEN_TAIL: Final = 9  # items of the previous batch kept for the resume token
-
-
-def _retrieve(task: asyncio.Task[Page]) -> None:
-    # A discarded request's failure is not the walk's failure: mark it retrieved so asyncio
-    # does not log "Task exception was never retrieved".
-    if not task.cancelled():
-        task.exception()
-
-
-def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
-    # The first page that arrives tells the adaptive window a round trip.
-    if not task.cancelled() and task.exception() is None:
-        adaptive.first_page(task.get_loop().time() - started, len(task.result()))
-
-
-def _wake(waiter: asyncio.Future[None], _task: asyncio.Task[Page]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-async def _arrival(task: asyncio.Task[Page]) -> None:
-    """Wait until ``task`` is done, without cancelling it if the wait is cancelled.
-
-    What ``asyncio.wait((task,))`` does, for one task and with less machinery: this wait
-    happens for most pages of a walk.
-    """
-    waiter: asyncio.Future[None] = task.get_loop().create_future()
-    wake = functools.partial(_wake, waiter)
-    task.add_done_callback(wake)
-    try:
-        await waiter
-    finally:
-        task.remove_done_callback(wake)
 
 
 class InvocationListing:
@@ -104,15 +68,13 @@ class InvocationListing:
         pushbacks: Callable[[], int] | None = None,
         first_page: Callable[[], Awaitable[AsyncInvocationPage]] | None = None,
     ) -> None:
-        self._fetch = fetch
         self._first_page = first_page
         self._plan = plan
         self._prefetch = prefetch
         self._filters = dict(filters)
         self._deadline = deadline
         self._deadline_at: float | None = None  # set when the first request starts
-        self._window: dict[int, asyncio.Task[Page]] = {}  # request key -> its task
-        self._discarded: set[asyncio.Task[Page]] = set()  # cancelled, not yet awaited
+        self._tasks = PageTasks(fetch, adaptive)  # the requests in flight or buffered
         self._batch: tuple[Invocation, ...] = ()  # the items of the page being consumed
         self._batch_start = 0  # the position of _batch[0]
         self._index = 0  # the next item of _batch to yield
@@ -136,7 +98,7 @@ class InvocationListing:
         state = "closed" if self._closed else "open"
         return (
             f"<InvocationListing {state} prefetch={self._prefetch} "
-            f"resume_offset={self.resume_offset} in_flight={len(self._window)}>"
+            f"resume_offset={self.resume_offset} in_flight={len(self._tasks)}>"
         )
 
     # -- public surface --------------------------------------------------------------------
@@ -178,7 +140,7 @@ class InvocationListing:
     @property
     def in_flight(self) -> int:
         """How many page requests are running or buffered right now."""
-        return len(self._window)
+        return len(self._tasks)
 
     @property
     def stats(self) -> WalkStats:
@@ -242,8 +204,8 @@ class InvocationListing:
         meanwhile sees the iteration end normally.
         """
         self._closed = True
-        self._discard(self._plan.close())
-        await self._reap()
+        self._tasks.discard(self._plan.close())
+        await self._tasks.reap()
 
     async def __aenter__(self) -> Self:
         return self
@@ -260,13 +222,9 @@ class InvocationListing:
         # Dropped without aclose() (a bare `break`): nothing can be awaited here, but every
         # request is cancelled, so none outlives the listing. `async with` also waits for
         # them, which is why it is recommended.
-        tasks = [*getattr(self, "_window", {}).values(), *getattr(self, "_discarded", ())]
-        for task in tasks:
-            if task.done():
-                _retrieve(task)
-            elif not task.get_loop().is_closed():
-                task.add_done_callback(_retrieve)
-                task.cancel()
+        tasks: PageTasks | None = getattr(self, "_tasks", None)  # None: __init__ failed
+        if tasks is not None:
+            tasks.cancel_all()
 
     # -- the walk ----------------------------------------------------------------------------
 
@@ -293,19 +251,9 @@ class InvocationListing:
     def _launch(self, requests: list[Request]) -> None:
         if not requests:
             return
-        loop = asyncio.get_running_loop()
         if self._deadline is not None and self._deadline_at is None:
-            self._deadline_at = loop.time() + self._deadline
-        # Until the adaptive window has its first round trip, each request reports its own.
-        adaptive = self._adaptive if self._adaptive and not self._adaptive.started else None
-        for request in requests:
-            task = loop.create_task(
-                self._fetch(request.offset, self._deadline_at),
-                name=f"kernel-async: page at offset {request.offset}",
-            )
-            if adaptive is not None:
-                task.add_done_callback(functools.partial(_timed, adaptive, loop.time()))
-            self._window[request.key] = task
+            self._deadline_at = asyncio.get_running_loop().time() + self._deadline
+        self._tasks.launch(requests, self._deadline_at)
 
     def _steer(self) -> None:
         """Tell the plan how many pages it may have in flight now (adaptive walks only)."""
@@ -325,46 +273,19 @@ class InvocationListing:
         if adaptive is None:
             return
         if ready:
-            ahead = sum(
-                1
-                for request in self._plan.scheduled[1:]
-                if (task := self._window.get(request.key)) is not None and task.done()
-            )
+            ahead = self._tasks.arrived(self._plan.scheduled[1:])
             adaptive.waited(network=False, ready_ahead=ahead, at=asyncio.get_running_loop().time())
         else:
-            in_flight = sum(1 for task in self._window.values() if not task.done())
-            network = in_flight >= self._plan.window
+            network = self._tasks.running() >= self._plan.window
             adaptive.waited(network=network, ready_ahead=0, at=asyncio.get_running_loop().time())
-
-    def _discard(self, keys: tuple[int, ...]) -> None:
-        """Cancel these requests now; they are awaited later (:meth:`_reap`), not here."""
-        for key in keys:
-            task = self._window.pop(key, None)
-            if task is None:
-                continue
-            if task.done():
-                _retrieve(task)
-            else:
-                # Its failure, if it fails before the cancellation lands, is not the walk's.
-                task.add_done_callback(_retrieve)
-                task.cancel()
-                self._discarded.add(task)
-        if self._discarded:
-            self._discarded = {task for task in self._discarded if not task.done()}
-
-    async def _reap(self) -> None:
-        """Wait until every request this listing cancelled has finished."""
-        self._discard(tuple(self._window))
-        discarded, self._discarded = self._discarded, set()
-        await cancel_and_wait(discarded)
 
     async def _end(self, error: BaseException | None) -> bool:
         """End the walk (with ``error`` raised, if any) once every request has finished."""
         self._closed = True
         if error is not None:
             self._error = error
-        self._discard(self._plan.close())
-        await self._reap()
+        self._tasks.discard(self._plan.close())
+        await self._tasks.reap()
         if error is not None:
             self._told_end = True
             raise error
@@ -425,12 +346,13 @@ class InvocationListing:
             self._launch(plan.plan(self._prefetch))
             head = plan.head
             assert head is not None  # the plan always has the next page in flight
-            task = self._window[head.key]
+            task = self._tasks.get(head.key)
+            assert task is not None  # the plan's head is always in flight or buffered
             self._observe_wait(head, ready=task.done())
             if not task.done():
                 # The only await of the walk. The wait does not cancel the request if we
                 # are cancelled here, and nothing has changed yet: going on is exact.
-                await _arrival(task)
+                await arrival(task)
                 if self._was_closed():  # by aclose() in another task: end normally
                     return False
             try:
@@ -439,8 +361,8 @@ class InvocationListing:
             except Exception as error:  # noqa: BLE001 - the page's error, whatever it is
                 return await self._end(error)
             if not plan.holds(head.key):  # a page that floats is kept until it can be placed
-                del self._window[head.key]
-            self._discard(accepted.discard)
+                self._tasks.taken(head.key)
+            self._tasks.discard(accepted.discard)
             if not accepted.items:
                 continue
             self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
@@ -456,7 +378,7 @@ class InvocationListing:
 
     def _head_ready(self) -> bool:
         head = self._plan.head
-        task = self._window.get(head.key) if head is not None else None
+        task = self._tasks.get(head.key) if head is not None else None
         return task is not None and task.done()
 
     def _was_closed(self) -> bool:

@@ -1,0 +1,144 @@
+"""The page requests of one walk, as tasks: started, waited for, discarded and reaped.
+
+The listing (:mod:`kernel_async._listing`) decides with its plan which requests to make and
+which to drop; this is where they run. Two promises are kept here:
+
+- **Nothing outlives the walk.** A discarded request is cancelled at once and awaited by
+  :meth:`PageTasks.reap` (``aclose()``, or the end of the walk); a listing dropped without
+  closing cancels every request it still has (:meth:`PageTasks.cancel_all`).
+- **A discarded request's failure is not the walk's.** Its exception is marked retrieved, so
+  asyncio logs no "Task exception was never retrieved" for it. Pages that are used need no
+  callback for that: their result is read by the walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from kernel_async._models import Page
+from kernel_async._tasks import cancel_and_wait
+from kernel_async._walk_records import Request
+from kernel_async._window import AdaptiveWindow
+
+__all__ = ["FetchPage", "PageTasks", "arrival"]
+
+FetchPage = Callable[[int, float | None], Coroutine[Any, Any, Page]]
+"""Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
+
+
+def _retrieve(task: asyncio.Task[Page]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
+    # The first page that arrives tells the adaptive window a round trip.
+    if not task.cancelled() and task.exception() is None:
+        adaptive.first_page(task.get_loop().time() - started, len(task.result()))
+
+
+def _wake(waiter: asyncio.Future[None], _task: asyncio.Task[Page]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def arrival(task: asyncio.Task[Page]) -> None:
+    """Wait until ``task`` is done, without cancelling it if the wait is cancelled.
+
+    What ``asyncio.wait((task,))`` does, for one task and with less machinery: a walk waits
+    like this for most of its pages.
+    """
+    waiter: asyncio.Future[None] = task.get_loop().create_future()
+    wake = functools.partial(_wake, waiter)
+    task.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        task.remove_done_callback(wake)
+
+
+class PageTasks:
+    """The walk's requests in flight or buffered, by request key, and those it discarded.
+
+    Args:
+        fetch: Starts the request for a page (offset, deadline in loop time).
+        adaptive: The adaptive window, which learns the round trip from the first page that
+            arrives (``None`` for a fixed window).
+    """
+
+    def __init__(self, fetch: FetchPage, adaptive: AdaptiveWindow | None = None) -> None:
+        self._fetch = fetch
+        self._adaptive = adaptive
+        self._by_key: dict[int, asyncio.Task[Page]] = {}
+        self._discarded: set[asyncio.Task[Page]] = set()  # cancelled, not yet awaited
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, key: int) -> asyncio.Task[Page] | None:
+        """The task of a request still held, if any."""
+        return self._by_key.get(key)
+
+    def running(self) -> int:
+        """How many requests have not been answered yet."""
+        return sum(1 for task in self._by_key.values() if not task.done())
+
+    def arrived(self, requests: Iterable[Request]) -> int:
+        """How many of these requests have their answer already."""
+        return sum(
+            1
+            for request in requests
+            if (task := self._by_key.get(request.key)) is not None and task.done()
+        )
+
+    def launch(self, requests: list[Request], deadline_at: float | None) -> None:
+        """Start a task per request."""
+        loop = asyncio.get_running_loop()
+        # Until the adaptive window has its first round trip, each request reports its own.
+        adaptive = self._adaptive if self._adaptive and not self._adaptive.started else None
+        for request in requests:
+            task = loop.create_task(
+                self._fetch(request.offset, deadline_at),
+                name=f"kernel-async: page at offset {request.offset}",
+            )
+            if adaptive is not None:
+                task.add_done_callback(functools.partial(_timed, adaptive, loop.time()))
+            self._by_key[request.key] = task
+
+    def taken(self, key: int) -> None:
+        """The walk has read this request's page: forget its task."""
+        del self._by_key[key]
+
+    def discard(self, keys: Iterable[int]) -> None:
+        """Cancel these requests now; they are awaited later (:meth:`reap`), not here."""
+        for key in keys:
+            task = self._by_key.pop(key, None)
+            if task is None:
+                continue
+            if task.done():
+                _retrieve(task)
+            else:
+                # Its failure, if it fails before the cancellation lands, is not the walk's.
+                task.add_done_callback(_retrieve)
+                task.cancel()
+                self._discarded.add(task)
+        if self._discarded:
+            self._discarded = {task for task in self._discarded if not task.done()}
+
+    async def reap(self) -> None:
+        """Discard every request left and wait until all those discarded have finished."""
+        self.discard(tuple(self._by_key))
+        discarded, self._discarded = self._discarded, set()
+        await cancel_and_wait(discarded)
+
+    def cancel_all(self) -> None:
+        """Cancel everything without waiting (a listing dropped unclosed: nothing can wait)."""
+        for task in [*self._by_key.values(), *self._discarded]:
+            if task.done():
+                _retrieve(task)
+            elif not task.get_loop().is_closed():
+                task.add_done_callback(_retrieve)
+                task.cancel()
