@@ -57,6 +57,30 @@ def test_the_client_loads_without_cattrs() -> None:
     assert not loaded(modules, "cattrs")
 
 
+WATCH = ("kernel_async._watch", "kernel_async._watch_params", "kernel_async._watch_state")
+
+
+def test_the_client_loads_without_the_watch() -> None:
+    modules = modules_after("from kernel_async import AsyncKernel")
+    assert loaded(modules, "kernel_async._invocations")
+    assert [name for name in WATCH if loaded(modules, name)] == []
+
+
+def test_the_watch_loads_when_first_used() -> None:
+    modules = modules_after(
+        "from kernel_async import AsyncKernel\n"
+        "client = AsyncKernel('key', base_url='http://127.0.0.1:9/')\n"
+        "client.invocations.watch(app_name='bot')"
+    )
+    assert [name for name in WATCH if loaded(modules, name)] == list(WATCH)
+
+
+def test_a_public_name_loads_the_module_that_defines_it() -> None:
+    modules = modules_after("from kernel_async import InvocationEvent")
+    assert loaded(modules, "kernel_async._watch_state")
+    assert not loaded(modules, "kernel_async._client")
+
+
 def test_cattrs_loads_when_a_response_fails_validation_and_names_the_path() -> None:
     modules = modules_after(
         "from kernel_async import APIResponseValidationError, Invocation\n"
