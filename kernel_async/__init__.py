@@ -16,6 +16,7 @@ from kernel_async._version import __version__
 if TYPE_CHECKING:
     from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
     from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
+    from kernel_async._error_models import ErrorBody, ErrorDetail, ErrorResponse
     from kernel_async._errors import (
         APIConnectionError,
         APIError,
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
         ClientClosedError,
         ConflictError,
         ContinuityError,
-        ErrorResponse,
         InternalServerError,
         KernelError,
         MissingAPIKeyError,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
     from kernel_async._listing import InvocationListing
     from kernel_async._models import (
-        ErrorBody,
-        ErrorDetail,
         Invocation,
         InvocationStatus,
         JSONValue,
@@ -115,6 +113,7 @@ __all__ = [
 _HOMES: dict[str, tuple[str, ...]] = {
     "_client": ("DEFAULT_MAX_CONNECTIONS", "AsyncKernel"),
     "_config": ("DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Timeout"),
+    "_error_models": ("ErrorBody", "ErrorDetail", "ErrorResponse"),
     "_errors": (
         "APIConnectionError",
         "APIError",
@@ -127,7 +126,6 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ClientClosedError",
         "ConflictError",
         "ContinuityError",
-        "ErrorResponse",
         "InternalServerError",
         "KernelError",
         "MissingAPIKeyError",
@@ -140,7 +138,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ),
     "_invocations": ("DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"),
     "_listing": ("InvocationListing",),
-    "_models": ("ErrorBody", "ErrorDetail", "Invocation", "InvocationStatus", "JSONValue", "Page"),
+    "_models": ("Invocation", "InvocationStatus", "JSONValue", "Page"),
     "_pages": ("AsyncInvocationPage", "PageInfo"),
     "_params": ("Since",),
     "_resume": ("ResumeToken",),

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import attrs
 
-from kernel_async._errors import APIResponseValidationError, ErrorBody
+from kernel_async._errors import APIResponseValidationError
 from kernel_async._models import (
     Invocation,
     InvocationStatus,
@@ -39,6 +39,8 @@ from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse
 
 if TYPE_CHECKING:
     import cattrs
+
+    from kernel_async._error_models import ErrorBody
 
 __all__ = [
     "NonStandardNumber",
@@ -331,6 +333,8 @@ def decode_error_body(data: object) -> ErrorBody | None:
     Leniency is right here: the status already says what failed, and a malformed error body
     must not hide it behind a validation error.
     """
+    from kernel_async._error_models import ErrorBody  # only a failed call gets here
+
     if not isinstance(data, dict):
         return None
     try:

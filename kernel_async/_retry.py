@@ -35,8 +35,8 @@ from kernel_async._errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
-    case_insensitive,
 )
+from kernel_async._headers import case_insensitive
 
 __all__ = [
     "RETRY_STATUSES",

@@ -66,6 +66,23 @@ def test_the_client_loads_without_the_watch() -> None:
     assert [name for name in WATCH if loaded(modules, name)] == []
 
 
+def test_the_models_of_a_failed_call_load_with_its_error() -> None:
+    modules = modules_after("from kernel_async import AsyncKernel, Invocation, Page")
+    assert not loaded(modules, "kernel_async._error_models")
+    body = b'{"code": "not_found", "message": "no such invocation"}'
+    modules = modules_after(
+        "from kernel_async import NotFoundError\n"
+        "from kernel_async._protocol import interpret_page_response\n"
+        "try:\n"
+        f"    interpret_page_response(404, {{}}, {body!r}, offset=0)\n"
+        "except NotFoundError as exc:\n"
+        "    assert (exc.code, exc.response.status_code) == ('not_found', 404), exc\n"
+        "else:\n"
+        "    raise AssertionError('no error')"
+    )
+    assert loaded(modules, "kernel_async._error_models")
+
+
 def test_the_watch_loads_when_first_used() -> None:
     modules = modules_after(
         "from kernel_async import AsyncKernel\n"
