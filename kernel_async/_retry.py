@@ -132,13 +132,14 @@ class RetryDecision:
         )
 
 
-# A number as Python's float() reads one, in ASCII decimal notation only.
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A number as Python's float() reads one, in ASCII decimal notation only. A pattern that re
+# compiles on first use (a Retry-After header), not at start-up.
+_DECIMAL: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _number(text: str) -> float | None:
     text = text.strip()
-    if _DECIMAL.fullmatch(text) is None:
+    if re.fullmatch(_DECIMAL, text) is None:
         return None
     return float(text)  # never raises here; 1e309 and 400 digits come out as inf
 
