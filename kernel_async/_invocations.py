@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Awaitable, Coroutine, Mapping
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
 from kernel_async._options import NO_OPTIONS, CallOptions, QueryValue, call_options
-from kernel_async._pages import AsyncInvocationPage, FetchAt, link_page
 from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
@@ -27,6 +26,9 @@ from kernel_async._resume import ResumeToken
 from kernel_async._walk import WalkPlan
 from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
+
+if TYPE_CHECKING:
+    from kernel_async._pages import AsyncInvocationPage, FetchAt
 
 __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "InvocationsClient"]
 
@@ -352,6 +354,9 @@ class Invocations(InvocationWatching):
         ]
 
         async def first_page() -> AsyncInvocationPage:
+            # Imported here: only code that awaits the listing needs the official page API.
+            from kernel_async._pages import link_page
+
             if walk_only:
                 verb = "applies" if len(walk_only) == 1 else "apply"
                 raise TypeError(
