@@ -30,41 +30,43 @@ from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
 if TYPE_CHECKING:
     from kernel_async._pages import AsyncInvocationPage, FetchAt
 
-__all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "InvocationsClient"]
+__all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"]
 
 DEFAULT_PREFETCH: Final = 8
 """The fixed window walks had by default before it adapted (``prefetch=None`` now); kept for
 code that passes it explicitly."""
 
 
-class InvocationsClient(Protocol):
-    """What the resource needs from its client, ``AsyncKernel``.
+if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
 
-    Declared here so that the client imports the resource and never the other way round.
-    """
+    class InvocationsClient(Protocol):
+        """What the resource needs from its client, ``AsyncKernel``.
 
-    @property
-    def connection_limit(self) -> int:
-        """Requests that may run at once; a walk's prefetch may not exceed it."""
-        ...
+        Declared here so that the client imports the resource and never the other way round.
+        """
 
-    @property
-    def pushbacks(self) -> int:
-        """How often the server has asked the client to slow down (429, 503), so far."""
-        ...
+        @property
+        def connection_limit(self) -> int:
+            """Requests that may run at once; a walk's prefetch may not exceed it."""
+            ...
 
-    async def _fetch_invocations_page(
-        self,
-        filters: InvocationFilters,
-        *,
-        limit: int | None,
-        offset: int,
-        max_retries: int | None = None,
-        deadline_at: float | None = None,
-        options: CallOptions = NO_OPTIONS,
-    ) -> Page:
-        """One page, retried as the client's policy says, within the deadline (loop time)."""
-        ...
+        @property
+        def pushbacks(self) -> int:
+            """How often the server has asked the client to slow down (429, 503), so far."""
+            ...
+
+        async def _fetch_invocations_page(
+            self,
+            filters: InvocationFilters,
+            *,
+            limit: int | None,
+            offset: int,
+            max_retries: int | None = None,
+            deadline_at: float | None = None,
+            options: CallOptions = NO_OPTIONS,
+        ) -> Page:
+            """One page, retried as the client's policy says, within the deadline (loop time)."""
+            ...
 
 
 class Invocations(InvocationWatching):

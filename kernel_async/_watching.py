@@ -47,14 +47,16 @@ DEFAULT_LOOKBACK: Final = timedelta(seconds=DEFAULT_WATCH_LOOKBACK)
 _LOOKUP_PAGE: Final = 20  # ``query=<id>`` matches that id, and any app or action named like it
 
 
-class _WatchClient(Protocol):
-    """What a watch needs of the client, beyond the resource's requests."""
+if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
 
-    @property
-    def connection_limit(self) -> int: ...
+    class _WatchClient(Protocol):
+        """What a watch needs of the client, beyond the resource's requests."""
 
-    @property
-    def pushbacks(self) -> int: ...
+        @property
+        def connection_limit(self) -> int: ...
+
+        @property
+        def pushbacks(self) -> int: ...
 
 
 class InvocationWatching:
