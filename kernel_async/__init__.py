@@ -16,6 +16,7 @@ from kernel_async._version import __version__
 if TYPE_CHECKING:
     from kernel_async._client import DEFAULT_MAX_CONNECTIONS, AsyncKernel
     from kernel_async._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Timeout
+    from kernel_async._error_models import ErrorBody, ErrorDetail, ErrorResponse
     from kernel_async._errors import (
         APIConnectionError,
         APIError,
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
         ClientClosedError,
         ConflictError,
         ContinuityError,
-        ErrorResponse,
         InternalServerError,
         KernelError,
         MissingAPIKeyError,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from kernel_async._invocations import DEFAULT_PREFETCH, DEFAULT_WALK_PAGE_SIZE, Invocations
     from kernel_async._listing import InvocationListing
     from kernel_async._models import (
-        ErrorBody,
-        ErrorDetail,
         Invocation,
         InvocationStatus,
         JSONValue,
@@ -111,20 +109,62 @@ __all__ = [
 ]
 
 
+# Where each public name is defined (the modules of the TYPE_CHECKING block above).
+_HOMES: dict[str, tuple[str, ...]] = {
+    "_client": ("DEFAULT_MAX_CONNECTIONS", "AsyncKernel"),
+    "_config": ("DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Timeout"),
+    "_error_models": ("ErrorBody", "ErrorDetail", "ErrorResponse"),
+    "_errors": (
+        "APIConnectionError",
+        "APIError",
+        "APIResponseTooLargeError",
+        "APIResponseValidationError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "BadRequestError",
+        "ClientClosedError",
+        "ConflictError",
+        "ContinuityError",
+        "InternalServerError",
+        "KernelError",
+        "MissingAPIKeyError",
+        "NotFoundError",
+        "PaginationError",
+        "PermissionDeniedError",
+        "RateLimitError",
+        "UnprocessableEntityError",
+        "WrongEventLoopError",
+    ),
+    "_invocations": ("DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"),
+    "_listing": ("InvocationListing",),
+    "_models": ("Invocation", "InvocationStatus", "JSONValue", "Page"),
+    "_pages": ("AsyncInvocationPage", "PageInfo"),
+    "_params": ("Since",),
+    "_resume": ("ResumeToken",),
+    "_retry": ("RetryPolicy",),
+    "_walk_records": ("WalkStats",),
+    "_watch": ("FailureStream", "InvocationWatch"),
+    "_watch_state": ("DEFAULT_FINAL_STATUSES", "EventKind", "InvocationEvent"),
+    "_window": ("DEFAULT_MAX_PREFETCH",),
+}
+
+
 def __getattr__(name: str) -> object:
-    """Load the public names the first time one is used.
+    """Load a public name the first time it is used, from the module that defines it.
 
     So the command line starts without importing aiohttp and the client
-    (``kernel-async --help``), while ``from kernel_async import AsyncKernel`` is as before.
-    All of them load at once: what one public name needs, the next usually does too.
+    (``kernel-async --help``), and ``from kernel_async import AsyncKernel`` loads the client
+    and what it needs, not the watch (``client.invocations.watch()`` loads it when called).
     """
-    if name not in __all__:
+    home = next((module for module, names in _HOMES.items() if name in names), None)
+    if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from kernel_async import _public
-
-    namespace = globals()
-    namespace.update((n, getattr(_public, n)) for n in __all__ if n not in namespace)
-    return namespace[name]
+    # __import__ with a fromlist returns the submodule itself; unlike importlib.import_module
+    # it goes through the import statement's path, so ``python -X importtime`` shows it.
+    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

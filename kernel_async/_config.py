@@ -6,7 +6,6 @@ loop or a network.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import platform
 from collections.abc import Mapping
@@ -120,23 +119,51 @@ class _Secret:
     __str__ = __repr__
 
 
-@attrs.frozen(kw_only=True)
 class ClientConfig:
-    """Everything the client needs, resolved and checked. Its repr hides the key."""
+    """Everything the client needs, resolved and checked; read-only. Its repr hides the key.
 
-    api_key: _Secret = attrs.field(repr=False)
-    base_url: URL
-    timeout: Timeout
-    retry: RetryPolicy
-    max_response_bytes: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    proxy: URL | None = attrs.field(default=None, repr=False)  # may hold proxy credentials
+    A plain class, not an attrs one: it needs none of the generated methods, and attrs would
+    generate them at import (start-up time).
+    """
 
-    @functools.cached_property
-    def invocations_url(self) -> URL:
+    __slots__ = (
+        "api_key",
+        "base_url",
+        "headers",
+        "invocations_url",
+        "max_response_bytes",
+        "proxy",
+        "retry",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: _Secret,
+        base_url: URL,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        max_response_bytes: int,
+        headers: Mapping[str, str],
+        proxy: URL | None = None,  # may hold proxy credentials: not in the repr
+    ) -> None:
+        self.api_key: Final = api_key
+        self.base_url: Final = base_url
+        self.timeout: Final = timeout
+        self.retry: Final = retry
+        self.max_response_bytes: Final = max_response_bytes
+        self.headers: Final = headers  # Authorization among them: not in the repr
+        self.proxy: Final = proxy
         # A relative join keeps a path prefix such as /v1/ (`/invocations` would drop it).
-        # Cached: every request starts from it.
-        return self.base_url / "invocations"
+        # Computed once: every request starts from it.
+        self.invocations_url: Final = base_url / "invocations"
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(base_url={self.base_url!r}, timeout={self.timeout!r}, "
+            f"retry={self.retry!r}, max_response_bytes={self.max_response_bytes!r})"
+        )
 
 
 def _is_loopback(host: str | None) -> bool:

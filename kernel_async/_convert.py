@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import attrs
 
-from kernel_async._errors import APIResponseValidationError, ErrorBody
+from kernel_async._errors import APIResponseValidationError
 from kernel_async._models import (
     Invocation,
     InvocationStatus,
@@ -39,6 +39,8 @@ from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse
 
 if TYPE_CHECKING:
     import cattrs
+
+    from kernel_async._error_models import ErrorBody
 
 __all__ = [
     "NonStandardNumber",
@@ -95,18 +97,25 @@ def make_loads(fast: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
     return loads
 
 
-loads: Callable[[bytes], Any]
-"""Decode JSON bytes: orjson when installed (the ``fast`` extra), else :mod:`json`.
+@functools.cache
+def _decoder() -> Callable[[bytes], Any]:
+    # orjson loads with the first body rather than with the package: it imports dataclasses
+    # and more, about a millisecond of start-up for a program that may never decode a body.
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - depends on the environment
+        return make_loads(None)
+    return make_loads(orjson.loads)  # pragma: no cover - depends on the environment
 
-Raises :class:`NonStandardNumber` for ``NaN`` and ``Infinity``, another :class:`ValueError` (or
-:class:`RecursionError`) for text that is not JSON.
-"""
-try:
-    import orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    loads = make_loads(None)
-else:  # pragma: no cover - depends on the environment
-    loads = make_loads(orjson.loads)
+
+def loads(data: bytes) -> Any:
+    """Decode JSON bytes: orjson when installed (the ``fast`` extra), else :mod:`json`.
+
+    Raises :class:`NonStandardNumber` for ``NaN`` and ``Infinity``, another :class:`ValueError`
+    (or :class:`RecursionError`) for text that is not JSON.
+    """
+    return _decoder()(data)
+
 
 _T = TypeVar("_T")
 
@@ -331,6 +340,8 @@ def decode_error_body(data: object) -> ErrorBody | None:
     Leniency is right here: the status already says what failed, and a malformed error body
     must not hide it behind a validation error.
     """
+    from kernel_async._error_models import ErrorBody  # only a failed call gets here
+
     if not isinstance(data, dict):
         return None
     try:

@@ -32,18 +32,20 @@ No exception carries the API key: messages are built from the response, never fr
 request's headers, and transport exceptions whose text could hold request headers are not
 chained (aiohttp's ``ClientResponseError`` repr includes them).
 
-The Error body's models live here too, with the exceptions that carry them, so that this
-module imports nothing else of the package: every other module may import it.
+This module imports nothing else of the package but the header helper and, once an
+:class:`APIStatusError` is built, the models an error carries (``_error_models``, loaded then
+rather than at start-up): every other module may import it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
+from kernel_async._headers import case_insensitive
+
+if TYPE_CHECKING:
+    from kernel_async._error_models import ErrorBody, ErrorDetail, ErrorResponse
 
 __all__ = [
     "APIConnectionError",
@@ -57,9 +59,6 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ContinuityError",
-    "ErrorBody",
-    "ErrorDetail",
-    "ErrorResponse",
     "InternalServerError",
     "KernelError",
     "MissingAPIKeyError",
@@ -72,79 +71,8 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class ErrorDetail:
-    """``components/schemas/ErrorDetail``: a lower-level code and message."""
-
-    code: str | None = None
-    message: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ErrorBody:
-    """``components/schemas/Error``: the JSON body of every error response."""
-
-    code: str
-    message: str
-    details: tuple[ErrorDetail, ...] = ()
-    inner_error: ErrorDetail | None = None
-
-
-def case_insensitive(headers: Mapping[str, str] | None) -> CIMultiDictProxy[str]:
-    """``headers`` read-only, with lookups that ignore case, as HTTP field names do.
-
-    RFC 9110 section 5.1: field names are case-insensitive. Go writes ``Retry-After-Ms``,
-    proxies may write ``retry-after``; a plain dict would see neither under the other spelling.
-    Every repeated field is kept; ``get`` returns the first. A ``CIMultiDictProxy`` (aiohttp's
-    response headers) is one already and comes back as it is; anything else is copied.
-    """
-    if isinstance(headers, CIMultiDictProxy):
-        return headers
-    return CIMultiDictProxy(CIMultiDict(headers or {}))
-
-
 class KernelError(Exception):
     """Base class of every exception kernel-async raises on purpose."""
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class ErrorResponse:
-    """The response an error came from: what the server sent, and nothing of the request.
-
-    A stand-in for the ``httpx.Response`` that the official SDK's ``exc.response`` is, with
-    the parts of it that describe the answer. It holds no request headers, so no credentials:
-    printing or logging it is safe.
-
-    Attributes:
-        status_code: The HTTP status, for example ``401``.
-        headers: The response headers, read-only; lookups ignore case.
-        content: The raw body, as received (at most ``max_response_bytes``).
-        request_id: The ``X-Request-Id`` header, when there was one.
-        url: The URL that was requested (it never holds credentials).
-    """
-
-    status_code: int
-    headers: CIMultiDictProxy[str] = attrs.field(converter=case_insensitive)
-    content: bytes = attrs.field(default=b"", repr=False)
-    url: str | None = None
-
-    @property
-    def request_id(self) -> str | None:
-        """The server's ``X-Request-Id`` for this response."""
-        return self.headers.get("X-Request-Id")
-
-    @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (undecodable bytes replaced)."""
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        """The body parsed as JSON.
-
-        Raises:
-            ValueError: the body is not JSON (an HTML page from a proxy, say).
-        """
-        return json.loads(self.content)
 
 
 class MissingAPIKeyError(KernelError):
@@ -356,6 +284,8 @@ class APIStatusError(APIError):
         self.status = status
         self.body = body
         self.body_excerpt = body_excerpt
+        from kernel_async._error_models import ErrorResponse  # see the module docs
+
         self.response = ErrorResponse(status_code=status, headers=headers, content=content, url=url)
 
     @property

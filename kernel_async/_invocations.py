@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Awaitable, Coroutine, Mapping
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
 from kernel_async._options import NO_OPTIONS, CallOptions, QueryValue, call_options
-from kernel_async._pages import AsyncInvocationPage, FetchAt, link_page
 from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
@@ -28,41 +27,46 @@ from kernel_async._walk import WalkPlan
 from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
 
-__all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations", "InvocationsClient"]
+if TYPE_CHECKING:
+    from kernel_async._pages import AsyncInvocationPage, FetchAt
+
+__all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"]
 
 DEFAULT_PREFETCH: Final = 8
 """The fixed window walks had by default before it adapted (``prefetch=None`` now); kept for
 code that passes it explicitly."""
 
 
-class InvocationsClient(Protocol):
-    """What the resource needs from its client, ``AsyncKernel``.
+if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
 
-    Declared here so that the client imports the resource and never the other way round.
-    """
+    class InvocationsClient(Protocol):
+        """What the resource needs from its client, ``AsyncKernel``.
 
-    @property
-    def connection_limit(self) -> int:
-        """Requests that may run at once; a walk's prefetch may not exceed it."""
-        ...
+        Declared here so that the client imports the resource and never the other way round.
+        """
 
-    @property
-    def pushbacks(self) -> int:
-        """How often the server has asked the client to slow down (429, 503), so far."""
-        ...
+        @property
+        def connection_limit(self) -> int:
+            """Requests that may run at once; a walk's prefetch may not exceed it."""
+            ...
 
-    async def _fetch_invocations_page(
-        self,
-        filters: InvocationFilters,
-        *,
-        limit: int | None,
-        offset: int,
-        max_retries: int | None = None,
-        deadline_at: float | None = None,
-        options: CallOptions = NO_OPTIONS,
-    ) -> Page:
-        """One page, retried as the client's policy says, within the deadline (loop time)."""
-        ...
+        @property
+        def pushbacks(self) -> int:
+            """How often the server has asked the client to slow down (429, 503), so far."""
+            ...
+
+        async def _fetch_invocations_page(
+            self,
+            filters: InvocationFilters,
+            *,
+            limit: int | None,
+            offset: int,
+            max_retries: int | None = None,
+            deadline_at: float | None = None,
+            options: CallOptions = NO_OPTIONS,
+        ) -> Page:
+            """One page, retried as the client's policy says, within the deadline (loop time)."""
+            ...
 
 
 class Invocations(InvocationWatching):
@@ -352,6 +356,9 @@ class Invocations(InvocationWatching):
         ]
 
         async def first_page() -> AsyncInvocationPage:
+            # Imported here: only code that awaits the listing needs the official page API.
+            from kernel_async._pages import link_page
+
             if walk_only:
                 verb = "applies" if len(walk_only) == 1 else "apply"
                 raise TypeError(

@@ -14,12 +14,10 @@ from typing import Any, Literal, TypeAlias, overload
 import attrs
 
 from kernel_async._defaults import InvocationStatus
-from kernel_async._errors import APIResponseValidationError, ErrorBody, ErrorDetail
+from kernel_async._errors import APIResponseValidationError
 from kernel_async._timestamps import rfc3339_to_epoch_ns
 
 __all__ = [
-    "ErrorBody",
-    "ErrorDetail",
     "Invocation",
     "InvocationStatus",
     "JSONValue",

@@ -11,8 +11,6 @@ import math
 from collections.abc import Mapping
 from typing import Final, TypeAlias
 
-import attrs
-
 from kernel_async._config import Timeout, check_header
 from kernel_async._params import is_unicode_text
 
@@ -39,9 +37,11 @@ RESERVED_QUERY: Final = frozenset(
 (and make a walk's resume token lie) or break pagination, which follows ``X-Next-Offset``."""
 
 
-@attrs.frozen(kw_only=True)
 class CallOptions:
-    """What one call adds to each of its requests, checked.
+    """What one call adds to each of its requests, checked; read-only.
+
+    A plain class, not an attrs one: it needs none of the generated methods, and attrs would
+    generate them at import (start-up time).
 
     Attributes:
         timeout: The per-attempt limits for this call; ``None``: the client's.
@@ -50,9 +50,22 @@ class CallOptions:
         query: Extra query parameters, as strings, sent after the SDK's own.
     """
 
-    timeout: Timeout | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # may hold tokens
-    query: Mapping[str, str] = attrs.field(factory=dict)
+    __slots__ = ("headers", "query", "timeout")
+
+    def __init__(
+        self,
+        *,
+        timeout: Timeout | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
+        self.timeout: Final = timeout
+        self.headers: Final[Mapping[str, str]] = {} if headers is None else headers
+        self.query: Final[Mapping[str, str]] = {} if query is None else query
+
+    def __repr__(self) -> str:
+        # Not the headers: they may hold tokens.
+        return f"CallOptions(timeout={self.timeout!r}, query={self.query!r})"
 
 
 NO_OPTIONS: Final = CallOptions()

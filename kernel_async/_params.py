@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-import attrs
-
 from kernel_async._models import InvocationStatus
 from kernel_async._timestamps import (
     format_go_duration,
@@ -190,20 +188,66 @@ def _encode_since(since: object) -> str:
     )
 
 
-@attrs.frozen(kw_only=True)
+_FILTER_NAMES: Final = (
+    "app_name",
+    "version",
+    "action_name",
+    "deployment_id",
+    "status",
+    "since",
+    "query",
+)
+"""The filters' query parameters, in the order of the query string (as build_query sends them)."""
+
+
 class InvocationFilters:
-    """The filters of ``GET /invocations``, validated and encoded for the wire.
+    """The filters of ``GET /invocations``, validated and encoded for the wire; read-only.
 
     Build it with :meth:`create`, which checks every value; the fields hold wire strings.
+    Equal when the same filters are set. A plain class, not an attrs one: attrs would generate
+    its methods at import (start-up time).
     """
 
-    app_name: str | None = None
-    version: str | None = None
-    action_name: str | None = None
-    deployment_id: str | None = None
-    status: str | None = None
-    since: str | None = None
-    query: str | None = None
+    __slots__ = (
+        "action_name",
+        "app_name",
+        "deployment_id",
+        "query",
+        "since",
+        "status",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        app_name: str | None = None,
+        version: str | None = None,
+        action_name: str | None = None,
+        deployment_id: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        query: str | None = None,
+    ) -> None:
+        self.app_name: Final = app_name
+        self.version: Final = version
+        self.action_name: Final = action_name
+        self.deployment_id: Final = deployment_id
+        self.status: Final = status
+        self.since: Final = since
+        self.query: Final = query
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InvocationFilters):
+            return NotImplemented
+        return self.as_query() == other.as_query()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_query().items()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.as_query().items())
+        return f"InvocationFilters({shown})"
 
     @classmethod
     def create(
@@ -239,7 +283,7 @@ class InvocationFilters:
 
     def as_query(self) -> dict[str, str]:
         """The filters that are set, by their query parameter names."""
-        return {name: value for name, value in attrs.asdict(self).items() if value is not None}
+        return {name: value for name in _FILTER_NAMES if (value := getattr(self, name)) is not None}
 
 
 def build_query(filters: InvocationFilters, *, limit: int | None, offset: int) -> dict[str, str]:

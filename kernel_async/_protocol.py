@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kernel_async._convert import (
     NonStandardNumber,
@@ -23,17 +23,19 @@ from kernel_async._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
-    ErrorResponse,
     InternalServerError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
-    case_insensitive,
 )
+from kernel_async._headers import case_insensitive
 from kernel_async._models import Page
 from kernel_async._params import MAX_OFFSET
+
+if TYPE_CHECKING:
+    from kernel_async._error_models import ErrorResponse
 
 __all__ = [
     "PageHeaders",
@@ -280,6 +282,15 @@ def status_error(
     )
 
 
+def _error_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, url: str | None
+) -> ErrorResponse:
+    # Imported here: only a failed call needs it (see kernel_async._error_models).
+    from kernel_async._error_models import ErrorResponse
+
+    return ErrorResponse(status_code=status, headers=headers, content=body, url=url)
+
+
 def interpret_page_response(
     status: int,
     headers: Mapping[str, str],
@@ -321,7 +332,7 @@ def interpret_page_response(
             retryable=True,
             request_id=request_id,
             url=url,
-            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
+            response=_error_response(status, headers, body, url=url),
         ) from None
     try:
         items = decode_invocations(data)
@@ -332,7 +343,7 @@ def interpret_page_response(
             status=status,
             request_id=request_id,
             url=url,
-            response=ErrorResponse(status_code=status, headers=headers, content=body, url=url),
+            response=_error_response(status, headers, body, url=url),
         ) from None
     return Page(
         items=items,

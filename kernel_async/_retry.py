@@ -35,8 +35,8 @@ from kernel_async._errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
-    case_insensitive,
 )
+from kernel_async._headers import case_insensitive
 
 __all__ = [
     "RETRY_STATUSES",
@@ -101,28 +101,45 @@ class RetryPolicy:
             raise ValueError(f"RetryPolicy.jitter must be between 0 and 1, got {self.jitter}")
 
 
-@attrs.frozen
 class RetryDecision:
-    """Whether to try again, after how long, and why (for logs and error notes).
+    """Whether to try again, after how long, and why (for logs and error notes); read-only.
 
     ``retryable`` is false when the error is never retried (a 400, say), and true when it is
     retried or would have been but for the retry budget, the cap on hints or the deadline.
+    A plain class, not an attrs one: attrs would generate methods it does not need at import.
     """
 
-    retry: bool
-    reason: str
-    delay: float = 0.0
-    throttle: bool = False
-    retryable: bool = True
+    __slots__ = ("delay", "reason", "retry", "retryable", "throttle")
+
+    def __init__(
+        self,
+        retry: bool,
+        reason: str,
+        delay: float = 0.0,
+        throttle: bool = False,
+        retryable: bool = True,
+    ) -> None:
+        self.retry: Final = retry
+        self.reason: Final = reason
+        self.delay: Final = delay
+        self.throttle: Final = throttle
+        self.retryable: Final = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryDecision(retry={self.retry}, reason={self.reason!r}, delay={self.delay}, "
+            f"throttle={self.throttle}, retryable={self.retryable})"
+        )
 
 
-# A number as Python's float() reads one, in ASCII decimal notation only.
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A number as Python's float() reads one, in ASCII decimal notation only. A pattern that re
+# compiles on first use (a Retry-After header), not at start-up.
+_DECIMAL: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _number(text: str) -> float | None:
     text = text.strip()
-    if _DECIMAL.fullmatch(text) is None:
+    if re.fullmatch(_DECIMAL, text) is None:
         return None
     return float(text)  # never raises here; 1e309 and 400 digits come out as inf
 

@@ -43,10 +43,10 @@ _GO_UNITS_NS = {
 }
 # ASCII digits only: Go compares bytes with '0' and '9', so "\u0665m" (Arabic-Indic five) is
 # an unknown unit there, not five minutes. A leading "+" is Go's; a "-" is refused here.
-_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-_GO_DURATION = re.compile(
-    r"\+?(?:(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)"
-)
+# Patterns, not compiled ones: re compiles them on first use (and caches them), which spares
+# start-up the compiling for programs that never pass a duration.
+_GO_DURATION_PART = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
+_GO_DURATION = r"\+?(?:(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)"
 MAX_GO_DURATION_NS: Final = 2**63 - 1
 """The longest Go ``time.Duration``: an ``int64`` of nanoseconds (about 2562047 hours)."""
 
@@ -153,10 +153,10 @@ def format_rfc3339(value: datetime) -> str:
 
 def _go_duration_ns(text: str) -> int | None:
     """The nanoseconds of a non-negative Go duration, or ``None`` if Go would refuse it."""
-    if _GO_DURATION.fullmatch(text) is None:
+    if re.fullmatch(_GO_DURATION, text) is None:
         return None
     total_ns = 0
-    for number, unit in _GO_DURATION_PART.findall(text):
+    for number, unit in re.findall(_GO_DURATION_PART, text):
         whole, _, fraction = number.partition(".")
         scale = _GO_UNITS_NS[unit]
         if len(whole.lstrip("0")) > 19:

@@ -3,6 +3,10 @@
 :class:`InvocationWatching` is mixed into :class:`~kernel_async._invocations.Invocations`,
 whose ``list`` and ``list_page`` make every request a watch sends: a watch is walks and
 lookups with the same filters, retries, deadlines and options as any listing.
+
+The watch itself (``_watch``, ``_watch_state``, ``_watch_params``) is imported by the methods,
+the first time one is called: a program that only lists invocations never loads it (start-up
+time; tests/test_startup.py checks it).
 """
 
 from __future__ import annotations
@@ -27,17 +31,10 @@ from kernel_async._params import (
     validate_limit,
     validate_max_retries,
 )
-from kernel_async._watch import FailureStream, InvocationWatch
-from kernel_async._watch_params import (
-    validate_final_statuses,
-    validate_given,
-    validate_interval,
-    validate_lookback,
-    validate_seconds,
-    validate_since,
-    validate_statuses,
-)
-from kernel_async._watch_state import WatchState
+
+if TYPE_CHECKING:
+    from kernel_async._watch import FailureStream, InvocationWatch
+    from kernel_async._watch_state import WatchState
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_LOOKBACK", "InvocationWatching"]
 
@@ -50,14 +47,16 @@ DEFAULT_LOOKBACK: Final = timedelta(seconds=DEFAULT_WATCH_LOOKBACK)
 _LOOKUP_PAGE: Final = 20  # ``query=<id>`` matches that id, and any app or action named like it
 
 
-class _WatchClient(Protocol):
-    """What a watch needs of the client, beyond the resource's requests."""
+if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
 
-    @property
-    def connection_limit(self) -> int: ...
+    class _WatchClient(Protocol):
+        """What a watch needs of the client, beyond the resource's requests."""
 
-    @property
-    def pushbacks(self) -> int: ...
+        @property
+        def connection_limit(self) -> int: ...
+
+        @property
+        def pushbacks(self) -> int: ...
 
 
 class InvocationWatching:
@@ -138,6 +137,14 @@ class InvocationWatching:
         Raises:
             ValueError, TypeError: an invalid argument (nothing is sent).
         """
+        from kernel_async._watch_params import (
+            validate_final_statuses,
+            validate_lookback,
+            validate_since,
+            validate_statuses,
+        )
+        from kernel_async._watch_state import WatchState
+
         filters = InvocationFilters.create(
             app_name=app_name,
             version=version,
@@ -192,6 +199,8 @@ class InvocationWatching:
         ``since=None`` (the default) reports the failures from the moment it starts; with a
         ``since``, those that failed since then come first.
         """
+        from kernel_async._watch import FailureStream
+
         watch = self.watch(
             app_name=app_name,
             version=version,
@@ -251,6 +260,14 @@ class InvocationWatching:
             ValueError, TypeError: an invalid argument (nothing is sent).
             TimeoutError: ``timeout`` passed first.
         """
+        from kernel_async._watch_params import (
+            validate_final_statuses,
+            validate_given,
+            validate_seconds,
+            validate_since,
+        )
+        from kernel_async._watch_state import WatchState
+
         given = validate_given(invocations)
         seconds = None if timeout is None else validate_seconds("timeout", timeout, zero=False)
         since_ns = validate_since(since)
@@ -303,6 +320,9 @@ class InvocationWatching:
         extra_headers: Mapping[str, str] | None,
         extra_query: Mapping[str, QueryValue] | None,
     ) -> InvocationWatch:
+        from kernel_async._watch import InvocationWatch
+        from kernel_async._watch_params import validate_interval
+
         options: dict[str, Any] = {
             "max_retries": validate_max_retries(max_retries),
             "timeout": timeout,

@@ -30,8 +30,6 @@ from __future__ import annotations
 import math
 from typing import Final
 
-import attrs
-
 from kernel_async._defaults import DEFAULT_MAX_PREFETCH
 
 __all__ = ["DEFAULT_MAX_PREFETCH", "ITEM_COST", "AdaptiveWindow"]
@@ -48,30 +46,51 @@ _HOLD_ROUNDS: Final = 8  # rounds before trying a larger window again when the l
 _FAST_FROM: Final = 6  # from this window on, a round of nothing but waits grows it by half
 
 
-@attrs.define
 class AdaptiveWindow:
     """Pages in flight for a walk without a fixed ``prefetch`` (see the module docs).
+
+    A plain class, not an attrs one: attrs would generate methods it does not need at import
+    (start-up time).
 
     Args:
         maximum: The most pages in flight (``max_prefetch``, within the connection limit).
     """
 
-    maximum: int
-    window: int = 1
-    peak: int = 1
-    _started: bool = False
-    _ceiling: float | None = None  # lowered by pushback, rising again page by page
-    # One round is a window's worth of pages (eight at least): pages arrive in bursts, so the
-    # window is judged by the round, not by the page.
-    _round_pages: int = 0
-    _round_waits: int = 0
-    _round_ready: int | None = None  # the fewest pages found waiting behind the one taken
-    _round_start: float | None = None
-    # The best rate of pages seen, and the window it came with: growing past it is kept only
-    # if it pays (a saturated server answers no faster for more pages in flight).
-    _best_rate: float = 0.0
-    _best_window: int = 1
-    _hold: int = 0  # rounds to wait before trying a larger window again
+    __slots__ = (
+        "_best_rate",
+        "_best_window",
+        "_ceiling",
+        "_hold",
+        "_round_pages",
+        "_round_ready",
+        "_round_start",
+        "_round_waits",
+        "_started",
+        "maximum",
+        "peak",
+        "window",
+    )
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.window = 1
+        self.peak = 1
+        self._started = False
+        self._ceiling: float | None = None  # lowered by pushback, rising again page by page
+        # One round is a window's worth of pages (eight at least): pages arrive in bursts, so
+        # the window is judged by the round, not by the page.
+        self._round_pages = 0
+        self._round_waits = 0
+        self._round_ready: int | None = None  # the fewest pages found waiting behind the one taken
+        self._round_start: float | None = None
+        # The best rate of pages seen, and the window it came with: growing past it is kept
+        # only if it pays (a saturated server answers no faster for more pages in flight).
+        self._best_rate = 0.0
+        self._best_window = 1
+        self._hold = 0  # rounds to wait before trying a larger window again
+
+    def __repr__(self) -> str:
+        return f"AdaptiveWindow(maximum={self.maximum}, window={self.window}, peak={self.peak})"
 
     @property
     def started(self) -> bool:

@@ -145,9 +145,12 @@ def _package_imports(module: str) -> set[str]:
 
 
 def test_models_errors_and_the_converter_import_one_way() -> None:
-    # _errors at the bottom; the models above it; the converter, built from the models, above
-    # them. No import back, not even inside a function or for type checking.
-    assert _package_imports("_errors") == set()
+    # The header helper and the models an error carries at the bottom; _errors on them; the
+    # models above it; the converter, built from the models, above them. No import back, not
+    # even inside a function or for type checking.
+    assert _package_imports("_headers") == set()
+    assert _package_imports("_error_models") == {"kernel_async._headers"}
+    assert _package_imports("_errors") == {"kernel_async._headers", "kernel_async._error_models"}
     assert "kernel_async._convert" not in _package_imports("_models")
     assert "kernel_async._errors" in _package_imports("_models")
     assert {"kernel_async._models", "kernel_async._errors"} <= _package_imports("_convert")

@@ -275,3 +275,15 @@ def test_type_errors_name_the_parameter_first(validate: Any, name: str) -> None:
 def test_filters_are_built_by_keyword() -> None:
     with pytest.raises(TypeError):
         InvocationFilters("app")  # type: ignore[misc]
+
+
+def test_filters_are_values_equal_by_what_they_filter() -> None:
+    one = InvocationFilters.create(app_name="bot", status="failed")
+    same = InvocationFilters(status="failed", app_name="bot")
+    assert one == same
+    assert hash(one) == hash(same)
+    assert one != InvocationFilters.create(app_name="bot")
+    assert one != one.as_query()  # not a dict, though it holds the same
+    assert one.as_query() == {"app_name": "bot", "status": "failed"}  # in the query's order
+    assert list(one.as_query()) == ["app_name", "status"]
+    assert repr(one) == "InvocationFilters(app_name='bot', status='failed')"

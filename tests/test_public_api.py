@@ -28,3 +28,11 @@ def test_the_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("kernel_async").joinpath("py.typed").is_file()
+
+
+def test_each_public_name_is_loaded_from_one_module() -> None:
+    homes = [name for names in kernel_async._HOMES.values() for name in names]
+    assert sorted(homes) == sorted(set(kernel_async.__all__) - {"__version__"})
+    for home, names in kernel_async._HOMES.items():
+        module = __import__(f"kernel_async.{home}", fromlist=["_"])
+        assert all(name in vars(module) for name in names), home

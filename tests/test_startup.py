@@ -57,6 +57,69 @@ def test_the_client_loads_without_cattrs() -> None:
     assert not loaded(modules, "cattrs")
 
 
+def test_orjson_loads_with_the_first_body() -> None:
+    pytest.importorskip("orjson")
+    modules = modules_after("from kernel_async import AsyncKernel, Invocation")
+    assert not loaded(modules, "orjson")
+    modules = modules_after(
+        "from kernel_async._protocol import interpret_page_response\n"
+        "page = interpret_page_response(200, {}, b'[]', offset=0)\n"
+        "assert page.items == (), page"
+    )
+    assert loaded(modules, "orjson")
+
+
+WATCH = ("kernel_async._watch", "kernel_async._watch_params", "kernel_async._watch_state")
+
+
+def test_the_client_loads_without_the_watch() -> None:
+    modules = modules_after("from kernel_async import AsyncKernel")
+    assert loaded(modules, "kernel_async._invocations")
+    assert [name for name in WATCH if loaded(modules, name)] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kernel_async/_listing.py imports AsyncInvocationPage at run time, for annotations",
+)
+def test_the_client_loads_without_the_official_page_api() -> None:
+    # _pages serves code that awaits list(); _invocations imports it when that happens.
+    modules = modules_after("from kernel_async import AsyncKernel")
+    assert not loaded(modules, "kernel_async._pages")
+
+
+def test_the_models_of_a_failed_call_load_with_its_error() -> None:
+    modules = modules_after("from kernel_async import AsyncKernel, Invocation, Page")
+    assert not loaded(modules, "kernel_async._error_models")
+    body = b'{"code": "not_found", "message": "no such invocation"}'
+    modules = modules_after(
+        "from kernel_async import NotFoundError\n"
+        "from kernel_async._protocol import interpret_page_response\n"
+        "try:\n"
+        f"    interpret_page_response(404, {{}}, {body!r}, offset=0)\n"
+        "except NotFoundError as exc:\n"
+        "    assert (exc.code, exc.response.status_code) == ('not_found', 404), exc\n"
+        "else:\n"
+        "    raise AssertionError('no error')"
+    )
+    assert loaded(modules, "kernel_async._error_models")
+
+
+def test_the_watch_loads_when_first_used() -> None:
+    modules = modules_after(
+        "from kernel_async import AsyncKernel\n"
+        "client = AsyncKernel('key', base_url='http://127.0.0.1:9/')\n"
+        "client.invocations.watch(app_name='bot')"
+    )
+    assert [name for name in WATCH if loaded(modules, name)] == list(WATCH)
+
+
+def test_a_public_name_loads_the_module_that_defines_it() -> None:
+    modules = modules_after("from kernel_async import InvocationEvent")
+    assert loaded(modules, "kernel_async._watch_state")
+    assert not loaded(modules, "kernel_async._client")
+
+
 def test_cattrs_loads_when_a_response_fails_validation_and_names_the_path() -> None:
     modules = modules_after(
         "from kernel_async import APIResponseValidationError, Invocation\n"
