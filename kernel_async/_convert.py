@@ -97,25 +97,18 @@ def make_loads(fast: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
     return loads
 
 
-@functools.cache
-def _decoder() -> Callable[[bytes], Any]:
-    # orjson loads with the first body rather than with the package: it imports dataclasses
-    # and more, about a millisecond of start-up for a program that may never decode a body.
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - depends on the environment
-        return make_loads(None)
-    return make_loads(orjson.loads)  # pragma: no cover - depends on the environment
+loads: Callable[[bytes], Any]
+"""Decode JSON bytes: orjson when installed (the ``fast`` extra), else :mod:`json`.
 
-
-def loads(data: bytes) -> Any:
-    """Decode JSON bytes: orjson when installed (the ``fast`` extra), else :mod:`json`.
-
-    Raises :class:`NonStandardNumber` for ``NaN`` and ``Infinity``, another :class:`ValueError`
-    (or :class:`RecursionError`) for text that is not JSON.
-    """
-    return _decoder()(data)
-
+Raises :class:`NonStandardNumber` for ``NaN`` and ``Infinity``, another :class:`ValueError` (or
+:class:`RecursionError`) for text that is not JSON.
+"""
+try:
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    loads = make_loads(None)
+else:  # pragma: no cover - depends on the environment
+    loads = make_loads(orjson.loads)
 
 _T = TypeVar("_T")
 

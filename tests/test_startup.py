@@ -57,18 +57,6 @@ def test_the_client_loads_without_cattrs() -> None:
     assert not loaded(modules, "cattrs")
 
 
-def test_orjson_loads_with_the_first_body() -> None:
-    pytest.importorskip("orjson")
-    modules = modules_after("from kernel_async import AsyncKernel, Invocation")
-    assert not loaded(modules, "orjson")
-    modules = modules_after(
-        "from kernel_async._protocol import interpret_page_response\n"
-        "page = interpret_page_response(200, {}, b'[]', offset=0)\n"
-        "assert page.items == (), page"
-    )
-    assert loaded(modules, "orjson")
-
-
 WATCH = ("kernel_async._watch", "kernel_async._watch_params", "kernel_async._watch_state")
 
 
