@@ -66,10 +66,6 @@ def test_the_client_loads_without_the_watch() -> None:
     assert [name for name in WATCH if loaded(modules, name)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernel_async/_listing.py imports AsyncInvocationPage at run time, for annotations",
-)
 def test_the_client_loads_without_the_official_page_api() -> None:
     # _pages serves code that awaits list(); _invocations imports it when that happens.
     modules = modules_after("from kernel_async import AsyncKernel")
