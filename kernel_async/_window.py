@@ -11,13 +11,16 @@ with what the walk sees:
   connection, two or three round trips to a real API);
 * **waiting on the network**, with the whole window in flight, grows it: by half when the
   walk waited for every page of a round (a window's worth of pages: they arrive in bursts)
-  at a window of six or more, by one otherwise;
+  at a window of six or more, by a quarter (one page at least) otherwise;
 * **pages waiting on the walk** all round long (two or more already arrived behind each page
   it took) shrink it by one: the walk's own work (its consumer, structuring the pages) is
   what takes the time, and more pages in flight would only sit in the buffer;
-* **growth that does not pay** (a round at the larger window brings pages no faster than the
-  best round so far: a saturated server, or the walk's own work, sets the pace) is undone,
-  and not tried again for a few rounds;
+* **growth that does not pay** is undone, and not tried again for a few rounds: a saturated
+  server, or the walk's own work, sets the pace. It pays when a round at the larger window
+  brings pages faster than the best round so far by half as much as the window grew (more
+  pages in flight bring them at most that much faster). The first round at a larger window
+  that does not pay gets a second look: it still brings pages requested a round trip ago,
+  when the window was smaller;
 * **a server that pushes back** (429, 503, ``Retry-After``) halves it, each time it asks, and
   it grows back by one page per four windows of pages: a server that throttles tends to
   again, and each page in flight then costs a wasted request.
@@ -40,7 +43,11 @@ ITEM_COST: Final = 5e-6
 loop body), measured on a slow machine: a slower consumer shows up as pages waiting."""
 
 _RECOVERY: Final = 4  # windows of pages per page the window grows back after pushback
-_PAYS: Final = 1.1  # a larger window is kept if it brings pages at least this much faster
+_PAYS: Final = 1.1  # a round at the same window sets a new best rate from this much faster
+# A larger window is kept if its round brings pages faster by at least this share of what the
+# window grew by: 11 to 12 pages in flight can bring pages 9 % faster at most, never the 10 %
+# a fixed bar would ask, so a fixed bar stopped growth at about ten pages.
+_PAYS_SHARE: Final = 0.5
 _ROUND: Final = 8  # the fewest pages in a round: fewer are too few to time
 _HOLD_ROUNDS: Final = 8  # rounds before trying a larger window again when the last did not pay
 _FAST_FROM: Final = 6  # from this window on, a round of nothing but waits grows it by half
@@ -65,6 +72,7 @@ class AdaptiveWindow:
         "_round_ready",
         "_round_start",
         "_round_waits",
+        "_second_look",
         "_started",
         "maximum",
         "peak",
@@ -88,6 +96,7 @@ class AdaptiveWindow:
         self._best_rate = 0.0
         self._best_window = 1
         self._hold = 0  # rounds to wait before trying a larger window again
+        self._second_look = False  # a larger window's first round did not pay: one more
 
     def __repr__(self) -> str:
         return f"AdaptiveWindow(maximum={self.maximum}, window={self.window}, peak={self.peak})"
@@ -131,15 +140,21 @@ class AdaptiveWindow:
         if self._round_pages < max(self.window, _ROUND):
             return
         rate = self._round_pages / max(at - self._round_start, 1e-9)
-        undone = False
-        if rate >= self._best_rate * _PAYS:
+        judging = False
+        if rate >= self._best_rate * self._bar():
             self._best_rate, self._best_window = rate, self.window
+            self._second_look = False
+        elif self.window > self._best_window and not self._second_look:
+            # The first round at a larger window still brings pages requested when it was
+            # smaller (a round trip ago, about a round): judge it on the next round as well.
+            self._second_look = judging = True
         elif self.window > self._best_window:
             # More pages in flight, no more pages a second: the server (or the walk's own
             # work) sets the pace. Go back, and try again later: conditions change.
             self._set(self._best_window)
-            self._best_rate, self._hold, undone = rate, _HOLD_ROUNDS, True
-        if undone:
+            self._best_rate, self._hold, judging = rate, _HOLD_ROUNDS, True
+            self._second_look = False
+        if judging:
             pass
         elif self._hold:
             self._hold -= 1
@@ -149,11 +164,18 @@ class AdaptiveWindow:
             # work sets the pace, and growing by one page at a time finds it.
             self._set(self.window + self.window // 2)
         elif self._round_waits:
-            self._set(self.window + 1)
+            self._set(self.window + max(1, self.window // 4))
         elif self._round_ready >= 2:
             self._set(self.window - 1)
         self._round_pages, self._round_waits, self._round_ready = 0, 0, None
         self._round_start = at
+
+    def _bar(self) -> float:
+        # How much faster than the best round this one must be to count: for a larger window,
+        # half of what it grew by (at best, pages come as much faster as the window grew).
+        if self.window > self._best_window:
+            return 1 + _PAYS_SHARE * (self.window / self._best_window - 1)
+        return _PAYS
 
     def pushback(self) -> None:
         """The server asked the client to slow down: halve the window.

@@ -87,12 +87,15 @@ def test_waiting_for_every_page_grows_by_half_from_six_and_by_one_below() -> Non
     assert clock.round(policy, waits=9, seconds_per_page=0.004) == 13
 
 
-def test_waiting_for_some_pages_grows_by_one() -> None:
+def test_waiting_for_some_pages_grows_by_a_quarter_and_by_one_at_least() -> None:
     clock = Clock()
     policy = started(8)
     policy.waited(network=False, ready_ahead=0, at=clock.now)
-    assert clock.round(policy, waits=3, seconds_per_page=0.010) == 9
-    assert clock.round(policy, waits=1, seconds_per_page=0.008) == 10
+    assert clock.round(policy, waits=3, seconds_per_page=0.010) == 10
+    assert clock.round(policy, waits=1, seconds_per_page=0.008) == 12
+    small = started(3)
+    small.waited(network=False, ready_ahead=0, at=clock.now)
+    assert clock.round(small, waits=3, seconds_per_page=0.010) == 4
 
 
 def test_pages_waiting_all_round_shrink_it_and_one_waiting_is_as_it_should_be() -> None:
@@ -111,10 +114,21 @@ def test_growth_that_does_not_pay_is_undone_and_not_tried_again_for_a_while() ->
     policy.waited(network=False, ready_ahead=0, at=clock.now)
     # The pages come no faster at 5 than at 4: a saturated server sets the pace.
     assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5
-    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 4
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5  # one more round at 5
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 4  # no faster again: undone
     held = [clock.round(policy, waits=8, seconds_per_page=0.002) for _ in range(8)]
     assert held == [4] * 8
     assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5  # tried again
+
+
+def test_a_larger_window_is_judged_again_on_its_second_round() -> None:
+    # Its first round still brings pages requested a round trip ago, at the smaller window.
+    clock = Clock()
+    policy = started(12)
+    policy.waited(network=False, ready_ahead=0, at=clock.now)
+    assert clock.round(policy, waits=6, seconds_per_page=0.001) == 15
+    assert clock.round(policy, waits=6, seconds_per_page=0.001) == 15  # no faster yet
+    assert clock.round(policy, waits=6, seconds_per_page=0.0008) == 16  # 25 % faster: kept
 
 
 def test_growth_that_pays_is_kept() -> None:
@@ -180,21 +194,55 @@ def test_a_first_round_sets_the_pace_however_slow_the_server() -> None:
     assert clock.round(policy, waits=8, seconds_per_page=1.0) == 5
 
 
-def test_a_round_exactly_ten_percent_faster_pays() -> None:
+def rounds_at(policy: AdaptiveWindow, start: float, seconds: float, waits: bool = True) -> float:
+    """One round of the policy's window (eight pages at least) in ``seconds``; its end."""
+    pages = max(policy.window, 8)
+    for page in range(1, pages):
+        policy.waited(network=waits, ready_ahead=0, at=start + seconds * page / pages)
+    policy.waited(network=waits, ready_ahead=0, at=start + seconds)
+    return start + seconds
+
+
+def exactly(pages: int, rate: float, start: float) -> float:
+    """The end of a round of ``pages`` from ``start`` whose rate is ``rate``, in floats."""
+    end = start + pages / rate
+    while pages / (end - start) < rate:
+        end = math.nextafter(end, 0.0)
+    while pages / (end - start) > rate:
+        end = math.nextafter(end, math.inf)
+    return end
+
+
+@pytest.mark.parametrize(("factor", "kept"), [(1.125, True), (1.12, False)])
+def test_a_larger_window_pays_from_half_of_what_it_grew_by(factor: float, kept: bool) -> None:
     policy = started(4)
     policy.waited(network=False, ready_ahead=0, at=0.0)
-    for page in range(1, 9):  # eight pages in 8 s, every one waited for: grow to 5
-        policy.waited(network=True, ready_ahead=0, at=float(page))
+    end = rounds_at(policy, 0.0, 8.0)  # eight pages in 8 s, every one waited for: grow to 5
     assert policy.decide() == 5
-    # The next round brings its eight pages exactly 1.1 times as fast: kept, and grown again.
-    end = 8.0 + 8 / 1.1
-    while 8 / (end - 8.0) < 1.1:  # the time that gives 1.1 in floats, not just under it
-        end = math.nextafter(end, 0.0)
-    assert 8 / (end - 8.0) == 1.1
-    for page in range(1, 8):
-        policy.waited(network=True, ready_ahead=0, at=8.0 + page)
-    policy.waited(network=True, ready_ahead=0, at=end)
-    assert policy.decide() == 6
+    # 4 to 5 pages in flight: pages can come 25 % faster at most; half of that counts.
+    pages = max(policy.window, 8)
+    finish = exactly(pages, factor, end) if kept else end + pages / factor
+    for page in range(1, pages):
+        policy.waited(network=True, ready_ahead=0, at=end + page * 0.1)
+    policy.waited(network=True, ready_ahead=0, at=finish)
+    assert policy.decide() == (6 if kept else 5)  # not paying: one more round at 5
+
+
+def test_growth_near_sixteen_pays_from_half_of_what_it_grew_by() -> None:
+    # 11 to 13 pages in flight brings pages 18 % faster at most: a fixed bar of 10 % would
+    # undo growth by one page from ten on every time (11 to 12: 9 % at most), and hold the
+    # window near ten where a round trip asks for sixteen.
+    policy = started(11)
+    policy.waited(network=False, ready_ahead=0, at=0.0)
+    clock = 0.0
+    for page in range(1, 12):  # 1,000 pages a second at 11, some waited for: grow by two
+        clock += 1 / 1000
+        policy.waited(network=page <= 5, ready_ahead=0, at=clock)
+    assert policy.decide() == 13
+    start = clock  # 13 pages at 1,095 a second: 9.5 % faster, over half of the 18 %
+    for page in range(1, 14):
+        policy.waited(network=page <= 5, ready_ahead=0, at=start + page / 1095)
+    assert policy.decide() == 16
 
 
 def test_a_window_of_two_or_three_halves_to_one() -> None:
