@@ -25,6 +25,7 @@ from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._options import QueryValue
 from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
+    MAX_LIMIT,
     InvocationFilters,
     Since,
     validate_deadline,
@@ -44,7 +45,10 @@ DEFAULT_INTERVAL: Final = DEFAULT_WATCH_INTERVAL
 DEFAULT_LOOKBACK: Final = timedelta(seconds=DEFAULT_WATCH_LOOKBACK)
 """How far before the newest invocation seen a watch's window starts, by default."""
 
-_LOOKUP_PAGE: Final = 20  # ``query=<id>`` matches that id, and any app or action named like it
+# ``query=<id>`` matches that id, and any id, app or action name that contains it: the API's
+# largest page, so that others named like it are unlikely to hide it (a full page without it
+# leaves it unknown until the next poll).
+_LOOKUP_PAGE: Final = MAX_LIMIT
 
 
 if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)

@@ -163,6 +163,35 @@ async def test_a_long_run_costs_the_same_per_poll_and_memory_stays_flat() -> Non
     assert len(emulator.invocations) > 1000  # while the data grew, and moved on
 
 
+async def test_a_lookup_finds_its_invocation_behind_twenty_others_that_match_its_id() -> None:
+    # ``query`` matches ids, app and action names: 30 finished invocations whose ids contain
+    # the followed one's come before it. A lookup of the server's default 20 would never see
+    # it, and the watch would never learn that it finished.
+    old = NOW - timedelta(hours=3)
+    data = [make_invocation(id="inv_1", status="running", started_at=old)]
+    data += [
+        make_invocation(
+            id=f"inv_1_{n:02}", status="succeeded", started_at=old + timedelta(seconds=n + 1)
+        )
+        for n in range(30)
+    ]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        watch = client.invocations.watch(interval=0)
+        async with watch:
+            assert await watch.poll() == []  # inv_1 is followed, by lookups from now on
+            emulator.set_status("inv_1", "failed")
+            events = await watch.poll()
+    assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
+        ("inv_1", "running", "failed")
+    ]
+    lookups = [dict(r.query) for r in emulator.requests if "query" in dict(r.query)]
+    assert lookups
+    assert all(q["limit"] == "100" for q in lookups)
+
+
 @pytest.mark.parametrize("followed", [2, 5])
 async def test_few_in_flight_are_looked_up_by_id_many_are_walked_by_status(followed: int) -> None:
     old = NOW - timedelta(hours=3)
