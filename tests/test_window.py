@@ -119,6 +119,8 @@ def test_growth_that_does_not_pay_is_undone_and_not_tried_again_for_a_while() ->
     held = [clock.round(policy, waits=8, seconds_per_page=0.002) for _ in range(8)]
     assert held == [4] * 8
     assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5  # tried again
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5  # with a second look
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 4
 
 
 def test_a_larger_window_is_judged_again_on_its_second_round() -> None:
@@ -129,6 +131,49 @@ def test_a_larger_window_is_judged_again_on_its_second_round() -> None:
     assert clock.round(policy, waits=6, seconds_per_page=0.001) == 15
     assert clock.round(policy, waits=6, seconds_per_page=0.001) == 15  # no faster yet
     assert clock.round(policy, waits=6, seconds_per_page=0.0008) == 16  # 25 % faster: kept
+
+
+def test_each_larger_window_gets_its_second_look() -> None:
+    clock = Clock()
+    policy = started(8, maximum=32)
+    policy.waited(network=False, ready_ahead=0, at=clock.now)
+    assert clock.round(policy, waits=3, seconds_per_page=0.010) == 10
+    assert clock.round(policy, waits=3, seconds_per_page=0.010) == 10  # second look at 10
+    assert clock.round(policy, waits=3, seconds_per_page=0.008) == 12  # it paid
+    assert clock.round(policy, waits=3, seconds_per_page=0.008) == 12  # second look at 12
+
+
+@pytest.mark.parametrize(
+    ("faster", "then", "window"),
+    [
+        (1.15, 600, 5),  # 15 % faster at the same window: the new best, 600 a second is not
+        (1.08, 600, 6),  # 8 %: noise, the best stays 500 a second, and 600 pays at 5
+    ],
+)
+def test_a_round_at_the_same_window_sets_a_new_best_from_ten_percent_faster(
+    faster: float, then: float, window: int
+) -> None:
+    clock = Clock()
+    policy = started(4)
+    policy.waited(network=False, ready_ahead=0, at=clock.now)
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5  # 500 pages a second
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 5
+    assert clock.round(policy, waits=8, seconds_per_page=0.002) == 4  # undone: held at 4
+    held = [clock.round(policy, waits=8, seconds_per_page=0.002 / faster) for _ in range(8)]
+    assert held == [4] * 8
+    assert clock.round(policy, waits=8, seconds_per_page=0.002 / faster) == 5
+    # At 5, pages must come half of 25 % faster than the best: 562.5 or 647 a second.
+    assert clock.round(policy, waits=8, seconds_per_page=1 / then) == window
+
+
+def test_it_says_whether_it_has_started_and_what_it_is() -> None:
+    policy = AdaptiveWindow(maximum=16)
+    assert not policy.started
+    policy.first_page(0.001, 0)  # an empty first page teaches nothing
+    assert not policy.started
+    policy.first_page(0.001, 100)
+    assert policy.started
+    assert repr(policy) == f"AdaptiveWindow(maximum=16, window={policy.window}, peak={policy.peak})"
 
 
 def test_growth_that_pays_is_kept() -> None:
