@@ -8,6 +8,10 @@ They are public as ``kernel_async.ErrorBody``, ``ErrorDetail`` and ``ErrorRespon
 from __future__ import annotations
 
 import json
+
+# attrs gives __init__ the converter's annotation, Mapping[str, str]: a name that must
+# resolve here for typing.get_type_hints() on it.
+from collections.abc import Mapping  # noqa: F401
 from typing import Any
 
 import attrs
@@ -48,7 +52,6 @@ class ErrorResponse:
         status_code: The HTTP status, for example ``401``.
         headers: The response headers, read-only; lookups ignore case.
         content: The raw body, as received (at most ``max_response_bytes``).
-        request_id: The ``X-Request-Id`` header, when there was one.
         url: The URL that was requested (it never holds credentials).
     """
 

@@ -129,10 +129,21 @@ class PageTasks:
             self._discarded = {task for task in self._discarded if not task.done()}
 
     async def reap(self) -> None:
-        """Discard every request left and wait until all those discarded have finished."""
+        """Discard every request left and wait until all those discarded have finished.
+
+        Every caller waits for all of them: a second ``aclose()`` (the consumer's ``async
+        with``, while another task closes the listing) returns no sooner than the first.
+        """
         self.discard(tuple(self._by_key))
-        discarded, self._discarded = self._discarded, set()
-        await cancel_and_wait(discarded)
+        try:
+            await cancel_and_wait(tuple(self._discarded))
+        finally:
+            self._discarded = {task for task in self._discarded if not task.done()}
+
+    def __del__(self) -> None:
+        # The tasks are held here: whoever drops this object last, none outlives it.
+        if getattr(self, "_by_key", None) is not None:
+            self.cancel_all()
 
     def cancel_all(self) -> None:
         """Cancel everything without waiting (a listing dropped unclosed: nothing can wait)."""

@@ -45,8 +45,8 @@ class WatchRequests(Protocol):
         """A walk of the watch's filters with this ``since`` (``None``: any age), ``status``."""
         ...
 
-    def lookup(self, invocation_id: str, *, deadline: float | None) -> Awaitable[Page]:
-        """One page of ``query=<id>`` within the watch's filters."""
+    def lookup(self, invocation_id: str, *, offset: int, deadline: float | None) -> Awaitable[Page]:
+        """One page of ``query=<id>`` within the watch's filters, from ``offset``."""
         ...
 
     def pushbacks(self) -> int:
@@ -273,15 +273,21 @@ class InvocationWatch:
         lookups = asyncio.Semaphore(self._requests.lookups_at_once)
 
         async def find(invocation_id: str) -> Invocation | _Unknown | None:
-            async with lookups:
-                self._requests_sent += 1  # counted as sent, as a walk is
-                page = await self._requests.lookup(
-                    invocation_id, deadline=self._remaining(deadline_at)
-                )
-            match = next((i for i in page.items if i.id == invocation_id), None)
-            # ``query`` searches ids, app and action names: a full page without the id may
-            # have it further on, so only a last page shows that it is not there.
-            return _UNKNOWN if match is None and page.has_more else match
+            # ``query`` searches ids, app and action names: others named like the id may
+            # come first, so the lookup reads on while the pages have more, and only the last
+            # page shows that the invocation is not there.
+            offset = 0
+            for _ in range(_LOOKUP_PAGES):
+                async with lookups:
+                    self._requests_sent += 1  # counted as sent, as a walk is
+                    page = await self._requests.lookup(
+                        invocation_id, offset=offset, deadline=self._remaining(deadline_at)
+                    )
+                match = next((i for i in page.items if i.id == invocation_id), None)
+                if match is not None or not page.has_more or page.next_offset is None:
+                    return match
+                offset = page.next_offset
+            return _UNKNOWN  # so many named like it: left for the next poll
 
         # Each lookup runs in this task's TaskGroup: cancelled and awaited with the poll.
         try:
@@ -324,6 +330,10 @@ class InvocationWatch:
                 f"the poll's deadline of {self._deadline} s passed", limit="deadline"
             )
         return remaining
+
+
+_LOOKUP_PAGES: Final = 10
+"""The most pages a lookup by id reads in one poll (others named like the id come first)."""
 
 
 class _Unknown:

@@ -25,7 +25,6 @@ from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._options import QueryValue
 from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
-    MAX_LIMIT,
     InvocationFilters,
     Since,
     validate_deadline,
@@ -44,11 +43,6 @@ DEFAULT_INTERVAL: Final = DEFAULT_WATCH_INTERVAL
 
 DEFAULT_LOOKBACK: Final = timedelta(seconds=DEFAULT_WATCH_LOOKBACK)
 """How far before the newest invocation seen a watch's window starts, by default."""
-
-# ``query=<id>`` matches that id, and any id, app or action name that contains it: the API's
-# largest page, so that others named like it are unlikely to hide it (a full page without it
-# leaves it unknown until the next poll).
-_LOOKUP_PAGE: Final = MAX_LIMIT
 
 
 if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
@@ -336,7 +330,6 @@ class InvocationWatching:
         page_size = DEFAULT_WALK_PAGE_SIZE if limit is None else validate_limit(limit)
         walks = {**filters.as_query(), **options, "limit": page_size}
         lookups = {k: v for k, v in walks.items() if k != "query"}
-        lookups["limit"] = _LOOKUP_PAGE
         # Checked now, once, with the options they will be sent with: list() raises on
         # anything invalid before a request is sent.
         self.list(**walks)
@@ -364,8 +357,10 @@ class _Requests:
     ) -> InvocationListing:
         return self._resource.list(**self._walks, since=since, status=status, deadline=deadline)
 
-    def lookup(self, invocation_id: str, *, deadline: float | None) -> Awaitable[Page]:
-        return self._resource.list_page(**self._lookups, query=invocation_id, deadline=deadline)
+    def lookup(self, invocation_id: str, *, offset: int, deadline: float | None) -> Awaitable[Page]:
+        return self._resource.list_page(
+            **self._lookups, query=invocation_id, offset=offset, deadline=deadline
+        )
 
     def pushbacks(self) -> int:
         return int(self._resource._watch_client().pushbacks)

@@ -116,7 +116,10 @@ class AdaptiveWindow:
             return
         self._started = True
         work = ITEM_COST * items
-        self._set(math.ceil(max(round_trip, 0.0) / 2 / work) + 1)
+        if not math.isfinite(round_trip):  # no clock gives one; a caller's bug teaches nothing
+            round_trip = 0.0
+        pages = max(round_trip, 0.0) / 2 / work
+        self._set(self.maximum if pages >= self.maximum else math.ceil(pages) + 1)
 
     def waited(self, *, network: bool, ready_ahead: int, at: float) -> None:
         """The walk needed its next page.
@@ -185,6 +188,7 @@ class AdaptiveWindow:
         current = float(self.window) if self._ceiling is None else min(self._ceiling, self.window)
         self._ceiling = max(1.0, current / 2)
         self._set(self.window)
+        self._second_look = False  # granted to a window that the pushback just took away
 
     def decide(self) -> int:
         """The window now (one page before the first has arrived)."""

@@ -209,3 +209,62 @@ async def test_page_sizes_a_walk_sends() -> None:
 async def _walk(client: AsyncKernel, **kwargs: Any) -> list[str]:
     async with client.invocations.list(**kwargs) as listing:
         return [invocation.id async for invocation in listing]
+
+
+async def test_the_consumers_aclose_waits_for_requests_another_tasks_aclose_cancelled() -> None:
+    # Another task closes the listing while its consumer waits; the consumer's `async with`
+    # then closes it too. Neither returns before every request has finished, even requests
+    # that take a few loop steps to unwind (a custom fetch with async clean-up).
+    from datetime import UTC, datetime, timedelta
+
+    from kernel_async import Invocation, Page
+    from kernel_async._listing import InvocationListing
+    from kernel_async._walk import WalkPlan
+
+    running: list[asyncio.Task[Any]] = []
+    waiting = asyncio.Event()
+
+    async def fetch(offset: int, deadline_at: float | None) -> Page:
+        if offset == 0:
+            start = datetime(2026, 1, 1, tzinfo=UTC)
+            items = tuple(
+                Invocation(
+                    id=f"i{n}",
+                    app_name="a",
+                    version="1",
+                    action_name="b",
+                    started_at=start - timedelta(seconds=n),
+                    status="failed",
+                )
+                for n in range(10)
+            )
+            return Page(items=items, offset=0, limit=10, has_more=True, next_offset=10)
+        task = asyncio.current_task()
+        assert task is not None
+        running.append(task)
+        waiting.set()
+        try:
+            await asyncio.sleep(10)
+        finally:
+            # The page the consumer waits for unwinds at once (so it goes on to close the
+            # listing itself); those after it take a few steps.
+            for _ in range(0 if offset == 9 else 20):
+                await asyncio.sleep(0)
+        raise AssertionError("cancelled before this")
+
+    plan = WalkPlan(start=0, window=4)
+    listing = InvocationListing(fetch, plan=plan, prefetch=4, filters={})
+    still_running: list[int] = []
+
+    async def consume() -> None:
+        async with listing:
+            async for _ in listing:
+                pass  # then it waits for the next page, which never comes
+        still_running.append(sum(1 for task in running if not task.done()))
+
+    consumer = asyncio.ensure_future(consume())
+    await waiting.wait()
+    await asyncio.sleep(0.01)  # the consumer has taken the first page and waits for the next
+    await asyncio.gather(consumer, listing.aclose())
+    assert running
+    assert still_running == [0]

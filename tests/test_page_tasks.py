@@ -147,3 +147,46 @@ async def test_the_first_page_with_items_teaches_the_adaptive_window() -> None:
     assert adaptive.started
     assert 1 <= adaptive.decide() <= 16
     await tasks.reap()
+
+
+async def test_two_reaps_at_once_both_wait_for_every_request() -> None:
+    # Another task's aclose() and the consumer's `async with` exit, say: the second returns
+    # no sooner than the first, though the requests take a few loop steps to unwind.
+    unwinding: list[asyncio.Task[Any]] = []
+
+    async def slow_to_cancel(offset: int, deadline_at: float | None) -> Page:
+        task = asyncio.current_task()
+        assert task is not None
+        unwinding.append(task)
+        try:
+            await asyncio.sleep(10)
+        finally:
+            for _ in range(20):
+                await asyncio.sleep(0)
+        raise AssertionError("cancelled before this")
+
+    tasks = PageTasks(slow_to_cancel)
+    tasks.launch([Request(0, 0), Request(1, 100), Request(2, 200)], None)
+    await asyncio.sleep(0)
+    first = asyncio.ensure_future(tasks.reap())
+    await asyncio.sleep(0)
+    await tasks.reap()
+    assert [task.done() for task in unwinding] == [True, True, True]
+    await first
+
+
+async def test_dropped_on_its_own_it_reports_no_failure_unseen() -> None:
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+
+    async def failing(offset: int, deadline_at: float | None) -> Page:
+        raise APIConnectionError(f"offset {offset} failed")
+
+    tasks = PageTasks(failing)
+    tasks.launch([Request(0, 0)], None)
+    await asyncio.sleep(0)  # failed, never discarded
+    del tasks
+    gc.collect()
+    await asyncio.sleep(0)
+    assert reported == []

@@ -163,33 +163,41 @@ async def test_a_long_run_costs_the_same_per_poll_and_memory_stays_flat() -> Non
     assert len(emulator.invocations) > 1000  # while the data grew, and moved on
 
 
-async def test_a_lookup_finds_its_invocation_behind_twenty_others_that_match_its_id() -> None:
-    # ``query`` matches ids, app and action names: 30 finished invocations whose ids contain
-    # the followed one's come before it. A lookup of the server's default 20 would never see
-    # it, and the watch would never learn that it finished.
+@pytest.mark.parametrize(("limit", "namesakes"), [(None, 101), (10, 30)])
+async def test_a_lookup_reads_on_past_others_named_like_its_invocation(
+    limit: int | None, namesakes: int
+) -> None:
+    # ``query`` matches ids, app and action names: finished invocations whose ids contain the
+    # followed one's come before it, more than a page of them. A lookup that stopped at its
+    # first page would never see it, and the watch would never learn that it finished.
     old = NOW - timedelta(hours=3)
     data = [make_invocation(id="inv_1", status="running", started_at=old)]
     data += [
         make_invocation(
-            id=f"inv_1_{n:02}", status="succeeded", started_at=old + timedelta(seconds=n + 1)
+            id=f"inv_1_{n:03}", status="succeeded", started_at=old + timedelta(seconds=n + 1)
         )
-        for n in range(30)
+        for n in range(namesakes)
     ]
     async with (
         KernelEmulator(data, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
-        watch = client.invocations.watch(interval=0)
+        watch = client.invocations.watch(interval=0, limit=limit)
         async with watch:
             assert await watch.poll() == []  # inv_1 is followed, by lookups from now on
             emulator.set_status("inv_1", "failed")
             events = await watch.poll()
+            assert watch.requests == len(emulator.requests)
     assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
         ("inv_1", "running", "failed")
     ]
+    page = limit or 100
     lookups = [dict(r.query) for r in emulator.requests if "query" in dict(r.query)]
-    assert lookups
-    assert all(q["limit"] == "100" for q in lookups)
+    # Pages of the watch's own size, one after the other, until the one that holds it.
+    assert {q["limit"] for q in lookups} == {str(page)}
+    offsets = [int(q["offset"]) for q in lookups]
+    assert offsets[-1] >= namesakes + 1 - page
+    assert offsets == sorted(offsets)
 
 
 @pytest.mark.parametrize("followed", [2, 5])

@@ -166,6 +166,31 @@ def test_a_round_at_the_same_window_sets_a_new_best_from_ten_percent_faster(
     assert clock.round(policy, waits=8, seconds_per_page=1 / then) == window
 
 
+def test_a_pushback_ends_a_second_look() -> None:
+    # The second look belonged to a window the pushback took away: the next time the window
+    # grows past its best, its first round that does not pay gets one too.
+    clock = Clock()
+    policy = started(4, maximum=64)
+    policy.waited(network=True, ready_ahead=0, at=clock.now)
+    assert clock.round(policy, waits=8, seconds_per_page=0.01) == 5
+    assert clock.round(policy, waits=8, seconds_per_page=0.01) == 5  # second look at 5
+    policy.pushback()
+    assert policy.decide() == 2
+    trace = [clock.round(policy, waits=8, seconds_per_page=0.01) for _ in range(60)]
+    fifth = trace.index(5)  # grown back past the best (4), at the same pace: it does not pay
+    assert trace[fifth + 1] == 5  # a second look, not undone at once
+
+
+@pytest.mark.parametrize("round_trip", [math.nan, math.inf, -math.inf, 1e308])
+def test_a_first_round_trip_no_clock_gives_teaches_nothing_and_raises_nothing(
+    round_trip: float,
+) -> None:
+    policy = AdaptiveWindow(maximum=16)
+    policy.first_page(round_trip, 100)
+    assert policy.started
+    assert 1 <= policy.decide() <= 16
+
+
 def test_it_says_whether_it_has_started_and_what_it_is() -> None:
     policy = AdaptiveWindow(maximum=16)
     assert not policy.started
