@@ -6,13 +6,22 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from kernel_async import AsyncKernel, ClientClosedError, PaginationError
-from kernel_async.testing import KernelEmulator, LiveData, ScriptedResponse, generate_invocations
+from kernel_async import AsyncKernel, ClientClosedError, Invocation, Page, PaginationError
+from kernel_async._listing import InvocationListing
+from kernel_async._walk import WalkPlan
+from kernel_async.testing import (
+    KernelEmulator,
+    LiveData,
+    ScriptedResponse,
+    generate_invocations,
+    make_invocation,
+)
 
 from conftest import NOW, ids
 
@@ -215,26 +224,14 @@ async def test_the_consumers_aclose_waits_for_requests_another_tasks_aclose_canc
     # Another task closes the listing while its consumer waits; the consumer's `async with`
     # then closes it too. Neither returns before every request has finished, even requests
     # that take a few loop steps to unwind (a custom fetch with async clean-up).
-    from datetime import UTC, datetime, timedelta
-
-    from kernel_async import Invocation, Page
-    from kernel_async._listing import InvocationListing
-    from kernel_async._walk import WalkPlan
-
     running: list[asyncio.Task[Any]] = []
     waiting = asyncio.Event()
 
     async def fetch(offset: int, deadline_at: float | None) -> Page:
         if offset == 0:
-            start = datetime(2026, 1, 1, tzinfo=UTC)
             items = tuple(
-                Invocation(
-                    id=f"i{n}",
-                    app_name="a",
-                    version="1",
-                    action_name="b",
-                    started_at=start - timedelta(seconds=n),
-                    status="failed",
+                Invocation.from_dict(
+                    make_invocation(id=f"i{n}", started_at=NOW - timedelta(seconds=n))
                 )
                 for n in range(10)
             )

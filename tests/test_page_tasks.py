@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from kernel_async import APIConnectionError, Invocation, Page
 from kernel_async._page_tasks import PageTasks, arrival
 from kernel_async._walk_records import Request
 from kernel_async._window import AdaptiveWindow
+from kernel_async.testing import make_invocation
 
 
 def page(offset: int) -> Page:
@@ -130,14 +130,7 @@ async def test_the_first_page_with_items_teaches_the_adaptive_window() -> None:
     await arrival(first)
     await asyncio.sleep(0)  # its done callbacks have run
     assert not adaptive.started
-    item = Invocation(
-        id="i1",
-        app_name="a",
-        version="1",
-        action_name="b",
-        started_at=datetime(2026, 1, 1, tzinfo=UTC),
-        status="queued",
-    )
+    item = Invocation.from_dict(make_invocation(id="i1"))
     full = Page(items=(item,), offset=100, limit=100, has_more=False, next_offset=None)
     fetches.answers[100].set_result(full)
     second = tasks.get(1)
