@@ -37,6 +37,7 @@ def test_an_anchor_equals_the_one_its_resume_token_gives_back() -> None:
     assert back == anchor
     assert hash(back) == hash(anchor)
     assert repr(back) == repr(anchor)
+    assert anchor != ("inv_9", anchor.started_at, anchor.started_at_ns, 41, anchor.recent_ids)
 
 
 def test_anchors_a_nanosecond_apart_differ() -> None:
