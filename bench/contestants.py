@@ -11,6 +11,11 @@ Contestants:
   official-aiohttp     the official ``kernel`` SDK with its aiohttp extra
   raw                  aiohttp + json.loads into dicts: no models, no validation (the floor);
                        ``--prefetch 1`` walks sequentially, more keeps that many pages in flight
+  layer-transport      where (b)'s time goes, layer by layer, all with stdlib json and raw's
+  layer-pages          window loop: kernel-async's transport + json.loads into dicts, then
+                       kernel-async's page fetch (retries, headers, strict models); the
+                       listing's walk is kernel-async-stdlib itself. These reach into the
+                       package's private API, as only a benchmark should.
 
 Every contestant does the same work shape: it counts the invocations as they arrive and keeps
 none of them. The timer covers the walk only (client set-up included, imports excluded). With
@@ -30,10 +35,13 @@ import sys
 import time
 import tracemalloc
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 API_KEY = "kernel-emulator-key"
+LAYERS = ("layer-transport", "layer-pages")
 RawPage = tuple[list[dict[str, Any]], bool, int]  # items, has more, next offset
+Fetch = Callable[[int], Awaitable[RawPage]]
 
 
 class Walk:
@@ -80,6 +88,62 @@ async def walk_official(url: str, limit: int, walk: Walk, *, aiohttp_transport: 
         walk.items = count
 
 
+async def walk_window(fetch: Fetch, prefetch: int, walk: Walk) -> None:
+    """Raw's walk: the first page, then ``prefetch`` pages in flight, each counted in turn."""
+    requests, count = 1, 0
+    items, more, next_offset = await fetch(0)
+    for _ in items:
+        count += 1
+    step, offset = next_offset, next_offset
+    window: deque[asyncio.Task[RawPage]] = deque()
+    try:
+        while more:
+            while len(window) < prefetch:
+                window.append(asyncio.ensure_future(fetch(offset)))
+                requests += 1
+                offset += step
+            items, more, _ = await window.popleft()
+            for _ in items:
+                count += 1
+    finally:
+        walk.items = count
+        for task in window:
+            task.cancel()
+        await asyncio.gather(*window, return_exceptions=True)
+        walk.stats = {"requests": requests, "wasted": len(window)}
+
+
+async def walk_layer(url: str, prefetch: int, limit: int, walk: Walk, layer: str) -> None:
+    """Raw's walk over one of kernel-async's layers (private API: a benchmark's licence)."""
+    from kernel_async import AsyncKernel
+    from kernel_async._params import InvocationFilters
+    from kernel_async._transport import RawRequest
+
+    async with AsyncKernel(API_KEY, base_url=url) as client:
+        config, transport = client._config, client._transport
+        filters = InvocationFilters.create()
+
+        async def through_transport(offset: int) -> RawPage:
+            query = {"limit": str(limit), "offset": str(offset)}
+            request = RawRequest(
+                url=config.invocations_url.with_query(query),
+                headers=client._first_attempt_headers,
+                timeout=config.timeout,
+                max_response_bytes=config.max_response_bytes,
+            )
+            response = await transport.send(request)
+            body = json.loads(response.body)
+            more = response.headers.get("X-Has-More") == "true"
+            return body, more, int(response.headers.get("X-Next-Offset", "0"))
+
+        async def through_pages(offset: int) -> RawPage:
+            page = await client._fetch_invocations_page(filters, limit=limit, offset=offset)
+            return page.items, page.has_more, page.next_offset or 0  # type: ignore[return-value]
+
+        fetch = through_transport if layer == "layer-transport" else through_pages
+        await walk_window(fetch, prefetch, walk)
+
+
 async def walk_raw(url: str, prefetch: int, limit: int, walk: Walk) -> None:
     import aiohttp
 
@@ -95,27 +159,7 @@ async def walk_raw(url: str, prefetch: int, limit: int, walk: Walk) -> None:
                 more = response.headers.get("X-Has-More") == "true"
                 return body, more, int(response.headers.get("X-Next-Offset", "0"))
 
-        requests, count = 1, 0
-        items, more, next_offset = await fetch(0)
-        for _ in items:
-            count += 1
-        step, offset = next_offset, next_offset
-        window: deque[asyncio.Task[RawPage]] = deque()
-        try:
-            while more:
-                while len(window) < prefetch:
-                    window.append(asyncio.ensure_future(fetch(offset)))
-                    requests += 1
-                    offset += step
-                items, more, _ = await window.popleft()
-                for _ in items:
-                    count += 1
-        finally:
-            walk.items = count
-            for task in window:
-                task.cancel()
-            await asyncio.gather(*window, return_exceptions=True)
-            walk.stats = {"requests": requests, "wasted": len(window)}
+        await walk_window(fetch, prefetch, walk)
 
 
 async def run(args: argparse.Namespace, walk: Walk) -> None:
@@ -127,6 +171,8 @@ async def run(args: argparse.Namespace, walk: Walk) -> None:
         await walk_official(args.url, args.limit, walk, aiohttp_transport=aiohttp_transport)
     elif name == "raw":
         await walk_raw(args.url, args.prefetch or 1, args.limit, walk)
+    elif name in LAYERS:
+        await walk_layer(args.url, args.prefetch or 1, args.limit, walk, name)
     else:
         raise SystemExit(f"unknown contestant {name!r}")
 
@@ -139,10 +185,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
-    if args.contestant == "kernel-async-stdlib":
+    if args.contestant == "kernel-async-stdlib" or args.contestant in LAYERS:
         sys.modules["orjson"] = None  # type: ignore[assignment]  # import fails: stdlib json
     # Imports happen before the timer: start-up is a scenario of its own.
-    if args.contestant.startswith("kernel-async"):
+    if args.contestant.startswith("kernel-async") or args.contestant in LAYERS:
         # The package loads its names on first use: this loads the client and aiohttp.
         from kernel_async import AsyncKernel  # noqa: F401
     elif args.contestant.startswith("official"):

@@ -39,11 +39,20 @@ class Contestant:
             return f"{self.name} ({window})"
         if self.name == "raw":
             return f"raw aiohttp (window {self.prefetch})"
+        if self.name in LAYER_LABELS:
+            return f"{LAYER_LABELS[self.name]} (window {self.prefetch})"
         return self.name
 
     @property
     def fixed(self) -> bool:
         return self.name == "kernel-async" and self.prefetch is not None
+
+
+# Where (b)'s time goes: raw's walk over each of kernel-async's layers in turn (stdlib json).
+LAYER_LABELS = {
+    "layer-transport": "kernel-async's transport + json.loads",
+    "layer-pages": "kernel-async's page fetch, strict models",
+}
 
 
 ADAPTIVE = Contestant("kernel-async")
@@ -57,6 +66,10 @@ def fixed(prefetch: int, name: str = "kernel-async") -> Contestant:
 
 def raw(window: int) -> Contestant:
     return Contestant("raw", window)
+
+
+def layer(name: str, window: int = 8) -> Contestant:
+    return Contestant(name, window)
 
 
 @dataclass

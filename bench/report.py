@@ -20,6 +20,7 @@ from measure import (
     Result,
     Results,
     fixed,
+    layer,
     raw,
 )
 
@@ -287,7 +288,33 @@ def cpu_section(results: Results, targets: list[Target]) -> str:
         + f"\n\n**The floor** is raw aiohttp with stdlib `json.loads` into dicts at window "
         f"{window}: the faster of windows 4 and 8 (a stricter floor than either alone). The "
         f"adaptive walks' peak windows (median): {peaks}. Same work shape on every side: the "
-        "invocations are counted as they arrive and none is kept."
+        "invocations are counted as they arrive and none is kept." + layers_section(results)
+    )
+
+
+def layers_section(results: Results) -> str:
+    """Where (b)'s time goes: each layer of kernel-async added in turn, stdlib json throughout."""
+    steps = [
+        (raw(8), "the floor: aiohttp, `json.loads` into dicts"),
+        (layer("layer-transport"), "+ kernel-async's transport (connection slots, size cap)"),
+        (layer("layer-pages"), "+ the page fetch: retries, page headers, strict models"),
+        (fixed(8, "kernel-async-stdlib"), "+ the listing: continuity checks, resume, `async for`"),
+        (ADAPTIVE_STDLIB, "+ the adaptive window instead of a fixed 8"),
+    ]
+    if any(contestant not in results for contestant, _ in steps):
+        return ""
+    floor = results[raw(8)].seconds
+    rows, before = [], None
+    for contestant, what in steps:
+        took = results[contestant].seconds
+        added = "" if before is None else f"{(took - before) * 1000:+.1f} ms"
+        rows.append([what, seconds(took), added, f"{took / floor:.2f}x"])
+        before = took
+    header = ["layer", "median wall time", "added", "this / raw window 8"]
+    return (
+        "\n\n**Where the time goes.** Raw's own walk (window 8) over each layer of "
+        "kernel-async in turn, stdlib `json` throughout, measured in the same run:\n\n"
+        + table(header, rows)
     )
 
 

@@ -46,6 +46,7 @@ from measure import (
     Server,
     alternate,
     fixed,
+    layer,
     raw,
     walk,
     warm_up,
@@ -102,6 +103,8 @@ async def cpu_bound(rounds: int) -> Results:
         fixed(8, "kernel-async-stdlib"),
         raw(4),
         raw(8),
+        layer("layer-transport"),
+        layer("layer-pages"),
         *OFFICIAL,
     ]
     async with Server(20_000) as server:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import attrs
-
 from kernel_async._models import Invocation
 
 __all__ = ["Anchor", "tie_ids"]
 
 
-@attrs.frozen
 class Anchor:
     """Where a walk stands: the last invocation delivered, and the position it was at.
+
+    Read-only by convention. A plain slotted class rather than an attrs one: a walk makes two
+    per page, and ``started_at_ns`` (a parse of the wire text) is needed only for a tie at
+    the microsecond or a resume token, so an anchor at an invocation reads it from there
+    when asked, once.
 
     Attributes:
         id: The invocation's id.
@@ -32,18 +34,61 @@ class Anchor:
             and for a resumed walk the token's last few.
     """
 
-    id: str
-    started_at: datetime
-    started_at_ns: int
-    position: int
-    recent_ids: frozenset[str] = frozenset()
+    __slots__ = ("_at", "_started_at_ns", "id", "position", "recent_ids", "started_at")
+
+    def __init__(
+        self,
+        id: str,
+        started_at: datetime,
+        started_at_ns: int | None,
+        position: int,
+        recent_ids: frozenset[str] = frozenset(),
+        *,
+        at: Invocation | None = None,
+    ) -> None:
+        if started_at_ns is None and at is None:
+            raise TypeError("an anchor needs started_at_ns or the invocation it is at")
+        self.id = id
+        self.started_at = started_at
+        self._started_at_ns = started_at_ns
+        self._at = at  # where started_at_ns comes from, until it is asked for
+        self.position = position
+        self.recent_ids = recent_ids
+
+    @property
+    def started_at_ns(self) -> int:
+        """``started_at`` to the nanosecond (read from the invocation the first time)."""
+        value = self._started_at_ns
+        if value is None:
+            assert self._at is not None  # __init__ takes one or the other
+            value = self._started_at_ns = self._at.started_at_ns
+            self._at = None
+        return value
+
+    def _key(self) -> tuple[str, datetime, int, int, frozenset[str]]:
+        return (self.id, self.started_at, self.started_at_ns, self.position, self.recent_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Anchor):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Anchor(id={self.id!r}, started_at={self.started_at!r}, "
+            f"started_at_ns={self.started_at_ns!r}, position={self.position!r}, "
+            f"recent_ids={self.recent_ids!r})"
+        )
 
     @classmethod
     def of(
         cls, item: Invocation, position: int, recent_ids: frozenset[str] = frozenset()
     ) -> Anchor:
         """The anchor at ``item``, found at ``position``."""
-        return cls(item.id, item.started_at, item.started_at_ns, position, recent_ids)
+        return cls(item.id, item.started_at, None, position, recent_ids, at=item)
 
     @classmethod
     def after(cls, batch: tuple[Invocation, ...], position: int, before: Anchor | None) -> Anchor:
