@@ -1,8 +1,8 @@
 """What an error carries: the API's Error body (``ErrorBody``, ``ErrorDetail``) and the response.
 
-Only a failed call needs them, so the package imports this module when an error is built or
-an error body decoded (start-up time: attrs generates their methods as the module loads).
-They are public as ``kernel_async.ErrorBody``, ``ErrorDetail`` and ``ErrorResponse``.
+``kernel_async._errors`` imports this module, as its exceptions' annotations name these
+classes (``typing.get_type_hints()`` on them must resolve at run time), so it loads with the
+package. They are public as ``kernel_async.ErrorBody``, ``ErrorDetail`` and ``ErrorResponse``.
 """
 
 from __future__ import annotations

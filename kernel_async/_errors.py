@@ -32,20 +32,18 @@ No exception carries the API key: messages are built from the response, never fr
 request's headers, and transport exceptions whose text could hold request headers are not
 chained (aiohttp's ``ClientResponseError`` repr includes them).
 
-This module imports nothing else of the package but the header helper and, once an
-:class:`APIStatusError` is built, the models an error carries (``_error_models``, loaded then
-rather than at start-up): every other module may import it.
+This module imports nothing else of the package but the header helper and the models an
+error carries (``_error_models``): every other module may import it. Those models load with
+it, not when an error is first built, so that ``typing.get_type_hints()`` resolves the
+annotations below at run time (runtime type checkers call it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from kernel_async._error_models import ErrorBody, ErrorDetail, ErrorResponse
 from kernel_async._headers import case_insensitive
-
-if TYPE_CHECKING:
-    from kernel_async._error_models import ErrorBody, ErrorDetail, ErrorResponse
 
 __all__ = [
     "APIConnectionError",
@@ -284,8 +282,6 @@ class APIStatusError(APIError):
         self.status = status
         self.body = body
         self.body_excerpt = body_excerpt
-        from kernel_async._error_models import ErrorResponse  # see the module docs
-
         self.response = ErrorResponse(status_code=status, headers=headers, content=content, url=url)
 
     @property

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Awaitable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
 from kernel_async._options import NO_OPTIONS, CallOptions, QueryValue, call_options
+from kernel_async._pages import AsyncInvocationPage, FetchAt, link_page
 from kernel_async._params import (
     DEFAULT_WALK_PAGE_SIZE,
     InvocationFilters,
@@ -27,9 +28,6 @@ from kernel_async._walk import WalkPlan
 from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
 
-if TYPE_CHECKING:
-    from kernel_async._pages import AsyncInvocationPage, FetchAt
-
 __all__ = ["DEFAULT_PREFETCH", "DEFAULT_WALK_PAGE_SIZE", "Invocations"]
 
 DEFAULT_PREFETCH: Final = 8
@@ -37,36 +35,36 @@ DEFAULT_PREFETCH: Final = 8
 code that passes it explicitly."""
 
 
-if TYPE_CHECKING:  # a type, nothing to build at run time (start-up time)
+class InvocationsClient(Protocol):
+    """What the resource needs from its client, ``AsyncKernel``.
 
-    class InvocationsClient(Protocol):
-        """What the resource needs from its client, ``AsyncKernel``.
+    Declared here so that the client imports the resource and never the other way round,
+    and defined at run time, not only for type checkers, so that ``typing.get_type_hints()``
+    resolves the annotations of :class:`Invocations` that name it.
+    """
 
-        Declared here so that the client imports the resource and never the other way round.
-        """
+    @property
+    def connection_limit(self) -> int:
+        """Requests that may run at once; a walk's prefetch may not exceed it."""
+        ...
 
-        @property
-        def connection_limit(self) -> int:
-            """Requests that may run at once; a walk's prefetch may not exceed it."""
-            ...
+    @property
+    def pushbacks(self) -> int:
+        """How often the server has asked the client to slow down (429, 503), so far."""
+        ...
 
-        @property
-        def pushbacks(self) -> int:
-            """How often the server has asked the client to slow down (429, 503), so far."""
-            ...
-
-        async def _fetch_invocations_page(
-            self,
-            filters: InvocationFilters,
-            *,
-            limit: int | None,
-            offset: int,
-            max_retries: int | None = None,
-            deadline_at: float | None = None,
-            options: CallOptions = NO_OPTIONS,
-        ) -> Page:
-            """One page, retried as the client's policy says, within the deadline (loop time)."""
-            ...
+    async def _fetch_invocations_page(
+        self,
+        filters: InvocationFilters,
+        *,
+        limit: int | None,
+        offset: int,
+        max_retries: int | None = None,
+        deadline_at: float | None = None,
+        options: CallOptions = NO_OPTIONS,
+    ) -> Page:
+        """One page, retried as the client's policy says, within the deadline (loop time)."""
+        ...
 
 
 class Invocations(InvocationWatching):
@@ -356,9 +354,6 @@ class Invocations(InvocationWatching):
         ]
 
         async def first_page() -> AsyncInvocationPage:
-            # Imported here: only code that awaits the listing needs the official page API.
-            from kernel_async._pages import link_page
-
             if walk_only:
                 verb = "applies" if len(walk_only) == 1 else "apply"
                 raise TypeError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 import attrs
 
@@ -28,13 +28,11 @@ from kernel_async._anchor import Anchor
 from kernel_async._errors import APIConnectionError, APITimeoutError
 from kernel_async._models import Invocation, Page
 from kernel_async._page_tasks import FetchPage, PageTasks, arrival
+from kernel_async._pages import AsyncInvocationPage  # for get_type_hints() at run time
 from kernel_async._resume import ResumeToken
 from kernel_async._walk import WalkPlan
 from kernel_async._walk_records import Request, WalkStats
 from kernel_async._window import AdaptiveWindow
-
-if TYPE_CHECKING:  # loaded when a listing is awaited (see Invocations.list)
-    from kernel_async._pages import AsyncInvocationPage
 
 __all__ = ["InvocationListing"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from kernel_async._convert import (
     NonStandardNumber,
@@ -17,6 +17,7 @@ from kernel_async._convert import (
     decode_invocations,
     loads,
 )
+from kernel_async._error_models import ErrorResponse
 from kernel_async._errors import (
     APIResponseValidationError,
     APIStatusError,
@@ -33,9 +34,6 @@ from kernel_async._errors import (
 from kernel_async._headers import case_insensitive
 from kernel_async._models import Page
 from kernel_async._params import MAX_OFFSET
-
-if TYPE_CHECKING:
-    from kernel_async._error_models import ErrorResponse
 
 __all__ = [
     "PageHeaders",
@@ -285,9 +283,6 @@ def status_error(
 def _error_response(
     status: int, headers: Mapping[str, str], body: bytes, *, url: str | None
 ) -> ErrorResponse:
-    # Imported here: only a failed call needs it (see kernel_async._error_models).
-    from kernel_async._error_models import ErrorResponse
-
     return ErrorResponse(status_code=status, headers=headers, content=body, url=url)
 
 
