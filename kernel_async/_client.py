@@ -192,8 +192,8 @@ class AsyncKernel:
         """Close the client and the session it created. Safe to call more than once.
 
         Calls in flight, and retries waiting for their turn, end with
-        :class:`ClientClosedError`; nothing is sent afterwards. A session you passed in is
-        left open, for you to close.
+        :class:`ClientClosedError`, and this returns once they have; nothing is sent
+        afterwards. A session you passed in is left open, for you to close.
 
         Raises:
             WrongEventLoopError: called from a loop other than the one the client belongs to.
