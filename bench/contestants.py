@@ -35,12 +35,12 @@ import sys
 import time
 import tracemalloc
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 API_KEY = "kernel-emulator-key"
 LAYERS = ("layer-transport", "layer-pages")
-RawPage = tuple[list[dict[str, Any]], bool, int]  # items, has more, next offset
+RawPage = tuple[Sequence[Any], bool, int]  # items (dicts, or invocations), has more, next offset
 Fetch = Callable[[int], Awaitable[RawPage]]
 
 
@@ -138,7 +138,7 @@ async def walk_layer(url: str, prefetch: int, limit: int, walk: Walk, layer: str
 
         async def through_pages(offset: int) -> RawPage:
             page = await client._fetch_invocations_page(filters, limit=limit, offset=offset)
-            return page.items, page.has_more, page.next_offset or 0  # type: ignore[return-value]
+            return page.items, page.has_more, page.next_offset or 0
 
         fetch = through_transport if layer == "layer-transport" else through_pages
         await walk_window(fetch, prefetch, walk)

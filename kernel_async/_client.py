@@ -132,6 +132,9 @@ class AsyncKernel:
         self._throttled_until = 0.0
         self._pushbacks = 0  # "slow down" answers so far: adaptive walks halve their window
         self._random = random.Random()  # noqa: S311 - jitter, not secrets
+        # Calls running now: aclose() wakes them and returns once every one has ended.
+        self._calls = 0
+        self._calls_ended: asyncio.Event | None = None
         self.invocations = Invocations(self)
         """Listing invocations: :meth:`Invocations.list_page`."""
 
@@ -189,13 +192,22 @@ class AsyncKernel:
         """Close the client and the session it created. Safe to call more than once.
 
         Calls in flight, and retries waiting for their turn, end with
-        :class:`ClientClosedError`; nothing is sent afterwards. A session you passed in is
-        left open, for you to close.
+        :class:`ClientClosedError`, and this returns once they have; nothing is sent
+        afterwards. A session you passed in is left open, for you to close.
 
         Raises:
             WrongEventLoopError: called from a loop other than the one the client belongs to.
         """
         await self._transport.aclose()
+        # Closing wakes every call still running (a request, a backoff, a wait for a slot):
+        # each ends with ClientClosedError within a turn or two of the loop. Waiting for them
+        # here means no task of the package runs on once this returns, even with a session
+        # of the caller's (whose closing would otherwise have given them the turns).
+        while self._calls:
+            if self._calls_ended is None:
+                self._calls_ended = asyncio.Event()
+            self._calls_ended.clear()
+            await self._calls_ended.wait()
 
     def _check_open(self) -> None:
         if self.closed:
@@ -213,6 +225,32 @@ class AsyncKernel:
         )
 
     async def _fetch_invocations_page(
+        self,
+        filters: InvocationFilters,
+        *,
+        limit: int | None,
+        offset: int,
+        max_retries: int | None = None,
+        deadline_at: float | None = None,
+        options: CallOptions = NO_OPTIONS,
+    ) -> Page:
+        """One page (see :meth:`_fetch_page_retried`), counted while it runs for :meth:`aclose`."""
+        self._calls += 1
+        try:
+            return await self._fetch_page_retried(
+                filters,
+                limit=limit,
+                offset=offset,
+                max_retries=max_retries,
+                deadline_at=deadline_at,
+                options=options,
+            )
+        finally:
+            self._calls -= 1
+            if not self._calls and self._calls_ended is not None:
+                self._calls_ended.set()
+
+    async def _fetch_page_retried(
         self,
         filters: InvocationFilters,
         *,

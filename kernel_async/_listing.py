@@ -193,9 +193,11 @@ class InvocationListing:
         A page carries the invocations new to the walk (those a plain item walk yields from
         it; the item that overlaps the previous page is not repeated), and its ``offset`` is
         the position of the first of them. A listing is walked by item or by page, not both.
+        As with items, a cancellation while waiting for a page loses nothing: the same
+        iterator goes on with that page.
         """
         self._claim("pages")
-        return self._iterate_pages()
+        return _Pages(self)
 
     async def aclose(self) -> None:
         """Stop the walk: cancel and await every request still in flight. Idempotent.
@@ -240,13 +242,15 @@ class InvocationListing:
             )
         self._mode = mode
 
-    async def _iterate_pages(self) -> AsyncIterator[Page]:
-        while await self._advance():
-            self._index = len(self._batch)
-            page = self._page
-            assert page is not None
-            yield attrs.evolve(page, items=self._batch, offset=self._batch_start)
-        self._told_end = True
+    async def _next_page(self) -> Page:
+        """The next page for :meth:`pages`: the batch :meth:`_advance` loaded, as a whole."""
+        if not await self._advance():
+            self._told_end = True
+            raise StopAsyncIteration
+        self._index = len(self._batch)
+        page = self._page
+        assert page is not None
+        return attrs.evolve(page, items=self._batch, offset=self._batch_start)
 
     def _launch(self, requests: list[Request]) -> None:
         if not requests:
@@ -401,3 +405,33 @@ class InvocationListing:
             # Nobody in this listing cancelled it (aclose() ends the walk before this point).
             raise APIConnectionError(f"the request for offset {request.offset} was cancelled")
         return task.result()
+
+
+class _Pages:
+    """What :meth:`InvocationListing.pages` returns.
+
+    A class, not an async generator: a cancellation inside an async generator's ``__anext__``
+    finishes it, and the next call would end the iteration as if the walk were complete. Here
+    the next call asks the listing again, which goes on exactly where it was.
+    """
+
+    __slots__ = ("_ended", "_listing")
+
+    def __init__(self, listing: InvocationListing) -> None:
+        self._listing = listing
+        self._ended = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Page:
+        if self._ended:
+            raise StopAsyncIteration
+        return await self._listing._next_page()
+
+    async def aclose(self) -> None:
+        """End this iteration, as ``aclose()`` ends an async generator.
+
+        The listing stays open: close it with its own ``aclose()`` or ``async with``.
+        """
+        self._ended = True

@@ -40,6 +40,15 @@ def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -
         adaptive.first_page(task.get_loop().time() - started, len(task.result()))
 
 
+def _cancel(tasks: list[asyncio.Task[Page]]) -> None:
+    for task in tasks:
+        if task.done():
+            _retrieve(task)
+        else:
+            task.add_done_callback(_retrieve)
+            task.cancel()
+
+
 def _wake(waiter: asyncio.Future[None], _task: asyncio.Task[Page]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -146,10 +155,25 @@ class PageTasks:
             self.cancel_all()
 
     def cancel_all(self) -> None:
-        """Cancel everything without waiting (a listing dropped unclosed: nothing can wait)."""
-        for task in [*self._by_key.values(), *self._discarded]:
-            if task.done():
-                _retrieve(task)
-            elif not task.get_loop().is_closed():
-                task.add_done_callback(_retrieve)
-                task.cancel()
+        """Cancel everything without waiting (a listing dropped unclosed: nothing can wait).
+
+        From any thread: a listing's last reference may go in another one (a worker, a
+        garbage collection there), and a task may be cancelled only in its loop's thread.
+        """
+        tasks = [*self._by_key.values(), *self._discarded]
+        if not tasks:
+            return
+        loop = tasks[0].get_loop()  # a walk's tasks all run in its loop
+        if loop.is_closed():
+            for task in tasks:
+                if task.done():
+                    _retrieve(task)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop or not loop.is_running():
+            _cancel(tasks)
+        else:
+            loop.call_soon_threadsafe(_cancel, tasks)

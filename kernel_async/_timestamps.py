@@ -127,7 +127,8 @@ def format_rfc3339_nano(epoch_ns: int) -> str:
     '1970-01-01T00:00:01.5Z'
     """
     seconds, nanos = divmod(epoch_ns, _NS_PER_SECOND)
-    base = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat, not strftime: %Y writes year 1 (Go's zero time) as "1" on glibc.
+    base = (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat()
     if nanos:
         return f"{base}.{nanos:09d}".rstrip("0") + "Z"
     return base + "Z"

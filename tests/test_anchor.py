@@ -1,5 +1,7 @@
 """Anchors as values: where a walk stands, whichever way an anchor was made."""
 
+import gc
+import weakref
 from datetime import UTC, datetime
 
 import pytest
@@ -52,3 +54,15 @@ def test_anchors_a_nanosecond_apart_differ() -> None:
 def test_an_anchor_needs_its_nanoseconds_or_its_invocation() -> None:
     with pytest.raises(TypeError, match="started_at_ns or the invocation"):
         Anchor("inv_9", datetime(2026, 5, 1, tzinfo=UTC), None, 41)
+
+
+def test_once_its_nanoseconds_are_read_an_anchor_lets_its_invocation_go() -> None:
+    item = invocation()
+    alive = weakref.ref(item)
+    anchor = Anchor.of(item, 41)
+    del item
+    assert alive() is not None  # kept until the nanoseconds are asked for
+    assert anchor.started_at_ns == 1_777_636_800_123_456_789
+    gc.collect()
+    assert alive() is None
+    assert anchor.started_at_ns == 1_777_636_800_123_456_789  # read once, kept

@@ -5,7 +5,8 @@ run depends on nothing but the code: cancelling the consumer after the k-th step
 lands at a different point of the walk for each k. For every k until the walk completes, the
 consumer is cancelled there; then either the same listing goes on, or a new listing starts from
 its resume token. Either way the invocations delivered, before and after, are exactly the walk:
-on static data the whole list, on live data every invocation that stayed, once, in order.
+on static data the whole list, on live data every invocation that stayed, once, in order. The
+same holds walking by page (``listing.pages()``), the cancelled iterator going on.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from kernel_async import Invocation, InvocationListing
+from kernel_async import Invocation, InvocationListing, Page
 from kernel_async.testing import KernelEmulator, LiveData, generate_invocations
 
 from conftest import NOW
@@ -36,13 +37,27 @@ def live() -> KernelEmulator:
     return KernelEmulator(data, now=NOW, live=LiveData(seed=2, rate=0.3, reorder=True))
 
 
-async def cancelled_after(steps: int, listing: InvocationListing, got: list[Invocation]) -> bool:
-    """Consume ``listing`` into ``got``, cancelled after ``steps`` loop steps; True if it
+def walked(listing: InvocationListing, by: str) -> AsyncIterator[Invocation | Page]:
+    """What the consumer iterates: the listing itself, or its pages."""
+    return listing.pages() if by == "pages" else listing
+
+
+def take(got: list[Invocation], step: Invocation | Page) -> None:
+    if isinstance(step, Page):
+        got += step.items
+    else:
+        got.append(step)
+
+
+async def cancelled_after(
+    steps: int, iterator: AsyncIterator[Invocation | Page], got: list[Invocation]
+) -> bool:
+    """Consume ``iterator`` into ``got``, cancelled after ``steps`` loop steps; True if it
     finished first."""
 
     async def consume() -> None:
-        async for invocation in listing:
-            got.append(invocation)
+        async for step in iterator:
+            take(got, step)
 
     task = asyncio.create_task(consume())
     for _ in range(steps):
@@ -59,8 +74,9 @@ async def cancelled_after(steps: int, listing: InvocationListing, got: list[Invo
 @pytest.mark.parametrize("make", [static, live], ids=["static", "live"])
 @pytest.mark.parametrize("prefetch", [1, 3, 8, None])
 @pytest.mark.parametrize("going_on", ["same listing", "resume token"])
+@pytest.mark.parametrize("by", ["items", "pages"])
 async def test_a_cancellation_at_any_step_loses_nothing(
-    make: Callable[[], KernelEmulator], prefetch: int | None, going_on: str
+    make: Callable[[], KernelEmulator], prefetch: int | None, going_on: str, by: str
 ) -> None:
     for steps in itertools.count():
         assert steps < MAX_STEPS
@@ -70,13 +86,17 @@ async def test_a_cancellation_at_any_step_loses_nothing(
         async with emulator.client(in_memory=True) as client:
             listing = client.invocations.list(limit=6, prefetch=prefetch)
             async with listing:
-                finished = await cancelled_after(steps, listing, got)
+                iterator = walked(listing, by)
+                finished = await cancelled_after(steps, iterator, got)
                 if going_on == "same listing" and not finished:
-                    got += [invocation async for invocation in listing]
+                    # The cancelled iterator itself goes on, as a caller who caught it would.
+                    async for step in iterator:
+                        take(got, step)
             resume = listing.resume_token  # None if it completed as it was cancelled
             if going_on == "resume token" and not finished and resume is not None:
                 async with client.invocations.list(resume=resume, prefetch=prefetch) as rest:
-                    got += [invocation async for invocation in rest]
+                    async for step in walked(rest, by):
+                        take(got, step)
         verdict = judge(got, initial, emulator)
         assert (verdict.lost, verdict.duplicated, verdict.reordered) == (0, 0, 0), steps
         assert listing.in_flight == 0

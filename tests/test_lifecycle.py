@@ -106,6 +106,42 @@ async def test_a_call_waiting_to_retry_ends_at_close(
     assert len(emu.requests) == 1
 
 
+def library_tasks() -> list[asyncio.Task[Any]]:
+    """The package's tasks still running (the page requests of walks, their exchanges)."""
+    current = asyncio.current_task()
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and "kernel-async" in task.get_name()
+    ]
+
+
+@pytest.mark.parametrize("keep_the_listing", [True, False], ids=["kept", "dropped"])
+async def test_no_call_of_the_client_is_still_running_once_aclose_returns(
+    keep_the_listing: bool,
+) -> None:
+    # A walk left after a bare `break` (listing kept or dropped) while its other pages wait
+    # out a 503's Retry-After, and a session of the caller's, which closing does not touch:
+    # aclose() wakes those calls, and returns once every one has ended.
+    unavailable = ScriptedResponse(
+        status=503, body=b'{"code":"unavailable","message":"later"}', headers={"Retry-After": "5"}
+    )
+    async with KernelEmulator(count=100, now=NOW) as emu, aiohttp.ClientSession() as session:
+        client = emu.client(session=session)
+        listing = client.invocations.list(limit=10, prefetch=4)
+        async for _ in listing:
+            emu.script(*[unavailable] * 10)  # every page after the first: wait 5 s
+            break
+        await until(lambda: len(emu.requests) >= 4)  # the window's pages are in their backoff
+        if not keep_the_listing:
+            del listing
+            gc.collect()
+        await client.aclose()
+        assert library_tasks() == []
+        if keep_the_listing:
+            await listing.aclose()
+
+
 @pytest.mark.parametrize("keep_the_listing", [True, False], ids=["kept", "dropped"])
 async def test_after_a_bare_break_leaving_the_client_sends_nothing_more(
     keep_the_listing: bool,

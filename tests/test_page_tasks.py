@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from typing import Any
 
 import pytest
@@ -183,3 +184,23 @@ async def test_dropped_on_its_own_it_reports_no_failure_unseen() -> None:
     gc.collect()
     await asyncio.sleep(0)
     assert reported == []
+
+
+async def test_dropped_in_another_thread_it_cancels_through_the_loop() -> None:
+    # A listing's last reference can go in a worker thread (or a GC pass there): a task may
+    # be cancelled only from its loop's thread, which debug mode checks.
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    fetches = Fetches()
+    box = {"tasks": PageTasks(fetches)}
+    box["tasks"].launch([Request(0, 0), Request(1, 100)], None)
+    await asyncio.sleep(0)
+    running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    thread = threading.Thread(target=box.clear)  # the last reference goes there
+    thread.start()
+    thread.join()
+    gc.collect()
+    done, _ = await asyncio.wait(running, timeout=5)
+    assert done == set(running)
+    assert all(task.cancelled() for task in running)
+    assert sorted(fetches.cancelled) == [0, 100]

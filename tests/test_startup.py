@@ -85,7 +85,8 @@ def test_the_models_of_a_failed_call_load_with_the_errors() -> None:
     assert loaded(modules, "kernel_async._error_models")
     assert [name for name in HEAVY if loaded(modules, name)] == []
     body = b'{"code": "not_found", "message": "no such invocation"}'
-    modules_after(
+    # The script fails (and modules_after raises) unless the error carries its models.
+    failed = modules_after(
         "from kernel_async import NotFoundError\n"
         "from kernel_async._protocol import interpret_page_response\n"
         "try:\n"
@@ -95,6 +96,7 @@ def test_the_models_of_a_failed_call_load_with_the_errors() -> None:
         "else:\n"
         "    raise AssertionError('no error')"
     )
+    assert loaded(failed, "kernel_async._error_models")
 
 
 def test_the_watch_loads_when_first_used() -> None:

@@ -88,6 +88,15 @@ def test_format_nano_round_trips_and_trims_like_go() -> None:
     assert format_rfc3339_nano(BASE_NS + 120_000_000) == "2025-06-01T12:34:56.12Z"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01T00:00:00Z", "0999-12-31T23:59:59.999999999Z", "9999-12-31T23:59:59.5Z"],
+)
+def test_format_nano_writes_every_year_with_four_digits(text: str) -> None:
+    # Go's zero time.Time is year 1, and glibc's strftime("%Y") writes it as "1".
+    assert format_rfc3339_nano(rfc3339_to_epoch_ns(text)) == text
+
+
 def test_format_rfc3339_converts_to_utc_and_refuses_naive() -> None:
     ist = timezone(timedelta(hours=5, minutes=30))
     assert format_rfc3339(datetime(2025, 6, 1, 18, 4, 56, tzinfo=ist)) == "2025-06-01T12:34:56Z"
