@@ -6,6 +6,7 @@ holds at the server; the size cap counts decoded bytes.
 
 import asyncio
 import gzip
+import logging
 import tracemalloc
 import zlib
 
@@ -15,13 +16,20 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from kernel_async import APIResponseTooLargeError, ClientClosedError, Timeout, WrongEventLoopError
+from kernel_async import (
+    APIResponseTooLargeError,
+    AsyncKernel,
+    ClientClosedError,
+    Timeout,
+    WrongEventLoopError,
+)
 from kernel_async._transport import (
     ABANDONED_REQUEST_GRACE,
     AiohttpTransport,
     RawRequest,
     _chainable,
 )
+from kernel_async.testing import KernelEmulator
 
 from conftest import LoopbackServer, exception_graph, until
 
@@ -157,6 +165,54 @@ async def test_a_callers_session_closed_by_the_caller_is_a_typed_error() -> None
             await transport.send(request_to(server))
         await transport.aclose()
     assert server.received == 0
+
+
+async def test_a_callers_session_closed_as_the_request_starts_is_a_typed_error() -> None:
+    # Closed after send() checked it: on Python 3.11 the exchange starts a turn of the loop
+    # later and met aiohttp's bare RuntimeError('Session is closed'); on 3.12+ (eager start)
+    # the request is already connecting, and met 'Connector is closed'.
+    async with LoopbackServer(empty_page) as server:
+        session = aiohttp.ClientSession()
+        transport = AiohttpTransport(session)
+        call = asyncio.create_task(transport.send(request_to(server)))
+        await asyncio.sleep(0)  # the call is inside send(), its exchange created
+        await session.close()
+        with pytest.raises(ClientClosedError, match="session given to the client was closed"):
+            await call
+        await transport.aclose()
+    assert server.received == 0
+
+
+async def test_a_callers_session_closed_during_the_request_is_a_typed_error() -> None:
+    handler = Gated()
+    async with LoopbackServer(handler) as server:
+        session = aiohttp.ClientSession()
+        transport = AiohttpTransport(session)
+        call = asyncio.create_task(transport.send(request_to(server)))
+        await until(lambda: server.received == 1)
+        await session.close()  # its connection goes with it
+        with pytest.raises(ClientClosedError, match="session given to the client was closed"):
+            await call
+        handler.release_all()
+        await transport.aclose()
+    assert server.received == 1
+
+
+async def test_a_callers_session_closed_by_the_caller_is_never_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="kernel_async")
+    async with KernelEmulator(count=3) as emulator:
+        session = aiohttp.ClientSession()
+        client = AsyncKernel(emulator.api_key, base_url=emulator.url, session=session)
+        call = asyncio.create_task(client.invocations.list_page())
+        await asyncio.sleep(0)  # the call is inside the transport's send()
+        await session.close()
+        with pytest.raises(ClientClosedError):
+            await call
+        await client.aclose()
+        assert emulator.requests == []
+    assert "retry" not in caplog.text
 
 
 async def test_a_callers_raise_for_status_does_not_hide_the_answer() -> None:
