@@ -24,6 +24,7 @@ import asyncio
 import base64
 import functools
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -296,6 +297,7 @@ class AiohttpTransport:
         self._slots = asyncio.Semaphore(self._connection_limit)
         self._exchanges: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._bind_lock = threading.Lock()
         self._closing = asyncio.Event()
 
     @property
@@ -311,14 +313,21 @@ class AiohttpTransport:
     def bind_loop(self) -> asyncio.AbstractEventLoop:
         """The running loop, which becomes the transport's on first use (see the module doc)."""
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            # A caller's session already belongs to the loop it was created in. aiohttp only
-            # exposes it through a deprecated property; the attribute behind it is stable.
-            owner = getattr(self._session, "_loop", None)
-            self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
-        if self._loop is not loop:
+        bound = self._loop
+        if bound is None:
+            # First use, perhaps by two threads at once: only one may bind (checked again
+            # under the lock). Once bound, no lock is taken.
+            with self._bind_lock:
+                if self._loop is None:
+                    # A caller's session already belongs to the loop it was created in.
+                    # aiohttp only exposes it through a deprecated property; the attribute
+                    # behind it is stable.
+                    owner = getattr(self._session, "_loop", None)
+                    self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
+                bound = self._loop
+        if bound is not loop:
             raise WrongEventLoopError(
-                f"this client belongs to another event loop, {self._loop!r} (the loop of its "
+                f"this client belongs to another event loop, {bound!r} (the loop of its "
                 f"first request, or of the session you gave it), not to the running one, "
                 f"{loop!r}; aiohttp sessions cannot move between loops, so nothing was sent. "
                 "Create the client inside the loop that uses it: "

@@ -5,10 +5,16 @@ holds at the server; the size cap counts decoded bytes.
 """
 
 import asyncio
+import concurrent.futures
 import gzip
+import linecache
 import logging
+import sys
+import threading
 import tracemalloc
+import types
 import zlib
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -265,6 +271,65 @@ async def test_a_callers_session_binds_the_transport_to_its_loop() -> None:
         assert (await transport.send(request_to(server))).status == 200
         await transport.aclose()
     assert server.received == 1
+
+
+def test_two_threads_binding_at_once_cannot_both_win() -> None:
+    # The race is a few bytecodes wide, so it is forced: thread A is held (by a trace
+    # function, no library code is changed) right before it binds, having found the
+    # transport unbound, until thread B has got through bind_loop() or is about to wait for
+    # the bind lock. Without the lock B binds too, and each goes on to use the session from
+    # its own loop; with it, B waits, finds A's loop, and is refused.
+    transport = AiohttpTransport()
+    code = AiohttpTransport.bind_loop.__code__
+    a_is_binding = threading.Event()
+    b_went_past = threading.Event()
+
+    def source(frame: types.FrameType) -> str:
+        return linecache.getline(code.co_filename, frame.f_lineno)
+
+    def hold_a(frame: types.FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+
+        def line(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "line" and "self._loop = " in source(frame):
+                a_is_binding.set()
+                assert b_went_past.wait(10)
+            return line
+
+        return line
+
+    def watch_b(frame: types.FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+
+        def line(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "return" or (event == "line" and "_bind_lock" in source(frame)):
+                b_went_past.set()
+            return line
+
+        return line
+
+    async def bind() -> None:
+        transport.bind_loop()
+
+    def first_use(tracer: Callable[..., object]) -> str:
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            asyncio.run(bind())
+        except WrongEventLoopError:
+            return "refused"
+        finally:
+            sys.settrace(previous)
+        return "bound"
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        a = pool.submit(first_use, hold_a)
+        assert a_is_binding.wait(10)
+        b = pool.submit(first_use, watch_b)
+        results = [a.result(), b.result()]
+    assert results == ["bound", "refused"]
 
 
 # -- the connection bound, at the server --------------------------------------------------------
