@@ -1,21 +1,35 @@
 """The thin I/O layer: GETs through aiohttp, the connection bound, and the client's lifecycle.
 
 Everything above this module works on :class:`RawResponse` values; everything aiohttp raises
-is turned into :class:`~kernel_async.APIConnectionError` or
-:class:`~kernel_async.APITimeoutError` here, so no aiohttp exception escapes the library.
+(its ``RuntimeError`` included) is turned into :class:`~kernel_async.APIConnectionError`,
+:class:`~kernel_async.APITimeoutError` or :class:`~kernel_async.ClientClosedError` here, so no
+aiohttp exception escapes the library.
 
-Three guarantees live here because only this layer can keep them:
+Four guarantees live here because only this layer can keep them:
 
 - **Closed means closed.** After :meth:`AiohttpTransport.aclose` nothing is sent and no
   session is created; requests in flight end with :class:`~kernel_async.ClientClosedError`.
+  So do requests starting or in flight when the owner of a session given to the transport
+  closes it: never retried, whichever of aiohttp's errors the close caused.
 - **One event loop.** An aiohttp session belongs to the loop it was made in; the transport is
-  bound to the loop of its first request and refuses any other with
-  :class:`~kernel_async.WrongEventLoopError`, before sending anything.
+  bound to the loop of its first request (under a lock, so that two threads starting at once
+  cannot both bind it) and refuses any other with :class:`~kernel_async.WrongEventLoopError`,
+  before sending anything.
 - **The connection bound holds at the server.** At most ``connection_limit`` requests are on
   the wire. A request whose caller gave up (a page discarded past the end of a walk, a
   cancelled call) keeps its slot until its answer has arrived, or for
   :data:`ABANDONED_REQUEST_GRACE` at most: hanging up at once would leave the server working
-  on it while the freed slot opened another connection.
+  on it while the freed slot opened another connection. The exception: a request that times
+  out (its own ``Timeout``) was hung up on by aiohttp and frees its slot at once, so a server
+  slower than the timeout, that keeps working after a hang-up, can have more than
+  ``connection_limit`` of them in progress (their retries add more: 5 or 6 with a limit of
+  2, measured). Holding the slot for the grace after a timeout was measured too: it changes
+  little (the server's work outlasts the grace), so it is not done.
+- **No secrets in what it raises.** aiohttp's exception is chained to ours for its type and
+  message, never when it carries ``request_info`` (the request headers), and stripped of its
+  tracebacks: their frames' local variables hold the headers, bearer token included. A
+  proxy's user and password are sent as a ``Proxy-Authorization`` header, never in the URL
+  aiohttp names in its messages.
 """
 
 from __future__ import annotations

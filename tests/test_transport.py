@@ -24,6 +24,7 @@ from yarl import URL
 
 from kernel_async import (
     APIResponseTooLargeError,
+    APITimeoutError,
     AsyncKernel,
     ClientClosedError,
     Timeout,
@@ -40,11 +41,13 @@ from kernel_async.testing import KernelEmulator
 from conftest import LoopbackServer, exception_graph, until
 
 
-def request_to(server: LoopbackServer, *, cap: int = 1 << 20) -> RawRequest:
+def request_to(
+    server: LoopbackServer, *, cap: int = 1 << 20, timeout: Timeout | None = None
+) -> RawRequest:
     return RawRequest(
         url=URL(server.url) / "invocations",
         headers={"Authorization": "Bearer k"},
-        timeout=Timeout(),
+        timeout=timeout or Timeout(),
         max_response_bytes=cap,
     )
 
@@ -375,6 +378,23 @@ async def test_an_abandoned_request_gives_its_slot_back_after_the_grace() -> Non
             await second
         handler.release_all()
     assert ABANDONED_REQUEST_GRACE <= 1.0
+
+
+async def test_a_request_that_times_out_gives_its_slot_back_at_once() -> None:
+    # The documented exception to the bound: aiohttp hangs up on a request that reaches its
+    # timeout, and the next one is sent while the server may still be working on it.
+    handler = Gated()
+    async with LoopbackServer(handler) as server:
+        transport = AiohttpTransport(max_connections=1)
+        with pytest.raises(APITimeoutError, match="read limit"):
+            await transport.send(request_to(server, timeout=Timeout(read=0.1)))
+        second = asyncio.create_task(transport.send(request_to(server)))
+        await until(lambda: server.received == 2)
+        assert server.in_flight == 2
+        handler.release_all()
+        assert (await second).status == 200
+        await transport.aclose()
+    assert server.max_in_flight == 2
 
 
 # -- the size cap counts decoded bytes ------------------------------------------------------------
