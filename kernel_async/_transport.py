@@ -35,7 +35,6 @@ Four guarantees live here because only this layer can keep them:
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import sys
 import threading
@@ -54,6 +53,7 @@ from kernel_async._errors import (
     KernelError,
     WrongEventLoopError,
 )
+from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
 
 __all__ = [
@@ -158,44 +158,6 @@ class Transport(Protocol):
         ...
 
 
-def _exception_graph(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every exception reachable from it.
-
-    Causes, contexts, group members, and exceptions held as attributes (aiohttp keeps the
-    ``OSError`` behind a connector error in one).
-    """
-    found: dict[int, BaseException] = {}
-    pending = [exc]
-    while pending:
-        current = pending.pop()
-        if id(current) in found:
-            continue
-        found[id(current)] = current
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        if isinstance(current, BaseExceptionGroup):
-            pending += current.exceptions
-        held = getattr(current, "__dict__", {}).values()
-        pending += [value for value in held if isinstance(value, BaseException)]
-    return list(found.values())
-
-
-def _chainable(exc: BaseException) -> BaseException | None:
-    """``exc``, fit to be chained to ours as ``__cause__``, or ``None`` when nothing of it is.
-
-    Nothing of it when it reaches aiohttp's ``request_info``: that holds the request headers,
-    bearer token included. Otherwise its type and message stay, for diagnosis, and the
-    tracebacks of all it reaches go: their frames are aiohttp's, whose local variables hold
-    the request headers too, and whatever renders locals (pytest -l, Sentry, rich,
-    ``traceback.TracebackException(capture_locals=True)``) would show them.
-    """
-    reachable = _exception_graph(exc)
-    if any(hasattr(each, "request_info") for each in reachable):
-        return None
-    for each in reachable:
-        each.__traceback__ = None
-    return exc
-
-
 # Once per Timeout, not per call; bounded, since a call may bring its own (timeout=).
 @functools.lru_cache(maxsize=64)
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -221,30 +183,6 @@ _EAGER: Final[dict[str, Any]] = {"eager_start": True} if sys.version_info >= (3,
 def _grace(timeout: Timeout) -> float:
     limits = (ABANDONED_REQUEST_GRACE, timeout.read, timeout.total)
     return min(limit for limit in limits if limit is not None)
-
-
-def _proxy_arguments(request: RawRequest) -> dict[str, Any]:
-    """The request's headers and its proxy, for ``session.get()``.
-
-    A proxy URL's user and password (percent-decoded, as curl and httpx read them) become a
-    ``Proxy-Authorization`` header (RFC 9110 section 11.7.1, Basic, UTF-8 as httpx sends it),
-    and the URL aiohttp gets has none: aiohttp puts the proxy's URL in its error messages
-    (which ours include), and its ``proxy_auth=`` parameter is deprecated. The header goes to
-    the proxy with a CONNECT (https) or with the request itself (http, sent to the proxy).
-    """
-    proxy = request.proxy
-    if proxy is None or (proxy.raw_user is None and proxy.raw_password is None):
-        return {"headers": request.headers, "proxy": proxy}
-    userinfo = f"{proxy.user or ''}:{proxy.password or ''}".encode()
-    credentials = {"Proxy-Authorization": "Basic " + base64.b64encode(userinfo).decode("ascii")}
-    headers = request.headers
-    if request.url.scheme == "http":
-        headers = {**headers, **credentials}
-    return {
-        "headers": headers,
-        "proxy": proxy.with_user(None),
-        "proxy_headers": credentials,
-    }
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
@@ -455,7 +393,7 @@ class AiohttpTransport:
         # RuntimeError), and on 3.12+ the close can land while it connects.
         self._check_session_open(session, url)
         try:
-            # The proxy's credentials are passed by _proxy_arguments() directly, never held
+            # The proxy's credentials are passed by proxy_arguments() directly, never held
             # in a local variable of this frame: a traceback rendered with its locals shows
             # this frame.
             async with session.get(
@@ -468,7 +406,7 @@ class AiohttpTransport:
                 # the body of every answer, and the decoded body to count against the cap.
                 raise_for_status=False,
                 auto_decompress=True,
-                **_proxy_arguments(request),
+                **proxy_arguments(request.url, request.proxy, request.headers),
             ) as response:
                 body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(
@@ -484,13 +422,13 @@ class AiohttpTransport:
             failure: KernelError = APITimeoutError(
                 f"GET {url} timed out ({limit} limit)", limit=limit, url=url
             )
-            cause = _chainable(exc)  # at once: this frame's locals show in tracebacks
+            cause = chainable(exc)  # at once: this frame's locals show in tracebacks
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             # aiohttp raises RuntimeError for misuse it detects late (a closed session, a
             # connection used from another task): no response, like a connection failure.
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             failure = APIConnectionError(f"GET {url} failed: {detail}", url=url)
-            cause = _chainable(exc)
+            cause = chainable(exc)
         if session.closed:
             # Whatever aiohttp raised, the session was closed under the request (its
             # connections with it): not a connection failure to retry.

@@ -30,11 +30,11 @@ from kernel_async import (
     Timeout,
     WrongEventLoopError,
 )
+from kernel_async._scrub import chainable
 from kernel_async._transport import (
     ABANDONED_REQUEST_GRACE,
     AiohttpTransport,
     RawRequest,
-    _chainable,
 )
 from kernel_async.testing import KernelEmulator
 
@@ -139,18 +139,18 @@ def test_an_exception_holding_request_headers_is_never_chained() -> None:
     )
     holder = aiohttp.ClientResponseError(info, (), status=400, message="bad")
     plain = aiohttp.ServerDisconnectedError()
-    assert _chainable(plain) is plain
-    assert _chainable(holder) is None
+    assert chainable(plain) is plain
+    assert chainable(holder) is None
     wrapped = OSError("wrapped")
     wrapped.__context__ = holder
-    assert _chainable(wrapped) is None
+    assert chainable(wrapped) is None
     grouped = OSError("grouped")
     grouped.__cause__ = BaseExceptionGroup("several", [ValueError(), holder])
-    assert _chainable(grouped) is None
+    assert chainable(grouped) is None
     looped = OSError("a cycle")
     looped.__context__ = plain
     plain.__context__ = looped
-    assert _chainable(looped) is looped
+    assert chainable(looped) is looped
 
 
 async def test_a_callers_session_is_never_closed_replaced_or_forgotten() -> None:

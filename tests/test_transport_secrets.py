@@ -19,6 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from kernel_async import APIConnectionError, APITimeoutError, AsyncKernel, KernelError, Timeout
+from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._transport import AiohttpTransport, RawRequest
 
 from conftest import CANARY_KEY, LoopbackServer, exception_graph
@@ -102,6 +103,51 @@ def answer(data: bytes) -> Respond:
         await writer.drain()
 
     return respond
+
+
+# -- the pure part, without a loop ----------------------------------------------------------------
+
+
+def test_a_chained_cause_keeps_its_type_and_message_and_loses_every_traceback() -> None:
+    def raised(exc: BaseException) -> BaseException:
+        try:
+            raise exc
+        except BaseException as caught:  # only to give it a traceback
+            return caught
+
+    inner = raised(ConnectionRefusedError(111, "refused"))
+    held = raised(OSError("held as an attribute, as aiohttp keeps the OSError"))
+    outer = raised(ConnectionError("outer"))
+    outer.__context__ = inner
+    outer.held = held  # type: ignore[attr-defined]
+    grouped = raised(BaseExceptionGroup("several", [raised(TimeoutError("member"))]))
+    inner.__cause__ = grouped
+    assert chainable(outer) is outer
+    assert str(outer) == "outer"
+    for exc in (outer, inner, held, grouped, *grouped.exceptions):
+        assert exc.__traceback__ is None
+
+
+def test_proxy_credentials_become_a_header_and_leave_the_url() -> None:
+    headers = {"Authorization": "Bearer k"}
+    proxy = proxy_url(3128)
+    expected = "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+    tunnelled = proxy_arguments(URL("https://kernel.test/x"), proxy, headers)
+    assert tunnelled == {
+        "headers": headers,  # the API's, inside the tunnel: not for the proxy
+        "proxy": URL("http://127.0.0.1:3128"),
+        "proxy_headers": {"Proxy-Authorization": expected},
+    }
+    plain = proxy_arguments(URL("http://kernel.test/x"), proxy, headers)
+    assert plain["headers"] == {**headers, "Proxy-Authorization": expected}
+    assert headers == {"Authorization": "Bearer k"}  # the caller's mapping is not changed
+    only_user = proxy_arguments(URL("https://kernel.test/"), URL("http://u@p:1"), headers)
+    assert only_user["proxy_headers"] == {"Proxy-Authorization": "Basic dTo="}  # "u:"
+    for bare in (URL("http://p:1"), None):
+        assert proxy_arguments(URL("https://kernel.test/"), bare, headers) == {
+            "headers": headers,
+            "proxy": bare,
+        }
 
 
 # -- tracebacks rendered with their locals ----------------------------------------------------
