@@ -1,21 +1,35 @@
 """The thin I/O layer: GETs through aiohttp, the connection bound, and the client's lifecycle.
 
 Everything above this module works on :class:`RawResponse` values; everything aiohttp raises
-is turned into :class:`~kernel_async.APIConnectionError` or
-:class:`~kernel_async.APITimeoutError` here, so no aiohttp exception escapes the library.
+(its ``RuntimeError`` included) is turned into :class:`~kernel_async.APIConnectionError`,
+:class:`~kernel_async.APITimeoutError` or :class:`~kernel_async.ClientClosedError` here, so no
+aiohttp exception escapes the library.
 
-Three guarantees live here because only this layer can keep them:
+Four guarantees live here because only this layer can keep them:
 
 - **Closed means closed.** After :meth:`AiohttpTransport.aclose` nothing is sent and no
   session is created; requests in flight end with :class:`~kernel_async.ClientClosedError`.
+  So do requests starting or in flight when the owner of a session given to the transport
+  closes it: never retried, whichever of aiohttp's errors the close caused.
 - **One event loop.** An aiohttp session belongs to the loop it was made in; the transport is
-  bound to the loop of its first request and refuses any other with
-  :class:`~kernel_async.WrongEventLoopError`, before sending anything.
+  bound to the loop of its first request (under a lock, so that two threads starting at once
+  cannot both bind it) and refuses any other with :class:`~kernel_async.WrongEventLoopError`,
+  before sending anything.
 - **The connection bound holds at the server.** At most ``connection_limit`` requests are on
   the wire. A request whose caller gave up (a page discarded past the end of a walk, a
   cancelled call) keeps its slot until its answer has arrived, or for
   :data:`ABANDONED_REQUEST_GRACE` at most: hanging up at once would leave the server working
-  on it while the freed slot opened another connection.
+  on it while the freed slot opened another connection. The exception: a request that times
+  out (its own ``Timeout``) was hung up on by aiohttp and frees its slot at once, so a server
+  slower than the timeout, that keeps working after a hang-up, can have more than
+  ``connection_limit`` of them in progress (their retries add more: 5 or 6 with a limit of
+  2, measured). Holding the slot for the grace after a timeout was measured too: it changes
+  little (the server's work outlasts the grace), so it is not done.
+- **No secrets in what it raises.** aiohttp's exception is chained to ours for its type and
+  message, never when it carries ``request_info`` (the request headers), and stripped of its
+  tracebacks: their frames' local variables hold the headers, bearer token included. A
+  proxy's user and password are sent as a ``Proxy-Authorization`` header, never in the URL
+  aiohttp names in its messages.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -35,8 +50,10 @@ from kernel_async._errors import (
     APIResponseTooLargeError,
     APITimeoutError,
     ClientClosedError,
+    KernelError,
     WrongEventLoopError,
 )
+from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
 
 __all__ = [
@@ -141,31 +158,6 @@ class Transport(Protocol):
         ...
 
 
-def _holds_request_info(exc: BaseException) -> bool:
-    """Whether anything reachable from ``exc`` carries aiohttp's ``request_info``.
-
-    ``ClientResponseError.request_info`` holds the request headers, bearer token included:
-    such an exception must never be reachable from ours.
-    """
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if hasattr(current, "request_info"):
-            return True
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        if isinstance(current, BaseExceptionGroup):
-            pending += current.exceptions
-    return False
-
-
-def _chainable(exc: BaseException) -> BaseException | None:
-    return None if _holds_request_info(exc) else exc
-
-
 # Once per Timeout, not per call; bounded, since a call may bring its own (timeout=).
 @functools.lru_cache(maxsize=64)
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -257,6 +249,7 @@ class AiohttpTransport:
         self._slots = asyncio.Semaphore(self._connection_limit)
         self._exchanges: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._bind_lock = threading.Lock()
         self._closing = asyncio.Event()
 
     @property
@@ -272,14 +265,21 @@ class AiohttpTransport:
     def bind_loop(self) -> asyncio.AbstractEventLoop:
         """The running loop, which becomes the transport's on first use (see the module doc)."""
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            # A caller's session already belongs to the loop it was created in. aiohttp only
-            # exposes it through a deprecated property; the attribute behind it is stable.
-            owner = getattr(self._session, "_loop", None)
-            self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
-        if self._loop is not loop:
+        bound = self._loop
+        if bound is None:
+            # First use, perhaps by two threads at once: only one may bind (checked again
+            # under the lock). Once bound, no lock is taken.
+            with self._bind_lock:
+                if self._loop is None:
+                    # A caller's session already belongs to the loop it was created in.
+                    # aiohttp only exposes it through a deprecated property; the attribute
+                    # behind it is stable.
+                    owner = getattr(self._session, "_loop", None)
+                    self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
+                bound = self._loop
+        if bound is not loop:
             raise WrongEventLoopError(
-                f"this client belongs to another event loop, {self._loop!r} (the loop of its "
+                f"this client belongs to another event loop, {bound!r} (the loop of its "
                 f"first request, or of the session you gave it), not to the running one, "
                 f"{loop!r}; aiohttp sessions cannot move between loops, so nothing was sent. "
                 "Create the client inside the loop that uses it: "
@@ -376,22 +376,37 @@ class AiohttpTransport:
             if not outcome.done():
                 outcome.set_result(response)
 
+    def _session_closed(self, url: str) -> ClientClosedError:
+        if self._owns_session:  # closed by aclose(), which ends the exchanges first
+            return ClientClosedError(f"GET {url}: the client was closed during the request")
+        return ClientClosedError(f"GET {url}: the aiohttp session given to the client was closed")
+
+    def _check_session_open(self, session: aiohttp.ClientSession, url: str) -> None:
+        if session.closed:
+            raise self._session_closed(url)
+
     async def _request(
         self, session: aiohttp.ClientSession, request: RawRequest, url: str
     ) -> RawResponse:
+        # A caller's session may have been closed by its owner since send() checked it: before
+        # Python 3.12 the exchange starts a turn of the loop later (aiohttp: a bare
+        # RuntimeError), and on 3.12+ the close can land while it connects.
+        self._check_session_open(session, url)
         try:
+            # The proxy's credentials are passed by proxy_arguments() directly, never held
+            # in a local variable of this frame: a traceback rendered with its locals shows
+            # this frame.
             async with session.get(
                 request.url,
-                headers=request.headers,
                 timeout=_client_timeout(request.timeout),
                 # Redirects are answered, never followed: aiohttp would forward custom headers
                 # cross-origin and follow https -> http.
                 allow_redirects=False,
-                proxy=request.proxy,
                 # A caller's session may say otherwise; these requests need the status and
                 # the body of every answer, and the decoded body to count against the cap.
                 raise_for_status=False,
                 auto_decompress=True,
+                **proxy_arguments(request.url, request.proxy, request.headers),
             ) as response:
                 body = await _read_capped(response, request.max_response_bytes, url)
                 return RawResponse(
@@ -404,14 +419,20 @@ class AiohttpTransport:
         except TimeoutError as exc:
             # A stalled read can surface as a plain TimeoutError, not an aiohttp error.
             limit = _timeout_limit(exc)
-            failure: APIConnectionError = APITimeoutError(
+            failure: KernelError = APITimeoutError(
                 f"GET {url} timed out ({limit} limit)", limit=limit, url=url
             )
-            cause = _chainable(exc)
-        except (aiohttp.ClientError, OSError) as exc:
+            cause = chainable(exc)  # at once: this frame's locals show in tracebacks
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            # aiohttp raises RuntimeError for misuse it detects late (a closed session, a
+            # connection used from another task): no response, like a connection failure.
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             failure = APIConnectionError(f"GET {url} failed: {detail}", url=url)
-            cause = _chainable(exc)
+            cause = chainable(exc)
+        if session.closed:
+            # Whatever aiohttp raised, the session was closed under the request (its
+            # connections with it): not a connection failure to retry.
+            failure = self._session_closed(url)
         # Raised here, outside the `except` blocks: inside one, Python would set __context__
         # to aiohttp's exception even with `from None`, and a ClientResponseError there holds
         # the request's headers, bearer token included.

@@ -197,6 +197,9 @@ async def test_no_error_reaches_the_key(
     assert isinstance(error, expected), repr(error)
     assert not any(hasattr(exc, "request_info") for exc in exception_graph(error))
     assert CANARY_KEY not in everything_printable(error)
+    # As pytest -l, Sentry or rich render it: with the local variables of every frame.
+    with_locals = traceback.TracebackException.from_exception(error, capture_locals=True)
+    assert CANARY_KEY not in "".join(with_locals.format())
     assert CANARY_KEY not in caplog.text
 
 
