@@ -226,6 +226,50 @@ _TOKEN_CHARS: Final = frozenset(
 )
 
 
+# Fields that frame the message or steer the connection (RFC 9112 sections 6 and 9.6, RFC
+# 9110 sections 7.6.1, 7.8, 10.1.1): aiohttp writes them for the request it sends. Given again,
+# they go out as a second copy that contradicts the first. `Content-Length: 10` on a GET makes
+# the server wait for a body, read the next request's first bytes as it, and answer that
+# request 400; `Transfer-Encoding: chunked` leaves the server waiting for chunks.
+_FRAMING_HEADERS: Final = frozenset(
+    {
+        "connection",
+        "content-length",
+        "expect",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _refused_header(lowered: str) -> str | None:
+    """Why a header name may not be given (``lowered``: the name in lower case), or None."""
+    if lowered == "authorization":
+        return "the key is set with api_key"
+    if lowered == RETRY_COUNT_HEADER.lower():
+        return "it is the client's own, counting the retries"
+    if lowered == "host":
+        # A second Host goes out beside aiohttp's (RFC 9112 section 3.2: a server answers 400,
+        # or routes by either one).
+        return "the host comes from base_url"
+    if lowered in _FRAMING_HEADERS:
+        return (
+            "it frames the request or steers the connection, which aiohttp does itself; a "
+            "second, contradicting copy corrupts the connection for the requests after it"
+        )
+    if lowered.startswith("proxy-"):
+        # Meant for a proxy, not for the API: sent to the API host when there is no proxy.
+        return (
+            "proxy headers are the proxy's business: put a proxy's credentials in its URL "
+            "(HTTPS_PROXY=http://user:password@host:port)"
+        )
+    return None
+
+
 def check_header(name: object, value: object, *, argument: str) -> tuple[str, str]:
     """Check one header of ``default_headers`` or ``extra_headers`` (``argument``).
 
@@ -233,17 +277,20 @@ def check_header(name: object, value: object, *, argument: str) -> tuple[str, st
         TypeError: the name or value is not a str.
         ValueError: an invalid field name, a control character in the value (CR/LF would let
             it inject headers of its own), text that is not valid Unicode, ``Authorization``
-            (the key is set by ``api_key``) or the client's retry counter.
+            (the key is set by ``api_key``), the client's retry counter, ``Host``, a field
+            that frames the request or steers the connection (``Content-Length``,
+            ``Transfer-Encoding``, ``Connection``, ``Upgrade``, ``TE``, ``Trailer``,
+            ``Expect``, ``Keep-Alive``) or one meant for a proxy (``Proxy-*``); names in any
+            case.
     """
     label = argument.removesuffix("s").replace("_", " ")  # "default header", "extra header"
     if not isinstance(name, str) or not name:
         raise TypeError(f"{argument} keys must be non-empty str, not {name!r}")
     if not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"{label} name {name!r} is not a valid HTTP field name")
-    if name.lower() == "authorization":
-        raise ValueError(f"set the key with api_key, not an Authorization {label}")
-    if name.lower() == RETRY_COUNT_HEADER.lower():
-        raise ValueError(f"{label} {name!r} is the client's own; it counts the retries")
+    refused = _refused_header(name.lower())
+    if refused is not None:
+        raise ValueError(f"{argument} may not set {name!r}: {refused}")
     if not isinstance(value, str):
         raise TypeError(f"{label} {name!r} must be a str, not {type(value).__name__}")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
