@@ -191,7 +191,14 @@ def _check_api_key(api_key: object) -> str:
     return api_key
 
 
+# A host name once IDNA-encoded (yarl's raw_host, lower case): RFC 1123 letters, digits and
+# hyphens, dots between labels, and the underscore that internal names often have.
+_HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
+
+
 def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
+    if not isinstance(raw, str | URL):
+        raise TypeError(f"base_url must be a str or a yarl.URL, not {type(raw).__name__}")
     if isinstance(raw, str) and raw != raw.strip():
         # yarl would keep the spaces and quote them into the path ("/%20/invocations").
         raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
@@ -201,13 +208,30 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
         raise ValueError(
             f"base_url is not valid text (bytes that are not UTF-8, from KERNEL_BASE_URL?): {raw!r}"
         )
-    url = URL(raw)
+    try:
+        # yarl checks the port and an IP literal here, and IDNA-decodes the host on first
+        # access to url.host: each raises its own ValueError (UnicodeError for a bad "xn--"
+        # label), which names no argument.
+        url = URL(raw)
+        host = url.host
+        port = url.port
+    except ValueError as exc:
+        # Not the URL itself: it may carry a password (refused below, but not yet checked).
+        problem = str(exc) or type(exc).__name__
+        raise ValueError(f"base_url is not a valid URL: {problem}") from None
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.
         raise ValueError("base_url must not carry a user or password; use api_key instead")
     where = f"base_url {url!s}"
-    if url.scheme not in ("https", "http") or not url.host:
+    if url.scheme not in ("https", "http") or not host:
         raise ValueError(f"{where} must be an absolute http(s) URL")
+    if ":" not in host and not _HOST_CHARS.issuperset((url.raw_host or "").lower()):
+        # An IP literal (the only host with a colon) was checked by yarl; a name is letters,
+        # digits, '-', '.' and '_' once IDNA-encoded (RFC 1123). yarl keeps "a b" or "%" as
+        # a host, and the request would fail later, as a connection error, retried.
+        raise ValueError(f"{where} does not have a valid host name")
+    if port == 0:
+        raise ValueError(f"{where} has port 0; ports go from 1 to 65535")
     if url.query_string or url.fragment:
         raise ValueError(f"{where} must not have a query or fragment")
     if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
