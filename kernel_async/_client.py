@@ -57,7 +57,8 @@ class AsyncKernel:
         default_headers: Extra headers for every request (``X-Kernel-Project-Id``, say).
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes or replaces it; without one, the client creates its own inside the
-            running loop on first use and closes it in :meth:`aclose`.
+            running loop on first use and closes it in :meth:`aclose`. One created with
+            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``).
         max_retries: Retries of a failed request (default 2); shorthand for
             ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
         retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
@@ -80,7 +81,7 @@ class AsyncKernel:
     Raises:
         MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
             empty (``api_key=""`` and an empty ``KERNEL_API_KEY`` alike).
-        ValueError, TypeError: a malformed key, base URL, timeout or header.
+        ValueError, TypeError: a malformed key, base URL, timeout, header or session.
     """
 
     def __init__(
@@ -114,6 +115,18 @@ class AsyncKernel:
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
+        if session is not None and session.trust_env:
+            # aiohttp has no per-request switch: such a session takes a proxy from the
+            # environment for every request the client sends direct (a loopback base URL, a
+            # NO_PROXY host, trust_env=False), the key with it, and adds ~/.netrc credentials,
+            # which aiohttp then refuses beside the Authorization header (a ValueError).
+            raise ValueError(
+                "session was created with trust_env=True, which makes aiohttp pick proxies "
+                "and ~/.netrc credentials from the environment over the client's choice; "
+                "create it with aiohttp.ClientSession(trust_env=False) (the default): the "
+                "client reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself "
+                "(AsyncKernel(trust_env=True), the default)"
+            )
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
