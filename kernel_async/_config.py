@@ -211,11 +211,12 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     try:
         # yarl checks the port and an IP literal here, and IDNA-decodes the host on first
         # access to url.host: each raises its own ValueError (UnicodeError for a bad "xn--"
-        # label), which names no argument.
+        # label), which names no argument; on some text it fails otherwise ("http://[]@" is
+        # an IndexError in yarl 1.25). Any failure of its parser is a URL it cannot read.
         url = URL(raw)
         host = url.host
         port = url.port
-    except ValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever yarl raises, said as base_url's fault
         # Not the URL itself: it may carry a password (refused below, but not yet checked).
         problem = str(exc) or type(exc).__name__
         raise ValueError(f"base_url is not a valid URL: {problem}") from None

@@ -419,6 +419,7 @@ def test_bad_configuration_is_rejected_at_construction(
         ("https://api example.test/", "valid host name"),
         ("https://%/", "valid host name"),
         (URL("https://[::1]:0/"), "port 0"),
+        ("http://[]@", "not a valid URL"),  # an IndexError in yarl 1.25's parser
     ],
 )
 def test_every_invalid_base_url_is_refused_naming_base_url(base_url: str | URL, match: str) -> None:
