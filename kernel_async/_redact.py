@@ -64,7 +64,7 @@ def mask_bytes(data: bytes, key: str) -> bytes:
     if not key:
         return data
     for spelling in _spellings(key):
-        encoded = spelling.encode("utf-8", "surrogatepass")
+        encoded = spelling.encode()  # the key is valid text (resolve_config checks it)
         if encoded in data:
             data = data.replace(encoded, MASK.encode())
     return data
@@ -80,10 +80,11 @@ def echoes_key(response: RawResponse, key: str, *, body: bool) -> bool:
     """Whether the key is in the reason phrase or a header of ``response`` (or its body)."""
     if not key:
         return False
+    spellings = _spellings(key)
     texts = [response.reason or "", *_header_texts(response.headers)]
-    if any(shows_key(text, key) for text in texts):
+    if any(spelling in text for text in texts for spelling in spellings):
         return True
-    return body and mask_bytes(response.body, key) != response.body
+    return body and any(spelling.encode() in response.body for spelling in spellings)
 
 
 def masked_response(response: RawResponse, key: str, *, body: bool) -> RawResponse:
