@@ -121,6 +121,14 @@ class AsyncKernel:
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError("max_connections must be an int")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if session is not None and trace_configs:
+            raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
+        if transport is not None and (session is not None or trace_configs):
+            raise ValueError("pass a transport or a session (and trace_configs), not both")
         if session is not None and session.trust_env:
             # aiohttp has no per-request switch: such a session takes a proxy from the
             # environment for every request the client sends direct (a loopback base URL, a
@@ -133,14 +141,6 @@ class AsyncKernel:
                 "client reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself "
                 "(AsyncKernel(trust_env=True), the default)"
             )
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError("max_connections must be an int")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
-        if session is not None and trace_configs:
-            raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
-        if transport is not None and (session is not None or trace_configs):
-            raise ValueError("pass a transport or a session (and trace_configs), not both")
         # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
         # this class decides what to send and whether to try again.
         self._transport: Transport = transport or AiohttpTransport(
