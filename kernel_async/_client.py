@@ -24,14 +24,20 @@ from kernel_async._config import (
     resolve_config,
 )
 from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
-from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
+from kernel_async._errors import (
+    APIError,
+    APIResponseValidationError,
+    APITimeoutError,
+    ClientClosedError,
+)
 from kernel_async._invocations import Invocations
 from kernel_async._models import Page
 from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._protocol import interpret_page_response
+from kernel_async._redact import echoes_key, mask_error, masked_response
 from kernel_async._retry import RetryPolicy, decide_retry
-from kernel_async._transport import AiohttpTransport, RawRequest, Transport
+from kernel_async._transport import AiohttpTransport, RawRequest, RawResponse, Transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
 
@@ -57,7 +63,8 @@ class AsyncKernel:
         default_headers: Extra headers for every request (``X-Kernel-Project-Id``, say).
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes or replaces it; without one, the client creates its own inside the
-            running loop on first use and closes it in :meth:`aclose`.
+            running loop on first use and closes it in :meth:`aclose`. One created with
+            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``).
         max_retries: Retries of a failed request (default 2); shorthand for
             ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
         retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
@@ -80,7 +87,7 @@ class AsyncKernel:
     Raises:
         MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
             empty (``api_key=""`` and an empty ``KERNEL_API_KEY`` alike).
-        ValueError, TypeError: a malformed key, base URL, timeout or header.
+        ValueError, TypeError: a malformed key, base URL, timeout, header or session.
     """
 
     def __init__(
@@ -122,6 +129,18 @@ class AsyncKernel:
             raise ValueError("pass trace_configs to your own ClientSession, not to AsyncKernel")
         if transport is not None and (session is not None or trace_configs):
             raise ValueError("pass a transport or a session (and trace_configs), not both")
+        if session is not None and session.trust_env:
+            # aiohttp has no per-request switch: such a session takes a proxy from the
+            # environment for every request the client sends direct (a loopback base URL, a
+            # NO_PROXY host, trust_env=False), the key with it, and adds ~/.netrc credentials,
+            # which aiohttp then refuses beside the Authorization header (a ValueError).
+            raise ValueError(
+                "session was created with trust_env=True, which makes aiohttp pick proxies "
+                "and ~/.netrc credentials from the environment over the client's choice; "
+                "create it with aiohttp.ClientSession(trust_env=False) (the default): the "
+                "client reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself "
+                "(AsyncKernel(trust_env=True), the default)"
+            )
         # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
         # this class decides what to send and whether to try again.
         self._transport: Transport = transport or AiohttpTransport(
@@ -281,6 +300,8 @@ class AsyncKernel:
             try:
                 return await self._attempt(url, offset, retries, deadline_at, options)
             except APIError as error:
+                # Before any note or log line: what the error says must not show the key.
+                mask_error(error, self._config.api_key.reveal())
                 time_left = None if deadline_at is None else deadline_at - loop.time()
                 decision = decide_retry(
                     error,
@@ -379,6 +400,7 @@ class AsyncKernel:
                 limit="deadline",
                 url=str(url),
             )
+        response = self._mask_echoed_key(response)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "GET %s -> %d in %.1f ms (request id %s, retry %d)",
@@ -388,11 +410,36 @@ class AsyncKernel:
                 response.headers.get("X-Request-Id"),
                 retries,
             )
-        return interpret_page_response(
-            response.status,
-            response.headers,
-            response.body,
-            offset=offset,
-            reason=response.reason,
-            url=response.url,
+        try:
+            return _interpret(response, offset)
+        except APIResponseValidationError:
+            # A 2xx body that is not a page, which the error quotes and carries.
+            if not echoes_key(response, self._config.api_key.reveal(), body=True):
+                raise
+        # Outside the `except` block: the error built from the masked body links no other.
+        return _interpret(
+            masked_response(response, self._config.api_key.reveal(), body=True), offset
         )
+
+    def _mask_echoed_key(self, response: RawResponse) -> RawResponse:
+        """``response``, or a copy with the API key masked if the server echoed it back.
+
+        A server, proxy or WAF may quote the request's Authorization in the reason phrase, a
+        header (X-Request-Id) or an error body; errors and log lines are built from those.
+        A 2xx body is a page's data: kept as sent (unless it is no page, see _attempt).
+        """
+        error_body = not 200 <= response.status < 300
+        if not echoes_key(response, self._config.api_key.reveal(), body=error_body):
+            return response
+        return masked_response(response, self._config.api_key.reveal(), body=error_body)
+
+
+def _interpret(response: RawResponse, offset: int) -> Page:
+    return interpret_page_response(
+        response.status,
+        response.headers,
+        response.body,
+        offset=offset,
+        reason=response.reason,
+        url=response.url,
+    )

@@ -191,7 +191,14 @@ def _check_api_key(api_key: object) -> str:
     return api_key
 
 
+# A host name once IDNA-encoded (yarl's raw_host, lower case): RFC 1123 letters, digits and
+# hyphens, dots between labels, and the underscore that internal names often have.
+_HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
+
+
 def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
+    if not isinstance(raw, str | URL):
+        raise TypeError(f"base_url must be a str or a yarl.URL, not {type(raw).__name__}")
     if isinstance(raw, str) and raw != raw.strip():
         # yarl would keep the spaces and quote them into the path ("/%20/invocations").
         raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
@@ -201,13 +208,31 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
         raise ValueError(
             f"base_url is not valid text (bytes that are not UTF-8, from KERNEL_BASE_URL?): {raw!r}"
         )
-    url = URL(raw)
+    try:
+        # yarl checks the port and an IP literal here, and IDNA-decodes the host on first
+        # access to url.host: each raises its own ValueError (UnicodeError for a bad "xn--"
+        # label), which names no argument; on some text it fails otherwise ("http://[]@" is
+        # an IndexError in yarl 1.25). Any failure of its parser is a URL it cannot read.
+        url = URL(raw)
+        host = url.host
+        port = url.port
+    except Exception as exc:  # noqa: BLE001 - whatever yarl raises, said as base_url's fault
+        # Not the URL itself: it may carry a password (refused below, but not yet checked).
+        problem = str(exc) or type(exc).__name__
+        raise ValueError(f"base_url is not a valid URL: {problem}") from None
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.
         raise ValueError("base_url must not carry a user or password; use api_key instead")
     where = f"base_url {url!s}"
-    if url.scheme not in ("https", "http") or not url.host:
+    if url.scheme not in ("https", "http") or not host:
         raise ValueError(f"{where} must be an absolute http(s) URL")
+    if ":" not in host and not _HOST_CHARS.issuperset((url.raw_host or "").lower()):
+        # An IP literal (the only host with a colon) was checked by yarl; a name is letters,
+        # digits, '-', '.' and '_' once IDNA-encoded (RFC 1123). yarl keeps "a b" or "%" as
+        # a host, and the request would fail later, as a connection error, retried.
+        raise ValueError(f"{where} does not have a valid host name")
+    if port == 0:
+        raise ValueError(f"{where} has port 0; ports go from 1 to 65535")
     if url.query_string or url.fragment:
         raise ValueError(f"{where} must not have a query or fragment")
     if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
@@ -226,6 +251,50 @@ _TOKEN_CHARS: Final = frozenset(
 )
 
 
+# Fields that frame the message or steer the connection (RFC 9112 sections 6 and 9.6, RFC
+# 9110 sections 7.6.1, 7.8, 10.1.1): aiohttp writes them for the request it sends. Given again,
+# they go out as a second copy that contradicts the first. `Content-Length: 10` on a GET makes
+# the server wait for a body, read the next request's first bytes as it, and answer that
+# request 400; `Transfer-Encoding: chunked` leaves the server waiting for chunks.
+_FRAMING_HEADERS: Final = frozenset(
+    {
+        "connection",
+        "content-length",
+        "expect",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _refused_header(lowered: str) -> str | None:
+    """Why a header name may not be given (``lowered``: the name in lower case), or None."""
+    if lowered == "authorization":
+        return "the key is set with api_key"
+    if lowered == RETRY_COUNT_HEADER.lower():
+        return "it is the client's own, counting the retries"
+    if lowered == "host":
+        # A second Host goes out beside aiohttp's (RFC 9112 section 3.2: a server answers 400,
+        # or routes by either one).
+        return "the host comes from base_url"
+    if lowered in _FRAMING_HEADERS:
+        return (
+            "it frames the request or steers the connection, which aiohttp does itself; a "
+            "second, contradicting copy corrupts the connection for the requests after it"
+        )
+    if lowered.startswith("proxy-"):
+        # Meant for a proxy, not for the API: sent to the API host when there is no proxy.
+        return (
+            "proxy headers are the proxy's business: put a proxy's credentials in its URL "
+            "(HTTPS_PROXY=http://user:password@host:port)"
+        )
+    return None
+
+
 def check_header(name: object, value: object, *, argument: str) -> tuple[str, str]:
     """Check one header of ``default_headers`` or ``extra_headers`` (``argument``).
 
@@ -233,17 +302,20 @@ def check_header(name: object, value: object, *, argument: str) -> tuple[str, st
         TypeError: the name or value is not a str.
         ValueError: an invalid field name, a control character in the value (CR/LF would let
             it inject headers of its own), text that is not valid Unicode, ``Authorization``
-            (the key is set by ``api_key``) or the client's retry counter.
+            (the key is set by ``api_key``), the client's retry counter, ``Host``, a field
+            that frames the request or steers the connection (``Content-Length``,
+            ``Transfer-Encoding``, ``Connection``, ``Upgrade``, ``TE``, ``Trailer``,
+            ``Expect``, ``Keep-Alive``) or one meant for a proxy (``Proxy-*``); names in any
+            case.
     """
     label = argument.removesuffix("s").replace("_", " ")  # "default header", "extra header"
     if not isinstance(name, str) or not name:
         raise TypeError(f"{argument} keys must be non-empty str, not {name!r}")
     if not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"{label} name {name!r} is not a valid HTTP field name")
-    if name.lower() == "authorization":
-        raise ValueError(f"set the key with api_key, not an Authorization {label}")
-    if name.lower() == RETRY_COUNT_HEADER.lower():
-        raise ValueError(f"{label} {name!r} is the client's own; it counts the retries")
+    refused = _refused_header(name.lower())
+    if refused is not None:
+        raise ValueError(f"{argument} may not set {name!r}: {refused}")
     if not isinstance(value, str):
         raise TypeError(f"{label} {name!r} must be a str, not {type(value).__name__}")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):

@@ -51,7 +51,8 @@ class ErrorResponse:
     Attributes:
         status_code: The HTTP status, for example ``401``.
         headers: The response headers, read-only; lookups ignore case.
-        content: The raw body, as received (at most ``max_response_bytes``).
+        content: The raw body, as received (at most ``max_response_bytes``); an API key the
+            server echoed in it is masked as ``***``, as in the headers.
         url: The URL that was requested (it never holds credentials).
     """
 

@@ -30,7 +30,9 @@ Invalid arguments are programming errors, not API errors: they raise :class:`Val
 
 No exception carries the API key: messages are built from the response, never from the
 request's headers, and transport exceptions whose text could hold request headers are not
-chained (aiohttp's ``ClientResponseError`` repr includes them).
+chained (aiohttp's ``ClientResponseError`` repr includes them). A response that echoes the key
+back is masked by the client before an error is built from it, and every error is masked
+again before it is logged or raised (``kernel_async._redact``).
 
 This module imports nothing else of the package but the header helper and the models an
 error carries (``_error_models``): every other module may import it. Those models load with

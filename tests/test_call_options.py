@@ -84,7 +84,62 @@ def test_the_retry_count_header_is_the_clients_own_in_default_headers_too() -> N
         AsyncKernel("key", default_headers={"X-Kernel-Async-Retry-Count": "0"})
 
 
+FRAMING_AND_ROUTING = [
+    ("Host", "attacker.example"),
+    ("Content-Length", "10"),
+    ("Transfer-Encoding", "chunked"),
+    ("Connection", "close"),
+    ("Upgrade", "h2c"),
+    ("TE", "trailers"),
+    ("Trailer", "X-A"),
+    ("Expect", "100-continue"),
+    ("Keep-Alive", "timeout=5"),
+    ("Proxy-Authorization", "Basic eDp5"),
+    ("Proxy-Connection", "keep-alive"),
+    ("Proxy-Anything", "1"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), FRAMING_AND_ROUTING)
+@pytest.mark.parametrize("spell", [str, str.lower, str.upper])
+def test_framing_and_routing_headers_are_refused_by_name(name: str, value: str, spell: Any) -> None:
+    # aiohttp writes these itself: a second copy desyncs the connection, names another host
+    # or speaks to a proxy that is not there.
+    header = {spell(name): value}
+    with pytest.raises(ValueError, match=f"extra_headers may not set '{spell(name)}'"):
+        call_options(extra_headers=header)
+    with pytest.raises(ValueError, match=f"default_headers may not set '{spell(name)}'"):
+        AsyncKernel("key", default_headers=header)
+
+
+def test_headers_that_merely_look_like_framing_ones_are_allowed() -> None:
+    look_alike = {"X-Host": "a", "Content-Type": "b", "Hostname": "c", "Proxy": "d", "TEE": "e"}
+    assert call_options(extra_headers=look_alike).headers == look_alike
+    AsyncKernel("key", default_headers=look_alike)
+
+
 # -- through the client -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [{"Content-Length": "10"}, {"Transfer-Encoding": "chunked"}])
+async def test_a_framing_header_is_refused_before_it_can_desync_the_connection(
+    header: dict[str, str],
+) -> None:
+    # Once sent: the server read the next request on the connection as this one's body
+    # (Content-Length) or waited for chunks (Transfer-Encoding), and the next, unrelated
+    # call failed with a 400 or a timeout.
+    async with (
+        KernelEmulator(count=5, now=NOW) as emulator,
+        emulator.client(max_retries=0, timeout=5) as client,
+    ):
+        with pytest.raises(ValueError, match="extra_headers may not set"):
+            await client.invocations.list_page(extra_headers=header, limit=2)
+        assert emulator.requests == []
+        page = await client.invocations.list_page(limit=2)
+        assert len(page) == 2
+        assert len(emulator.requests) == 1
+        with pytest.raises(ValueError, match="default_headers may not set"):
+            emulator.client(default_headers=header)
 
 
 @pytest.mark.parametrize("call", ["list_page", "list", "await list"])

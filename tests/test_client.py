@@ -7,6 +7,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
 
 from kernel_async import (
     APIConnectionError,
@@ -23,6 +26,7 @@ from kernel_async import (
     Timeout,
     __version__,
 )
+from kernel_async._config import resolve_config
 from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
 
 from conftest import CANARY_KEY, NOW, STATUS_ERRORS, ids
@@ -399,6 +403,68 @@ def test_bad_configuration_is_rejected_at_construction(
     with pytest.raises(error, match=match) as caught:
         AsyncKernel(**kwargs)
     assert "abc" not in str(caught.value) or "api_key" not in kwargs
+
+
+@pytest.mark.parametrize(
+    ("base_url", "match"),
+    [
+        ("http://127.0.0.1:99999/", "Port out of range"),
+        ("http://127.0.0.1:-1/", "Port out of range"),
+        ("http://127.0.0.1:abc/", "port"),
+        ("http://127.0.0.1:0/", "port 0"),
+        ("http://127.0.0.1\\@api.example.test/", "backslash"),
+        ("http://[::1/", "IPv6"),
+        ("http://[zz]/", "IPv6"),
+        ("https://xn--a.example.test/", "idna"),
+        ("https://api example.test/", "valid host name"),
+        ("https://%/", "valid host name"),
+        (URL("https://[::1]:0/"), "port 0"),
+        ("http://[]@", "not a valid URL"),  # an IndexError in yarl 1.25's parser
+    ],
+)
+def test_every_invalid_base_url_is_refused_naming_base_url(base_url: str | URL, match: str) -> None:
+    with pytest.raises(ValueError, match=match) as caught:
+        AsyncKernel("k", base_url=base_url)
+    assert "base_url" in str(caught.value)
+
+
+@pytest.mark.parametrize("base_url", [123, b"https://api.example.test/"])
+def test_a_base_url_that_is_not_text_is_a_type_error(base_url: object) -> None:
+    with pytest.raises(TypeError, match=r"base_url must be a str or a yarl\.URL"):
+        AsyncKernel("k", base_url=base_url)  # type: ignore[arg-type]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.builds(
+        "{}://{}{}{}".format,
+        st.sampled_from(["http", "https", "ftp", "HTTP", ""]),
+        st.text(max_size=20),
+        st.sampled_from(["", ":0", ":1", ":80", ":65535", ":65536", ":-5", ":x", ":"]),
+        st.text(max_size=10),
+    )
+    | st.text(max_size=40)
+)
+def test_a_base_url_is_accepted_whole_or_refused_by_name(base_url: str) -> None:
+    # Whatever the text: a client that can build its request URL, or a ValueError or
+    # TypeError naming base_url, never yarl's own unnamed error.
+    refusal: Exception | None = None
+    try:
+        config = resolve_config(
+            api_key="k",
+            base_url=base_url,
+            timeout=5,
+            default_headers=None,
+            environ={},
+            allow_http=True,
+        )
+    except (ValueError, TypeError) as error:
+        refusal = error
+    if refusal is not None:
+        assert "base_url" in str(refusal)
+    else:
+        assert config.invocations_url.with_query({"limit": "1"}).host
+        assert 0 < (config.invocations_url.port or 0) < 65536
 
 
 def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:

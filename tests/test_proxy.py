@@ -1,6 +1,7 @@
 """trust_env: the proxy environment variables, as the official SDK (httpx) honours them."""
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,7 +12,7 @@ from kernel_async import AsyncKernel
 from kernel_async._config import resolve_proxy
 from kernel_async.testing import KernelEmulator
 
-from conftest import CANARY_KEY
+from conftest import CANARY_KEY, LoopbackServer
 
 API = URL("https://api.onkernel.com/")
 
@@ -97,3 +98,38 @@ async def test_requests_go_through_the_proxy_from_the_environment(
     async with emulator.client() as client:
         await client.invocations.list_page(limit=1)
     assert len(seen) == 1
+
+
+async def test_a_session_that_trusts_the_environment_is_refused(
+    forward_proxy: tuple[int, list[web.Request]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # aiohttp has no per-request way to turn trust_env off: such a session sent a loopback
+    # base URL's requests, key and all, to HTTP_PROXY, and added ~/.netrc credentials that
+    # aiohttp then refused beside the Authorization header (a bare ValueError on every call).
+    port, seen = forward_proxy
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrc-user password netrc-pass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NETRC", str(netrc))
+    received: list[str] = []
+
+    async def api(request: web.Request) -> web.Response:
+        received.append(request.headers["Authorization"])
+        return web.json_response([], headers={"X-Has-More": "false"})
+
+    async with LoopbackServer(api) as server:
+        async with aiohttp.ClientSession(trust_env=True) as trusting:
+            with pytest.raises(ValueError, match="session was created with trust_env=True"):
+                AsyncKernel(CANARY_KEY, base_url=server.url, session=trusting)
+        # The fix the message names: a session of the default kind, the proxy left to the
+        # client, which reaches a loopback base URL directly.
+        async with (
+            aiohttp.ClientSession() as session,
+            AsyncKernel(CANARY_KEY, base_url=server.url, session=session) as client,
+        ):
+            await client.invocations.list_page()
+    assert received == [f"Bearer {CANARY_KEY}"]
+    assert seen == []

@@ -7,12 +7,14 @@ args, notes and attributes, the formatted traceback, and the DEBUG logs of ``ker
 """
 
 import asyncio
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from kernel_async import (
@@ -27,16 +29,19 @@ from kernel_async import (
     InternalServerError,
     KernelError,
     PaginationError,
+    RateLimitError,
     RetryPolicy,
     Timeout,
     WrongEventLoopError,
 )
+from kernel_async._redact import mask_bytes, mask_error, mask_text
 from kernel_async._transport import RawRequest, RawResponse
-from kernel_async.testing import KernelEmulator, ScriptedResponse
+from kernel_async.testing import KernelEmulator, ScriptedResponse, make_invocation
 
-from conftest import CANARY_KEY, exception_graph, until
+from conftest import CANARY_KEY, LoopbackServer, exception_graph, until
 
 FAST = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.002)
+TINY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.002, max_retry_after=1)
 
 Respond = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
@@ -245,3 +250,151 @@ def test_a_base_url_password_is_not_echoed() -> None:
     with pytest.raises(ValueError, match="user or password") as caught:
         AsyncKernel("k", base_url=f"https://user:{CANARY_KEY}@api.example.test/")
     assert CANARY_KEY not in everything_printable(caught.value)
+
+
+# -- a server that echoes the key back -----------------------------------------------------------
+#
+# A server, proxy or WAF may quote the request's Authorization header in what it answers. The
+# client masks the key (as ``***``) in everything it builds from such a response.
+
+BEARER = f"Bearer {CANARY_KEY}"
+MASKED = "Bearer ***"
+
+
+async def echo_the_authorization(request: web.Request) -> web.StreamResponse:
+    """Quote the Authorization header in the reason phrase, X-Request-Id and the Error body."""
+    auth = request.headers["Authorization"]
+    status = int(request.query["answer"])
+    return web.json_response(
+        {"code": "echo", "message": f"rejected {auth} here"},
+        status=status,
+        reason=f"Echo {auth}",
+        headers={"X-Request-Id": f"req-{auth}", "Retry-After": "0"},
+    )
+
+
+def shown_by(error: BaseException) -> str:
+    """What a user or a log handler gets to see of an error: str, repr and notes."""
+    notes = getattr(error, "__notes__", [])
+    return "\n".join([str(error), repr(error), *notes, "".join(traceback.format_exception(error))])
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "retries"),
+    [(401, AuthenticationError, 0), (429, RateLimitError, 2), (500, InternalServerError, 2)],
+)
+async def test_a_key_echoed_by_the_server_is_masked_in_errors_and_logs(
+    status: int, expected: type[APIStatusError], retries: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("kernel_async", "aiohttp"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    async with (
+        LoopbackServer(echo_the_authorization) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        with pytest.raises(expected) as caught:
+            await client.invocations.list_page(extra_query={"answer": status})
+    error = caught.value
+    assert server.received == retries + 1  # the server did see the key, and echoed it
+    # The message keeps its structure; only the key is replaced.
+    assert str(error) == (
+        f"{status} Echo {MASKED}: echo: rejected {MASKED} here (request id req-{MASKED})"
+    )
+    assert error.request_id == f"req-{MASKED}"
+    assert error.code == "echo"
+    assert error.status == status
+    # The response's own data is masked too (docs/security.md says so).
+    assert error.body is not None
+    assert error.body.message == f"rejected {MASKED} here"
+    assert error.response.headers["X-Request-Id"] == f"req-{MASKED}"
+    assert CANARY_KEY.encode() not in error.response.content
+    assert CANARY_KEY not in shown_by(error)
+    assert CANARY_KEY not in everything_printable(error)
+    records = [r.getMessage() for r in caplog.records]
+    assert all(CANARY_KEY not in message for message in records)
+    assert CANARY_KEY not in caplog.text
+    retried = [m for m in records if "; retry " in m]
+    assert len(retried) == retries
+    assert all(f"request id req-{MASKED}" in m for m in retried)
+    assert sum(f"(request id req-{MASKED}, retry" in m for m in records) == retries + 1
+
+
+async def test_a_page_keeps_its_data_but_not_an_echoed_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kernel_async")
+    item = make_invocation(id="inv_1", output=f"the app printed {CANARY_KEY}")
+
+    async def page(request: web.Request) -> web.Response:
+        return web.json_response(
+            [item],
+            headers={"X-Request-Id": f"req-{request.headers['Authorization']}"},
+        )
+
+    async with (
+        LoopbackServer(page) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        got = await client.invocations.list_page()
+    assert got.request_id == f"req-{MASKED}"
+    assert got[0].output == f"the app printed {CANARY_KEY}"  # data, as the server sent it
+    assert CANARY_KEY not in caplog.text
+
+
+async def test_a_2xx_body_that_echoes_the_key_and_is_no_page_is_masked() -> None:
+    async def not_a_page(request: web.Request) -> web.Response:
+        return web.Response(text=f"<html>denied: {request.headers['Authorization']}</html>")
+
+    async with (
+        LoopbackServer(not_a_page) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        with pytest.raises(APIResponseValidationError) as caught:
+            await client.invocations.list_page()
+    error = caught.value
+    assert f"<html>denied: {MASKED}</html>" in str(error)
+    assert CANARY_KEY not in everything_printable(error)
+    # The first error, built from the body as sent, is not linked to the one raised.
+    assert [e for e in exception_graph(error) if isinstance(e, KernelError)] == [error]
+
+
+async def test_a_malformed_response_that_echoes_the_key_is_masked() -> None:
+    # aiohttp's parser error quotes the offending line, which the connection error repeats.
+    async def bad_status_line(writer: asyncio.StreamWriter) -> None:
+        writer.write(f"HTTP/1.1 2xx {BEARER}\r\nContent-Length: 2\r\n\r\n[]".encode())
+        await writer.drain()
+
+    error = await from_raw_server(bad_status_line)
+    assert isinstance(error, APIConnectionError)
+    assert f"2xx {MASKED}" in str(error)
+    assert CANARY_KEY not in everything_printable(error)
+
+
+# -- masking, as plain values ----------------------------------------------------------------------
+
+
+def test_masking_replaces_the_key_in_every_spelling_and_nothing_else() -> None:
+    assert mask_text(f"a {BEARER} b {CANARY_KEY}", CANARY_KEY) == f"a {MASKED} b ***"
+    assert mask_text("nothing here", CANARY_KEY) == "nothing here"
+    assert mask_text("x", "") == "x"
+    quoted = 'k"e\\y'  # as a JSON string holds it: k\"e\\y
+    assert mask_text(json.dumps({"m": quoted}), quoted) == '{"m": "***"}'
+    assert mask_bytes(json.dumps({"m": quoted}).encode(), quoted) == b'{"m": "***"}'
+    assert mask_bytes(f"\u00e9 {CANARY_KEY}".encode(), CANARY_KEY) == "\u00e9 ***".encode()
+
+
+def test_a_masked_error_keeps_its_structure_and_drops_a_chain_that_shows_the_key() -> None:
+    error = APIConnectionError(f"GET u failed: {BEARER}", request_id=f"id-{CANARY_KEY}")
+    error.add_note(f"note {CANARY_KEY}")
+    error.__cause__ = OSError(f"reset by {CANARY_KEY}")
+    mask_error(error, CANARY_KEY)
+    assert str(error) == f"GET u failed: {MASKED} (request id id-***)"
+    assert error.args == (f"GET u failed: {MASKED}",)
+    assert error.__notes__ == ["note ***"]
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    kept = APIConnectionError("GET u failed")
+    kept.__cause__ = OSError("reset")
+    mask_error(kept, CANARY_KEY)
+    assert isinstance(kept.__cause__, OSError)

@@ -1,0 +1,141 @@
+"""Masking the API key in what a response makes us say: error messages, notes and log lines.
+
+A server, proxy or WAF may echo the request's ``Authorization`` header back: in an error
+body's message, in the reason phrase, in ``X-Request-Id``. Every message and log line about
+that response would then carry the key. The client, which knows the key, builds what it says
+about a response from a copy with the key replaced by ``***`` (:func:`masked_response`), and
+passes every error through :func:`mask_error` before it is logged or raised, for the text that
+came another way (an aiohttp message quoting a malformed response).
+
+Plain functions of values: no I/O, tested without a loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from kernel_async._errors import APIError, APIStatusError
+from kernel_async._transport import RawResponse
+
+__all__ = [
+    "MASK",
+    "echoes_key",
+    "mask_bytes",
+    "mask_error",
+    "mask_text",
+    "masked_response",
+    "shows_key",
+]
+
+MASK: Final = "***"
+"""What the key is replaced with; ``Bearer <key>`` becomes ``Bearer ***``."""
+
+
+def _spellings(key: str) -> list[str]:
+    """The key as sent, and as a JSON string holds it (quotes and backslashes escaped).
+
+    Longest first, so that a spelling containing another is replaced whole.
+    """
+    forms = {key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]}
+    return sorted(forms, key=len, reverse=True)
+
+
+def shows_key(text: str, key: str) -> bool:
+    """Whether ``text`` holds ``key`` (in any spelling :func:`mask_text` replaces)."""
+    return bool(key) and any(spelling in text for spelling in _spellings(key))
+
+
+def mask_text(text: str, key: str) -> str:
+    """``text`` with every occurrence of ``key`` replaced by ``***`` (unchanged for no key)."""
+    if not key:
+        return text
+    for spelling in _spellings(key):
+        if spelling in text:
+            text = text.replace(spelling, MASK)
+    return text
+
+
+def mask_bytes(data: bytes, key: str) -> bytes:
+    """``data`` with every UTF-8 occurrence of ``key`` replaced by ``***``."""
+    if not key:
+        return data
+    for spelling in _spellings(key):
+        encoded = spelling.encode()  # the key is valid text (resolve_config checks it)
+        if encoded in data:
+            data = data.replace(encoded, MASK.encode())
+    return data
+
+
+def _header_texts(headers: Mapping[str, str]) -> Iterator[str]:
+    for name, value in headers.items():
+        yield name
+        yield value
+
+
+def echoes_key(response: RawResponse, key: str, *, body: bool) -> bool:
+    """Whether the key is in the reason phrase or a header of ``response`` (or its body)."""
+    if not key:
+        return False
+    spellings = _spellings(key)
+    texts = [response.reason or "", *_header_texts(response.headers)]
+    if any(spelling in text for text in texts for spelling in spellings):
+        return True
+    return body and any(spelling.encode() in response.body for spelling in spellings)
+
+
+def masked_response(response: RawResponse, key: str, *, body: bool) -> RawResponse:
+    """A copy of ``response`` with the key masked in its reason, headers and (``body``) body."""
+    headers: CIMultiDict[str] = CIMultiDict(
+        (mask_text(name, key), mask_text(value, key)) for name, value in response.headers.items()
+    )
+    return RawResponse(
+        status=response.status,
+        reason=None if response.reason is None else mask_text(response.reason, key),
+        headers=CIMultiDictProxy(headers),
+        body=mask_bytes(response.body, key) if body else response.body,
+        url=response.url,
+    )
+
+
+def _reveals(error: BaseException, key: str) -> bool:
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if shows_key(str(current), key) or shows_key(repr(current), key):
+            return True
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return False
+
+
+def mask_error(error: APIError, key: str) -> None:
+    """Mask the key, in place, in what ``error`` says: its message, args, request id, notes.
+
+    An error built from a :func:`masked_response` says nothing of the key already; this is
+    for the text that reached it another way. A chained exception that shows the key is
+    unlinked: it cannot be masked.
+    """
+    if not key:
+        return
+    error.message = mask_text(error.message, key)
+    error.args = tuple(mask_text(a, key) if isinstance(a, str) else a for a in error.args)
+    if error.request_id is not None:
+        error.request_id = mask_text(error.request_id, key)
+    if isinstance(error, APIStatusError):
+        error.body_excerpt = mask_text(error.body_excerpt, key)
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list):
+        notes[:] = [mask_text(n, key) if isinstance(n, str) else n for n in notes]
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None and _reveals(linked, key):
+            error.__cause__ = None
+            error.__context__ = None
+            error.__suppress_context__ = True
+            break
