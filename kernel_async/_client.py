@@ -188,6 +188,10 @@ class AsyncKernel:
         return self._transport.closed
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_transport"):
+            # __init__ refused its arguments: a traceback rendered with its local variables
+            # (pytest -l, Sentry) shows `self` before there is anything to show.
+            return "<AsyncKernel (not constructed)>"
         state = "closed" if self.closed else "open"
         return f"<AsyncKernel base_url={str(self._config.base_url)!r} {state}>"
 

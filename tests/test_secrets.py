@@ -398,3 +398,14 @@ def test_a_masked_error_keeps_its_structure_and_drops_a_chain_that_shows_the_key
     kept.__cause__ = OSError("reset")
     mask_error(kept, CANARY_KEY)
     assert isinstance(kept.__cause__, OSError)
+
+
+def test_a_refused_construction_renders_with_its_locals_without_the_key() -> None:
+    # A traceback rendered with its local variables shows the half-built client (`self`)
+    # and the arguments: its repr must not fail there, and the key must not show.
+    with pytest.raises(ValueError, match="base_url") as caught:
+        AsyncKernel(api_key=CANARY_KEY, base_url="http://127.0.0.1:99999/")
+    rendered = "".join(
+        traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
+    )
+    assert "<AsyncKernel (not constructed)>" in rendered
