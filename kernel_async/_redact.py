@@ -13,7 +13,6 @@ Plain functions of values: no I/O, tested without a loop.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
 from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -40,6 +39,8 @@ def _spellings(key: str) -> list[str]:
 
     Longest first, so that a spelling containing another is replaced whole.
     """
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return [key]  # the usual key: JSON writes it as it is (checked once per response)
     forms = {key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]}
     return sorted(forms, key=len, reverse=True)
 
@@ -70,21 +71,21 @@ def mask_bytes(data: bytes, key: str) -> bytes:
     return data
 
 
-def _header_texts(headers: Mapping[str, str]) -> Iterator[str]:
-    for name, value in headers.items():
-        yield name
-        yield value
-
-
 def echoes_key(response: RawResponse, key: str, *, body: bool) -> bool:
     """Whether the key is in the reason phrase or a header of ``response`` (or its body)."""
     if not key:
         return False
-    spellings = _spellings(key)
-    texts = [response.reason or "", *_header_texts(response.headers)]
-    if any(spelling in text for text in texts for spelling in spellings):
-        return True
-    return body and any(spelling.encode() in response.body for spelling in spellings)
+    reason = response.reason or ""
+    for spelling in _spellings(key):
+        # Every response goes through here: a plain scan, no list of the texts.
+        if spelling in reason:
+            return True
+        for name, value in response.headers.items():
+            if spelling in value or spelling in name:
+                return True
+        if body and spelling.encode() in response.body:
+            return True
+    return False
 
 
 def masked_response(response: RawResponse, key: str, *, body: bool) -> RawResponse:

@@ -382,6 +382,9 @@ def test_masking_replaces_the_key_in_every_spelling_and_nothing_else() -> None:
     assert mask_text(json.dumps({"m": quoted}), quoted) == '{"m": "***"}'
     assert mask_bytes(json.dumps({"m": quoted}).encode(), quoted) == b'{"m": "***"}'
     assert mask_bytes(f"\u00e9 {CANARY_KEY}".encode(), CANARY_KEY) == "\u00e9 ***".encode()
+    accented = "cl\u00e9"  # JSON may write it as cl\u00e9 (ASCII) or as it is
+    assert mask_text(json.dumps({"m": accented}), accented) == '{"m": "***"}'
+    assert mask_text(json.dumps({"m": accented}, ensure_ascii=False), accented) == '{"m": "***"}'
 
 
 def test_a_masked_error_keeps_its_structure_and_drops_a_chain_that_shows_the_key() -> None:
