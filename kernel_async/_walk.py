@@ -378,7 +378,14 @@ class WalkPlan:
             # The cursor is in the page: what follows it is new (the common case), unless the
             # server repeated one of them or the cursor itself (delivered already).
             indexes, new = range(first_new, len(items)), items[first_new:]
-            if len({item.id for item in items[first_new - 1 :]}) <= len(new):
+            cursor = self._cursor
+            assert cursor is not None  # the cursor's id matched
+            if new and new[0].started_at == cursor.started_at and cursor.recent_ids:
+                # Ties of the cursor, in a server order the walk cannot derive, may follow it
+                # here though delivered before it: the cursor moved back to a tie it had not
+                # seen (a stale page's, or one that started at that very instant). Never twice.
+                indexes, new = self._unrepeated(items, first_new, self._recent_ids())
+            elif len({item.id for item in items[first_new - 1 :]}) <= len(new):
                 indexes, new = self._unrepeated(items, first_new, {items[first_new - 1].id})
         else:
             recent = self._recent_ids() if self._cursor is not None else set()
@@ -421,6 +428,12 @@ class WalkPlan:
             # page's step, as a sequential walk would, so that it ends when that one does.
             overlap = 0
         self._next = page.next_offset - overlap
+        if self._cursor is None and not items:
+            # An empty page before anything was delivered (a lagging replica, a lost body)
+            # proves nothing about the offsets it would skip: ask for the same one again.
+            # The guard ends a run of empty pages (PaginationError).
+            self._next = page.offset
+            return Accepted(new, start, self._discard_all())
         # A request made before the overlap widened still overlaps by one and is checked like
         # any page; one that would leave a gap, or overlap more than the overlap does, was
         # speculated with a step the server does not use. (A held page is placed anyway.)

@@ -420,6 +420,17 @@ def test_empty_pages_that_say_there_is_more_end_in_a_pagination_error() -> None:
             take(plan, page(head.offset, [], next_offset=head.offset + 10))
 
 
+def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> None:
+    # It proves nothing about the offsets its X-Next-Offset would skip (audit r3).
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(4)
+    accepted = take(plan, page(0, [], next_offset=10))
+    assert accepted.items == ()
+    assert [request.offset for request in plan.plan(1)] == [0]
+    delivered = take(plan, page(0, range(10)))
+    assert [item.id for item in delivered.items] == [f"i{n}" for n in range(10)]
+
+
 def test_the_first_page_again_and_again_is_a_server_that_ignores_offset() -> None:
     plan = WalkPlan(start=0, window=1)
     plan.plan(1)
