@@ -420,6 +420,24 @@ def test_empty_pages_that_say_there_is_more_end_in_a_pagination_error() -> None:
             take(plan, page(head.offset, [], next_offset=head.offset + 10))
 
 
+def test_a_tie_that_moves_the_cursor_back_never_brings_a_delivered_tie_again() -> None:
+    # Audit r3: ties come in a server order the walk cannot derive. After the first page the
+    # cursor i2 goes, three newer invocations start, and i5 starts at the ties' instant,
+    # sorting (on this server) between i0 and i1: placed after i0, it becomes the cursor,
+    # and the next page holds i1 again after it.
+    def at(offset: int, *items: Invocation) -> Page:
+        return Page(items=items, offset=offset, limit=3, has_more=True, next_offset=offset + 3)
+
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    assert ids(take(plan, at(0, tie(0), tie(1), tie(2)))) == [0, 1, 2]
+    plan.plan(1)
+    assert ids(take(plan, at(2, inv(-1), tie(0), tie(5)))) == [5]
+    plan.plan(1)
+    assert ids(take(plan, at(4, tie(5), tie(1), tie(3)))) == [3]  # i1 came already
+    assert plan.stats.possible_gaps == 0
+
+
 def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> None:
     # It proves nothing about the offsets its X-Next-Offset would skip (audit r3).
     plan = WalkPlan(start=0, window=1)

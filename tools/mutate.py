@@ -48,7 +48,7 @@ PACKAGE = "kernel_async"
 
 # The pure modules and the test files that are theirs alone.
 FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
-    "_walk": ("tests/test_walk.py",),
+    "_walk": ("tests/test_walk.py", "tests/test_walk_regressions.py"),
     "_anchor": ("tests/test_anchor.py", "tests/test_walk.py", "tests/test_resume.py"),
     "_guard": ("tests/test_guard.py",),
     "_window": ("tests/test_window.py",),
