@@ -449,6 +449,15 @@ def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> Non
     assert [item.id for item in delivered.items] == [f"i{n}" for n in range(10)]
 
 
+def test_empty_first_pages_in_a_row_are_asked_for_again_speculation_dropped() -> None:
+    plan = WalkPlan(start=0)
+    for _ in range(MAX_EMPTY_PAGES - 1):
+        plan.plan(8)  # more pages speculated once the window has grown
+        take(plan, page(0, [], next_offset=10))
+    plan.plan(8)
+    assert ids(take(plan, page(0, range(10)))) == list(range(10))
+
+
 def test_the_first_page_again_and_again_is_a_server_that_ignores_offset() -> None:
     plan = WalkPlan(start=0, window=1)
     plan.plan(1)
