@@ -201,12 +201,16 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
         raise TypeError(f"base_url must be a str or a yarl.URL, not {type(raw).__name__}")
     if isinstance(raw, str) and raw != raw.strip():
         # yarl would keep the spaces and quote them into the path ("/%20/invocations").
-        raise ValueError(f"base_url must not have surrounding whitespace: {raw!r}")
+        # Not the URL itself: it may carry a password (refused below, but not yet checked).
+        raise ValueError(
+            "base_url must not have surrounding whitespace (a space, tab or newline at either "
+            "end: from KERNEL_BASE_URL?)"
+        )
     if isinstance(raw, str) and not is_unicode_text(raw):
         # yarl drops a lone surrogate from the path ("/v\udcff1/" became "/v1/") and fails
         # deep in the IDNA codec on one in the host: refused, never altered.
         raise ValueError(
-            f"base_url is not valid text (bytes that are not UTF-8, from KERNEL_BASE_URL?): {raw!r}"
+            "base_url is not valid text (bytes that are not UTF-8, from KERNEL_BASE_URL?)"
         )
     try:
         # yarl checks the port and an IP literal here, and IDNA-decodes the host on first

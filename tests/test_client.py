@@ -348,6 +348,15 @@ def test_environment_values_are_checked_like_arguments(monkeypatch: pytest.Monke
     monkeypatch.setenv("KERNEL_BASE_URL", "https://api.example.test/ ")
     with pytest.raises(ValueError, match="base_url must not have surrounding whitespace"):
         AsyncKernel()
+    # Neither message shows the URL, which may carry a password (refused, but later).
+    monkeypatch.setenv("KERNEL_BASE_URL", "https://user:s3cret@api.example.test/ ")
+    with pytest.raises(ValueError, match="surrounding whitespace") as caught:
+        AsyncKernel()
+    assert "s3cret" not in str(caught.value)
+    monkeypatch.setenv("KERNEL_BASE_URL", "https://user:s3cret@api.example.test/\udcff")
+    with pytest.raises(ValueError, match="base_url is not valid text") as caught:
+        AsyncKernel()
+    assert "s3cret" not in str(caught.value)
     monkeypatch.setenv("KERNEL_BASE_URL", "https://api.example.test/")
     monkeypatch.setenv("KERNEL_API_KEY", "k\udcff")  # os.environ's view of a \xff byte
     with pytest.raises(ValueError, match="api_key is not valid text"):
