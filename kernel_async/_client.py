@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import random
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import aiohttp
 import attrs
@@ -26,7 +27,6 @@ from kernel_async._config import (
 from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import (
     APIError,
-    APIResponseValidationError,
     APITimeoutError,
     ClientClosedError,
 )
@@ -35,12 +35,17 @@ from kernel_async._models import Page
 from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._protocol import interpret_page_response
-from kernel_async._redact import echoes_key, mask_error, masked_response
+from kernel_async._redact import echoes_key, mask_error, mask_text, masked_response
 from kernel_async._retry import RetryPolicy, decide_retry
 from kernel_async._transport import AiohttpTransport, RawRequest, RawResponse, Transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
 
+# Set while a call of a client runs, in its task and in the tasks it starts (a request's
+# exchange copies the context): aclose() from there must not wait for the call to end.
+_IN_CALL: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "kernel_async_in_call", default=False
+)
 _log = logging.getLogger("kernel_async")
 
 
@@ -226,7 +231,9 @@ class AsyncKernel:
         # each ends with ClientClosedError within a turn or two of the loop. Waiting for them
         # here means no task of the package runs on once this returns, even with a session
         # of the caller's (whose closing would otherwise have given them the turns).
-        while self._calls:
+        # Unless this runs inside a call (a trace callback of its request closing the
+        # client): that call cannot end before this returns.
+        while self._calls and not _IN_CALL.get():
             if self._calls_ended is None:
                 self._calls_ended = asyncio.Event()
             self._calls_ended.clear()
@@ -257,8 +264,15 @@ class AsyncKernel:
         deadline_at: float | None = None,
         options: CallOptions = NO_OPTIONS,
     ) -> Page:
-        """One page (see :meth:`_fetch_page_retried`), counted while it runs for :meth:`aclose`."""
+        """One page (see :meth:`_fetch_page_retried`), counted while it runs for :meth:`aclose`.
+
+        Counted once it may run (open, and in the client's loop): a call refused here, from
+        another thread's loop say, must not touch the count or the loop's event.
+        """
+        self._check_open()
+        self._transport.bind_loop()
         self._calls += 1
+        token = _IN_CALL.set(True)
         try:
             return await self._fetch_page_retried(
                 filters,
@@ -269,6 +283,7 @@ class AsyncKernel:
                 options=options,
             )
         finally:
+            _IN_CALL.reset(token)
             self._calls -= 1
             if not self._calls and self._calls_ended is not None:
                 self._calls_ended.set()
@@ -404,38 +419,41 @@ class AsyncKernel:
                 limit="deadline",
                 url=str(url),
             )
-        response = self._mask_echoed_key(response)
+        # What the server sent is read as it is (pagination headers, Retry-After, the page);
+        # what the client says about it (log lines, errors) comes from a copy with the key
+        # masked when the server echoed it back (see kernel_async._redact). The key is never
+        # held in a local variable here: a traceback rendered with its locals shows this frame.
+        echoed = echoes_key(
+            response, self._config.api_key.reveal(), body=not 200 <= response.status < 300
+        )
         if _log.isEnabledFor(logging.DEBUG):
+            request_id = response.headers.get("X-Request-Id")
             _log.debug(
                 "GET %s -> %d in %.1f ms (request id %s, retry %d)",
                 url,
                 response.status,
                 (loop.time() - started) * 1000,
-                response.headers.get("X-Request-Id"),
+                self._masked(request_id) if echoed else request_id,
                 retries,
             )
         try:
-            return _interpret(response, offset)
-        except APIResponseValidationError:
-            # A 2xx body that is not a page, which the error quotes and carries.
-            if not echoes_key(response, self._config.api_key.reveal(), body=True):
+            page = _interpret(response, offset)
+        except APIError:
+            # An error quotes and carries the response: build it from the masked copy, below.
+            if not echoed and not echoes_key(response, self._config.api_key.reveal(), body=True):
                 raise
-        # Outside the `except` block: the error built from the masked body links no other.
+        else:
+            if echoed and page.request_id is not None:
+                page = attrs.evolve(page, request_id=self._masked(page.request_id))
+            return page
+        # Outside the `except` block: the error built from the masked copy links no other.
         return _interpret(
             masked_response(response, self._config.api_key.reveal(), body=True), offset
         )
 
-    def _mask_echoed_key(self, response: RawResponse) -> RawResponse:
-        """``response``, or a copy with the API key masked if the server echoed it back.
-
-        A server, proxy or WAF may quote the request's Authorization in the reason phrase, a
-        header (X-Request-Id) or an error body; errors and log lines are built from those.
-        A 2xx body is a page's data: kept as sent (unless it is no page, see _attempt).
-        """
-        error_body = not 200 <= response.status < 300
-        if not echoes_key(response, self._config.api_key.reveal(), body=error_body):
-            return response
-        return masked_response(response, self._config.api_key.reveal(), body=error_body)
+    def _masked(self, text: str | None) -> str | None:
+        """``text`` with the API key masked (see kernel_async._redact)."""
+        return None if text is None else mask_text(text, self._config.api_key.reveal())
 
 
 def _interpret(response: RawResponse, offset: int) -> Page:

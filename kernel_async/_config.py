@@ -227,7 +227,8 @@ def _check_base_url(raw: str | URL, *, allow_http: bool) -> URL:
     if url.user is not None or url.password is not None:
         # yarl would print the password; say nothing of the URL itself.
         raise ValueError("base_url must not carry a user or password; use api_key instead")
-    where = f"base_url {url!s}"
+    # The URL without its query or fragment, which may hold a token (refused below).
+    where = f"base_url {url.with_query(None).with_fragment(None)!s}"
     if url.scheme not in ("https", "http") or not host:
         raise ValueError(f"{where} must be an absolute http(s) URL")
     if ":" not in host and not _HOST_CHARS.issuperset((url.raw_host or "").lower()):

@@ -14,6 +14,7 @@ which to drop; this is where they run. Two promises are kept here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
@@ -176,4 +177,6 @@ class PageTasks:
         if running is loop or not loop.is_running():
             _cancel(tasks)
         else:
-            loop.call_soon_threadsafe(_cancel, tasks)
+            # The loop may close meanwhile: then nothing runs any more, nothing to cancel.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_cancel, tasks)

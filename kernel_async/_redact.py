@@ -22,6 +22,7 @@ from kernel_async._transport import RawResponse
 
 __all__ = [
     "MASK",
+    "MIN_MASKED_LENGTH",
     "echoes_key",
     "mask_bytes",
     "mask_error",
@@ -34,11 +35,20 @@ MASK: Final = "***"
 """What the key is replaced with; ``Bearer <key>`` becomes ``Bearer ***``."""
 
 
+MIN_MASKED_LENGTH: Final = 8
+"""Shorter keys are not masked: they are no secret worth the name (the API's are dozens of
+characters), and as substrings they would match ordinary text ("401", "e") and garble every
+message that holds them."""
+
+
 def _spellings(key: str) -> list[str]:
     """The key as sent, and as a JSON string holds it (quotes and backslashes escaped).
 
-    Longest first, so that a spelling containing another is replaced whole.
+    Longest first, so that a spelling containing another is replaced whole. None for a key
+    shorter than :data:`MIN_MASKED_LENGTH`.
     """
+    if len(key) < MIN_MASKED_LENGTH:
+        return []
     if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
         return [key]  # the usual key: JSON writes it as it is (checked once per response)
     forms = {key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]}
@@ -89,7 +99,11 @@ def echoes_key(response: RawResponse, key: str, *, body: bool) -> bool:
 
 
 def masked_response(response: RawResponse, key: str, *, body: bool) -> RawResponse:
-    """A copy of ``response`` with the key masked in its reason, headers and (``body``) body."""
+    """A copy of ``response`` with the key masked in its reason, headers and (``body``) body.
+
+    Only what the client says about a response is built from it; the response itself is read
+    as it is. A header name holding the key (which no protocol header does) is masked too.
+    """
     headers: CIMultiDict[str] = CIMultiDict(
         (mask_text(name, key), mask_text(value, key)) for name, value in response.headers.items()
     )

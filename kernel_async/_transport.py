@@ -423,12 +423,20 @@ class AiohttpTransport:
                 f"GET {url} timed out ({limit} limit)", limit=limit, url=url
             )
             cause = chainable(exc)  # at once: this frame's locals show in tracebacks
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            # aiohttp raises RuntimeError for misuse it detects late (a closed session, a
-            # connection used from another task): no response, like a connection failure.
+        except (aiohttp.ClientError, OSError) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             failure = APIConnectionError(f"GET {url} failed: {detail}", url=url)
             cause = chainable(exc)
+        except Exception as exc:
+            # Once the session was closed under the request, aiohttp fails in its own ways (a
+            # bare RuntimeError, an AssertionError on its connector): the client is closed.
+            # Anything else (a trace callback's bug, NotImplementedError, RecursionError) is
+            # a bug to see, not a connection failure to retry: raised as it is, without the
+            # frames below this one, whose local variables hold the request's headers.
+            if not session.closed:
+                chainable(exc)  # strips the tracebacks of all it reaches
+                raise exc  # noqa: TRY201 - re-raised from here, without aiohttp's frames
+            failure, cause = self._session_closed(url), None
         if session.closed:
             # Whatever aiohttp raised, the session was closed under the request (its
             # connections with it): not a connection failure to retry.
@@ -447,7 +455,9 @@ class AiohttpTransport:
             self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
         self._closing.set()
         try:
-            await cancel_and_wait(self._exchanges)
+            # Not the task running this, if it is an exchange (a trace callback closing the
+            # client): it cannot wait for its own end.
+            await cancel_and_wait(self._exchanges - {asyncio.current_task()})
         finally:
             if self._owns_session and self._session is not None:
                 session, self._session = self._session, None

@@ -424,7 +424,8 @@ def test_bad_configuration_is_rejected_at_construction(
         ("http://127.0.0.1\\@api.example.test/", "backslash"),
         ("http://[::1/", "IPv6"),
         ("http://[zz]/", "IPv6"),
-        ("https://xn--a.example.test/", "idna"),
+        # The IDNA codec's reason differs across Python versions: that it is refused counts.
+        ("https://xn--a.example.test/", "not a valid URL"),
         ("https://api example.test/", "valid host name"),
         ("https://%/", "valid host name"),
         (URL("https://[::1]:0/"), "port 0"),

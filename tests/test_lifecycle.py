@@ -322,3 +322,38 @@ async def test_fifty_walks_never_have_more_requests_at_the_server_than_connectio
     # counts such requests until they are answered.
     assert server.max_in_flight <= 8, server.max_in_flight
     assert server.received >= 50 * 10
+
+
+async def test_a_bug_in_a_trace_callback_is_raised_as_it_is_and_not_retried() -> None:
+    # Not a connection failure: retried, it would run the buggy callback three times.
+    calls = 0
+
+    async def on_start(*_: Any) -> None:
+        nonlocal calls
+        calls += 1
+        raise NotImplementedError("a bug in the caller's trace callback")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with KernelEmulator(count=5) as emu, emu.client(trace_configs=[trace]) as client:
+        with pytest.raises(NotImplementedError, match="trace callback"):
+            await client.invocations.list_page()
+    assert calls == 1
+
+
+async def test_closing_the_client_from_inside_its_own_call_returns() -> None:
+    # A trace callback of the call's request closes the client: it cannot wait for the
+    # call (nor the exchange) it runs in to end.
+    holder: dict[str, AsyncKernel] = {}
+
+    async def on_start(*_: Any) -> None:
+        await holder["client"].aclose()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with KernelEmulator(count=5) as emu:
+        client = holder["client"] = emu.client(trace_configs=[trace])
+        async with asyncio.timeout(10):
+            with pytest.raises(ClientClosedError):
+                await client.invocations.list_page()
+        assert client.closed

@@ -378,11 +378,12 @@ def test_masking_replaces_the_key_in_every_spelling_and_nothing_else() -> None:
     assert mask_text(f"a {BEARER} b {CANARY_KEY}", CANARY_KEY) == f"a {MASKED} b ***"
     assert mask_text("nothing here", CANARY_KEY) == "nothing here"
     assert mask_text("x", "") == "x"
-    quoted = 'k"e\\y'  # as a JSON string holds it: k\"e\\y
+    assert mask_text("401 Unauthorized: e", "e") == "401 Unauthorized: e"  # too short to mask
+    quoted = 'key"with\\quotes'  # as a JSON string holds it: key\"with\\quotes
     assert mask_text(json.dumps({"m": quoted}), quoted) == '{"m": "***"}'
     assert mask_bytes(json.dumps({"m": quoted}).encode(), quoted) == b'{"m": "***"}'
     assert mask_bytes(f"\u00e9 {CANARY_KEY}".encode(), CANARY_KEY) == "\u00e9 ***".encode()
-    accented = "cl\u00e9"  # JSON may write it as cl\u00e9 (ASCII) or as it is
+    accented = "cl\u00e9-secr\u00e8te"  # JSON may write it escaped (ASCII) or as it is
     assert mask_text(json.dumps({"m": accented}), accented) == '{"m": "***"}'
     assert mask_text(json.dumps({"m": accented}, ensure_ascii=False), accented) == '{"m": "***"}'
 
@@ -412,3 +413,35 @@ def test_a_refused_construction_renders_with_its_locals_without_the_key() -> Non
         traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
     )
     assert "<AsyncKernel (not constructed)>" in rendered
+
+
+@pytest.mark.parametrize("key", ["e", "1", "0", "true"])
+async def test_a_short_key_changes_nothing_the_client_reads_or_says(key: str) -> None:
+    # A key shorter than 8 characters is not masked: as a substring it would match ordinary
+    # text ("X-Has-More", "true", "401", offsets) and garble what the client reads (audit r4:
+    # with key "e", "X-Has-More" became "X-Has-Mor***" and the walk stopped after a page).
+    items = [make_invocation(id=f"inv_{n}") for n in range(30)]
+
+    async def pages(request: web.Request) -> web.Response:
+        if request.headers["Authorization"] != f"Bearer {key}":
+            return web.json_response(
+                {"code": "unauthorized", "message": "bad key"},
+                status=401,
+                headers={"X-Request-Id": "req_401"},
+            )
+        offset = int(request.query.get("offset", "0"))
+        more = offset + 10 < len(items)
+        headers = {"X-Has-More": str(more).lower(), "X-Request-Id": f"req_{offset}"}
+        if more:
+            headers["X-Next-Offset"] = str(offset + 10)
+        return web.json_response(items[offset : offset + 10], headers=headers)
+
+    async with LoopbackServer(pages) as server:
+        async with AsyncKernel(key, base_url=server.url, retry=TINY) as client:
+            got = [i.id async for i in client.invocations.list(limit=10, prefetch=1)]
+        async with AsyncKernel("other-key-1234", base_url=server.url, retry=TINY) as other:
+            with pytest.raises(AuthenticationError) as caught:
+                await other.invocations.list_page()
+    assert got == [item["id"] for item in items]
+    assert (caught.value.code, caught.value.request_id) == ("unauthorized", "req_401")
+    assert str(caught.value).startswith("401 ")
