@@ -264,45 +264,15 @@ class AsyncKernel:
         deadline_at: float | None = None,
         options: CallOptions = NO_OPTIONS,
     ) -> Page:
-        """One page (see :meth:`_fetch_page_retried`), counted while it runs for :meth:`aclose`.
-
-        Counted once it may run (open, and in the client's loop): a call refused here, from
-        another thread's loop say, must not touch the count or the loop's event.
-        """
-        self._check_open()
-        self._transport.bind_loop()
-        self._calls += 1
-        token = _IN_CALL.set(True)
-        try:
-            return await self._fetch_page_retried(
-                filters,
-                limit=limit,
-                offset=offset,
-                max_retries=max_retries,
-                deadline_at=deadline_at,
-                options=options,
-            )
-        finally:
-            _IN_CALL.reset(token)
-            self._calls -= 1
-            if not self._calls and self._calls_ended is not None:
-                self._calls_ended.set()
-
-    async def _fetch_page_retried(
-        self,
-        filters: InvocationFilters,
-        *,
-        limit: int | None,
-        offset: int,
-        max_retries: int | None = None,
-        deadline_at: float | None = None,
-        options: CallOptions = NO_OPTIONS,
-    ) -> Page:
         """One page of ``GET /invocations``, retried as the policy says, within the deadline.
 
         An attempt is a request and the reading of its page, so a page whose body was cut
         short is retried whole and its items are delivered once. ``options`` (checked by the
         caller) adds headers and query parameters and may replace the per-attempt timeout.
+
+        Counted while it runs, for :meth:`aclose`, once it may run (open, and in the client's
+        loop): a call refused here, from another thread's loop say, must not touch the count
+        or the loop's event.
         """
         self._check_open()
         loop = self._transport.bind_loop()  # before any wait: the throttle runs on loop time
@@ -312,6 +282,26 @@ class AsyncKernel:
         policy = self._config.retry
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
+        self._calls += 1
+        token = _IN_CALL.set(True)
+        try:
+            return await self._retried(loop, url, offset, policy, deadline_at, options)
+        finally:
+            _IN_CALL.reset(token)
+            self._calls -= 1
+            if not self._calls and self._calls_ended is not None:
+                self._calls_ended.set()
+
+    async def _retried(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        url: URL,
+        offset: int,
+        policy: RetryPolicy,
+        deadline_at: float | None,
+        options: CallOptions,
+    ) -> Page:
+        """The attempts at one page, until one succeeds or the policy gives up."""
         retries = 0
         while True:
             if self._throttled_until > loop.time():
