@@ -21,12 +21,15 @@ __all__ = [
     "InvocationStatus",
 ]
 
-DEFAULT_MAX_CONNECTIONS: Final = 32
-"""The connection pool's size: room for four walks at the default prefetch."""
+DEFAULT_MAX_CONNECTIONS: Final = 64
+"""The connection pool's size: room for two walks at the adaptive window's largest, and for
+other calls beside one."""
 
-DEFAULT_MAX_PREFETCH: Final = 16
-"""The most pages an adaptive walk keeps in flight unless told otherwise: enough for a
-round trip of 100 ms at the API's page size (nox -s bench)."""
+DEFAULT_MAX_PREFETCH: Final = 32
+"""The most pages an adaptive walk keeps in flight unless told otherwise. The window only
+grows this far while the walk waits on the network: at 20 ms a request, 5,000 invocations
+take three round trips after the first page instead of four at 16 (nox -s bench, scenario
+(a): 0.088 s against 0.118 s)."""
 
 DEFAULT_MAX_RETRIES: Final = 2
 """Retries after the first attempt, as the official SDK."""

@@ -263,7 +263,7 @@ class Invocations(InvocationWatching):
                 enough pages to cover a round trip while the walk works through one, fewer
                 when the server pushes back (see the pagination guide). Either way the walk
                 lowers it for a while when the data changes under it.
-            max_prefetch: The most pages an adaptive window may have in flight (default 16,
+            max_prefetch: The most pages an adaptive window may have in flight (default 32,
                 or the client's ``connection_limit`` if lower); only with ``prefetch=None``.
             max_items: Stop after this many invocations (and request no more than needed).
             resume: Carry on after a walk that stopped: its ``resume_token`` (or the token's

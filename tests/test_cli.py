@@ -173,7 +173,7 @@ async def test_prefetch_flag_bounds_requests_in_flight() -> None:
         assert status == 0
         assert len(out.splitlines()) == 120
         assert 1 < emulator.max_in_flight <= 3
-        status, _, err = await cli("invocations", "list", "--prefetch", "64", env=env)
+        status, _, err = await cli("invocations", "list", "--prefetch", "65", env=env)
         assert status == 2
         assert "prefetch" in err
 
@@ -234,7 +234,7 @@ async def test_the_emulator_refuses_a_bad_port(port: str) -> None:
     ("command", "defaults"),
     [
         (["emulator"], ["(default: 8787)", "(default: 250)", "(default: 0.0)"]),
-        (["invocations", "list"], ["(default: 16", "(default: 32)", "(default: 100)"]),
+        (["invocations", "list"], ["(default: 32", "(default: 64)", "(default: 100)"]),
     ],
 )
 async def test_help_shows_the_defaults(command: list[str], defaults: list[str]) -> None:
@@ -259,9 +259,9 @@ async def test_hints_name_flags_and_variables_not_python() -> None:
     assert "KERNEL_API_KEY" in err
     assert "--emulator" in err
     assert "AsyncKernel" not in err
-    status, _, err = await cli("invocations", "list", "--emulator", "--prefetch", "40")
+    status, _, err = await cli("invocations", "list", "--emulator", "--prefetch", "80")
     assert status == 2
-    assert "--prefetch 40 is more than --connections 32" in err
+    assert "--prefetch 80 is more than --connections 64" in err
     assert "AsyncKernel" not in err
     status, _, err = await cli("invocations", "list", "--emulator-count", "5")
     assert status == 2
@@ -278,9 +278,9 @@ async def test_connections_and_the_emulators_size_are_flags() -> None:
         "--emulator-latency",
         "0.001",
         "--prefetch",
-        "40",
+        "80",
         "--connections",
-        "40",
+        "80",
     )
     assert status == 0
     assert len(out.splitlines()) == 700

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from kernel_async import (
+    DEFAULT_MAX_CONNECTIONS,
     InternalServerError,
     InvocationListing,
     PaginationError,
@@ -332,7 +333,7 @@ async def test_max_items_stops_early_and_asks_for_no_more_than_needed(emu: Kerne
     ("kwargs", "error"),
     [
         ({"prefetch": 0}, ValueError),
-        ({"prefetch": 33}, ValueError),
+        ({"prefetch": DEFAULT_MAX_CONNECTIONS + 1}, ValueError),  # above the pool
         ({"prefetch": 2.0}, TypeError),
         ({"max_items": -1}, ValueError),
         ({"max_items": "5"}, TypeError),

@@ -248,11 +248,11 @@ def test_a_first_page_of_one_invocation_is_enough_to_learn_from() -> None:
     assert policy.decide() == 11
 
 
-def test_the_default_maximum_is_the_sixteen_pages_list_documents() -> None:
-    # list(max_prefetch=None) documents 16; a long round trip asks for more, and gets 16.
+def test_the_default_maximum_is_the_thirty_two_pages_list_documents() -> None:
+    # list(max_prefetch=None) documents 32; a long round trip asks for more, and gets 32.
     policy = AdaptiveWindow(maximum=DEFAULT_MAX_PREFETCH)
     policy.first_page(0.100, 100)
-    assert policy.decide() == 16
+    assert policy.decide() == 32
 
 
 def test_a_first_round_sets_the_pace_however_slow_the_server() -> None:
