@@ -126,8 +126,11 @@ def tests(session: nox.Session) -> None:
     """Run the test suite; on the oldest Python with branch coverage (floor: 95 %)."""
     session.install("-e", ".", *group("test"))
     if session.python == PYTHONS[-1]:
-        # The optional fast JSON decoder: the newest Python runs with it, the others without.
-        session.install("orjson")
+        # The fast extra's decoders: the newest Python runs with both, the oldest with neither
+        # (the coverage run), the others with msgspec alone (its fallback: the stdlib's json).
+        session.install("orjson", "msgspec")
+    elif session.python != PYTHONS[0]:
+        session.install("msgspec")
     if session.python != PYTHONS[0]:
         # Coverage is measured once; tracing would only slow the other runs down.
         session.run("pytest", *session.posargs)

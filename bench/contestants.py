@@ -3,10 +3,10 @@
     python bench/contestants.py CONTESTANT --url URL [--prefetch N] [--limit 100] [--memory]
 
 Contestants:
-  kernel-async         this package (orjson when installed, as with the ``fast`` extra);
+  kernel-async         this package (orjson and msgspec when installed: the ``fast`` extra);
                        ``--prefetch N`` fixes the window, no ``--prefetch`` is the adaptive
                        default
-  kernel-async-stdlib  this package, with orjson hidden (stdlib json)
+  kernel-async-stdlib  this package, with orjson and msgspec hidden (stdlib json)
   official-httpx       the official ``kernel`` SDK, default httpx transport
   official-aiohttp     the official ``kernel`` SDK with its aiohttp extra
   raw                  aiohttp + json.loads into dicts: no models, no validation (the floor);
@@ -186,7 +186,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
     if args.contestant == "kernel-async-stdlib" or args.contestant in LAYERS:
-        sys.modules["orjson"] = None  # type: ignore[assignment]  # import fails: stdlib json
+        # Their imports fail: stdlib json, and the standard path for pages.
+        sys.modules["orjson"] = None  # type: ignore[assignment]
+        sys.modules["msgspec"] = None  # type: ignore[assignment]
     # Imports happen before the timer: start-up is a scenario of its own.
     if args.contestant.startswith("kernel-async") or args.contestant in LAYERS:
         # The package loads its names on first use: this loads the client and aiohttp.

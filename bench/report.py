@@ -274,7 +274,7 @@ def cpu_section(results: Results, targets: list[Target]) -> str:
     )
     targets.append(
         Target(
-            f"(b) CPU-bound, with orjson (`fast`): <= {FAST_FLOOR_TARGET}x the stdlib floor",
+            f"(b) CPU-bound, with the `fast` extra: <= {FAST_FLOOR_TARGET}x the stdlib floor",
             f"{fast:.2f}x",
             fast <= FAST_FLOOR_TARGET,
         )

@@ -10,6 +10,7 @@ import codecs
 from collections.abc import Mapping
 from typing import Final
 
+from kernel_async._compiled import decode_page_compiled
 from kernel_async._convert import (
     NonStandardNumber,
     StructureFailure,
@@ -32,7 +33,7 @@ from kernel_async._errors import (
     UnprocessableEntityError,
 )
 from kernel_async._headers import case_insensitive
-from kernel_async._models import Page
+from kernel_async._models import Invocation, Page
 from kernel_async._params import MAX_OFFSET
 
 __all__ = [
@@ -307,6 +308,29 @@ def interpret_page_response(
         raise status_error(status, headers, body, reason=reason, url=url)
     request_id = headers.get("X-Request-Id")
     page_headers = read_page_headers(headers, requested_offset=offset, url=url)
+    items = decode_page_compiled(body)
+    if items is None:
+        items = _decode_page(status, headers, body, request_id=request_id, url=url)
+    return Page(
+        items=items,
+        offset=offset,
+        limit=page_headers.limit,
+        has_more=page_headers.has_more,
+        next_offset=page_headers.next_offset,
+        request_id=request_id,
+        anomalies=page_headers.anomalies,
+    )
+
+
+def _decode_page(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    request_id: str | None,
+    url: str | None,
+) -> tuple[Invocation, ...]:
+    """The standard path: JSON into dicts, then the strict structuring; errors typed."""
     try:
         data = loads(body)
     except NonStandardNumber as exc:
@@ -330,7 +354,7 @@ def interpret_page_response(
             response=_error_response(status, headers, body, url=url),
         ) from None
     try:
-        items = decode_invocations(data)
+        return decode_invocations(data)
     except StructureFailure as exc:
         raise APIResponseValidationError(
             f"invalid invocation list at {exc.path}: {exc.message}",
@@ -340,12 +364,3 @@ def interpret_page_response(
             url=url,
             response=_error_response(status, headers, body, url=url),
         ) from None
-    return Page(
-        items=items,
-        offset=offset,
-        limit=page_headers.limit,
-        has_more=page_headers.has_more,
-        next_offset=page_headers.next_offset,
-        request_id=request_id,
-        anomalies=page_headers.anomalies,
-    )
