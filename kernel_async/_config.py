@@ -30,6 +30,7 @@ from kernel_async._request_headers import RETRY_COUNT_HEADER, check_api_key, che
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
+# RETRY_COUNT_HEADER is _request_headers'; named here too, for the client that sends it.
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RESPONSE_BYTES",

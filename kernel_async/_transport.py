@@ -2,10 +2,9 @@
 
 Everything above this module works on :class:`RawResponse` values (defined, with
 :class:`RawRequest` and the :class:`Transport` protocol this class implements, in
-``_transport_protocol``); everything aiohttp raises
-(its ``RuntimeError`` included) is turned into :class:`~kernel_async.APIConnectionError`,
-:class:`~kernel_async.APITimeoutError` or :class:`~kernel_async.ClientClosedError` here, so no
-aiohttp exception escapes the library.
+``_transport_protocol``); everything aiohttp raises (its ``RuntimeError`` included) is turned
+into :class:`~kernel_async.APIConnectionError`, :class:`~kernel_async.APITimeoutError` or
+:class:`~kernel_async.ClientClosedError` here, so no aiohttp exception escapes the library.
 
 Four guarantees live here because only this layer can keep them:
 
