@@ -11,8 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Final, TypeAlias
 
-from kernel_async._config import Timeout, check_header
+from kernel_async._config import Timeout
 from kernel_async._params import is_unicode_text
+from kernel_async._request_headers import check_header
 
 __all__ = ["NO_OPTIONS", "RESERVED_QUERY", "CallOptions", "QueryValue", "call_options"]
 

@@ -18,7 +18,7 @@ from typing import Final
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from kernel_async._errors import APIError, APIStatusError
-from kernel_async._transport import RawResponse
+from kernel_async._transport_protocol import RawResponse
 
 __all__ = [
     "MASK",

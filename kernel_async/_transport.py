@@ -1,9 +1,10 @@
 """The thin I/O layer: GETs through aiohttp, the connection bound, and the client's lifecycle.
 
-Everything above this module works on :class:`RawResponse` values; everything aiohttp raises
-(its ``RuntimeError`` included) is turned into :class:`~kernel_async.APIConnectionError`,
-:class:`~kernel_async.APITimeoutError` or :class:`~kernel_async.ClientClosedError` here, so no
-aiohttp exception escapes the library.
+Everything above this module works on :class:`RawResponse` values (defined, with
+:class:`RawRequest` and the :class:`Transport` protocol this class implements, in
+``_transport_protocol``); everything aiohttp raises (its ``RuntimeError`` included) is turned
+into :class:`~kernel_async.APIConnectionError`, :class:`~kernel_async.APITimeoutError` or
+:class:`~kernel_async.ClientClosedError` here, so no aiohttp exception escapes the library.
 
 Four guarantees live here because only this layer can keep them:
 
@@ -38,11 +39,10 @@ import asyncio
 import functools
 import sys
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Sequence
+from typing import Any, Final
 
 import aiohttp
-from yarl import URL
 
 from kernel_async._config import Timeout
 from kernel_async._errors import (
@@ -55,7 +55,10 @@ from kernel_async._errors import (
 )
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
+from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
 
+# RawRequest, RawResponse and Transport are defined in _transport_protocol; named here too, as
+# what this transport takes and returns, so that its users import them with it.
 __all__ = [
     "ABANDONED_REQUEST_GRACE",
     "AiohttpTransport",
@@ -67,95 +70,6 @@ __all__ = [
 ABANDONED_REQUEST_GRACE: Final = 1.0
 """Seconds a request may run on after its caller gave up, holding its connection slot (less
 when the read timeout is shorter). Past it the connection is closed, and the slot freed."""
-
-
-class RawRequest:
-    """One GET: the full URL with its query, the headers, and the per-attempt time limits.
-
-    Read-only by convention. A plain slotted class rather than an attrs one: one is built per
-    request, and the package imports faster without generating its methods.
-    """
-
-    __slots__ = ("headers", "max_response_bytes", "proxy", "timeout", "url")
-
-    def __init__(
-        self,
-        *,
-        url: URL,
-        headers: Mapping[str, str],  # holds the Authorization header: never in the repr
-        timeout: Timeout,
-        max_response_bytes: int,
-        proxy: URL | None = None,  # may hold proxy credentials: never in the repr
-    ) -> None:
-        self.url = url
-        self.headers = headers
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self.proxy = proxy
-
-    def __repr__(self) -> str:
-        return (
-            f"RawRequest(url={self.url!r}, timeout={self.timeout!r}, "
-            f"max_response_bytes={self.max_response_bytes!r})"
-        )
-
-
-class RawResponse:
-    """A complete response: status, headers and the whole body (read-only by convention)."""
-
-    __slots__ = ("body", "headers", "reason", "status", "url")
-
-    def __init__(
-        self, *, status: int, reason: str | None, headers: Mapping[str, str], body: bytes, url: str
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.url = url
-
-    def __repr__(self) -> str:
-        return (
-            f"RawResponse(status={self.status!r}, reason={self.reason!r}, url={self.url!r}, "
-            f"body=<{len(self.body)} bytes>)"
-        )
-
-
-class Transport(Protocol):
-    """What the client needs from HTTP; a test double can implement it too."""
-
-    @property
-    def connection_limit(self) -> int:
-        """How many requests can be on the wire at once."""
-        ...
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called; a closed transport sends nothing."""
-        ...
-
-    def bind_loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop, which becomes the transport's on first use.
-
-        Raises WrongEventLoopError when the transport already belongs to another loop.
-        """
-        ...
-
-    async def wait_closed(self) -> None:
-        """Return once :meth:`aclose` has been called."""
-        ...
-
-    async def send(self, request: RawRequest) -> RawResponse:
-        """Send one GET and return the whole response.
-
-        Raises APIConnectionError (or APITimeoutError), APIResponseTooLargeError, or
-        ClientClosedError when the transport is or gets closed.
-        """
-        ...
-
-    async def aclose(self) -> None:
-        """End the requests in flight and release what the transport owns."""
-        ...
 
 
 # Once per Timeout, not per call; bounded, since a call may bring its own (timeout=).

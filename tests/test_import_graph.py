@@ -89,5 +89,12 @@ def test_the_client_transport_and_resource_import_one_way() -> None:
     assert "kernel_async._invocations" not in graph["kernel_async._transport"]
 
 
+def test_what_only_reads_the_transports_values_does_not_import_the_aiohttp_transport() -> None:
+    graph = import_graph()
+    for reader in ("kernel_async._redact", "kernel_async.testing._memory"):
+        assert "kernel_async._transport_protocol" in graph[reader]
+        assert "kernel_async._transport" not in graph[reader]
+
+
 def test_the_package_has_no_import_cycles() -> None:
     assert cycles(import_graph()) == []

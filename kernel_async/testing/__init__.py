@@ -11,14 +11,10 @@ The pytest plugin (:mod:`kernel_async.testing.pytest_plugin`) wraps it in fixtur
 """
 
 from kernel_async.testing._data import deployment_id_for, generate_invocations, make_invocation
-from kernel_async.testing._emulator import (
-    DEFAULT_API_KEY,
-    KernelEmulator,
-    RecordedRequest,
-    ScriptedResponse,
-)
+from kernel_async.testing._emulator import DEFAULT_API_KEY, KernelEmulator
 from kernel_async.testing._faults import RECOVERABLE_FAULTS, Fault, FaultKind, FaultSchedule
 from kernel_async.testing._live import Churn, LiveData
+from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
 from kernel_async.testing._store import Change, ChangeKind, matched_throughout
 
 __all__ = [

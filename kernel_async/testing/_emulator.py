@@ -5,6 +5,11 @@ filters, validation, ordering, status codes, Error bodies and pagination headers
 service, so code tested against it behaves the same against the real API. It also lets a
 test change the data while it runs, slow responses down, script odd responses, and read a log
 of every request it received.
+
+This module is the server: its lifecycle (a socket, or in process), its data, and how each
+request is served (latency, rate limit, scripted responses, faults). The API's rules for a
+query and a page are in ``_api_rules``, the records of the log and the script in
+``_requests``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import attrs
 from aiohttp import web
 
 from kernel_async._client import RETRY_COUNT_HEADER, AsyncKernel
-from kernel_async._models import InvocationStatus
 from kernel_async._params import MAX_LIMIT
-from kernel_async._timestamps import rfc3339_to_epoch_ns
-from kernel_async.testing import _gotime as gotime
+from kernel_async.testing._api_rules import (
+    BadRequest,
+    page_answer,
+    page_params,
+    query_int,
+    since_ns,
+)
 from kernel_async.testing._data import generate_invocations
 from kernel_async.testing._faults import (
     Answer,
@@ -38,76 +47,15 @@ from kernel_async.testing._faults import (
 )
 from kernel_async.testing._live import LiveData
 from kernel_async.testing._memory import EmulatorTransport
+from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
 from kernel_async.testing._store import Change, InvocationStore, Record
 
-__all__ = ["DEFAULT_API_KEY", "KernelEmulator", "RecordedRequest", "ScriptedResponse"]
+__all__ = ["DEFAULT_API_KEY", "KernelEmulator"]
 
 DEFAULT_API_KEY: Final = "kernel-emulator-key"
 """The bearer token the emulator accepts unless told otherwise."""
 
-_DEFAULT_LIMIT: Final = 20  # openapi.yaml: limit default
 _IN_MEMORY_URL: Final = "http://127.0.0.1/"  # never dialled: the in-process transport answers
-_STATUSES: Final = frozenset(s.value for s in InvocationStatus)
-
-
-@attrs.frozen(kw_only=True)
-class RecordedRequest:
-    """One request the emulator received, as tests want to see it.
-
-    Attributes:
-        path: The request path, such as ``/invocations``.
-        query: The query parameters (last value wins).
-        authorized: Whether it carried the right bearer token.
-        headers: The request headers, with ``Authorization`` removed.
-        received_at: ``time.monotonic()`` when it arrived.
-    """
-
-    path: str
-    query: Mapping[str, str]
-    authorized: bool
-    headers: Mapping[str, str]
-    received_at: float
-
-    @property
-    def offset(self) -> int | None:
-        """The ``offset`` query parameter as an int, when it was one."""
-        return _maybe_int(self.query.get("offset"))
-
-    @property
-    def limit(self) -> int | None:
-        """The ``limit`` query parameter as an int, when it was one."""
-        return _maybe_int(self.query.get("limit"))
-
-
-@attrs.frozen(kw_only=True)
-class ScriptedResponse:
-    """A response to send instead of the real one, for the next matching request.
-
-    Attributes:
-        status: The HTTP status.
-        body: The raw body (anything: HTML, broken JSON, nothing).
-        headers: Extra headers (``X-Request-Id`` is added unless given).
-        content_type: The Content-Type header.
-        offset: Answer only the request for this offset (``None``: the next request).
-    """
-
-    status: int = 200
-    body: bytes = b""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    content_type: str = "application/json"
-    offset: int | None = None
-
-
-def _maybe_int(value: str | None) -> int | None:
-    if value is None or not value.isascii() or not value.isdigit():
-        return None
-    return int(value)
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class KernelEmulator:
@@ -324,33 +272,7 @@ class KernelEmulator:
         return self._store.filter(query, self._since_ns)
 
     def _since_ns(self, since: str) -> int:
-        # Go's own parsers, not the client's (see _gotime): the emulator must catch a client
-        # that sends what the server would refuse.
-        try:
-            return gotime.parse_rfc3339(since)
-        except gotime.GoParseError:
-            pass
-        try:
-            duration_ns = gotime.parse_duration(since)
-        except gotime.GoParseError:
-            raise _BadRequest(
-                f"invalid since {since!r}: want an RFC 3339 time or a duration like 5m"
-            ) from None
-        return rfc3339_to_epoch_ns(self.now().isoformat()) - duration_ns
-
-    def _page_params(self, query: Mapping[str, str]) -> tuple[int, int, int]:
-        raw_limit, raw_offset = query.get("limit"), query.get("offset")
-        limit = _DEFAULT_LIMIT if raw_limit in (None, "") else _maybe_int(raw_limit)
-        if limit is None or not 1 <= limit <= MAX_LIMIT:
-            raise _BadRequest(f"limit must be an integer between 1 and {MAX_LIMIT}")
-        offset = 0 if raw_offset in (None, "") else _maybe_int(raw_offset)
-        if offset is None:
-            raise _BadRequest("offset must be an integer >= 0")
-        status = query.get("status")
-        if status and status not in _STATUSES:
-            raise _BadRequest(f"status must be one of {', '.join(sorted(_STATUSES))}")
-        applied = min(limit, self.limit_cap) if self.limit_cap is not None else limit
-        return limit, applied, offset
+        return since_ns(since, self.now)
 
     def _admit(
         self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
@@ -433,7 +355,7 @@ class KernelEmulator:
             return None
         # The client's own retry count, when it sends one: aiohttp's silent resend of a GET on
         # a reset pooled connection is then the same attempt, not a new one.
-        attempt = _maybe_int(recorded.headers.get(RETRY_COUNT_HEADER))
+        attempt = query_int(recorded.headers.get(RETRY_COUNT_HEADER))
         if attempt is None:
             attempt = schedule.attempts[tuple(sorted(recorded.query.items()))]
         fault = schedule.decide(recorded.query, attempt)
@@ -453,26 +375,14 @@ class KernelEmulator:
                 401, "unauthorized", "missing or invalid authorization token", request_id
             )
         try:
-            _, limit, offset_value = self._page_params(query)
+            _, limit, offset_value = page_params(query, self.limit_cap)
             if self.live is not None:
                 self.live.before_response(self, self._store)
             matches = self._filter(query)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             return error_answer(400, "bad_request", exc.message, request_id)
         self._store.tick += 1
-        end = offset_value + limit
-        has_more = end < len(matches)
-        body = b"[" + b",".join(r.encoded for r in matches[offset_value:end]) + b"]"
-        headers = {
-            "Content-Type": "application/json",
-            "X-Limit": str(limit),
-            "X-Offset": str(offset_value),
-            # The next page's absolute offset; on the last page 0, together with false.
-            "X-Next-Offset": str(end if has_more else 0),
-            "X-Has-More": "true" if has_more else "false",
-            "X-Request-Id": request_id,
-        }
-        return Answer(200, headers, body)
+        return page_answer(matches, offset_value, limit, request_id)
 
 
 async def _serve_fault(request: web.Request, answer: Answer) -> web.StreamResponse:

@@ -21,7 +21,7 @@ from kernel_async._errors import (
     APITimeoutError,
     ClientClosedError,
 )
-from kernel_async._transport import RawRequest, RawResponse
+from kernel_async._transport_protocol import RawRequest, RawResponse
 from kernel_async.testing._faults import Answer, FaultKind, http_fault_answer
 
 __all__ = ["EmulatorTransport"]
