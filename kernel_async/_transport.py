@@ -45,6 +45,7 @@ from typing import Any, Final
 import aiohttp
 
 from kernel_async._config import Timeout
+from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import (
     APIConnectionError,
     APIResponseTooLargeError,
@@ -144,7 +145,7 @@ class AiohttpTransport:
         self,
         session: aiohttp.ClientSession | None = None,
         *,
-        max_connections: int = 32,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self._session = session
