@@ -57,6 +57,7 @@ FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
     "_protocol": ("tests/test_protocol.py",),
     "_retry": ("tests/test_retry.py",),
     "_params": ("tests/test_params.py",),
+    "_compiled": ("tests/test_compiled_path.py",),
 }
 SURVIVORS_FILE = ROOT / "tests" / "mutation-survivors.txt"
 
