@@ -14,14 +14,17 @@ leaves to the standard path:
 
 * **fields it does not know** (the API may add some). msgspec skips an unknown field's value
   without checking all of it (it took invalid UTF-8 and a 5,000-digit integer there, which
-  the standard decoder refuses), so a page with one is refused here rather than judged;
+  the standard decoder refuses), so a page with one is refused here rather than judged.
+  Once the API adds a field, its pages decode as without msgspec (a little slower: msgspec
+  reads up to the first item with the field first) until this struct learns it;
 * **what msgspec reads differently**: a byte order mark or UTF-16 (``json`` detects them),
   escaped lone surrogates (``"\ud800"``: ``json`` keeps them), a field repeated with
   another type first (``json`` keeps the last), ``NaN``;
 * **anything wrong** (a missing field, a wrong type, a timestamp that is not RFC 3339): the
   standard path then names the JSON path of the first error.
 
-msgspec is imported on the first page, not with the package (start-up time).
+msgspec is imported on the first page, not with the package (start-up time). One older
+than the versions tested, or one that fails to import or to build the decoder, is not used.
 """
 
 from __future__ import annotations
@@ -51,7 +54,19 @@ def _version(text: str) -> tuple[int, ...]:
 
 @functools.cache
 def _page_decoder() -> Callable[[bytes], Sequence[Any]] | None:
-    """Msgspec's decoder of a page into structs, or ``None`` when msgspec is not installed."""
+    """Msgspec's decoder of a page into structs, or ``None`` when it cannot be used.
+
+    Looked up once per process. ``None`` when msgspec is not installed, older than the
+    versions tested here, or broken in any way (a stub without a version, a build that fails
+    to import): an optional speed-up never fails a page.
+    """
+    try:
+        return _build_page_decoder()
+    except Exception:  # noqa: BLE001 - whatever went wrong, pages decode the standard way
+        return None
+
+
+def _build_page_decoder() -> Callable[[bytes], Sequence[Any]] | None:
     try:
         import msgspec
     except ImportError:

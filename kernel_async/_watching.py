@@ -31,6 +31,7 @@ from kernel_async._params import (
     validate_limit,
     validate_max_retries,
 )
+from kernel_async._window import START_AT_MOST
 
 if TYPE_CHECKING:
     from kernel_async._watch import FailureStream, InvocationWatch
@@ -367,5 +368,8 @@ class _Requests:
 
     @property
     def lookups_at_once(self) -> int:
-        # Half the connections: a poll's lookups leave room for anything else the app sends.
-        return max(1, int(self._resource._watch_client().connection_limit) // 2)
+        # Half the connections, so that a poll's lookups leave room for anything else the app
+        # sends, and no more than a walk's first window: against a key that is throttled, a
+        # burst of lookups is a burst of 429s.
+        connections = int(self._resource._watch_client().connection_limit)
+        return max(1, min(connections // 2, START_AT_MOST))

@@ -8,7 +8,8 @@ with what the walk sees:
 
 * **the first page** teaches the round trip; the window starts at the pages that cover it at
   about :data:`ITEM_COST` of work per invocation (halved: that request also opened the
-  connection, two or three round trips to a real API);
+  connection, two or three round trips to a real API), :data:`START_AT_MOST` at most: a walk
+  of a few pages does not know it is short, and every page past its end is a wasted request;
 * **waiting on the network**, with the whole window in flight, grows it: by half when the
   walk waited for every page of a round (a window's worth of pages: they arrive in bursts)
   at a window of six or more, by a quarter (one page at least) otherwise;
@@ -35,12 +36,17 @@ from typing import Final
 
 from kernel_async._defaults import DEFAULT_MAX_PREFETCH
 
-__all__ = ["DEFAULT_MAX_PREFETCH", "ITEM_COST", "AdaptiveWindow"]
+__all__ = ["DEFAULT_MAX_PREFETCH", "ITEM_COST", "START_AT_MOST", "AdaptiveWindow"]
 
 
 ITEM_COST: Final = 5e-6
 """Seconds of work per invocation assumed for the first decision (structuring, and a light
 loop body), measured on a slow machine: a slower consumer shows up as pages waiting."""
+
+START_AT_MOST: Final = 16
+"""The largest window the first page can set. Beyond it the window grows only from rounds
+whose pages it waited for: a long walk on a slow network gets there a round later, and a walk
+of two or three pages sends no more requests past its end than before the maximum was 32."""
 
 _RECOVERY: Final = 4  # windows of pages per page the window grows back after pushback
 _PAYS: Final = 1.1  # a round at the same window sets a new best rate from this much faster
@@ -119,7 +125,8 @@ class AdaptiveWindow:
         if not math.isfinite(round_trip):  # no clock gives one; a caller's bug teaches nothing
             round_trip = 0.0
         pages = max(round_trip, 0.0) / 2 / work
-        self._set(self.maximum if pages >= self.maximum else math.ceil(pages) + 1)
+        start = min(self.maximum, START_AT_MOST)
+        self._set(start if pages >= start else math.ceil(pages) + 1)
 
     def waited(self, *, network: bool, ready_ahead: int, at: float) -> None:
         """The walk needed its next page.

@@ -11,13 +11,15 @@ surrogates, invalid UTF-8), and hold the two paths to that.
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from kernel_async import APIResponseValidationError, Invocation, InvocationStatus
-from kernel_async._compiled import decode_page_compiled
+from kernel_async._compiled import _page_decoder, decode_page_compiled
 from kernel_async._convert import StructureFailure, decode_invocations, make_loads
 from kernel_async._protocol import interpret_page_response
 from kernel_async.testing import generate_invocations
@@ -127,7 +129,7 @@ def key_token(name: str, *, escaped: bool) -> bytes:
     return json.dumps(name).encode()
 
 
-TRAPS = ("missing", "value", "escaped key", "repeated key", "unknown field")
+TRAPS = ("missing", "value", "timestamp", "escaped key", "repeated key", "unknown field")
 
 
 @st.composite
@@ -151,6 +153,10 @@ def invocation_objects(draw: st.DrawFn) -> bytes:
         del pairs[index]
     elif trap == "value":
         pairs[index] = (pairs[index][0], draw(value_tokens))
+    elif trap == "timestamp":  # out of range or not RFC 3339, where fromisoformat may take it
+        name = draw(st.sampled_from(["started_at", "finished_at"]))
+        pairs.insert(index, (key_token(name, escaped=False), b"null"))  # finished_at may be null
+        pairs.append((key_token(name, escaped=False), json.dumps(draw(any_timestamps)).encode()))
     elif trap == "escaped key":
         pairs[index] = (key_token(name, escaped=True), pairs[index][1])
     elif trap == "repeated key":
@@ -300,3 +306,76 @@ def test_an_old_msgspec_is_not_used() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split() == ["None"]
+
+
+def test_every_rfc_3339_form_takes_the_compiled_path() -> None:
+    """Lowercase ``t`` and ``z``, a space, offsets: parsed there, not left to the standard path."""
+    items = generate_invocations(4, seed=3)
+    forms = [
+        ("2026-01-02t03:04:05.123456789z", "2026-01-02 03:04:06z"),
+        ("2026-01-02T03:04:05+05:30", "2026-01-02T03:04:06.5-07:00"),
+        ("2026-01-02T03:04:05Z", None),
+        ("2026-01-02t03:04:05Z", "2026-01-02T03:04:06.000000001+00:00"),
+    ]
+    for item, (started, finished) in zip(items, forms, strict=True):
+        item["started_at"], item["finished_at"] = started, finished
+    body = json.dumps(items).encode()
+    compiled = decode_page_compiled(body)
+    assert compiled is not None
+    expected = standard(body)
+    assert expected is not None
+    same(compiled, expected)
+
+
+@pytest.fixture
+def fresh_decoder() -> Iterator[None]:
+    """The decoder is looked up once per process: look it up again, and again after."""
+    _page_decoder.cache_clear()
+    yield
+    _page_decoder.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_decoder")
+def test_without_msgspec_the_compiled_path_takes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "msgspec", None)  # its import fails, as when not installed
+    assert decode_page_compiled(emulator_page()) is None
+
+
+@pytest.mark.usefixtures("fresh_decoder")
+@pytest.mark.parametrize(("version", "used"), [("0.17.9", False), ("0.18.0", True)])
+def test_msgspec_is_used_from_the_oldest_version_tested(
+    monkeypatch: pytest.MonkeyPatch, version: str, used: bool
+) -> None:
+    import msgspec
+
+    monkeypatch.setattr(msgspec, "__version__", version)
+    assert (decode_page_compiled(emulator_page()) is not None) == used
+
+
+@pytest.mark.parametrize(
+    "stub",
+    [
+        "",  # no __version__
+        "raise RuntimeError('this build of msgspec is broken')\n",
+        "__version__ = '0.19.0'\n",  # new enough, but no Struct
+    ],
+)
+def test_a_broken_msgspec_never_fails_a_page(tmp_path: Any, stub: str) -> None:
+    """A module named msgspec that is not one: pages decode the standard way, no error."""
+    (tmp_path / "msgspec").mkdir()
+    (tmp_path / "msgspec" / "__init__.py").write_text(stub)
+    script = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import json\n"
+        "from kernel_async._compiled import decode_page_compiled\n"
+        "from kernel_async._protocol import interpret_page_response\n"
+        "from kernel_async.testing import generate_invocations\n"
+        "body = json.dumps(generate_invocations(3, seed=1)).encode()\n"
+        "for _ in range(2):\n"
+        "    page = interpret_page_response(200, {}, body, offset=0)\n"
+        "    print(decode_page_compiled(body), len(page))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["None", "3", "None", "3"]

@@ -9,11 +9,13 @@ import pytest
 
 from kernel_async import (
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PREFETCH,
     InternalServerError,
     InvocationListing,
     PaginationError,
     RateLimitError,
 )
+from kernel_async._window import START_AT_MOST
 from kernel_async.testing import (
     KernelEmulator,
     RecordedRequest,
@@ -367,6 +369,28 @@ async def test_prefetch_and_the_connection_pool_agree(emu: KernelEmulator) -> No
         first, second = await asyncio.gather(walk(), walk())
     assert first == second == ids(emu.invocations)
     assert emu.max_in_flight <= 4  # two walks of 4 share 4 connections, waiting outside timeouts
+
+
+async def test_a_walk_of_three_pages_sends_at_most_the_first_window_past_its_end() -> None:
+    # A first round trip of 50 ms asks for 50 pages in flight; the first page gives 16 at most
+    # (START_AT_MOST), though the window may grow to 32: a short walk does not know it is.
+    async with (
+        KernelEmulator(count=250, seed=2, now=NOW, latency=0.05) as emulator,
+        emulator.client() as client,
+        client.invocations.list() as listing,
+    ):
+        assert len([i async for i in listing]) == 250
+        assert listing.stats.peak_window == START_AT_MOST
+    assert DEFAULT_MAX_PREFETCH > START_AT_MOST
+    assert len(emulator.requests) <= 3 + START_AT_MOST  # its three pages, a window past them
+    assert emulator.max_in_flight <= START_AT_MOST
+
+
+async def test_the_in_memory_client_has_the_clients_default_pool(emu: KernelEmulator) -> None:
+    async with emu.client(in_memory=True) as in_memory, emu.client() as over_tcp:
+        assert in_memory.connection_limit == over_tcp.connection_limit == DEFAULT_MAX_CONNECTIONS
+        listing = in_memory.invocations.list(prefetch=DEFAULT_MAX_CONNECTIONS)  # accepted
+        await listing.aclose()
 
 
 async def test_a_callers_small_pool_limits_prefetch(emu: KernelEmulator) -> None:

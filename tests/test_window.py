@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from kernel_async._window import DEFAULT_MAX_PREFETCH, ITEM_COST, AdaptiveWindow
+from kernel_async._window import DEFAULT_MAX_PREFETCH, ITEM_COST, START_AT_MOST, AdaptiveWindow
 
 
 def started(window: int, maximum: int = 16) -> AdaptiveWindow:
@@ -248,11 +248,22 @@ def test_a_first_page_of_one_invocation_is_enough_to_learn_from() -> None:
     assert policy.decide() == 11
 
 
-def test_the_default_maximum_is_the_thirty_two_pages_list_documents() -> None:
-    # list(max_prefetch=None) documents 32; a long round trip asks for more, and gets 32.
+def test_the_first_page_starts_at_sixteen_and_waiting_grows_to_the_maximum() -> None:
+    # list(max_prefetch=None) documents 32. A long first round trip asks for more and gets
+    # 16: a walk of two pages must not send 31 requests past its end. Rounds of nothing but
+    # waiting then take it to the maximum.
     policy = AdaptiveWindow(maximum=DEFAULT_MAX_PREFETCH)
     policy.first_page(0.100, 100)
-    assert policy.decide() == 32
+    assert policy.decide() == START_AT_MOST == 16
+    clock = 0.0
+    policy.waited(network=False, ready_ahead=0, at=clock)
+    windows = []
+    for _ in range(3):
+        for _ in range(policy.window):
+            clock += 0.1 / policy.window  # a round trip per round: pages faster as it grows
+            policy.waited(network=True, ready_ahead=0, at=clock)
+        windows.append(policy.decide())
+    assert windows == [24, 32, 32]
 
 
 def test_a_first_round_sets_the_pace_however_slow_the_server() -> None:

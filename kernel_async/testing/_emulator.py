@@ -28,6 +28,7 @@ import attrs
 from aiohttp import web
 
 from kernel_async._client import RETRY_COUNT_HEADER, AsyncKernel
+from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._params import MAX_LIMIT
 from kernel_async.testing._api_rules import (
     BadRequest,
@@ -214,7 +215,9 @@ class KernelEmulator:
         kwargs.setdefault("api_key", self.api_key)
         if not in_memory:
             return AsyncKernel(base_url=self.url, **kwargs)
-        transport = EmulatorTransport(self, connection_limit=kwargs.pop("max_connections", 32))
+        transport = EmulatorTransport(
+            self, connection_limit=kwargs.pop("max_connections", DEFAULT_MAX_CONNECTIONS)
+        )
         kwargs.setdefault("base_url", _IN_MEMORY_URL)
         return AsyncKernel(transport=transport, **kwargs)
 

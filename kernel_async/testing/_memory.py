@@ -15,6 +15,7 @@ from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import (
     APIConnectionError,
     APIResponseTooLargeError,
@@ -48,7 +49,9 @@ class EmulatorTransport:
         connection_limit: How many requests the client may have in flight at once.
     """
 
-    def __init__(self, server: _InProcessServer, *, connection_limit: int = 32) -> None:
+    def __init__(
+        self, server: _InProcessServer, *, connection_limit: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
         self._server = server
         self._connection_limit = connection_limit
         self._closing = asyncio.Event()
