@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from strategies import timestamps
 
 from kernel_async import APIResponseValidationError, Invocation, InvocationStatus
 from kernel_async._compiled import _page_decoder, decode_page_compiled
@@ -52,6 +53,14 @@ def same(compiled: tuple[Invocation, ...], expected: tuple[Invocation, ...]) -> 
         )
 
 
+def in_a_fresh_interpreter(script: str) -> list[str]:
+    """What ``script`` prints, run by a new Python process (modules blocked or stubbed)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.split()
+
+
 def emulator_page() -> bytes:
     items = generate_invocations(100, seed=7)
     return json.dumps(items).encode()
@@ -59,19 +68,6 @@ def emulator_page() -> bytes:
 
 # -- generated JSON texts, as bytes, with the traps ------------------------------------------
 
-valid_timestamps = st.builds(
-    lambda y, mo, d, h, mi, s, frac, off: (
-        f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{off}"
-    ),
-    st.integers(1, 9999),
-    st.integers(1, 12),
-    st.integers(1, 28),
-    st.integers(0, 23),
-    st.integers(0, 59),
-    st.integers(0, 59),
-    st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d)),
-    st.sampled_from(["Z", "z", "+00:00", "-07:00", "+05:30"]),
-)
 any_timestamps = st.builds(  # out of range, or not RFC 3339, as often as not
     lambda y, mo, d, h, mi, s, sep, frac, off: (
         f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{off}"
@@ -141,7 +137,7 @@ def invocation_objects(draw: st.DrawFn) -> bytes:
         if name in OPTIONAL and draw(st.booleans()):
             continue
         if name in ("started_at", "finished_at"):
-            value = json.dumps(draw(valid_timestamps)).encode()
+            value = json.dumps(draw(timestamps)).encode()
         elif name in OPTIONAL and draw(st.integers(0, 3)) == 0:
             value = b"null"
         else:
@@ -247,10 +243,7 @@ def test_without_msgspec_pages_decode_the_standard_way() -> None:
         "body = json.dumps(generate_invocations(3, seed=1)).encode()\n"
         "print(decode_page_compiled(body), len(interpret_page_response(200, {}, body, offset=0)))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.split() == ["None", "3"]
+    assert in_a_fresh_interpreter(script) == ["None", "3"]
 
 
 def test_msgspec_loads_with_the_first_page_not_with_the_package() -> None:
@@ -259,10 +252,7 @@ def test_msgspec_loads_with_the_first_page_not_with_the_package() -> None:
         "from kernel_async import AsyncKernel, Invocation\n"
         "print('msgspec' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.split() == ["False"]
+    assert in_a_fresh_interpreter(script) == ["False"]
 
 
 def test_invocation_from_dict_and_pages_agree() -> None:
@@ -302,10 +292,7 @@ def test_an_old_msgspec_is_not_used() -> None:
         "body = json.dumps(generate_invocations(3, seed=1)).encode()\n"
         "print(decode_page_compiled(body))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.split() == ["None"]
+    assert in_a_fresh_interpreter(script) == ["None"]
 
 
 def test_every_rfc_3339_form_takes_the_compiled_path() -> None:
@@ -375,7 +362,4 @@ def test_a_broken_msgspec_never_fails_a_page(tmp_path: Any, stub: str) -> None:
         "    page = interpret_page_response(200, {}, body, offset=0)\n"
         "    print(decode_page_compiled(body), len(page))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.split() == ["None", "3", "None", "3"]
+    assert in_a_fresh_interpreter(script) == ["None", "3", "None", "3"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import timestamps
 
 from kernel_async import APIResponseValidationError, InvocationStatus
 from kernel_async._convert import NonStandardNumber, make_loads
@@ -26,20 +27,6 @@ json_values = st.recursive(
         st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
     ),
     max_leaves=30,
-)
-
-timestamps = st.builds(
-    lambda y, mo, d, h, mi, s, frac, off: (
-        f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{off}"
-    ),
-    st.integers(1971, 2099),
-    st.integers(1, 12),
-    st.integers(1, 28),
-    st.integers(0, 23),
-    st.integers(0, 59),
-    st.integers(0, 59),
-    st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d)),
-    st.sampled_from(["Z", "z", "+00:00", "-07:00", "+05:30", "+14:00"]),
 )
 
 invocations = st.fixed_dictionaries(
