@@ -24,6 +24,7 @@ from kernel_async._params import (
     validate_prefetch,
 )
 from kernel_async._resume import ResumeToken
+from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import WalkPlan
 from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
@@ -371,6 +372,9 @@ class Invocations(InvocationWatching):
             filters = _resumed_filters(token, filters)
             anchor = token.anchor()
             start = anchor.position if anchor is not None else token.offset
+        # A resumed walk looks for its place with pages of `limit` (100 unless given): what
+        # max_items bounds is what is delivered, not what is read to find where to start.
+        search_limit = page_size
         if wanted is not None and wanted > 0:
             page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
         if page_size == 1 and (wanted is None or wanted > 1):
@@ -378,10 +382,12 @@ class Invocations(InvocationWatching):
         fetch_page = self._client._fetch_invocations_page
         bound_filters = filters
 
-        def fetch(page_offset: int, deadline_at: float | None) -> Coroutine[Any, Any, Page]:
+        def fetch(
+            page_offset: int, page_limit: int | None, deadline_at: float | None
+        ) -> Coroutine[Any, Any, Page]:
             return fetch_page(
                 bound_filters,
-                limit=page_size,
+                limit=page_size if page_limit is None else page_limit,
                 offset=page_offset,
                 max_retries=retries,
                 deadline_at=deadline_at,
@@ -390,7 +396,16 @@ class Invocations(InvocationWatching):
 
         # An adaptive window starts at one page (the first goes alone) and is steered from there.
         initial = 1 if adaptive is not None else window
-        plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=initial, strict=strict)
+        plan = WalkPlan(
+            start=start,
+            max_items=wanted,
+            anchor=anchor,
+            window=initial,
+            strict=strict,
+            search=None
+            if anchor is None
+            else AnchorSearch(anchor, start=start, page_size=page_size, limit=search_limit),
+        )
         return InvocationListing(
             fetch,
             plan=plan,
