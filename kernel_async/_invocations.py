@@ -253,8 +253,9 @@ class Invocations(InvocationWatching):
             since: Started at or after this (as for :meth:`list_page`).
             query: Free-text search on invocation id, app name or action name.
             limit: Page size from 1 to 100 (default, and ``None``: 100, the API's maximum,
-                for a walk). Each page after the first overlaps the one before by one
-                invocation, to check that nothing moved; so a walk sends at least 2.
+                for a walk); no request asks for more. Each page after the first overlaps
+                the one before by one invocation, to check that nothing moved; so a walk
+                sends at least 2.
             offset: Where to start, such as a ``resume_offset`` (exact on data that did not
                 change; on live data use ``resume``).
             prefetch: A fixed number of pages in flight, buffered or being consumed at once,
@@ -266,9 +267,13 @@ class Invocations(InvocationWatching):
                 lowers it for a while when the data changes under it.
             max_prefetch: The most pages an adaptive window may have in flight (default 32,
                 or the client's ``connection_limit`` if lower); only with ``prefetch=None``.
-            max_items: Stop after this many invocations (and request no more than needed).
+            max_items: Stop after this many invocations (pages shrink to it below
+                ``limit``). It bounds what is delivered, not what a resumed walk reads, at
+                ``limit``, to find its place.
             resume: Carry on after a walk that stopped: its ``resume_token`` (or the token's
                 string). The filters come from the token; passing other filters is an error.
+                If the list moved far since, the walk searches for its place in growing
+                jumps (about ``2 log2(N / limit)`` requests for ``N`` new invocations).
             strict: Raise :class:`ContinuityError` at a page boundary the walk cannot check
                 (instead of counting it in ``listing.possible_gaps``), and
                 :class:`PaginationError` for any odd page header it would work around.

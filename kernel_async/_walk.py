@@ -31,6 +31,11 @@ change that lands between two pages' fetches pays for a bridge.
 window after every bridge and widens it again by one page per window of clean pages (additive
 increase, multiplicative decrease); under heavy churn the walk goes one page at a time.
 
+**Resuming.** With an anchor, the first page is placed like any other. If the list moved far
+since (that page all newer than the anchor, or none of it), a search
+(:mod:`kernel_async._resume_search`) picks the pages to read, one at a time, until one holds
+the anchor's place; the plan takes the part of it that a page of its own size would hold.
+
 **What it cannot see.** A page of one item cannot overlap its predecessor and a server order
 that is not newest first cannot be placed: both are counted in :attr:`WalkStats.possible_gaps`
 (and raise :class:`~kernel_async.ContinuityError` in strict mode), never silent.
@@ -180,11 +185,9 @@ class WalkPlan:
             return new
         capacity = min(capacity, self.window)
         if not self._scheduled and capacity > 0:
-            search = self._search  # one page at a time while it looks for the anchor
-            if search is None:
-                new.append(self._schedule(self._next))
-            else:
-                new.append(self._schedule(search.offset, limit=search.limit))
+            search = self._search  # while it looks for a resumed walk's place: one at a time
+            offset, limit = (self._next, None) if search is None else (search.offset, search.limit)
+            new.append(self._schedule(offset, limit=limit))
         if self._step is None:
             return new
         stride = self._step - self._overlap
@@ -222,11 +225,10 @@ class WalkPlan:
             if found is None:
                 self.stats.searched += 1
                 return Accepted((), page.offset)
-            # The boundary is in this page: placed from here as a page of the walk's own size
-            # requested there would be (the part that one would have held).
+            # The place is in this page: placed as a page of the walk's own size requested
+            # there would be (the part that one would have held; it never floats).
             self._search = None
             page, self._step = found
-            self._next = page.offset
             accepted = self._place(head, page, was_held)
             return Accepted(accepted.items, accepted.start, accepted.discard, page=page)
         step = page_step(page)

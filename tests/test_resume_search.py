@@ -359,61 +359,6 @@ def test_a_lower_bound_made_stale_by_deletes_is_dropped() -> None:
 # -- the plan, searching ----------------------------------------------------------------------
 
 
-def resumed(
-    anchor_at: int, *, page_size: int = 10, search_limit: int = 100, window: int = 8, **kw: object
-) -> WalkPlan:
-    anchor = Anchor.of(inv(anchor_at), anchor_at)
-    search = AnchorSearch(anchor, start=anchor_at, page_size=page_size, limit=search_limit)
-    return WalkPlan(start=anchor_at, anchor=anchor, window=window, search=search, **kw)  # type: ignore[arg-type]
-
-
-def test_the_plan_searches_one_page_at_a_time_then_walks_at_its_own_size() -> None:
-    data = list(range(-1000, 1000))
-    plan = resumed(500)
-    delivered: list[int] = []
-    limits: list[tuple[int, int | None]] = []
-    while not plan.done:
-        for request in plan.plan(8):
-            limits.append((request.offset, request.limit))
-        head = plan.head
-        assert head is not None
-        if head.limit == 100:
-            assert len(plan.scheduled) == 1  # nothing speculated while searching
-        accepted = plan.accept(head.key, serve(data, head.offset, head.limit or 10))
-        delivered += [int(i.id[1:]) for i in accepted.items]
-    assert delivered == list(range(501, 1000))
-    searched = [offset for offset, limit in limits if limit == 100]
-    assert searched == [500, 599, 798, 1097, 1596, 1346, 1471]
-    assert plan.stats.searched == 6
-    # After the page that held the anchor (cut at 1510), pages of 10 from the cursor on.
-    walked = [offset for offset, limit in limits if limit is None]
-    assert walked[:3] == [1510, 1519, 1528]
-    assert plan.stats.possible_gaps == plan.stats.bridges == 0
-
-
-def test_the_plan_says_which_part_of_a_searched_page_it_delivered_from() -> None:
-    plan = resumed(500, max_items=3)
-    plan.plan(8)
-    head = plan.head
-    assert head is not None
-    accepted = plan.accept(head.key, serve(list(range(1000)), 500, 100))
-    assert [int(i.id[1:]) for i in accepted.items] == [501, 502, 503]
-    assert accepted.page is not None
-    assert (accepted.page.offset, len(accepted.page), accepted.page.next_offset) == (500, 11, 511)
-    assert plan.done
-    assert plan.resume_offset == 504
-    assert plan.stats.requests == 1
-
-
-def test_without_a_search_the_plan_places_its_first_page_as_always() -> None:
-    plan = WalkPlan(start=500, anchor=Anchor.of(inv(500), 500), window=8)
-    request = plan.plan(8)[0]
-    assert request.limit is None
-    accepted = plan.accept(request.key, serve(list(range(-5, 1000)), 500, 10))
-    assert accepted.page is None
-    assert [int(i.id[1:]) for i in accepted.items] == [501, 502, 503, 504]
-
-
 @settings(max_examples=300, deadline=None)
 @given(
     new=st.integers(0, 5000),
