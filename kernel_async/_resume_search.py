@@ -85,27 +85,22 @@ class AnchorSearch:
         """
         items = page.items
         step = page_step(page)
-        if step is not None and page.has_more:
+        if step is not None:
             self._reach = min(self.limit, step)
-        if not items:
-            if page.has_more:
-                return None  # proves nothing (the guard ends a run): read the same again
-            if page.offset == 0:
-                return self._found(page, 0)  # an empty list
-            self._older(page.offset)  # past the end: the boundary is before it
-            return None
+        if not items and page.has_more:
+            return None  # proves nothing (the guard ends a run of them): read the same again
         first_new = first_after(self._anchor, items, lambda: self._behind)
         if first_new is None or self._reach < 2:
             # Not in the documented order, or pages of one invocation: no search can place
             # it, and the walk takes the page as it would have without one.
             return page, min(self._page_size, self._reach)
-        if first_new < len(items) or not page.has_more:
-            if first_new or page.offset == 0:
-                return self._found(page, first_new)
-            self._older(page.offset)
+        if first_new == len(items) and page.has_more:
+            self._newer(page.offset + len(items) - 1)  # all of it newer: the place is further
             return None
-        self._newer(page.offset + len(items) - 1)
-        return None
+        if not first_new and page.offset > 0:
+            self._older(page.offset)  # nothing newer, or past the end: the place is before it
+            return None
+        return self._found(page, first_new)  # or the head of the list, or its end
 
     def _found(self, page: Page, first_new: int) -> tuple[Page, int]:
         """The part of ``page`` a page of the walk's size read from the boundary holds."""
@@ -146,10 +141,10 @@ class AnchorSearch:
             offset = newer + self._jump
         elif newer is None:
             offset = max(0, older - reach + 1 - self._jump)
-        elif older - newer < reach:
-            offset = newer  # one page from the last newer position holds the boundary
         else:
-            offset = (newer + older - reach + 1) // 2  # the pages either side equally long
+            # Halfway, the pages either side as long; from the last newer position once one
+            # page from there holds the place (the most room after it to deliver from).
+            offset = max(newer, (newer + older - reach + 1) // 2)
         if older is None or newer is None:
             self._jump = min(max(reach, 2 * self._jump), MAX_JUMP_PAGES * reach)
         self.offset = min(offset, MAX_OFFSET)

@@ -236,6 +236,17 @@ class WalkPlan:
             self._step = step
         return self._place(head, page, was_held)
 
+    def holds(self, key: int) -> bool:
+        """Whether the page of this request is kept for later (it floated)."""
+        return key in self._held
+
+    def close(self) -> tuple[int, ...]:
+        """End the walk early; returns the keys of every outstanding request to cancel."""
+        self._done = True
+        return self._discard_all()
+
+    # -- internals ---------------------------------------------------------------------------
+
     def _place(self, head: Request, page: Page, was_held: bool) -> Accepted:
         """Deliver what is new in the head request's page, or bridge to it if it floats."""
         first_new = self._first_new(page)
@@ -258,17 +269,6 @@ class WalkPlan:
             self._possible_gap(page, f"the page does not reach back to the walk ({why})")
             first_new = self._first_not_behind(page)
         return self._deliver(page, first_new)
-
-    def holds(self, key: int) -> bool:
-        """Whether the page of this request is kept for later (it floated)."""
-        return key in self._held
-
-    def close(self) -> tuple[int, ...]:
-        """End the walk early; returns the keys of every outstanding request to cancel."""
-        self._done = True
-        return self._discard_all()
-
-    # -- internals ---------------------------------------------------------------------------
 
     @property
     def _overlap(self) -> int:

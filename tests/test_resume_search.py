@@ -155,30 +155,44 @@ def test_a_page_that_reaches_the_end_is_handed_over_with_its_own_headers() -> No
     )
 
 
+@pytest.mark.parametrize(("total", "has_more", "next_offset"), [(30, False, None), (40, True, 30)])
+def test_a_page_that_holds_exactly_what_the_walk_needs_keeps_its_own_headers(
+    total: int, has_more: bool, next_offset: int | None
+) -> None:
+    # The anchor (19) is tenth in a page read at 10: the ten after it end the page, which
+    # is handed over with what the server said about what follows.
+    data = list(range(total))
+    search = AnchorSearch(Anchor.of(inv(19), 19), start=10, page_size=10, limit=20)
+    found = search.take(serve(data, 10, 20))
+    assert found is not None
+    page, _ = found
+    assert (page.offset, numbers(page)) == (19, list(range(19, 30)))
+    assert (page.has_more, page.next_offset) == (has_more, next_offset)
+
+
 def test_the_search_limit_is_at_least_the_walk_page_size() -> None:
     search = AnchorSearch(Anchor.of(inv(0), 0), start=0, page_size=50, limit=20)
     assert search.limit == 50
 
 
 def test_a_server_that_caps_the_page_is_searched_at_the_size_it_serves() -> None:
-    # The server serves 25 a page whatever the limit: the halving works with pages of 25.
+    # The server serves 25 a page whatever the limit (X-Next-Offset says so): the jumps and
+    # the halving go by pages of 25, and the page handed over is cut to the walk's 10.
     data = list(range(-3000, 1000))
-
-    def capped(offset: int) -> Page:
-        return serve(data, offset, 25)
-
     search = AnchorSearch(Anchor.of(inv(500), 500), start=500, page_size=10, limit=100)
     read = []
     for _ in range(40):
         read.append(search.offset)
-        found = search.take(capped(search.offset))
+        found = search.take(serve(data, search.offset, 25))
         if found is not None:
             break
+    assert read == [
+        *(500, 524, 573, 647, 771, 995, 1419, 2243, 3867),  # 0, 1, 2, 4, ... pages of 25 on
+        *(3055, 3461, 3664, 3562, 3511, 3486),  # halfway, down to a page that holds 3500
+    ]
     assert found is not None
     page, step = found
-    assert numbers(page)[:2] == [500, 501]
-    assert step == 10
-    assert len(read) <= 2 * math.ceil(math.log2(3000 / 25)) + 4
+    assert (page.offset, numbers(page), step) == (3500, list(range(500, 511)), 10)
 
 
 def test_jumps_stop_doubling_at_the_cap() -> None:
@@ -192,8 +206,9 @@ def test_jumps_stop_doubling_at_the_cap() -> None:
     read, page, _ = search_on(data, search, budget=400)
     assert numbers(page)[:2] == [500, 501]
     jumps = [b - a for a, b in itertools.pairwise(read) if b > a]
-    assert max(jumps) == MAX_JUMP_PAGES * 100 + 99  # the jump, and the page read before it
-    capped = MAX_JUMP_PAGES * 100
+    assert MAX_JUMP_PAGES == 1024  # as the pagination guide says
+    assert max(jumps) == 1024 * 100 + 99  # the longest jump, and the page read before it
+    capped = 1024 * 100
     assert len(read) <= math.log2(MAX_JUMP_PAGES) + new / capped + 2 * math.log2(capped / 100) + 4
 
 
@@ -268,6 +283,34 @@ def test_a_head_with_nothing_newer_is_placed_at_offset_0() -> None:
     assert (page.offset, numbers(page)) == (0, list(range(600, 610)))
 
 
+def test_a_page_one_from_the_head_with_nothing_newer_sends_the_search_to_the_head() -> None:
+    # The anchor (was at 1) and the one before it are gone: the page at 1 has nothing newer,
+    # so the first invocation (at 0) may be after the anchor too, and it is.
+    data = list(range(600, 700))
+    search = AnchorSearch(Anchor.of(inv(500), 1), start=1, page_size=10, limit=100)
+    assert search.take(serve(data, 1, 100)) is None
+    assert search.offset == 0
+    _, page, _ = search_on(data, search)
+    assert (page.offset, numbers(page)[:2]) == (0, [600, 601])
+
+
+def test_a_last_page_that_does_not_say_its_size_is_cut_at_the_walk_page_size() -> None:
+    # No X-Limit and no X-Next-Offset on the last page: the search knows no page size but
+    # its own, and the walk's step is its page size.
+    items = tuple(inv(n) for n in range(490, 530))
+    last = Page(items=items, offset=490, limit=None, has_more=False, next_offset=None)
+    search = AnchorSearch(Anchor.of(inv(500), 500), start=490, page_size=10, limit=100)
+    found = search.take(last)
+    assert found is not None
+    page, step = found
+    assert (page.offset, numbers(page), page.next_offset, step) == (
+        500,
+        list(range(500, 511)),
+        511,
+        10,
+    )
+
+
 # -- the anchor gone: the order and the token's ids place it -----------------------------------
 
 
@@ -339,6 +382,25 @@ def test_an_upper_bound_made_stale_by_inserts_is_dropped() -> None:
         assert search.offset == offset
         assert search.take(serve(data, offset, 100)) is None
     assert search.offset == 1669  # 1596 was stale: galloping again, from the page just read
+    for offset, then in ((1669, 1868), (1868, 2167)):  # 1, then 2 pages past the last newer
+        assert search.take(serve(data, offset, 100)) is None
+        assert search.offset == then
+    _, page, _ = search_on(data, search)
+    assert numbers(page)[:2] == [500, 501]
+
+
+def test_a_page_newer_up_to_the_first_position_known_older_drops_that_bound() -> None:
+    # The token says 600; the anchor (500) is at 500 now. The page at 600 is older; the one
+    # ending at 600 would hold the place, but 300 start meanwhile: all of it is newer, up to
+    # 600 itself, so 600 is no longer a bound and the search gallops on from there.
+    data = list(range(1000))
+    search = AnchorSearch(Anchor.of(inv(500), 600), start=600, page_size=10, limit=100)
+    assert search.take(serve(data, 600, 100)) is None
+    assert search.offset == 501
+    data[:0] = range(-300, 0)
+    for offset, then in ((501, 600), (600, 799)):  # a page past the last newer, 699
+        assert search.take(serve(data, offset, 100)) is None
+        assert search.offset == then
     _, page, _ = search_on(data, search)
     assert numbers(page)[:2] == [500, 501]
 
