@@ -14,17 +14,18 @@ itself, or the place where invocations newer than it give way to the rest), the 
 * once a page on each side is known, the next is read halfway between (a binary search)
   until one page holds the boundary.
 
-So ``N`` invocations started since the token cost about ``2 log2(N / limit)`` requests instead
-of ``N / (limit - 1)``. The search delivers nothing: it hands the page that holds the boundary
-to the walk plan (:mod:`kernel_async._walk`), which places it like any other page (by the
-anchor's id, or by the order and the ids the token carries when the anchor is gone), so the
-walk's guarantees (each invocation once, ties, possible gaps counted) hold as everywhere else.
+So ``N`` invocations started since the token cost about ``2 log2(N / limit)`` requests
+instead of one per page of the walk's size. The search delivers nothing: it hands the page
+that holds the boundary to the walk plan (:mod:`kernel_async._walk`), which places it like
+any other page (by the anchor's id, or by the order and the ids the token carries when the
+anchor is gone), so the walk's guarantees (each invocation once, ties, possible gaps
+counted) hold as everywhere else.
 
 **Pages of the search are read at the walk's** ``limit`` (100, the API's maximum, unless
 given), even when ``max_items`` shrinks the walk's own pages: ``max_items`` bounds what is
 delivered, not what is read to find the place. The page that holds the boundary is cut to what
 a page of the walk's own size read from there would have held (a part of one response, so as
-exact as a response), so the walk never delivers more than ``limit`` invocations from a page.
+exact as a response), so no batch the walk delivers is larger than one of its own pages.
 
 **While the data moves.** What a page says about a position stays true under some changes
 only: a position newer than the anchor stays newer when invocations start (newer ones are
