@@ -9,11 +9,13 @@ walk is already past it, by the order the walk relies on (newest first by ``star
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Set
 from datetime import datetime
 
 from kernel_async._models import Invocation
 
-__all__ = ["Anchor", "tie_ids"]
+__all__ = ["Anchor", "first_after", "tie_ids"]
 
 
 class Anchor:
@@ -124,3 +126,25 @@ def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[s
     if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
         ties |= before.recent_ids | {before.id}
     return frozenset(ties)
+
+
+def first_after(
+    anchor: Anchor, items: tuple[Invocation, ...], delivered: Callable[[], Set[str]]
+) -> int | None:
+    """Where the invocations after ``anchor`` start in a page: the index of the first.
+
+    After the anchor's first place in the page (a server may repeat it). If it is not there
+    (deleted, or out of the filter), by the order: after the last invocation newer than it
+    or among the ids ``delivered`` returns (called only then), and 0 if there is none. ``None``
+    when the page, without the anchor, is not newest first: the order cannot place it.
+    """
+    for index, item in enumerate(items):
+        if item.id == anchor.id:
+            return index + 1  # the data moved by a few items; the anchor is still here
+    if any(a.started_at < b.started_at for a, b in itertools.pairwise(items)):
+        return None
+    recent = delivered()
+    for index in range(len(items) - 1, -1, -1):
+        if items[index].id in recent or anchor.is_behind(items[index]):
+            return index + 1
+    return 0

@@ -24,6 +24,7 @@ from kernel_async._params import (
     validate_prefetch,
 )
 from kernel_async._resume import ResumeToken
+from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import WalkPlan
 from kernel_async._watching import InvocationWatching
 from kernel_async._window import DEFAULT_MAX_PREFETCH, AdaptiveWindow
@@ -252,8 +253,9 @@ class Invocations(InvocationWatching):
             since: Started at or after this (as for :meth:`list_page`).
             query: Free-text search on invocation id, app name or action name.
             limit: Page size from 1 to 100 (default, and ``None``: 100, the API's maximum,
-                for a walk). Each page after the first overlaps the one before by one
-                invocation, to check that nothing moved; so a walk sends at least 2.
+                for a walk); no request asks for more. Each page after the first overlaps
+                the one before by one invocation, to check that nothing moved; so a walk
+                sends at least 2.
             offset: Where to start, such as a ``resume_offset`` (exact on data that did not
                 change; on live data use ``resume``).
             prefetch: A fixed number of pages in flight, buffered or being consumed at once,
@@ -265,9 +267,13 @@ class Invocations(InvocationWatching):
                 lowers it for a while when the data changes under it.
             max_prefetch: The most pages an adaptive window may have in flight (default 32,
                 or the client's ``connection_limit`` if lower); only with ``prefetch=None``.
-            max_items: Stop after this many invocations (and request no more than needed).
+            max_items: Stop after this many invocations (pages shrink to it below
+                ``limit``). It bounds what is delivered, not what a resumed walk reads, at
+                ``limit``, to find its place.
             resume: Carry on after a walk that stopped: its ``resume_token`` (or the token's
                 string). The filters come from the token; passing other filters is an error.
+                If the list moved far since, the walk searches for its place in growing
+                jumps (about ``2 log2(N / limit)`` requests for ``N`` new invocations).
             strict: Raise :class:`ContinuityError` at a page boundary the walk cannot check
                 (instead of counting it in ``listing.possible_gaps``), and
                 :class:`PaginationError` for any odd page header it would work around.
@@ -371,6 +377,9 @@ class Invocations(InvocationWatching):
             filters = _resumed_filters(token, filters)
             anchor = token.anchor()
             start = anchor.position if anchor is not None else token.offset
+        # A resumed walk looks for its place with pages of `limit` (100 unless given): what
+        # max_items bounds is what is delivered, not what is read to find where to start.
+        search_limit = page_size
         if wanted is not None and wanted > 0:
             page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
         if page_size == 1 and (wanted is None or wanted > 1):
@@ -378,10 +387,12 @@ class Invocations(InvocationWatching):
         fetch_page = self._client._fetch_invocations_page
         bound_filters = filters
 
-        def fetch(page_offset: int, deadline_at: float | None) -> Coroutine[Any, Any, Page]:
+        def fetch(
+            page_offset: int, page_limit: int | None, deadline_at: float | None
+        ) -> Coroutine[Any, Any, Page]:
             return fetch_page(
                 bound_filters,
-                limit=page_size,
+                limit=page_size if page_limit is None else page_limit,
                 offset=page_offset,
                 max_retries=retries,
                 deadline_at=deadline_at,
@@ -390,7 +401,16 @@ class Invocations(InvocationWatching):
 
         # An adaptive window starts at one page (the first goes alone) and is steered from there.
         initial = 1 if adaptive is not None else window
-        plan = WalkPlan(start=start, max_items=wanted, anchor=anchor, window=initial, strict=strict)
+        plan = WalkPlan(
+            start=start,
+            max_items=wanted,
+            anchor=anchor,
+            window=initial,
+            strict=strict,
+            search=None
+            if anchor is None
+            else AnchorSearch(anchor, start=start, page_size=page_size, limit=search_limit),
+        )
         return InvocationListing(
             fetch,
             plan=plan,

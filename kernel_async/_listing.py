@@ -370,7 +370,7 @@ class InvocationListing:
             if not accepted.items:
                 continue
             self._batch, self._batch_start, self._index = accepted.items, accepted.start, 0
-            self._page = page
+            self._page = page if accepted.page is None else accepted.page
             # This page is now being consumed and takes one slot of the window.
             self._steer()
             self._launch(plan.plan(self._prefetch - 1))

@@ -26,8 +26,9 @@ from kernel_async._window import AdaptiveWindow
 
 __all__ = ["FetchPage", "PageTasks", "arrival"]
 
-FetchPage = Callable[[int, float | None], Coroutine[Any, Any, Page]]
-"""Fetch the page at an offset within a deadline (loop time); the client binds the filters."""
+FetchPage = Callable[[int, int | None, float | None], Coroutine[Any, Any, Page]]
+"""Fetch the page at an offset, of a ``limit`` (``None``: the walk's page size), within a
+deadline (loop time); the client binds the filters."""
 
 
 def _retrieve(task: asyncio.Task[Page]) -> None:
@@ -74,7 +75,7 @@ class PageTasks:
     """The walk's requests in flight or buffered, by request key, and those it discarded.
 
     Args:
-        fetch: Starts the request for a page (offset, deadline in loop time).
+        fetch: Starts the request for a page (offset, limit, deadline in loop time).
         adaptive: The adaptive window, which learns the round trip from the first page that
             arrives (``None`` for a fixed window).
     """
@@ -111,7 +112,7 @@ class PageTasks:
         adaptive = self._adaptive if self._adaptive and not self._adaptive.started else None
         for request in requests:
             task = loop.create_task(
-                self._fetch(request.offset, deadline_at),
+                self._fetch(request.offset, request.limit, deadline_at),
                 name=f"kernel-async: page at offset {request.offset}",
             )
             if adaptive is not None:

@@ -31,6 +31,11 @@ change that lands between two pages' fetches pays for a bridge.
 window after every bridge and widens it again by one page per window of clean pages (additive
 increase, multiplicative decrease); under heavy churn the walk goes one page at a time.
 
+**Resuming.** With an anchor, the first page is placed like any other. If the list moved far
+since (that page all newer than the anchor, or none of it), a search
+(:mod:`kernel_async._resume_search`) picks the pages to read, one at a time, until one holds
+the anchor's place; the plan takes the part of it that a page of its own size would hold.
+
 **What it cannot see.** A page of one item cannot overlap its predecessor and a server order
 that is not newest first cannot be placed: both are counted in :attr:`WalkStats.possible_gaps`
 (and raise :class:`~kernel_async.ContinuityError` in strict mode), never silent.
@@ -42,11 +47,12 @@ import itertools
 from collections import deque
 from typing import Final
 
-from kernel_async._anchor import Anchor
+from kernel_async._anchor import Anchor, first_after
 from kernel_async._errors import ContinuityError
 from kernel_async._guard import ServerGuard
 from kernel_async._models import Invocation, Page
 from kernel_async._protocol import page_step
+from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk_records import Accepted, Request, WalkStats
 
 __all__ = ["CHURN_LIMIT", "CHURN_WINDOW", "WalkPlan"]
@@ -72,6 +78,8 @@ class WalkPlan:
         anchor: Resume after this invocation: the first page is placed like any other.
         window: The most pages in flight; the plan lowers it under churn.
         strict: Raise :class:`ContinuityError` instead of counting a possible gap.
+        search: With ``anchor``: how to look for its place while pages do not hold it
+            (:mod:`kernel_async._resume_search`); ``None``: the first page places the walk.
     """
 
     def __init__(
@@ -82,9 +90,11 @@ class WalkPlan:
         anchor: Anchor | None = None,
         window: int = 1,
         strict: bool = False,
+        search: AnchorSearch | None = None,
     ) -> None:
         self._next = start  # where the next page starts: the cursor's position once known
         self._cursor = anchor
+        self._search = search
         # The last batches delivered (kept as they are: ids are read only when a page must be
         # placed without its cursor), and the ids a resumed walk's anchor came with.
         self._recent: deque[tuple[Invocation, ...]] = deque(maxlen=_RECENT_BATCHES)
@@ -175,7 +185,9 @@ class WalkPlan:
             return new
         capacity = min(capacity, self.window)
         if not self._scheduled and capacity > 0:
-            new.append(self._schedule(self._next))
+            search = self._search  # while it looks for a resumed walk's place: one at a time
+            offset, limit = (self._next, None) if search is None else (search.offset, search.limit)
+            new.append(self._schedule(offset, limit=limit))
         if self._step is None:
             return new
         stride = self._step - self._overlap
@@ -208,9 +220,35 @@ class WalkPlan:
         self.stats.anomalies += self._guard.check(
             page, self._cursor.id if self._cursor is not None else None
         )
+        if self._search is not None:
+            found = self._search.take(page)
+            if found is None:
+                self.stats.searched += 1
+                return Accepted((), page.offset)
+            # The place is in this page: placed as a page of the walk's own size requested
+            # there would be (the part that one would have held; it never floats).
+            self._search = None
+            page, self._step = found
+            accepted = self._place(head, page, was_held)
+            return Accepted(accepted.items, accepted.start, accepted.discard, page=page)
         step = page_step(page)
         if step is not None:
             self._step = step
+        return self._place(head, page, was_held)
+
+    def holds(self, key: int) -> bool:
+        """Whether the page of this request is kept for later (it floated)."""
+        return key in self._held
+
+    def close(self) -> tuple[int, ...]:
+        """End the walk early; returns the keys of every outstanding request to cancel."""
+        self._done = True
+        return self._discard_all()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _place(self, head: Request, page: Page, was_held: bool) -> Accepted:
+        """Deliver what is new in the head request's page, or bridge to it if it floats."""
         first_new = self._first_new(page)
         if first_new is None:
             if not head.bridge and self._overlap:  # a boundary counts once, however bridged
@@ -232,17 +270,6 @@ class WalkPlan:
             first_new = self._first_not_behind(page)
         return self._deliver(page, first_new)
 
-    def holds(self, key: int) -> bool:
-        """Whether the page of this request is kept for later (it floated)."""
-        return key in self._held
-
-    def close(self) -> tuple[int, ...]:
-        """End the walk early; returns the keys of every outstanding request to cancel."""
-        self._done = True
-        return self._discard_all()
-
-    # -- internals ---------------------------------------------------------------------------
-
     @property
     def _overlap(self) -> int:
         # A page of one item cannot hold the cursor and something new. Once the data has
@@ -254,8 +281,10 @@ class WalkPlan:
             return 0
         return 2 if self._moved and step >= _WIDE_OVERLAP_FROM else 1
 
-    def _schedule(self, offset: int, *, bridge: bool = False, first: bool = False) -> Request:
-        request = Request(next(self._keys), offset, bridge, self._unchecked)
+    def _schedule(
+        self, offset: int, *, bridge: bool = False, first: bool = False, limit: int | None = None
+    ) -> Request:
+        request = Request(next(self._keys), offset, bridge, self._unchecked, limit)
         if first:
             self._scheduled.appendleft(request)
         else:
@@ -285,21 +314,14 @@ class WalkPlan:
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:
             return expected + 1  # the overlap matched
-        for index, item in enumerate(items):  # its first place: a server may repeat it
-            if item.id == cursor.id:
-                return index + 1  # the data moved by a few items; the cursor is still here
-        # The cursor left the list: place the page by the order, newest first.
-        if any(a.started_at < b.started_at for a, b in itertools.pairwise(items)):
+        # Its first place (a server may repeat it), or where the order puts the page.
+        first_new = first_after(cursor, items, self._recent_ids)
+        if first_new is None:
             # Not newest first: the order the walk relies on does not hold here.
             self._possible_gap(page, "the page is not sorted newest first")
             return 0
-        recent = self._recent_ids()
-        for index in range(len(items) - 1, -1, -1):
-            if items[index].id in recent or cursor.is_behind(items[index]):
-                return index + 1
-        if page.offset == 0:
-            return 0  # the head of the list: nothing can be missing before it
-        return None
+        # Nothing behind the walk at the head of the list: nothing can be missing before it.
+        return first_new if first_new or page.offset == 0 else None
 
     def _first_not_behind(self, page: Page) -> int:
         cursor = self._cursor

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from kernel_async._models import Invocation
+from kernel_async._models import Invocation, Page
 
 __all__ = ["Accepted", "Request", "WalkStats"]
 
@@ -18,24 +18,32 @@ class Request:
 
     ``bridge`` marks a request made to find the walk's place again; ``unchecked`` one made
     one page at a time under heavy churn (its page is taken unbridged, as a sequential walk
-    would take it). Read-only by convention; a plain slotted class, as :class:`Accepted`,
-    because one is made per page and attrs' frozen ``__init__`` costs a call per field.
+    would take it); ``limit`` the page size of a request that looks for a resumed walk's
+    place (``None``: the walk's own). Read-only by convention; a plain slotted class, as
+    :class:`Accepted`, because one is made per page and attrs' frozen ``__init__`` costs a
+    call per field.
     """
 
-    __slots__ = ("bridge", "key", "offset", "unchecked")
+    __slots__ = ("bridge", "key", "limit", "offset", "unchecked")
 
     def __init__(
-        self, key: int, offset: int, bridge: bool = False, unchecked: bool = False
+        self,
+        key: int,
+        offset: int,
+        bridge: bool = False,
+        unchecked: bool = False,
+        limit: int | None = None,
     ) -> None:
         self.key = key
         self.offset = offset
         self.bridge = bridge
         self.unchecked = unchecked
+        self.limit = limit
 
     def __repr__(self) -> str:
         return (
             f"Request(key={self.key!r}, offset={self.offset!r}, bridge={self.bridge!r}, "
-            f"unchecked={self.unchecked!r})"
+            f"unchecked={self.unchecked!r}, limit={self.limit!r})"
         )
 
 
@@ -46,16 +54,23 @@ class Accepted:
         items: The invocations to deliver: new to the walk, in order, cut at ``max_items``.
         start: The position of ``items[0]`` in the list as that page saw it.
         discard: Keys of requests to cancel and whose results to ignore.
+        page: The page the items come from when it is only part of the response (a resumed
+            walk's search read more than a page of the walk's size); ``None``: the response.
     """
 
-    __slots__ = ("discard", "items", "start")
+    __slots__ = ("discard", "items", "page", "start")
 
     def __init__(
-        self, items: tuple[Invocation, ...], start: int, discard: tuple[int, ...] = ()
+        self,
+        items: tuple[Invocation, ...],
+        start: int,
+        discard: tuple[int, ...] = (),
+        page: Page | None = None,
     ) -> None:
         self.items = items
         self.start = start
         self.discard = discard
+        self.page = page
 
     def __repr__(self) -> str:
         return (
@@ -72,6 +87,9 @@ class WalkStats:
         requests: Page requests made.
         pages: Pages that delivered (or could have delivered) items in turn.
         bridges: Requests made to find the walk's place again after the data moved.
+        searched: Pages a resumed walk read while looking for its place, past invocations
+            that started (or were deleted) since its token was taken, before the one that
+            holds it.
         wasted: Requests whose pages were not used: cancelled speculation, pages past the end,
             pages fetched before a change that made them useless.
         possible_gaps: Boundaries where the walk could not prove that nothing was missed (see
@@ -91,6 +109,7 @@ class WalkStats:
     requests: int = 0
     pages: int = 0
     bridges: int = 0
+    searched: int = 0
     wasted: int = 0
     possible_gaps: int = 0
     anomalies: int = 0

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from kernel_async import Invocation, InvocationListing, Page
-from kernel_async.testing import KernelEmulator, LiveData, generate_invocations
+from kernel_async.testing import KernelEmulator, LiveData, generate_invocations, make_invocation
 
 from conftest import NOW
 from live import judge
@@ -105,3 +105,46 @@ async def test_a_cancellation_at_any_step_loses_nothing(
     # The walk took some steps (17 pages; fewer loop steps with a wide adaptive window,
     # which depends on the round trips it measured): cancellations landed all along it.
     assert steps > 10
+
+
+@pytest.mark.parametrize("prefetch", [1, None])
+@pytest.mark.parametrize("going_on", ["same listing", "resume token"])
+async def test_a_cancellation_while_a_resumed_walk_looks_for_its_place_loses_nothing(
+    prefetch: int | None, going_on: str
+) -> None:
+    # The token was taken after 30 of 100; 1,000 started since, so the resumed walk looks for
+    # its place (half a dozen pages) before it delivers. Cancelled after every loop step of that,
+    # it goes on, or a new walk goes on from its token, and the rest comes exactly once.
+    data = generate_invocations(100, seed=3, now=NOW)
+    async with KernelEmulator(data, now=NOW).client(in_memory=True) as client:
+        async with client.invocations.list(max_items=30) as first:
+            taken = [invocation.id async for invocation in first]
+        token = first.resume_token
+        assert token is not None
+    started = [
+        make_invocation(id=f"new{n:04d}", started_at=f"2026-06-02T00:00:00.{n:06d}Z")
+        for n in range(1000)
+    ]
+    owed = [i["id"] for i in KernelEmulator(data, now=NOW).invocations if i["id"] not in taken]
+    searched = 0
+    for steps in itertools.count():
+        assert steps < MAX_STEPS
+        emulator = KernelEmulator(data + started, now=NOW)
+        got: list[Invocation] = []
+        async with emulator.client(in_memory=True) as client:
+            listing = client.invocations.list(resume=token, prefetch=prefetch)
+            async with listing:
+                finished = await cancelled_after(steps, listing, got)
+                if going_on == "same listing" and not finished:
+                    got += [invocation async for invocation in listing]
+            searched = max(searched, listing.stats.searched)
+            resume = listing.resume_token
+            if going_on == "resume token" and not finished and resume is not None:
+                async with client.invocations.list(resume=resume, prefetch=prefetch) as rest:
+                    got += [invocation async for invocation in rest]
+        assert [invocation.id for invocation in got] == owed, steps
+        assert listing.in_flight == 0
+        if finished:
+            break
+    assert searched >= 5  # it did look for its place, over many loop steps
+    assert steps > 20

@@ -227,7 +227,7 @@ async def test_the_consumers_aclose_waits_for_requests_another_tasks_aclose_canc
     running: list[asyncio.Task[Any]] = []
     waiting = asyncio.Event()
 
-    async def fetch(offset: int, deadline_at: float | None) -> Page:
+    async def fetch(offset: int, limit: int | None, deadline_at: float | None) -> Page:
         if offset == 0:
             items = tuple(
                 Invocation.from_dict(

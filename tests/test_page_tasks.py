@@ -27,7 +27,7 @@ class Fetches:
         self.answers: dict[int, asyncio.Future[Page]] = {}
         self.cancelled: list[int] = []
 
-    async def __call__(self, offset: int, deadline_at: float | None) -> Page:
+    async def __call__(self, offset: int, limit: int | None, deadline_at: float | None) -> Page:
         answer = self.answers[offset] = asyncio.get_running_loop().create_future()
         try:
             return await answer
@@ -58,7 +58,7 @@ async def test_a_discarded_request_that_fails_is_not_reported_as_unretrieved() -
         lambda _loop, context: reported.append(context)
     )
 
-    async def failing(offset: int, deadline_at: float | None) -> Page:
+    async def failing(offset: int, limit: int | None, deadline_at: float | None) -> Page:
         raise APIConnectionError(f"offset {offset} failed")
 
     tasks = PageTasks(failing)
@@ -148,7 +148,7 @@ async def test_two_reaps_at_once_both_wait_for_every_request() -> None:
     # no sooner than the first, though the requests take a few loop steps to unwind.
     unwinding: list[asyncio.Task[Any]] = []
 
-    async def slow_to_cancel(offset: int, deadline_at: float | None) -> Page:
+    async def slow_to_cancel(offset: int, limit: int | None, deadline_at: float | None) -> Page:
         task = asyncio.current_task()
         assert task is not None
         unwinding.append(task)
@@ -174,7 +174,7 @@ async def test_dropped_on_its_own_it_reports_no_failure_unseen() -> None:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
 
-    async def failing(offset: int, deadline_at: float | None) -> Page:
+    async def failing(offset: int, limit: int | None, deadline_at: float | None) -> Page:
         raise APIConnectionError(f"offset {offset} failed")
 
     tasks = PageTasks(failing)

@@ -8,6 +8,7 @@ import pytest
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor, tie_ids
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
+from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import CHURN_LIMIT, WalkPlan
 from kernel_async._walk_records import Accepted, WalkStats
 
@@ -523,6 +524,78 @@ def test_an_anchor_that_is_gone_is_placed_by_its_recent_ids_and_started_at() -> 
     plan.plan(4)
     accepted = take(plan, page(9, [7, 8, *range(10, 18)]))  # 9 was deleted
     assert ids(accepted) == list(range(10, 18))
+
+
+def resumed(anchor_at: int, *, window: int = 8, **kwargs: int) -> WalkPlan:
+    """A plan resumed after ``anchor_at``, searching with pages of 100, walking with 10."""
+    anchor = Anchor.of(inv(anchor_at), anchor_at)
+    search = AnchorSearch(anchor, start=anchor_at, page_size=10, limit=100)
+    return WalkPlan(start=anchor_at, anchor=anchor, window=window, search=search, **kwargs)
+
+
+def answer(data: list[int], offset: int, limit: int) -> Page:
+    """The page at ``offset`` of ``data`` as it is now."""
+    more = offset + limit < len(data)
+    return page(offset, data[offset : offset + limit], has_more=more, limit=limit)
+
+
+def test_a_resumed_plan_searches_one_page_at_a_time_then_walks_at_its_own_size() -> None:
+    # 1000 started since the token: the anchor (500) is at 1500 now.
+    data = list(range(-1000, 1000))
+    plan = resumed(500)
+    delivered: list[int] = []
+    made: list[tuple[int, int | None]] = []
+    while not plan.done:
+        made += [(request.offset, request.limit) for request in plan.plan(8)]
+        head = plan.head
+        assert head is not None
+        if head.limit is not None:
+            assert plan.scheduled == (head,)  # nothing speculated while searching
+        delivered += ids(plan.accept(head.key, answer(data, head.offset, head.limit or 10)))
+    assert delivered == list(range(501, 1000))
+    assert [offset for offset, limit in made if limit == 100] == [
+        *(500, 599, 798, 1097, 1596, 1346),  # searched: nothing delivered
+        1471,  # holds the anchor: 500-510 of it are placed, 501-510 delivered
+    ]
+    assert plan.stats.searched == 6
+    # Then pages of the walk's own size from the cursor on, as many as the window allows.
+    walked = [offset for offset, limit in made if limit is None]
+    assert walked[:3] == [1510, 1519, 1528]
+    assert plan.stats.pages == 1 + len(walked) - plan.stats.wasted
+    assert plan.stats.possible_gaps == plan.stats.bridges == 0
+
+
+def test_a_resumed_plan_says_which_part_of_a_page_it_delivered_from() -> None:
+    plan = resumed(500, max_items=3)
+    (request,) = plan.plan(8)
+    accepted = plan.accept(request.key, answer(list(range(1000)), 500, 100))
+    assert ids(accepted) == [501, 502, 503]
+    assert accepted.page is not None
+    assert (accepted.page.offset, len(accepted.page), accepted.page.next_offset) == (500, 11, 511)
+    assert plan.done
+    assert plan.resume_offset == 504
+    assert (plan.stats.requests, plan.stats.searched, plan.stats.pages) == (1, 0, 1)
+
+
+def test_a_resumed_plan_takes_the_step_of_its_own_pages_after_the_search() -> None:
+    # The page that held the anchor was read at 100 and cut to 10: the next pages are
+    # speculated 9 apart, as after any page of 10.
+    data = list(range(-150, 1000))  # 150 started since: the anchor (500) is at 650
+    plan = resumed(500, window=4)
+    (request,) = plan.plan(4)
+    assert ids(plan.accept(request.key, answer(data, 500, 100))) == []  # all newer
+    (request,) = plan.plan(4)
+    assert ids(plan.accept(request.key, answer(data, 599, 100))) == list(range(501, 511))
+    assert [(r.offset, r.limit) for r in plan.plan(3)] == [(660, None), (669, None), (678, None)]
+
+
+def test_without_a_search_a_resumed_plan_places_its_first_page_as_always() -> None:
+    plan = WalkPlan(start=500, anchor=Anchor.of(inv(500), 500), window=8)
+    (request,) = plan.plan(8)
+    assert request.limit is None
+    accepted = plan.accept(request.key, answer(list(range(-5, 1000)), 500, 10))
+    assert accepted.page is None
+    assert ids(accepted) == [501, 502, 503, 504]
 
 
 # -- a server that repeats an invocation -----------------------------------------------------

@@ -49,10 +49,16 @@ PACKAGE = "kernel_async"
 # The pure modules and the test files that are theirs alone.
 FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
     "_walk": ("tests/test_walk.py", "tests/test_walk_regressions.py"),
-    "_anchor": ("tests/test_anchor.py", "tests/test_walk.py", "tests/test_resume.py"),
+    "_anchor": (
+        "tests/test_anchor.py",
+        "tests/test_walk.py",
+        "tests/test_resume.py",
+        "tests/test_resume_search.py",
+    ),
     "_guard": ("tests/test_guard.py",),
     "_window": ("tests/test_window.py",),
     "_resume": ("tests/test_resume.py",),
+    "_resume_search": ("tests/test_resume_search.py",),
     "_timestamps": ("tests/test_timestamps.py",),
     "_protocol": ("tests/test_protocol.py",),
     "_retry": ("tests/test_retry.py",),

@@ -1,0 +1,151 @@
+"""How a resumed walk finds its place again when the list moved far: a galloping search.
+
+A resume token names the last invocation a walk delivered (its *anchor*) and the position it
+had. The list is newest first, so every invocation started since then pushes the anchor one
+place down, and every one deleted before it pulls it one place up. The resumed walk reads its
+first page at the old position; when that page does not hold the *boundary* (the anchor
+itself, or the place where invocations newer than it give way to the rest), the walk searches:
+
+* a page entirely newer than the anchor says the boundary is further on: the next page is
+  read further still, each jump twice the one before (0, 1, 2, 4, ... pages past the last
+  one read, at most :data:`MAX_JUMP_PAGES`);
+* a page with nothing newer than the anchor (or past the end of the list) says the boundary
+  is before it: the same, backwards;
+* once a page on each side is known, the next is read halfway between (a binary search)
+  until one page holds the boundary.
+
+So ``N`` invocations started since the token cost about ``2 log2(N / limit)`` requests
+instead of one per page of the walk's size. The search delivers nothing: it hands the page
+that holds the boundary to the walk plan (:mod:`kernel_async._walk`), which places it like
+any other page (by the anchor's id, or by the order and the ids the token carries when the
+anchor is gone), so the walk's guarantees (each invocation once, ties, possible gaps
+counted) hold as everywhere else.
+
+**Pages of the search are read at the walk's** ``limit`` (100, the API's maximum, unless
+given), even when ``max_items`` shrinks the walk's own pages: ``max_items`` bounds what is
+delivered, not what is read to find the place. The page that holds the boundary is cut to what
+a page of the walk's own size read from there would have held (a part of one response, so as
+exact as a response), so no batch the walk delivers is larger than one of its own pages.
+
+**While the data moves.** What a page says about a position stays true under some changes
+only: a position newer than the anchor stays newer when invocations start (newer ones are
+pushed into it) but not when some are deleted; a position not newer stays so when some are
+deleted but not when invocations start. So a bound that a later page contradicts is dropped,
+and the search gallops again from the bound that held. Each page it reads while galloping
+moves its bound forward by at least a page, so it ends whenever fewer than a page of
+invocations start per request (when more do, no walk can end).
+
+Pure, like the plan: values in, values out, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from kernel_async._anchor import Anchor, first_after
+from kernel_async._models import Page
+from kernel_async._params import MAX_OFFSET
+from kernel_async._protocol import page_step
+
+__all__ = ["MAX_JUMP_PAGES", "AnchorSearch"]
+
+MAX_JUMP_PAGES: Final = 1024
+"""The longest jump of the search, in pages: doubling stops there, so a page is never read
+more than this many pages past the last one known to be before the boundary (a deep offset
+costs the server a scan) and beyond that the search goes on in jumps of this size."""
+
+
+class AnchorSearch:
+    """Where a resumed walk reads next while its pages do not hold its anchor's boundary.
+
+    Args:
+        anchor: The invocation the walk resumes after (with the ids delivered just before).
+        start: The position to read first: the anchor's position when the token was taken.
+        page_size: The walk's own page size; the page handed over is cut to it.
+        limit: The page size of the search's requests (at least ``page_size``).
+    """
+
+    def __init__(self, anchor: Anchor, *, start: int, page_size: int, limit: int) -> None:
+        self._anchor = anchor
+        self._behind = anchor.recent_ids | {anchor.id}  # delivered before the resumed walk
+        self._page_size = page_size
+        self.limit = max(limit, page_size)
+        self._reach = self.limit  # what one page really holds (the server may cap limit)
+        self._newer_to: int | None = None  # the last position known newer than the anchor
+        self._older_from: int | None = None  # the first position known not newer (or the end)
+        self._jump = 0  # how far past its bound the next galloping page starts
+        self.offset = start  # where the next page starts
+
+    def take(self, page: Page) -> tuple[Page, int] | None:
+        """Read the page requested at :attr:`offset`.
+
+        Returns ``None`` while the search goes on (:attr:`offset` is then the next page to
+        read), or the page to place and the walk's page step from there.
+        """
+        items = page.items
+        step = page_step(page)
+        if step is not None:
+            self._reach = min(self.limit, step)
+        if not items and page.has_more:
+            return None  # proves nothing (the guard ends a run of them): read the same again
+        first_new = first_after(self._anchor, items, lambda: self._behind)
+        if first_new is None or self._reach < 2:
+            # Not in the documented order, or pages of one invocation: no search can place
+            # it, and the walk takes the page as it would have without one.
+            return page, min(self._page_size, self._reach)
+        if first_new == len(items) and page.has_more:
+            self._newer(page.offset + len(items) - 1)  # all of it newer: the place is further
+            return None
+        if not first_new and page.offset > 0:
+            self._older(page.offset)  # nothing newer, or past the end: the place is before it
+            return None
+        return self._found(page, first_new)  # or the head of the list, or its end
+
+    def _found(self, page: Page, first_new: int) -> tuple[Page, int]:
+        """The part of ``page`` a page of the walk's size read from the boundary holds."""
+        start = max(first_new - 1, 0)  # the last item behind the walk: the page's overlap
+        end = first_new + self._page_size
+        step = min(self._page_size, self._reach)
+        if end >= len(page.items):
+            return attrs.evolve(page, items=page.items[start:], offset=page.offset + start), step
+        part = Page(
+            items=page.items[start:end],
+            offset=page.offset + start,
+            limit=self._page_size,
+            has_more=True,
+            next_offset=page.offset + end,
+            request_id=page.request_id,
+            anomalies=page.anomalies,
+        )
+        return part, step
+
+    def _newer(self, position: int) -> None:
+        """Everything up to ``position`` is newer than the anchor: the boundary is later."""
+        if self._older_from is not None and self._older_from <= position:
+            self._older_from, self._jump = None, 0  # invocations started since: stale
+        self._newer_to = position
+        self._aim()
+
+    def _older(self, position: int) -> None:
+        """Nothing from ``position`` on is newer than the anchor: the boundary is not later."""
+        if self._newer_to is not None and self._newer_to >= position:
+            self._newer_to, self._jump = None, 0  # invocations deleted since: stale
+        self._older_from = position
+        self._aim()
+
+    def _aim(self) -> None:
+        newer, older, reach = self._newer_to, self._older_from, self._reach
+        if older is None:
+            assert newer is not None  # one bound is always known once a page was read
+            offset = newer + self._jump
+        elif newer is None:
+            offset = max(0, older - reach + 1 - self._jump)
+        else:
+            # Halfway, the pages either side as long; from the last newer position once one
+            # page from there holds the place (the most room after it to deliver from).
+            offset = max(newer, (newer + older - reach + 1) // 2)
+        if older is None or newer is None:
+            self._jump = min(max(reach, 2 * self._jump), MAX_JUMP_PAGES * reach)
+        self.offset = min(offset, MAX_OFFSET)

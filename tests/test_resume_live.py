@@ -1,0 +1,142 @@
+"""A resumed walk whose anchor moved far down the list finds it in a few requests.
+
+End to end through the client, against the emulator in process: the requests counted are the
+emulator's own record of what it was asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import pytest
+
+from kernel_async import ResumeToken
+from kernel_async.testing import (
+    ChangeKind,
+    Churn,
+    KernelEmulator,
+    LiveData,
+    generate_invocations,
+    make_invocation,
+)
+
+from conftest import NOW
+from live import api_order, judge
+
+
+def started_since(count: int, *, at: str = "2026-06-02T00:00:00") -> list[dict[str, Any]]:
+    """``count`` invocations newer than anything in the generated data."""
+    return [make_invocation(id=f"new{n:06d}", started_at=f"{at}.{n:06d}Z") for n in range(count)]
+
+
+async def token_after(data: list[dict[str, Any]], taken: int) -> ResumeToken:
+    """The token of a walk that delivered the first ``taken`` of ``data`` and stopped."""
+    emulator = KernelEmulator(data, now=NOW)
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(max_items=taken) as first,
+    ):
+        assert [i.id async for i in first] == [i["id"] for i in api_order(data)[:taken]]
+    token = first.resume_token
+    assert token is not None
+    return token
+
+
+@pytest.mark.parametrize(
+    ("new", "max_items", "before", "bound"),
+    [
+        # Before: 2 requests, 1113 and 109 (a page of min(limit, max_items) at a time).
+        (0, 10, 2, 1),
+        (10_000, 10, 1113, 2 * math.ceil(math.log2(10_000 / 100)) + 2),
+        (10_000, None, 109, 2 * math.ceil(math.log2(10_000 / 100)) + 2 + 5 + 3),
+    ],
+)
+async def test_invocations_started_since_the_token_cost_log_n_requests(
+    new: int, max_items: int | None, before: int, bound: int
+) -> None:
+    data = api_order(generate_invocations(500, seed=1, now=NOW))
+    token = await token_after(data, 100)
+    owed = [i["id"] for i in data[100:]]
+    emulator = KernelEmulator(data + started_since(new), now=NOW)  # started since the token
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token, max_items=max_items, prefetch=4) as rest,
+    ):
+        got = [i.id async for i in rest]
+    requests = len(emulator.requests)
+    assert got == owed[:max_items]
+    assert requests <= bound < before  # the search, 5 pages, and what a window sends past the end
+    assert (rest.stats.searched > 0) == (new > 0)
+    assert rest.possible_gaps == 0
+
+
+async def test_the_search_reads_pages_of_limit_and_max_items_only_bounds_what_is_delivered() -> (
+    None
+):
+    data = api_order(generate_invocations(300, seed=4, now=NOW))
+    token = await token_after(data, 50)
+    emulator = KernelEmulator(data + started_since(3000), now=NOW)
+    async with emulator.client(in_memory=True) as client:
+        for limit, max_items, searched_at, walked_at in [
+            (None, 30, 100, 30),  # the default limit, 100, while searching; then pages of 30
+            (20, None, 20, 20),  # a limit given bounds every request
+            (20, 5, 20, 5),
+        ]:
+            asked = len(emulator.requests)
+            async with client.invocations.list(
+                resume=token, limit=limit, max_items=max_items
+            ) as rest:
+                pages = [page async for page in rest.pages()]
+            limits = [request.limit for request in emulator.requests[asked:]]
+            searched = rest.stats.searched
+            assert set(limits[: searched + 1]) == {searched_at}
+            assert set(limits[searched + 1 :]) <= {walked_at}
+            # Pages delivered hold at most a page of the walk's size, read from the search's.
+            assert all(len(page) <= walked_at for page in pages)
+            delivered = [item.id for page in pages for item in page]
+            assert delivered == [i["id"] for i in data[50:]][:max_items]
+            # Each page says where the next starts, as a page of the walk's size would.
+            for page, after in itertools.pairwise(pages):
+                assert page.has_more
+                assert page.next_offset is not None
+                assert page.offset + len(page) == page.next_offset == after.offset
+
+
+@pytest.mark.parametrize(
+    ("rate", "kinds", "prefetch"),
+    [
+        (20.0, {Churn.HEAD_INSERT: 1.0}, None),
+        (40.0, {Churn.HEAD_INSERT: 1.0}, 4),
+        (10.0, {Churn.HEAD_INSERT: 3.0, Churn.DELETE: 1.0, Churn.STATUS_CHANGE: 1.0}, 8),
+    ],
+)
+async def test_invocations_arriving_at_the_head_during_the_resume_do_not_stop_it(
+    rate: float, kinds: dict[Churn, float], prefetch: int | None
+) -> None:
+    # 10,000 started since the token, and more keep starting (tens per request) while the
+    # resumed walk looks for its place and walks on: before, it moved 99 a request through
+    # 10,000 and more, delivering nothing for over a hundred requests; now it finds its
+    # place in a few and delivers every invocation owed once, in order.
+    data = generate_invocations(400, seed=5, now=NOW)
+    token = await token_after(data, 100)
+    emulator = KernelEmulator(data + started_since(10_000), now=NOW)
+    owed = emulator.list_invocations()[10_100:]
+    emulator.live = LiveData(seed=5, rate=rate, kinds=kinds, reorder=True)
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token, prefetch=prefetch) as rest,
+    ):
+        got = [i async for i in rest]
+    requests = len(emulator.requests)
+    started = sum(1 for change in emulator.changes if change.kind == ChangeKind.INSERT)
+    verdict = judge(got, owed, emulator)
+    assert (verdict.lost, verdict.duplicated, verdict.reordered) == (0, 0, 0)
+    assert verdict.owed > 250
+    assert rest.possible_gaps == 0
+    assert started >= rate * requests / 2  # the head kept growing all along
+    # Before: 115 to 206 requests (99 a request through the 10,000 and those that kept
+    # coming); now 25 to 50, of which at most 2 log2(10,000 / 100) + 4 looking.
+    assert requests <= 80
+    assert rest.stats.searched <= 2 * math.ceil(math.log2(10_000 / 100)) + 4
