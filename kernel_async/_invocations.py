@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, Final, Protocol
 
+from kernel_async._compiled import prepare_page_decoding
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
@@ -317,6 +318,9 @@ class Invocations(InvocationWatching):
             )
             adaptive = AdaptiveWindow(maximum)
             window = maximum
+            # The first page's round trip sets the window: the one-time loading of the
+            # decoder (msgspec, a few ms) must not be taken for network latency.
+            prepare_page_decoding()
         else:
             window = validate_prefetch(prefetch, connection_limit=connections)
             if max_prefetch is not None:

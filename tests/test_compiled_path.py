@@ -23,7 +23,7 @@ from kernel_async import APIResponseValidationError, Invocation, InvocationStatu
 from kernel_async._compiled import _page_decoder, decode_page_compiled
 from kernel_async._convert import StructureFailure, decode_invocations, make_loads
 from kernel_async._protocol import interpret_page_response
-from kernel_async.testing import generate_invocations
+from kernel_async.testing import KernelEmulator, generate_invocations
 
 pytest.importorskip("msgspec", reason="msgspec (the fast extra) is not installed")
 
@@ -363,3 +363,13 @@ def test_a_broken_msgspec_never_fails_a_page(tmp_path: Any, stub: str) -> None:
         "    print(decode_page_compiled(body), len(page))\n"
     )
     assert in_a_fresh_interpreter(script) == ["None", "3", "None", "3"]
+
+
+@pytest.mark.usefixtures("fresh_decoder")
+async def test_a_walk_loads_the_decoder_before_its_first_request_is_timed() -> None:
+    """The first page's round trip sets the adaptive window: loading msgspec is not latency."""
+    async with KernelEmulator(count=5, seed=1) as emulator, emulator.client() as client:
+        listing = client.invocations.list()
+        assert _page_decoder.cache_info().currsize == 1  # before a request was sent
+        assert emulator.requests == []
+        await listing.aclose()
