@@ -134,7 +134,7 @@ def _from_wire(wire: Any) -> Invocation:
         finished = _fromisoformat(finished_raw)
     else:
         finished = parse_rfc3339(finished_raw)
-    status = wire.status
+    status: str = wire.status
     invocation = _new_object(UncheckedInvocation)
     invocation.id = wire.id
     invocation.app_name = wire.app_name

@@ -382,8 +382,9 @@ class Invocations(InvocationWatching):
             anchor = token.anchor()
             start = anchor.position if anchor is not None else token.offset
         # A resumed walk looks for its place with pages of `limit` (100 unless given): what
-        # max_items bounds is what is delivered, not what is read to find where to start.
-        search_limit = page_size
+        # max_items bounds is what is delivered, not what is read to find where to start. Two
+        # at least, as the walk's own pages: a page of one cannot bound a search.
+        search_limit = max(page_size, 2)
         if wanted is not None and wanted > 0:
             page_size = min(page_size, wanted)  # no need to fetch 100 to show 5
         if page_size == 1 and (wanted is None or wanted > 1):

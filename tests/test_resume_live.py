@@ -140,3 +140,20 @@ async def test_invocations_arriving_at_the_head_during_the_resume_do_not_stop_it
     # coming); now 25 to 50, of which at most 2 log2(10,000 / 100) + 4 looking.
     assert requests <= 80
     assert rest.stats.searched <= 2 * math.ceil(math.log2(10_000 / 100)) + 4
+
+
+async def test_a_walk_of_one_invocation_at_a_time_still_searches() -> None:
+    # limit=1, max_items=1: the walk reads pages of one, but its search reads pages of two
+    # (a page of one bounds nothing): 3,000 started since cost a few requests, not 3,000.
+    data = api_order(generate_invocations(300, seed=4, now=NOW))
+    token = await token_after(data, 50)
+    emulator = KernelEmulator(data + started_since(3000), now=NOW)
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token, limit=1, max_items=1) as rest,
+    ):
+        got = [i.id async for i in rest]
+    assert got == [data[50]["id"]]
+    assert rest.stats.searched > 0
+    assert len(emulator.requests) <= 2 * math.ceil(math.log2(3000)) + 4
+    assert {int(r.query["limit"]) for r in emulator.requests} <= {1, 2}

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -489,3 +490,30 @@ def test_a_resumed_plan_delivers_exactly_once_while_the_list_moves(
         if max_items is not None and len(delivered) == max_items:
             owed = {n for n in owed if n <= delivered[-1]}
         assert owed <= set(delivered)
+
+
+def test_a_step_shorter_than_its_page_does_not_end_the_search() -> None:
+    # One page in the middle of the search says X-Next-Offset = offset + 1 though it holds
+    # 100 invocations: the search goes on as with honest headers, to the same place.
+    data, honest = moved_down(5000)
+    expected = search_on(data, honest)
+    _, search = moved_down(5000)
+    lied = False
+
+    def take(page: Page) -> tuple[Page, int] | None:
+        nonlocal lied
+        if not lied and len(page.items) == 100 and page.has_more and page.offset > 500:
+            lied = True
+            page = attrs.evolve(page, next_offset=page.offset + 1)
+        return search.take(page)
+
+    read: list[int] = []
+    for _ in range(200):
+        read.append(search.offset)
+        found = take(serve(data, search.offset, search.limit))
+        if found is not None:
+            break
+    assert lied
+    assert found is not None
+    assert numbers(found[0]) == numbers(expected[1])
+    assert len(read) <= len(expected[0]) + 2
