@@ -9,39 +9,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numbered import inv, tie
 
 from kernel_async import Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
 from kernel_async._resume_search import MAX_JUMP_PAGES, AnchorSearch
 from kernel_async._walk import WalkPlan
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def inv(n: int) -> Invocation:
-    """Invocation n: the higher n, the older (the API lists newest first)."""
-    return Invocation(
-        id=f"i{n}",
-        app_name="a",
-        version="1",
-        action_name="b",
-        started_at=T0 - timedelta(seconds=n),
-        status="queued",
-    )
-
-
-def tie(n: int) -> Invocation:
-    """Invocation n of a server that keeps whole seconds: all of them tie, in the order of n."""
-    return Invocation(
-        id=f"i{n}", app_name="a", version="1", action_name="b", started_at=T0, status="queued"
-    )
 
 
 def serve(

@@ -1,9 +1,10 @@
 """The walk plan, tested with plain values: which requests, what is delivered, what is held."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import attrs
 import pytest
+from numbered import T0, inv, tie
 
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor, tie_ids
@@ -11,27 +12,6 @@ from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import CHURN_LIMIT, WalkPlan
 from kernel_async._walk_records import Accepted, WalkStats
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def inv(n: int) -> Invocation:
-    """Invocation n: the higher n, the older (the API lists newest first)."""
-    return Invocation(
-        id=f"i{n}",
-        app_name="a",
-        version="1",
-        action_name="b",
-        started_at=T0 - timedelta(seconds=n),
-        status="queued",
-    )
-
-
-def tie(n: int) -> Invocation:
-    """Invocation n of a server that keeps whole seconds: all of them tie, in the order of n."""
-    return Invocation(
-        id=f"i{n}", app_name="a", version="1", action_name="b", started_at=T0, status="queued"
-    )
 
 
 def at_ns(name: str, nanoseconds: int) -> Invocation:
