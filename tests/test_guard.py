@@ -3,14 +3,11 @@
 The walk plan's own tests (tests/test_walk.py) check the same guards once more through a plan.
 """
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
+from numbered import inv
 
-from kernel_async import Invocation, Page, PaginationError
+from kernel_async import Page, PaginationError
 from kernel_async._guard import ServerGuard
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def page(
@@ -21,19 +18,8 @@ def page(
     anomalies: tuple[str, ...] = (),
 ) -> Page:
     """A page of invocations ``i<n>`` (the higher n, the older) at ``offset``."""
-    items = tuple(
-        Invocation(
-            id=f"i{n}",
-            app_name="a",
-            version="1",
-            action_name="b",
-            started_at=T0 - timedelta(seconds=n),
-            status="queued",
-        )
-        for n in ids
-    )
     return Page(
-        items=items,
+        items=tuple(inv(n) for n in ids),
         offset=offset,
         limit=10,
         has_more=has_more,
