@@ -5,17 +5,29 @@ and the ids that tie with it: enough to tell, for any invocation of a later page
 walk is already past it, by the order the walk relies on (newest first by ``started_at``; see
 :mod:`kernel_async._walk`). The plan places pages with it; a resume token
 (:mod:`kernel_async._resume`) carries one from a walk to the next.
+
+**Ties.** Invocations that share a ``started_at`` to the nanosecond come in a stable server
+order no client can derive, so an anchor knows every one of its tie the walk delivered, by id
+and in the order delivered. A token cannot carry thousands of ids: it names the nearest ones
+and, for those before them, only how many there were and a few evenly spread *marks* (id and
+rank in the tie). Within a tie a page is a run of consecutive ranks, so one mark (or the tie's
+first place, right after an invocation newer than it) gives the rank of each invocation after
+it: every one ranked among those the token could not name was delivered.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 from datetime import datetime
+from types import MappingProxyType
+from typing import Final
 
 from kernel_async._models import Invocation
 
-__all__ = ["Anchor", "first_after", "tie_ids"]
+__all__ = ["Anchor", "first_after", "tie_ranks"]
+
+_NO_MARKS: Final[Mapping[str, int]] = MappingProxyType({})
 
 
 class Anchor:
@@ -34,9 +46,24 @@ class Anchor:
         recent_ids: Other ids delivered before it that a later page may still show: those
             with the very same ``started_at`` (its ties, which the order cannot tell apart),
             and for a resumed walk the token's last few.
+        tie_order: Its ties known by id, in the order delivered, itself last; ``()`` when it
+            is its tie's only invocation known (the common case).
+        ties_before: How many of its tie were delivered before ``tie_order``'s first and are
+            not named there (only an anchor from a token has any).
+        tie_marks: Some of those, with their rank in the tie (0: the first delivered).
     """
 
-    __slots__ = ("_at", "_started_at_ns", "id", "position", "recent_ids", "started_at")
+    __slots__ = (
+        "_at",
+        "_started_at_ns",
+        "id",
+        "position",
+        "recent_ids",
+        "started_at",
+        "tie_marks",
+        "tie_order",
+        "ties_before",
+    )
 
     def __init__(
         self,
@@ -47,6 +74,9 @@ class Anchor:
         recent_ids: frozenset[str] = frozenset(),
         *,
         at: Invocation | None = None,
+        tie_order: tuple[str, ...] = (),
+        ties_before: int = 0,
+        tie_marks: Mapping[str, int] = _NO_MARKS,
     ) -> None:
         if started_at_ns is None and at is None:
             raise TypeError("an anchor needs started_at_ns or the invocation it is at")
@@ -56,6 +86,9 @@ class Anchor:
         self._at = at  # where started_at_ns comes from, until it is asked for
         self.position = position
         self.recent_ids = recent_ids
+        self.tie_order = tie_order
+        self.ties_before = ties_before
+        self.tie_marks = tie_marks
 
     @property
     def started_at_ns(self) -> int:
@@ -67,8 +100,18 @@ class Anchor:
             self._at = None
         return value
 
-    def _key(self) -> tuple[str, datetime, int, int, frozenset[str]]:
-        return (self.id, self.started_at, self.started_at_ns, self.position, self.recent_ids)
+    def _key(self) -> tuple[str, datetime, int, int, frozenset[str], int, frozenset[object]]:
+        # Not tie_order: what it adds to recent_ids is only the order in which a later token
+        # names them, and an anchor from a token does not know which of its ids are ties.
+        return (
+            self.id,
+            self.started_at,
+            self.started_at_ns,
+            self.position,
+            self.recent_ids,
+            self.ties_before,
+            frozenset(self.tie_marks.items()),
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Anchor):
@@ -82,7 +125,8 @@ class Anchor:
         return (
             f"Anchor(id={self.id!r}, started_at={self.started_at!r}, "
             f"started_at_ns={self.started_at_ns!r}, position={self.position!r}, "
-            f"recent_ids={self.recent_ids!r})"
+            f"recent_ids={self.recent_ids!r}, ties_before={self.ties_before!r}, "
+            f"tie_marks={dict(self.tie_marks)!r})"
         )
 
     @classmethod
@@ -94,8 +138,46 @@ class Anchor:
 
     @classmethod
     def after(cls, batch: tuple[Invocation, ...], position: int, before: Anchor | None) -> Anchor:
-        """The anchor at the last of ``batch`` (delivered after ``before``), with its ties."""
-        return cls.of(batch[-1], position, tie_ids(batch, before))
+        """The anchor at the last of ``batch`` (delivered after ``before``), with its ties.
+
+        Ties are in a stable server order that the walk cannot derive, so it remembers every
+        invocation of the tie it delivered: a page that lost its cursor still places them behind
+        the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
+        Costs a comparison or two per page, and a nanosecond parse when the last ties with the
+        one before it at the microsecond (or is the batch's only item).
+        """
+        last = batch[-1]
+        same = []
+        for item in reversed(batch):
+            if item.started_at != last.started_at:
+                break
+            same.append(item)
+        if len(same) == 1 < len(batch):
+            # No tie: the common case, without a nanosecond parse.
+            return cls(last.id, last.started_at, None, position, frozenset((last.id,)), at=last)
+        nanoseconds = last.started_at_ns
+        order = tuple(
+            item.id for item in reversed(same) if item is last or item.started_at_ns == nanoseconds
+        )
+        if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
+            return cls(
+                last.id,
+                last.started_at,
+                nanoseconds,
+                position,
+                frozenset(order) | before.recent_ids | {before.id},
+                tie_order=(before.tie_order or (before.id,)) + order,
+                ties_before=before.ties_before,
+                tie_marks=before.tie_marks,
+            )
+        return cls(
+            last.id,
+            last.started_at,
+            nanoseconds,
+            position,
+            frozenset(order),
+            tie_order=order if len(order) > 1 else (),
+        )
 
     def is_behind(self, item: Invocation) -> bool:
         """Whether ``item`` comes before this anchor in the order (strictly newer)."""
@@ -104,39 +186,20 @@ class Anchor:
         return item.started_at_ns > self.started_at_ns
 
 
-def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[str]:
-    """The ids delivered with exactly the ``started_at`` of the last of ``batch``.
-
-    Ties are in a stable server order that the walk cannot derive, so it remembers every
-    invocation of the tie it delivered: a page that lost its cursor still places them behind
-    the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
-    Costs a comparison or two per page, and a nanosecond parse when the last ties with the
-    one before it at the microsecond (or is the batch's only item).
-    """
-    last = batch[-1]
-    same = []
-    for item in reversed(batch):
-        if item.started_at != last.started_at:
-            break
-        same.append(item)
-    if len(same) == 1 < len(batch):
-        return frozenset((last.id,))  # no tie: the common case, without a nanosecond parse
-    nanoseconds = last.started_at_ns
-    ties = {item.id for item in same if item is last or item.started_at_ns == nanoseconds}
-    if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
-        ties |= before.recent_ids | {before.id}
-    return frozenset(ties)
-
-
 def first_after(
-    anchor: Anchor, items: tuple[Invocation, ...], delivered: Callable[[], Set[str]]
+    anchor: Anchor,
+    items: tuple[Invocation, ...],
+    delivered: Callable[[], Set[str]],
+    first_rank: int | None = None,
 ) -> int | None:
     """Where the invocations after ``anchor`` start in a page: the index of the first.
 
     After the anchor's first place in the page (a server may repeat it). If it is not there
     (deleted, or out of the filter), by the order: after the last invocation newer than it
-    or among the ids ``delivered`` returns (called only then), and 0 if there is none. ``None``
-    when the page, without the anchor, is not newest first: the order cannot place it.
+    or among the ids ``delivered`` returns (called only then), or ranked among the ties its
+    token could only count (see :func:`tie_ranks`; ``first_rank``: what the first item's
+    rank would be, from another page), and 0 if there is none. ``None`` when the page,
+    without the anchor, is not newest first: the order cannot place it.
     """
     for index, item in enumerate(items):
         if item.id == anchor.id:
@@ -144,7 +207,45 @@ def first_after(
     if any(a.started_at < b.started_at for a, b in itertools.pairwise(items)):
         return None
     recent = delivered()
+    placed = 0
     for index in range(len(items) - 1, -1, -1):
         if items[index].id in recent or anchor.is_behind(items[index]):
-            return index + 1
-    return 0
+            placed = index + 1
+            break
+    if anchor.ties_before and placed < len(items):
+        # Past what the ids place: ties delivered before the ones the token names. A deleted
+        # tie makes a rank read too low, so this errs towards "delivered" only where every
+        # invocation was (the ranks the token does not name are all below ties_before).
+        ranks = tie_ranks(anchor, items, first_rank)
+        for index in range(len(items) - 1, placed - 1, -1):
+            rank = ranks[index]
+            if rank is not None and rank < anchor.ties_before:
+                return index + 1
+    return placed
+
+
+def tie_ranks(
+    anchor: Anchor, items: tuple[Invocation, ...], first_rank: int | None = None
+) -> list[int | None]:
+    """Each item's rank in the anchor's tie (0: the first delivered) where it can be told.
+
+    Within the tie a page holds consecutive ranks: one of the anchor's marks, or the tie's
+    first place (right after an invocation newer than it), gives the rank of each tie after
+    it, and ``first_rank`` (when given) that of a tie the page starts with. ``None`` for the
+    rest, and for every item not tied with the anchor to the nanosecond.
+    """
+    marks = anchor.tie_marks
+    ranks: list[int | None] = []
+    rank = None if first_rank is None else first_rank - 1
+    newer_before = False
+    for item in items:
+        if item.started_at != anchor.started_at or item.started_at_ns != anchor.started_at_ns:
+            rank, newer_before = None, anchor.is_behind(item)
+        elif item.id in marks:
+            rank, newer_before = marks[item.id], False
+        elif rank is not None:
+            rank += 1
+        elif newer_before:
+            rank, newer_before = 0, False  # the tie's first place
+        ranks.append(rank)
+    return ranks

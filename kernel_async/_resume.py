@@ -26,6 +26,7 @@ __all__ = ["ResumeToken"]
 _PREFIX: Final = "ka1."
 _MAX_RECENT: Final = 8  # ids of the last items delivered, besides the anchor
 _MAX_TIES: Final = 256  # ids delivered with the anchor's very started_at, kept in a token
+_MAX_MARKS: Final = 256  # ties before those, named with their rank, evenly spread
 
 
 @attrs.frozen(kw_only=True)
@@ -41,8 +42,13 @@ class ResumeToken:
             :attr:`InvocationListing.resume_offset` says).
         last_id: The id of the last invocation delivered, or ``None`` if none was.
         last_started_at: Its ``started_at`` as RFC 3339 text with nanoseconds.
-        recent_ids: Ids delivered just before it, and those delivered with its very
-            ``started_at`` (ties, up to 256), to find the place again if the last one is gone.
+        recent_ids: Ids delivered before it, in the order delivered: its last few, and
+            those delivered with its very ``started_at`` (its *ties*, the nearest 256), to
+            find the place again if the last one is gone.
+        ties_before: How many more ties were delivered before those (0 for up to 256).
+        tie_marks: Some of them, evenly spread (up to 256), as ``(rank, id)`` pairs, the
+            rank counted from 0 for the first of the tie delivered: with the count, they
+            place a page of those ties behind the walk.
     """
 
     filters: tuple[tuple[str, str], ...] = ()
@@ -50,6 +56,8 @@ class ResumeToken:
     last_id: str | None = None
     last_started_at: str | None = None
     recent_ids: tuple[str, ...] = ()
+    ties_before: int = 0
+    tie_marks: tuple[tuple[int, str], ...] = ()
 
     def __attrs_post_init__(self) -> None:
         # A token can be built by hand, so it is checked like any argument: before anything
@@ -71,8 +79,9 @@ class ResumeToken:
             raise ValueError(f"ResumeToken.offset must be between 0 and {MAX_OFFSET}")
         if not isinstance(recent, tuple) or not all(isinstance(i, str) for i in recent):
             raise TypeError("ResumeToken.recent_ids must be a tuple of str")
+        _check_ties(self.ties_before, self.tie_marks)
         if last_id is None:
-            if started is not None or recent:
+            if started is not None or recent or self.ties_before:
                 raise ValueError("a ResumeToken without last_id has no last_started_at or ids")
             return
         if not isinstance(last_id, str) or not last_id:
@@ -99,13 +108,27 @@ class ResumeToken:
         if anchor is None:
             return cls(filters=pairs, offset=offset)
         ids = [i for i in recent if i != anchor.id][-_MAX_RECENT:]
-        ties = sorted(anchor.recent_ids - {anchor.id, *ids})[:_MAX_TIES]
+        # The tie in the order delivered: the nearest are named, those before them counted
+        # (their ranks go on from the anchor's own count) and a few of them marked.
+        order = anchor.tie_order[:-1]
+        named = set(ids)
+        # Ids the anchor knows but not in order (none, for an anchor a walk made) go first.
+        unordered = anchor.recent_ids.difference(order, named, (anchor.id,))
+        earlier = [*sorted(unordered), *(i for i in order if i not in named)]
+        kept = earlier[-_MAX_TIES:]
+        named.update(kept)
+        unnamed = next((i for i, id_ in enumerate(order) if id_ in named), len(order))
+        ties_before = anchor.ties_before + unnamed
+        candidates = [*anchor.tie_marks.items()]
+        candidates += ((order[i], anchor.ties_before + i) for i in range(unnamed))
         return cls(
             filters=pairs,
             offset=anchor.position + 1,
             last_id=anchor.id,
             last_started_at=format_rfc3339_nano(anchor.started_at_ns),
-            recent_ids=(*ids, *ties),
+            recent_ids=(*kept, *ids),
+            ties_before=ties_before,
+            tie_marks=_spread(candidates, ties_before),
         )
 
     def anchor(self) -> Anchor | None:
@@ -118,12 +141,19 @@ class ResumeToken:
             rfc3339_to_epoch_ns(self.last_started_at),
             self.offset - 1,
             frozenset(self.recent_ids),
+            # Which of recent_ids tie with it is not known: counted as ties all the same, they
+            # shift the ranks of a later token's marks and its ties_before alike.
+            tie_order=(*self.recent_ids, self.last_id),
+            ties_before=self.ties_before,
+            tie_marks={id_: rank for rank, id_ in self.tie_marks},
         )
 
     def __str__(self) -> str:
         data: dict[str, object] = {"f": dict(self.filters), "o": self.offset}
         if self.last_id is not None:
             data.update(i=self.last_id, t=self.last_started_at, r=list(self.recent_ids))
+        if self.ties_before:
+            data.update(n=self.ties_before, m=[list(mark) for mark in self.tie_marks])
         raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
         return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -150,8 +180,10 @@ class ResumeToken:
     def _from_json(cls, data: object) -> ResumeToken:
         if not isinstance(data, dict):
             raise TypeError
-        filters, recent = data["f"], data.get("r", [])
+        filters, recent, marks = data["f"], data.get("r", []), data.get("m", [])
         if not isinstance(filters, dict) or not isinstance(recent, list):
+            raise TypeError
+        if not isinstance(marks, list) or not all(isinstance(m, list) for m in marks):
             raise TypeError
         return cls(
             filters=tuple(sorted(filters.items())),
@@ -159,4 +191,42 @@ class ResumeToken:
             last_id=data.get("i"),
             last_started_at=data.get("t"),
             recent_ids=tuple(recent),
+            ties_before=data.get("n", 0),
+            tie_marks=tuple(tuple(mark) for mark in marks),
         )
+
+
+def _check_ties(count: object, marks: object) -> None:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"ResumeToken.ties_before must be an int, not {type(count).__name__}")
+    if count < 0:
+        raise ValueError("ResumeToken.ties_before must be >= 0")
+    if not isinstance(marks, tuple) or not all(
+        isinstance(mark, tuple)
+        and len(mark) == 2
+        and isinstance(mark[0], int)
+        and not isinstance(mark[0], bool)
+        and isinstance(mark[1], str)
+        for mark in marks
+    ):
+        raise TypeError("ResumeToken.tie_marks must be a tuple of (rank, id) pairs")
+    if any(not 0 <= rank < count for rank, _ in marks):
+        raise ValueError(
+            "a ResumeToken's tie_marks rank the ties before its ids: 0 <= rank < ties_before"
+        )
+
+
+def _spread(candidates: Iterable[tuple[str, int]], ties_before: int) -> tuple[tuple[int, str], ...]:
+    """At most :data:`_MAX_MARKS` of ``candidates`` (id, rank), evenly spread over the ranks.
+
+    Marks at most ``ceil(ties_before / 256)`` ranks apart leave no page of the default size
+    without one for up to 25,600 ties (with the first place of the tie, that is rank 0).
+    """
+    spacing = max(1, -(-ties_before // _MAX_MARKS))
+    marks: list[tuple[int, str]] = []
+    next_rank = 0
+    for id_, rank in sorted(candidates, key=lambda pair: pair[1]):
+        if rank >= next_rank:
+            marks.append((rank, id_))
+            next_rank = rank + spacing
+    return tuple(marks)

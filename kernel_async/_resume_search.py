@@ -44,7 +44,7 @@ from typing import Final
 
 import attrs
 
-from kernel_async._anchor import Anchor, first_after
+from kernel_async._anchor import Anchor, first_after, tie_ranks
 from kernel_async._models import Page
 from kernel_async._params import MAX_OFFSET
 from kernel_async._protocol import page_step
@@ -76,6 +76,9 @@ class AnchorSearch:
         self._newer_to: int | None = None  # the last position known newer than the anchor
         self._older_from: int | None = None  # the first position known not newer (or the end)
         self._jump = 0  # how far past its bound the next galloping page starts
+        # Where the anchor's tie starts (its rank 0), once a page told: ranks a page of ties
+        # that holds no mark, as the pages either side of it would (see tie_ranks).
+        self._tie_start: int | None = None
         self.offset = start  # where the next page starts
 
     def take(self, page: Page) -> tuple[Page, int] | None:
@@ -93,7 +96,7 @@ class AnchorSearch:
             self._reach = min(self.limit, max(step, len(items)))
         if not items and page.has_more:
             return None  # proves nothing (the guard ends a run of them): read the same again
-        first_new = first_after(self._anchor, items, lambda: self._behind)
+        first_new = first_after(self._anchor, items, lambda: self._behind, self._first_rank(page))
         if first_new is None or self._reach < 2:
             # Not in the documented order, or pages of one invocation: no search can place
             # it, and the walk takes the page as it would have without one.
@@ -105,6 +108,23 @@ class AnchorSearch:
             self._older(page.offset)  # nothing newer, or past the end: the place is before it
             return None
         return self._found(page, first_new)  # or the head of the list, or its end
+
+    def _first_rank(self, page: Page) -> int | None:
+        """What the rank of the page's first item is, were it a tie of a token's anchor.
+
+        Only for a token that counts ties it cannot name: a page of them with no mark is
+        ranked from where an earlier page placed the tie's start, so that the search never
+        reads one page as before the boundary and its neighbour as after it.
+        """
+        if not self._anchor.ties_before:
+            return None
+        ranks = tie_ranks(self._anchor, page.items)
+        told = next((i for i, rank in enumerate(ranks) if rank is not None), None)
+        if told is not None:
+            rank = ranks[told]
+            assert rank is not None
+            self._tie_start = page.offset + told - rank
+        return None if self._tie_start is None else page.offset - self._tie_start
 
     def _found(self, page: Page, first_new: int) -> tuple[Page, int]:
         """The part of ``page`` a page of the walk's size read from the boundary holds."""

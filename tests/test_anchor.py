@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel_async import Invocation, ResumeToken
-from kernel_async._anchor import Anchor
+from kernel_async._anchor import Anchor, first_after
 
 RAW = "2026-05-01T12:00:00.123456789Z"
 
@@ -66,3 +66,73 @@ def test_once_its_nanoseconds_are_read_an_anchor_lets_its_invocation_go() -> Non
     gc.collect()
     assert alive() is None
     assert anchor.started_at_ns == 1_777_636_800_123_456_789  # read once, kept
+
+
+# -- ties a resume token could only count -----------------------------------------------------
+
+
+def tied(n: int, raw: str = RAW) -> Invocation:
+    """Tie number n: all of them share RAW to the nanosecond, in the order of n."""
+    return Invocation.from_dict(
+        {
+            "id": f"t{n:03d}",
+            "app_name": "a",
+            "version": "1",
+            "action_name": "b",
+            "started_at": raw,
+            "status": "running",
+        }
+    )
+
+
+NEWER = "2026-05-01T12:00:01Z"
+OLDER = "2026-05-01T11:00:00Z"
+
+
+def counted_anchor() -> Anchor:
+    """After t556 of a tie: t300-t555 named by id, 300 before them counted, 3 of them marked."""
+    back = ResumeToken(
+        offset=900,
+        last_id="t556",
+        last_started_at=RAW,
+        recent_ids=tuple(f"t{n:03d}" for n in range(300, 556)),
+        ties_before=300,
+        tie_marks=((0, "t000"), (100, "t100"), (200, "t200")),
+    ).anchor()
+    assert back is not None
+    return back
+
+
+def place(items: list[Invocation]) -> int | None:
+    anchor = counted_anchor()
+    return first_after(anchor, tuple(items), lambda: anchor.recent_ids)
+
+
+def test_a_page_of_ties_with_a_mark_is_behind_a_walk_that_counted_them() -> None:
+    # No id of the page is named: the mark (t200, rank 200 < 300) ranks every tie after it.
+    assert place([tied(n) for n in range(150, 250)]) == 100
+
+
+def test_the_first_place_of_the_tie_ranks_it_from_zero() -> None:
+    # Right after invocations newer than the tie: ranks 0, 1, 2 ... (t000 itself deleted).
+    page = [tied(-1, NEWER), tied(-2, NEWER), *(tied(n) for n in range(1, 99))]
+    assert place(page) == 100
+    # Ranked from the mark further on, the ties before it are behind too.
+    assert place([tied(n) for n in range(30, 130)]) == 100
+
+
+def test_ties_ranked_past_the_count_and_ties_after_the_anchor_are_new() -> None:
+    # The tie's start ranks t000-t299 behind; t600 comes next (t300-t556 gone): rank 300, new.
+    page = [tied(-1, NEWER), *(tied(n) for n in range(300)), tied(600), tied(601)]
+    assert place(page) == 301
+    assert place([tied(n) for n in range(560, 660)]) == 0  # after it: nothing names them
+    # A page with an id the token names is placed by ids, as ever.
+    assert place([tied(n) for n in range(540, 640) if n != 556]) == 16
+
+
+def test_only_the_anchors_very_instant_is_ranked() -> None:
+    # Another instant, the same microsecond: not a tie, so neither a mark nor a start counts.
+    other = "2026-05-01T12:00:00.123456788Z"
+    assert place([tied(-1, NEWER), *(tied(n, other) for n in range(99))]) == 1
+    assert place([tied(n, OLDER) for n in range(100, 200)]) == 0
+    assert place([tied(n) for n in range(201, 290)]) == 0  # no mark, no start: cannot tell

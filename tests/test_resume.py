@@ -1,12 +1,13 @@
 """Resume tokens as plain values: written, read back, checked, and turned into anchors."""
 
 import base64
+import itertools
 import json
 from datetime import UTC, datetime
 
 import pytest
 
-from kernel_async import ResumeToken
+from kernel_async import Invocation, ResumeToken
 from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
 
@@ -25,11 +26,23 @@ def anchor(**changes: object) -> Anchor:
     return Anchor(**fields)  # type: ignore[arg-type]
 
 
+def tie_at(id_: str) -> Invocation:
+    return Invocation(
+        id=id_,
+        app_name="a",
+        version="1",
+        action_name="b",
+        started_at=anchor().started_at,
+        status="queued",
+        started_at_raw=STARTED,
+    )
+
+
 def test_a_token_after_an_anchor_resumes_after_it() -> None:
     token = ResumeToken.at({"status": "failed"}, anchor(), 42, ["inv_6", "inv_7", "inv_8"])
     assert token.filters == (("status", "failed"),)
     assert (token.offset, token.last_id, token.last_started_at) == (42, "inv_9", STARTED)
-    assert token.recent_ids[:3] == ("inv_6", "inv_7", "inv_8")  # the last ones, in order
+    assert token.recent_ids[-3:] == ("inv_6", "inv_7", "inv_8")  # the last ones, in order
     assert set(token.recent_ids) == {"inv_6", "inv_7", "inv_8", "tie_a", "tie_b"}
     back = token.anchor()
     assert back is not None
@@ -37,12 +50,51 @@ def test_a_token_after_an_anchor_resumes_after_it() -> None:
     assert back.recent_ids == frozenset(token.recent_ids)
 
 
-def test_a_token_keeps_the_last_eight_and_at_most_256_ties() -> None:
-    ties = frozenset(f"tie_{n:03d}" for n in range(300))
-    recent = [f"inv_{n}" for n in range(20)]
-    token = ResumeToken.at({}, anchor(recent_ids=ties), 42, recent)
-    assert token.recent_ids[:8] == tuple(recent[-8:])
-    assert len(token.recent_ids) == 8 + 256
+def test_a_token_keeps_the_last_eight_and_the_nearest_256_ties() -> None:
+    ties = tuple(f"tie_{n:03d}" for n in range(300))  # in the order delivered
+    at = anchor(id=ties[-1], recent_ids=frozenset(ties), tie_order=ties)
+    token = ResumeToken.at({}, at, 42, ties[-20:])
+    assert token.recent_ids[-8:] == ties[-9:-1]  # the last ones before it, in order
+    assert token.recent_ids == ties[-265:-1]  # and the 256 before them: the nearest
+    assert token.ties_before == 35  # the 35 before those: counted, and all of them marked
+    assert token.tie_marks == tuple(enumerate(ties[:35]))
+
+
+def test_ties_the_token_cannot_name_are_marked_evenly_and_counted() -> None:
+    ties = tuple(f"t{n:05d}" for n in range(10_000))
+    at = anchor(id=ties[-1], recent_ids=frozenset(ties), tie_order=ties)
+    token = ResumeToken.at({}, at, 42, ties)
+    unnamed = 10_000 - 1 - 8 - 256
+    assert token.ties_before == unnamed
+    ranks = [rank for rank, _ in token.tie_marks]
+    assert len(ranks) <= 256
+    assert ranks[0] == 0
+    assert max(b - a for a, b in itertools.pairwise(ranks)) == -(-unnamed // 256)
+    assert all(ties[rank] == id_ for rank, id_ in token.tie_marks)
+    back = ResumeToken.parse(str(token))
+    assert back == token
+    resumed = back.anchor()
+    assert resumed is not None
+    assert (resumed.ties_before, dict(resumed.tie_marks)) == (
+        unnamed,
+        {id_: rank for rank, id_ in token.tie_marks},
+    )
+    assert len(str(token)) < 16_000  # bounded, whatever the tie
+
+
+def test_a_token_from_a_resumed_anchor_counts_on_from_its_ties() -> None:
+    # A walk resumed inside a long tie delivers more of it: the next token's ranks go on from
+    # the first token's count, and its marks keep the first one's.
+    ties = tuple(f"t{n:04d}" for n in range(1000))
+    first = ResumeToken.at({}, anchor(id=ties[599], tie_order=ties[:600]), 42, ties[:599])
+    resumed = first.anchor()
+    assert resumed is not None
+    later = Anchor.after(tuple(tie_at(i) for i in ties[600:700]), 141, resumed)
+    second = ResumeToken.at({}, later, 142, ties[600:699])
+    assert second.recent_ids == ties[699 - 264 : 699]
+    assert second.ties_before == 699 - 264
+    assert all(ties[rank] == id_ for rank, id_ in second.tie_marks)
+    assert {id_ for _, id_ in first.tie_marks} <= {id_ for _, id_ in second.tie_marks}
 
 
 def test_a_token_before_anything_is_an_offset() -> None:
@@ -95,6 +147,14 @@ def test_a_token_without_its_prefix_is_refused() -> None:
         ResumeToken.parse(text.removeprefix("ka1."))
 
 
+TIED: dict[str, object] = {
+    "last_id": "x",
+    "offset": 1,
+    "last_started_at": STARTED,
+    "ties_before": 3,
+}
+
+
 def encoded(data: object) -> str:
     raw = json.dumps(data).encode()
     return "ka1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -107,6 +167,12 @@ def encoded(data: object) -> str:
         {"f": "status", "o": 0},
         {"f": {}, "o": 1, "i": "x", "t": STARTED, "r": "inv_8"},  # ids that are not a list
         {"f": {}, "o": 1, "i": "x", "t": STARTED, "r": {"inv_8": 1}},
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "n": "3"},  # a count that is not a number
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "n": 3, "m": {"0": "a"}},  # marks: a list
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "n": 3, "m": ["a"]},  # ...of pairs
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "n": 3, "m": [[0, "a", 1]]},
+        {"f": {}, "o": 1, "i": "x", "t": STARTED, "n": 3, "m": [[7, "a"]]},  # past the count
+        {"f": {}, "o": 1, "n": 3},  # ties without a last one
     ],
 )
 def test_a_token_of_the_wrong_shape_is_refused(data: object) -> None:
@@ -139,6 +205,18 @@ def test_every_token_reads_back_whatever_its_length() -> None:
         ({"last_id": "", "offset": 1, "last_started_at": STARTED}, TypeError),
         ({"last_id": "x", "offset": 1, "last_started_at": "yesterday"}, ValueError),
         ({"last_id": "x", "offset": 0, "last_started_at": STARTED}, ValueError),
+        ({"ties_before": 3}, ValueError),  # ties without a last one
+        ({**TIED, "ties_before": -1}, ValueError),
+        ({**TIED, "ties_before": True}, TypeError),
+        ({**TIED, "ties_before": 3.0}, TypeError),
+        ({**TIED, "tie_marks": [(0, "a")]}, TypeError),
+        ({**TIED, "tie_marks": ((0, "a", "b"),)}, TypeError),
+        ({**TIED, "tie_marks": (("0", "a"),)}, TypeError),
+        ({**TIED, "tie_marks": ((False, "a"),)}, TypeError),
+        ({**TIED, "tie_marks": ((0, 1),)}, TypeError),
+        ({**TIED, "tie_marks": ((3, "a"),)}, ValueError),  # ranks only below ties_before
+        ({**TIED, "tie_marks": ((-1, "a"),)}, ValueError),
+        ({**TIED, "ties_before": 0, "tie_marks": ((0, "a"),)}, ValueError),
     ],
 )
 def test_a_token_built_by_hand_is_checked(fields: dict[str, object], error: type) -> None:

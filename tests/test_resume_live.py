@@ -157,3 +157,70 @@ async def test_a_walk_of_one_invocation_at_a_time_still_searches() -> None:
     assert rest.stats.searched > 0
     assert len(emulator.requests) <= 2 * math.ceil(math.log2(3000)) + 4
     assert {int(r.query["limit"]) for r in emulator.requests} <= {1, 2}
+
+
+def one_instant(count: int) -> list[dict[str, Any]]:
+    """``count`` invocations started at one instant (ties; the emulator orders them by id)."""
+    return [
+        make_invocation(id=f"t{n:05d}", started_at="2026-05-01T00:00:00Z") for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ties", "taken", "new", "deleted", "limit"),
+    [
+        # Before the token counted and marked the ties it cannot name, each of these
+        # delivered again, silently, 435 (or 2,235) of the ties it had delivered.
+        (1000, 700, 150, 0, 100),
+        (1000, 700, 5000, 0, 100),
+        (1000, 700, 5000, 1, 100),  # the anchor itself gone
+        (1000, 700, 5000, 0, 10),
+        (3000, 2500, 5000, 3, 100),
+        # Marks 113 apart, pages of 100: a page of ties may hold none. The search ranks it
+        # from where an earlier page placed the tie's start (without that, it never ended).
+        (30_000, 29_000, 5000, 0, 100),
+        (1000, 700, 5000, 0, 1),  # pages of one: ranked from the start as well
+    ],
+)
+async def test_a_resume_inside_a_tie_longer_than_the_token_names_delivers_each_once(
+    ties: int, taken: int, new: int, deleted: int, limit: int
+) -> None:
+    tied = one_instant(ties)
+    data = api_order(tied + generate_invocations(50, seed=6, now=NOW))
+    async with (
+        KernelEmulator(data, now=NOW).client(in_memory=True) as client,
+        client.invocations.list(max_items=taken, limit=limit) as first,
+    ):
+        got = [i.id async for i in first]
+    token = first.resume_token
+    assert token is not None
+    # Since the token: `new` invocations started, and the last `deleted` delivered are gone.
+    since = [d for d in data if d["id"] not in got[len(got) - deleted :]] + started_since(new)
+    async with (
+        KernelEmulator(since, now=NOW).client(in_memory=True) as client,
+        client.invocations.list(resume=str(token), limit=limit) as rest,
+    ):
+        more = [i.id async for i in rest]
+    assert more == [d["id"] for d in data[taken:]]  # each owed once, in order, none again
+    assert rest.stats.searched > 0
+    assert rest.possible_gaps == 0
+    tied_ids = {t["id"] for t in tied}
+    assert token.ties_before == sum(i in tied_ids for i in got) - 1 - 8 - 256
+
+
+async def test_a_walk_resumed_twice_inside_a_long_tie_counts_on() -> None:
+    # The second token is taken by a walk resumed from the first, still inside the tie: its
+    # ranks go on from the first one's count.
+    data = api_order(one_instant(2000) + generate_invocations(20, seed=7, now=NOW))
+    emulator = KernelEmulator(data, now=NOW)
+    delivered: list[str] = []
+    token: ResumeToken | None = None
+    async with emulator.client(in_memory=True) as client:
+        for round_, (taken, new) in enumerate([(600, 0), (700, 3000), (None, 3000)]):
+            async with client.invocations.list(resume=token, max_items=taken) as walk:
+                delivered += [i.id async for i in walk]
+            token = walk.resume_token
+            for n in range(new):
+                at = f"2026-06-0{3 + round_}T00:00:00.{n:06d}Z"
+                emulator.add_invocation(make_invocation(id=f"new{round_}_{n}", started_at=at))
+    assert delivered == [d["id"] for d in data]

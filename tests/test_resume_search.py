@@ -496,3 +496,45 @@ def test_a_step_shorter_than_its_page_does_not_end_the_search() -> None:
     assert found is not None
     assert numbers(found[0]) == numbers(expected[1])
     assert len(read) <= len(expected[0]) + 2
+
+
+# -- a tie longer than the token could name ---------------------------------------------------
+
+
+def newer_or_tied(n: int) -> Invocation:
+    return inv(n) if n < 0 else tie(n)  # started since the token, or one instant's tie
+
+
+def counted_tie(anchor_at: int, spacing: int) -> Anchor:
+    """After tie ``anchor_at``: the 256 before it named, those before counted, marked apart."""
+    named = anchor_at - 256
+    return Anchor(
+        f"i{anchor_at}",
+        tie(0).started_at,
+        tie(0).started_at_ns,
+        anchor_at,
+        frozenset(f"i{n}" for n in range(named, anchor_at)),
+        ties_before=named,
+        tie_marks={f"i{n}": n for n in range(0, named, spacing)},
+    )
+
+
+@pytest.mark.parametrize("spacing", [50, 150, 1000])
+def test_pages_of_ties_the_token_only_counted_are_behind_it(spacing: int) -> None:
+    # Marks 150 or 1,000 apart, pages of 100: pages of the counted ties hold no mark. Ranked from
+    # where the tie starts (once a page told it), they read as behind the walk like their
+    # neighbours; read alone they would be "before the boundary" and the search never ended.
+    data = list(range(-5000, 3000))
+    search = AnchorSearch(counted_tie(1299, spacing), start=1299, page_size=10, limit=100)
+    serve_tied = lambda offset, limit: serve(data, offset, limit, make=newer_or_tied)  # noqa: E731
+    read: list[int] = []
+    for _ in range(60):
+        read.append(search.offset)
+        found = search.take(serve_tied(search.offset, search.limit))
+        if found is not None:
+            page, _ = found
+            break
+    else:
+        raise AssertionError(f"no end: {read[-10:]}")
+    assert numbers(page) == list(range(1299, 1310))  # from the anchor: a walk-sized page
+    assert len(read) <= 2 * math.ceil(math.log2(5000 / 100)) + 4

@@ -7,7 +7,7 @@ import pytest
 from numbered import T0, inv, tie
 
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
-from kernel_async._anchor import Anchor, tie_ids
+from kernel_async._anchor import Anchor
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import CHURN_LIMIT, WalkPlan
@@ -644,9 +644,15 @@ def test_an_invocation_is_behind_an_anchor_when_it_started_later_to_the_nanoseco
     assert not anchor.is_behind(at_ns("d", 500))  # a tie: the order cannot tell
 
 
+def tie_ids(batch: tuple[Invocation, ...], before: Anchor | None) -> frozenset[str]:
+    return Anchor.after(batch, 9, before).recent_ids
+
+
 def test_the_ties_of_a_batch_are_its_last_invocations_to_the_nanosecond() -> None:
     batch = (inv(-1), at_ns("a", 7), at_ns("b", 5), at_ns("c", 5))
     assert tie_ids(batch, None) == {"b", "c"}  # a: the same microsecond, not the same time
+    assert Anchor.after(batch, 9, None).tie_order == ("b", "c")  # in the order delivered
+    assert Anchor.after(batch[:2], 9, None).tie_order == ()  # no tie
 
 
 def test_two_that_tie_at_the_end_of_a_longer_batch_are_both_its_ties() -> None:
@@ -662,6 +668,9 @@ def test_a_batch_of_one_carries_on_the_ties_of_the_anchor_it_ties_with() -> None
 def test_ties_carry_on_across_batches_that_tie_from_end_to_end() -> None:
     before = Anchor.of(at_ns("z", 5), 9, frozenset({"x", "y"}))
     assert tie_ids((at_ns("a", 5), at_ns("b", 5)), before) == {"a", "b", "x", "y", "z"}
+    after = Anchor.after((at_ns("a", 5), at_ns("b", 5)), 11, before)
+    assert after.tie_order == ("z", "a", "b")  # x and y: ids the anchor came with, unordered
+    assert Anchor.after((at_ns("c", 5),), 12, after).tie_order == ("z", "a", "b", "c")
     newer = Anchor.of(at_ns("z", 6), 9, frozenset({"y"}))  # the batch does not tie with it
     assert tie_ids((at_ns("a", 5), at_ns("b", 5)), newer) == {"a", "b"}
 
