@@ -23,15 +23,8 @@ from kernel_async._errors import APIStatusError, APITimeoutError
 from kernel_async._listing import InvocationListing
 from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._retry import THROTTLE_STATUSES, parse_retry_after
-from kernel_async._watch_state import (
-    MAX_INTERVAL,
-    EventKind,
-    InvocationEvent,
-    PollAnswers,
-    PollPlan,
-    WatchState,
-    next_wait,
-)
+from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, PollPlan, next_wait
+from kernel_async._watch_state import EventKind, InvocationEvent, WatchState
 
 __all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests"]
 

@@ -1,8 +1,10 @@
 """What a watch knows and reports, as a pure state machine: plans out, answers in, events out.
 
 A watch follows ``GET /invocations`` as it changes by polling it. A poll asks three kinds of
-questions, planned here (:meth:`WatchState.plan`) and asked by the I/O layer
-(:mod:`kernel_async._watch`):
+questions, planned here (:meth:`WatchState.plan`, a
+:class:`~kernel_async._watch_poll.PollPlan`) and asked by the I/O layer
+(:mod:`kernel_async._watch`), whose :class:`~kernel_async._watch_poll.PollAnswers` come back
+to :meth:`WatchState.observe`:
 
 * **the window**: a walk over the invocations started since a while before the newest one
   seen (``lookback``: room for invocations the server lists a little late, and for clocks and
@@ -27,7 +29,7 @@ last seen to the status now: a watch reports what it observed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Final
 
@@ -35,17 +37,14 @@ import attrs
 
 from kernel_async._models import Invocation, InvocationStatus
 from kernel_async._timestamps import MAX_GO_DURATION_NS, format_go_duration, format_rfc3339_nano
+from kernel_async._watch_poll import PollAnswers, PollPlan
 
 __all__ = [
     "DEFAULT_FINAL_STATUSES",
     "FOLLOW_BY_WALK_FROM",
-    "MAX_INTERVAL",
     "EventKind",
     "InvocationEvent",
-    "PollAnswers",
-    "PollPlan",
     "WatchState",
-    "next_wait",
 ]
 
 DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
@@ -54,10 +53,6 @@ DEFAULT_FINAL_STATUSES: Final = frozenset({InvocationStatus.SUCCEEDED, Invocatio
 FOLLOW_BY_WALK_FROM: Final = 3
 """From this many invocations to follow, a poll walks ``status=queued`` and ``status=running``
 (two requests, or more for many) instead of looking each up (one request each)."""
-
-MAX_INTERVAL: Final = 60.0
-"""The longest wait between two polls that the server's pushback makes (unless the watch's
-own interval is longer)."""
 
 _HOLD_BACK: Final = 2
 """Polls in a row that walk the same window again after a walk that may have missed one."""
@@ -97,50 +92,6 @@ class InvocationEvent:
     def status(self) -> InvocationStatus | str:
         """The invocation's status now (as last seen, for a gone one)."""
         return self.invocation.status
-
-
-@attrs.frozen(kw_only=True)
-class PollPlan:
-    """The questions of one poll.
-
-    Attributes:
-        since: ``since`` of the window walk: an RFC 3339 time, or a Go duration before the
-            server's now (while nothing has been seen, so that no clock of ours is
-            involved); ``None``: no window walk (a watch of given invocations).
-        window: The window's start in epoch nanoseconds, when it is an instant.
-        in_flight: Statuses to walk for the invocations followed (or, on the first poll of
-            a watch that starts now, for everything already in flight).
-        in_flight_since: ``since`` of those walks (``None``: whatever their age).
-        follow: The ids followed: each one the walks do not find is looked up.
-    """
-
-    since: str | None
-    window: int | None = None
-    in_flight: tuple[str, ...] = ()
-    in_flight_since: str | None = None
-    follow: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class PollAnswers:
-    """What one poll found.
-
-    Attributes:
-        window: The window walk's invocations (empty if there was none).
-        window_complete: Whether that walk can vouch for what it did not deliver (it
-            counted no possible gap): only then is a missing invocation gone, and only
-            then does the window move on.
-        in_flight: The in-flight walks' invocations.
-        in_flight_complete: Whether those walks counted no possible gap.
-        looked_up: For each id looked up, the invocation, or ``None`` when the lookup shows
-            it is not there. An id whose lookup could not tell is left out.
-    """
-
-    window: Sequence[Invocation] = ()
-    window_complete: bool = True
-    in_flight: Sequence[Invocation] = ()
-    in_flight_complete: bool = True
-    looked_up: Mapping[str, Invocation | None] = attrs.field(factory=dict)
 
 
 class WatchState:
@@ -391,19 +342,3 @@ class WatchState:
 def _oldest_first(invocation: Invocation) -> tuple[int, str]:
     # A feed reads forward in time. Ties keep a stable order, by id.
     return (invocation.started_at_ns, invocation.id)
-
-
-def next_wait(
-    wait: float, interval: float, *, pushed_back: bool, asked: float | None = None
-) -> float:
-    """Seconds to wait before the next poll, after one that took ``wait`` before it.
-
-    ``interval`` is the wait asked for. After a poll the server pushed back on (a 429 or
-    503, whether the client retried it or the poll failed on it), the wait doubles, from at
-    least a second and at least what the server ``asked`` for (``Retry-After``), up to
-    :data:`MAX_INTERVAL`; it is never shorter than ``interval``: pushback only slows a watch.
-    """
-    if not pushed_back:
-        return interval
-    longer = min(max(wait * 2, 1.0, asked or 0.0), MAX_INTERVAL)
-    return max(longer, interval)

@@ -4,9 +4,9 @@
 whose ``list`` and ``list_page`` make every request a watch sends: a watch is walks and
 lookups with the same filters, retries, deadlines and options as any listing.
 
-The watch itself (``_watch``, ``_watch_state``, ``_watch_params``) is imported by the methods,
-the first time one is called: a program that only lists invocations never loads it (start-up
-time; tests/test_startup.py checks it).
+The watch itself (``_watch``, ``_watch_state``, ``_watch_poll``, ``_watch_params``) is imported
+by the methods, the first time one is called: a program that only lists invocations never
+loads it (start-up time; tests/test_startup.py checks it).
 """
 
 from __future__ import annotations

@@ -96,5 +96,20 @@ def test_what_only_reads_the_transports_values_does_not_import_the_aiohttp_trans
         assert "kernel_async._transport" not in graph[reader]
 
 
+def test_what_the_resource_needs_of_its_client_is_declared_apart_from_both() -> None:
+    graph = import_graph()
+    for user in ("kernel_async._invocations", "kernel_async._walking"):
+        assert "kernel_async._client_protocol" in graph[user]
+    for module in ("kernel_async._client", "kernel_async._invocations", "kernel_async._walking"):
+        assert module not in graph["kernel_async._client_protocol"]
+
+
+def test_the_watchs_state_machine_and_its_poll_values_import_no_io_layer() -> None:
+    graph = import_graph()
+    io = {"kernel_async._watch", "kernel_async._listing", "kernel_async._client"}
+    for pure in ("kernel_async._watch_state", "kernel_async._watch_poll"):
+        assert not graph[pure] & io, pure
+
+
 def test_the_package_has_no_import_cycles() -> None:
     assert cycles(import_graph()) == []

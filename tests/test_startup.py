@@ -63,7 +63,12 @@ def test_the_client_loads_without_cattrs() -> None:
     assert not loaded(modules, "cattrs")
 
 
-WATCH = ("kernel_async._watch", "kernel_async._watch_params", "kernel_async._watch_state")
+WATCH = (
+    "kernel_async._watch",
+    "kernel_async._watch_params",
+    "kernel_async._watch_poll",
+    "kernel_async._watch_state",
+)
 
 
 def test_the_client_loads_without_the_watch() -> None:

@@ -6,13 +6,8 @@ import pytest
 
 from kernel_async import Invocation
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
-from kernel_async._watch_state import (
-    FOLLOW_BY_WALK_FROM,
-    MAX_INTERVAL,
-    PollAnswers,
-    WatchState,
-    next_wait,
-)
+from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, next_wait
+from kernel_async._watch_state import FOLLOW_BY_WALK_FROM, WatchState
 
 T0 = rfc3339_to_epoch_ns("2026-06-01T12:00:00Z")
 SECOND = 10**9

@@ -1,0 +1,228 @@
+"""The attempts at one page: sending, retrying, waiting, and the key kept out of what is said.
+
+:class:`PageAttempts` is mixed into :class:`~kernel_async._client.AsyncKernel`, which holds
+the state it works on (the configuration, the transport, the shared throttle) and counts each
+call for ``aclose()`` before handing it here. An attempt is a request and the reading of its
+page; whether to try again, and when, is :func:`~kernel_async._retry.decide_retry`'s
+decision, and the wait after a ``429`` or ``503`` holds back every request of the client (the
+shared throttle). What the server echoed of the key is masked (:mod:`kernel_async._redact`)
+before any error, note or log line says it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+from yarl import URL
+
+from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
+from kernel_async._models import Page
+from kernel_async._options import NO_OPTIONS, CallOptions
+from kernel_async._protocol import interpret_page_response
+from kernel_async._redact import echoes_key, mask_error, mask_text, masked_response
+from kernel_async._request_headers import RETRY_COUNT_HEADER
+from kernel_async._retry import RetryPolicy, decide_retry
+from kernel_async._transport_protocol import RawRequest, RawResponse
+
+if TYPE_CHECKING:
+    import random
+
+    from kernel_async._config import ClientConfig
+    from kernel_async._transport_protocol import Transport
+
+__all__ = ["PageAttempts"]
+
+_log = logging.getLogger("kernel_async")
+
+
+class PageAttempts:
+    """How :class:`~kernel_async._client.AsyncKernel` gets one page (see the module docs)."""
+
+    if TYPE_CHECKING:
+        # What the client sets up in its __init__.
+        _config: ClientConfig
+        _transport: Transport
+        _first_attempt_headers: dict[str, str]
+        _throttled_until: float
+        _pushbacks: int
+        _random: random.Random
+
+    async def _retried(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        url: URL,
+        offset: int,
+        policy: RetryPolicy,
+        deadline_at: float | None,
+        options: CallOptions,
+    ) -> Page:
+        """The attempts at one page, until one succeeds or the policy gives up."""
+        retries = 0
+        while True:
+            if self._throttled_until > loop.time():
+                await self._wait_if_throttled(loop, deadline_at, url)
+            try:
+                return await self._attempt(url, offset, retries, deadline_at, options)
+            except APIError as error:
+                # Before any note or log line: what the error says must not show the key.
+                mask_error(error, self._config.api_key.reveal())
+                time_left = None if deadline_at is None else deadline_at - loop.time()
+                decision = decide_retry(
+                    error,
+                    retries_done=retries,
+                    policy=policy,
+                    now=time.time(),
+                    time_left=time_left,
+                    random=self._random.random(),
+                )
+                if not decision.retry:
+                    if decision.retryable:
+                        error.add_note(f"kernel-async: not retried: {decision.reason}")
+                    _log.debug("GET %s failed for good: %s", url, decision.reason)
+                    raise
+                retries += 1
+                _log.info(
+                    "GET %s failed (%s, request id %s); retry %d of %d: %s",
+                    url,
+                    type(error).__name__,
+                    error.request_id,
+                    retries,
+                    policy.max_retries,
+                    decision.reason,
+                )
+                resume_at = loop.time() + decision.delay
+                if decision.throttle:
+                    self._throttled_until = max(self._throttled_until, resume_at)
+                    self._pushbacks += 1
+                await self._pause(decision.delay)
+
+    async def _wait_if_throttled(
+        self, loop: asyncio.AbstractEventLoop, deadline_at: float | None, url: URL
+    ) -> None:
+        wait = self._throttled_until - loop.time()
+        if wait <= 0:
+            return
+        if deadline_at is not None and loop.time() + wait >= deadline_at:
+            raise APITimeoutError(
+                f"GET {url}: the server asked this client to slow down for {wait:.2f} s more, "
+                "past the deadline",
+                limit="deadline",
+                url=str(url),
+            )
+        await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless the client is closed meanwhile: then raise ClientClosedError at once."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._transport.wait_closed()
+        except TimeoutError:
+            return  # slept the whole time, still open
+        raise ClientClosedError(
+            "the client was closed while the request waited to be sent (a backoff or rate limit)"
+        )
+
+    def _headers(self, retries: int, extra: Mapping[str, str]) -> Mapping[str, str]:
+        """The headers of one attempt: the client's, a call's extra ones, the retry count."""
+        if retries == 0 and not extra:
+            return self._first_attempt_headers
+        headers = dict(self._config.headers)
+        if extra:
+            # An extra header replaces the client's of the same name, whatever its case (as
+            # in the official SDK); check_header has refused Authorization and the count.
+            replaced = {name.lower() for name in extra}
+            headers = {k: v for k, v in headers.items() if k.lower() not in replaced}
+            headers.update(extra)
+        headers[RETRY_COUNT_HEADER] = str(retries)
+        return headers
+
+    async def _attempt(
+        self,
+        url: URL,
+        offset: int,
+        retries: int,
+        deadline_at: float | None,
+        options: CallOptions = NO_OPTIONS,
+    ) -> Page:
+        loop = asyncio.get_running_loop()
+        if deadline_at is not None and loop.time() >= deadline_at:
+            raise APITimeoutError(
+                f"GET {url}: the deadline passed before the attempt", limit="deadline", url=str(url)
+            )
+        request = RawRequest(
+            url=url,
+            headers=self._headers(retries, options.headers),
+            timeout=self._config.timeout if options.timeout is None else options.timeout,
+            max_response_bytes=self._config.max_response_bytes,
+            proxy=self._config.proxy,
+        )
+        started = loop.time()
+        if deadline_at is None:
+            response = await self._transport.send(request)
+        else:
+            response = None
+            try:
+                # The transport's wait for a connection slot is outside the per-attempt
+                # timeout but inside the deadline.
+                async with asyncio.timeout_at(deadline_at):
+                    response = await self._transport.send(request)
+            except TimeoutError:
+                pass
+        if response is None:
+            # Raised outside the `except` block, so that nothing is chained to it.
+            raise APITimeoutError(
+                f"GET {url}: the deadline passed during the attempt",
+                limit="deadline",
+                url=str(url),
+            )
+        # What the server sent is read as it is (pagination headers, Retry-After, the page);
+        # what the client says about it (log lines, errors) comes from a copy with the key
+        # masked when the server echoed it back (see kernel_async._redact). The key is never
+        # held in a local variable here: a traceback rendered with its locals shows this frame.
+        echoed = echoes_key(
+            response, self._config.api_key.reveal(), body=not 200 <= response.status < 300
+        )
+        if _log.isEnabledFor(logging.DEBUG):
+            request_id = response.headers.get("X-Request-Id")
+            _log.debug(
+                "GET %s -> %d in %.1f ms (request id %s, retry %d)",
+                url,
+                response.status,
+                (loop.time() - started) * 1000,
+                self._masked(request_id) if echoed else request_id,
+                retries,
+            )
+        try:
+            page = _interpret(response, offset)
+        except APIError:
+            # An error quotes and carries the response: build it from the masked copy, below.
+            if not echoed and not echoes_key(response, self._config.api_key.reveal(), body=True):
+                raise
+        else:
+            if echoed and page.request_id is not None:
+                page = attrs.evolve(page, request_id=self._masked(page.request_id))
+            return page
+        # Outside the `except` block: the error built from the masked copy links no other.
+        return _interpret(
+            masked_response(response, self._config.api_key.reveal(), body=True), offset
+        )
+
+    def _masked(self, text: str | None) -> str | None:
+        """``text`` with the API key masked (see kernel_async._redact)."""
+        return None if text is None else mask_text(text, self._config.api_key.reveal())
+
+
+def _interpret(response: RawResponse, offset: int) -> Page:
+    return interpret_page_response(
+        response.status,
+        response.headers,
+        response.body,
+        offset=offset,
+        reason=response.reason,
+        url=response.url,
+    )
