@@ -2,7 +2,10 @@
 
 A pure state machine (no I/O, no loop): the I/O layer (:mod:`kernel_async._listing`) asks the
 plan which requests to make, hands it each page in order, and cancels what the plan discards.
-Everything that decides *what* to fetch and *what* to deliver is here, tested with values.
+Everything that decides *what* to fetch and *what* to deliver is here, tested with values,
+with two parts of the plan in bases of their own: where a page's new invocations start
+(:mod:`kernel_async._walk_placement`), and how many pages are in flight while the data moves
+(:mod:`kernel_async._walk_churn`).
 
 **The order it relies on.** ``GET /invocations`` lists newest first by ``started_at``, ties in
 a stable server order, and an invocation's ``started_at`` never changes. Offset pagination over
@@ -29,7 +32,8 @@ change that lands between two pages' fetches pays for a bridge.
 
 **Churn.** Pages fetched at the same time straddle a change together, so the plan halves its
 window after every bridge and widens it again by one page per window of clean pages (additive
-increase, multiplicative decrease); under heavy churn the walk goes one page at a time.
+increase, multiplicative decrease); under heavy churn the walk goes one page at a time
+(:mod:`kernel_async._walk_churn`).
 
 **Resuming.** With an anchor, the first page is placed like any other. If the list moved far
 since (that page all newer than the anchor, or none of it), a search
@@ -47,29 +51,21 @@ import itertools
 from collections import deque
 from typing import Final
 
-from kernel_async._anchor import Anchor, first_after
-from kernel_async._errors import ContinuityError
+from kernel_async._anchor import Anchor
 from kernel_async._guard import ServerGuard
 from kernel_async._models import Invocation, Page
 from kernel_async._protocol import page_step
 from kernel_async._resume_search import AnchorSearch
+from kernel_async._walk_churn import CHURN_LIMIT, CHURN_WINDOW, ChurnWindow
+from kernel_async._walk_placement import PagePlacement
 from kernel_async._walk_records import Accepted, Request, WalkStats
 
 __all__ = ["CHURN_LIMIT", "CHURN_WINDOW", "WalkPlan"]
 
-CHURN_WINDOW: Final = 16
-"""How many of the latest pages the churn detector looks at."""
-
-CHURN_LIMIT: Final = 6
-"""Pages of the latest :data:`CHURN_WINDOW` that floated or brought nothing new, from which
-the walk stops bridging and goes one page at a time like a sequential walk, counting what it
-cannot check (see :class:`WalkStats`)."""
-
-_WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
 _RECENT_BATCHES: Final = 2  # delivered batches whose ids place a page whose cursor is gone
 
 
-class WalkPlan:
+class WalkPlan(PagePlacement, ChurnWindow):
     """Which pages a walk requests, and what it delivers from each.
 
     Args:
@@ -152,23 +148,6 @@ class WalkPlan:
     def scheduled(self) -> tuple[Request, ...]:
         """The requests made and not yet taken, in walk order."""
         return tuple(self._scheduled)
-
-    @property
-    def window(self) -> int:
-        """How many pages may be in flight now (``window``, lowered under churn)."""
-        return int(self._window)
-
-    def set_max_window(self, window: int) -> None:
-        """Change the most pages in flight (an adaptive policy's decision)."""
-        window = max(window, 1)
-        if window == self._max_window:
-            return
-        # Unless churn holds the window down, it follows the policy; under churn it may only
-        # shrink with it (and grows back page by page, up to the new maximum).
-        if self._window >= self._max_window or window < self._window:
-            self._window = float(window)
-        self._max_window = window
-        self._track_window()
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -270,17 +249,6 @@ class WalkPlan:
             first_new = self._first_not_behind(page)
         return self._deliver(page, first_new)
 
-    @property
-    def _overlap(self) -> int:
-        # A page of one item cannot hold the cursor and something new. Once the data has
-        # been seen to move, pages of ten or more overlap by two: a single change between two
-        # pages' fetches then shifts the cursor within the overlap instead of out of the
-        # page, at one invocation per page instead of a bridge per change.
-        step = self._step
-        if step is None or step < 2:
-            return 0
-        return 2 if self._moved and step >= _WIDE_OVERLAP_FROM else 1
-
     def _schedule(
         self, offset: int, *, bridge: bool = False, first: bool = False, limit: int | None = None
     ) -> Request:
@@ -298,44 +266,6 @@ class WalkPlan:
         self._scheduled.clear()
         self._held.clear()
         return discarded
-
-    def _recent_ids(self) -> set[str]:
-        recent = {item.id for batch in self._recent for item in batch}
-        if self._cursor is not None:
-            recent.add(self._cursor.id)
-            recent |= self._cursor.recent_ids
-        return recent
-
-    def _first_new(self, page: Page) -> int | None:
-        """The index of the page's first new item, or ``None`` if the page floats."""
-        cursor, items = self._cursor, page.items
-        if cursor is None:
-            return 0
-        expected = self._overlap - 1  # where the cursor is if nothing moved
-        if 0 <= expected < len(items) and items[expected].id == cursor.id:
-            return expected + 1  # the overlap matched
-        # Its first place (a server may repeat it), or where the order puts the page.
-        first_new = first_after(cursor, items, self._recent_ids)
-        if first_new is None:
-            # Not newest first: the order the walk relies on does not hold here.
-            self._possible_gap(page, "the page is not sorted newest first")
-            return 0
-        # Nothing behind the walk at the head of the list: nothing can be missing before it.
-        return first_new if first_new or page.offset == 0 else None
-
-    def _first_not_behind(self, page: Page) -> int:
-        cursor = self._cursor
-        assert cursor is not None  # a page floats only behind a cursor
-        return next((i for i, item in enumerate(page.items) if not cursor.is_behind(item)), 0)
-
-    def _possible_gap(self, page: Page, why: str) -> None:
-        self.stats.possible_gaps += 1
-        if self._strict:
-            raise ContinuityError(
-                f"cannot check the walk's continuity at offset {page.offset}: {why}",
-                offset=page.offset,
-                request_id=page.request_id,
-            )
 
     def _bridge(self, head: Request, page: Page) -> Accepted:
         """The page floats: hold it and request a bridge from before the cursor.
@@ -362,34 +292,6 @@ class WalkPlan:
             discard.append(self._scheduled.pop().key)
         self.stats.wasted += len(discard)
         return Accepted((), page.offset, tuple(discard))
-
-    def _unrepeated(
-        self, items: tuple[Invocation, ...], first: int, delivered: set[str]
-    ) -> tuple[list[int], tuple[Invocation, ...]]:
-        """The indexes and items from ``first`` on, without ids delivered or seen before."""
-        seen = set(delivered)
-        indexes = []
-        for index in range(first, len(items)):
-            if items[index].id not in seen:
-                seen.add(items[index].id)
-                indexes.append(index)
-            elif items[index].id not in delivered:
-                self.stats.anomalies += 1  # one invocation twice in a page: a server bug
-        return indexes, tuple(items[i] for i in indexes)
-
-    def _note_churn(self, *, churned: bool) -> None:
-        """Go one page at a time, unchecked, while most pages float or bring nothing new.
-
-        Back to checking (and a growing window) once the last pages all went well.
-        """
-        self._floats.append(churned)
-        floats = sum(self._floats)
-        if not self._unchecked and floats >= CHURN_LIMIT:
-            self._unchecked = True
-            self._window = 1.0
-            self._track_window()
-        elif self._unchecked and floats == 0:
-            self._unchecked = False
 
     def _deliver(self, page: Page, first_new: int) -> Accepted:
         """The page is placed: deliver what is new from ``first_new`` on."""
@@ -466,7 +368,3 @@ class WalkPlan:
             and not self._next <= following.offset <= page.next_offset - 1
         )
         return Accepted(new, start, self._discard_all() if stale else ())
-
-    def _track_window(self) -> None:
-        self.stats.window = self.window
-        self.stats.peak_window = max(self.stats.peak_window, self.window)

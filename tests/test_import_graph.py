@@ -111,5 +111,16 @@ def test_the_watchs_state_machine_and_its_poll_values_import_no_io_layer() -> No
         assert not graph[pure] & io, pure
 
 
+def test_the_walk_plans_bases_import_neither_the_plan_nor_an_io_layer() -> None:
+    graph = import_graph()
+    io = {"kernel_async._listing", "kernel_async._listing_walk", "kernel_async._client"}
+    bases = ("kernel_async._walk_placement", "kernel_async._walk_churn")
+    for base in bases:
+        assert base in graph["kernel_async._walk"]
+        assert "kernel_async._walk" not in graph[base], base
+    for pure in ("kernel_async._walk", *bases):
+        assert not graph[pure] & io, pure
+
+
 def test_the_package_has_no_import_cycles() -> None:
     assert cycles(import_graph()) == []

@@ -1,0 +1,111 @@
+"""The placement of a page: where, in a page the walk plan takes, its new invocations start.
+
+A page reaches back over the last invocation delivered (the *cursor*) by the *overlap*: one
+item, or two on pages of ten or more once the data has been seen to move. :meth:`_first_new`
+places it, cheapest first: where the overlap puts the cursor (nothing moved: the common case);
+else by ids and by the order (:func:`~kernel_async._anchor.first_after`: after the cursor, or
+after the last invocation delivered recently or newer than it); else not at all: the page
+*floats*, and the plan bridges to it or takes it from the first item not behind the cursor
+(:mod:`kernel_async._walk` tells the whole walk). What is delivered from there on leaves out
+what the walk delivered before (:meth:`_unrepeated`). A boundary the walk cannot check is
+counted in :attr:`~kernel_async.WalkStats.possible_gaps` (:meth:`_possible_gap`; in strict
+mode it raises :class:`~kernel_async.ContinuityError`), never silent.
+
+:class:`PagePlacement` is a base of the plan (:class:`~kernel_async._walk.WalkPlan`), which
+holds the state it reads (set up in the plan's ``__init__``) and decides what to do with a
+placed page: deliver it, bridge to it, or hold it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from kernel_async._anchor import first_after
+from kernel_async._errors import ContinuityError
+
+if TYPE_CHECKING:
+    from collections import deque
+
+    from kernel_async._anchor import Anchor
+    from kernel_async._models import Invocation, Page
+    from kernel_async._walk_records import WalkStats
+
+__all__ = ["PagePlacement"]
+
+_WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
+
+
+class PagePlacement:
+    """How the walk plan places a page against its cursor (see the module docs)."""
+
+    if TYPE_CHECKING:
+        # What the plan sets up in its __init__.
+        _cursor: Anchor | None
+        _recent: deque[tuple[Invocation, ...]]
+        _strict: bool
+        _step: int | None
+        _moved: bool
+        stats: WalkStats
+
+    @property
+    def _overlap(self) -> int:
+        # A page of one item cannot hold the cursor and something new. Once the data has
+        # been seen to move, pages of ten or more overlap by two: a single change between two
+        # pages' fetches then shifts the cursor within the overlap instead of out of the
+        # page, at one invocation per page instead of a bridge per change.
+        step = self._step
+        if step is None or step < 2:
+            return 0
+        return 2 if self._moved and step >= _WIDE_OVERLAP_FROM else 1
+
+    def _recent_ids(self) -> set[str]:
+        recent = {item.id for batch in self._recent for item in batch}
+        if self._cursor is not None:
+            recent.add(self._cursor.id)
+            recent |= self._cursor.recent_ids
+        return recent
+
+    def _first_new(self, page: Page) -> int | None:
+        """The index of the page's first new item, or ``None`` if the page floats."""
+        cursor, items = self._cursor, page.items
+        if cursor is None:
+            return 0
+        expected = self._overlap - 1  # where the cursor is if nothing moved
+        if 0 <= expected < len(items) and items[expected].id == cursor.id:
+            return expected + 1  # the overlap matched
+        # Its first place (a server may repeat it), or where the order puts the page.
+        first_new = first_after(cursor, items, self._recent_ids)
+        if first_new is None:
+            # Not newest first: the order the walk relies on does not hold here.
+            self._possible_gap(page, "the page is not sorted newest first")
+            return 0
+        # Nothing behind the walk at the head of the list: nothing can be missing before it.
+        return first_new if first_new or page.offset == 0 else None
+
+    def _first_not_behind(self, page: Page) -> int:
+        cursor = self._cursor
+        assert cursor is not None  # a page floats only behind a cursor
+        return next((i for i, item in enumerate(page.items) if not cursor.is_behind(item)), 0)
+
+    def _possible_gap(self, page: Page, why: str) -> None:
+        self.stats.possible_gaps += 1
+        if self._strict:
+            raise ContinuityError(
+                f"cannot check the walk's continuity at offset {page.offset}: {why}",
+                offset=page.offset,
+                request_id=page.request_id,
+            )
+
+    def _unrepeated(
+        self, items: tuple[Invocation, ...], first: int, delivered: set[str]
+    ) -> tuple[list[int], tuple[Invocation, ...]]:
+        """The indexes and items from ``first`` on, without ids delivered or seen before."""
+        seen = set(delivered)
+        indexes = []
+        for index in range(first, len(items)):
+            if items[index].id not in seen:
+                seen.add(items[index].id)
+                indexes.append(index)
+            elif items[index].id not in delivered:
+                self.stats.anomalies += 1  # one invocation twice in a page: a server bug
+        return indexes, tuple(items[i] for i in indexes)
