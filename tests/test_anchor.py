@@ -136,3 +136,20 @@ def test_only_the_anchors_very_instant_is_ranked() -> None:
     assert place([tied(-1, NEWER), *(tied(n, other) for n in range(99))]) == 1
     assert place([tied(n, OLDER) for n in range(100, 200)]) == 0
     assert place([tied(n) for n in range(201, 290)]) == 0  # no mark, no start: cannot tell
+
+
+def test_a_rank_from_another_page_ranks_the_ties_a_page_starts_with() -> None:
+    # The search knows where the tie starts: the page's first item is rank 298.
+    anchor = counted_anchor()
+    page = (tied(298), tied(299), tied(600), tied(601))
+    assert first_after(anchor, page, lambda: anchor.recent_ids, 298) == 2
+    assert first_after(anchor, page, lambda: anchor.recent_ids, 300) == 0
+    assert first_after(anchor, page, lambda: anchor.recent_ids) == 0  # alone: cannot tell
+
+
+def test_the_tie_starts_at_rank_zero_right_after_a_newer_invocation() -> None:
+    # No mark at all: the first place alone ranks the 50 counted ties.
+    back = ResumeToken(offset=60, last_id="t099", last_started_at=RAW, ties_before=50).anchor()
+    assert back is not None
+    page = (tied(-1, NEWER), *(tied(n) for n in range(50)), tied(600))
+    assert first_after(back, page, lambda: back.recent_ids) == 51
