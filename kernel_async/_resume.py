@@ -183,8 +183,6 @@ class ResumeToken:
         filters, recent, marks = data["f"], data.get("r", []), data.get("m", [])
         if not isinstance(filters, dict) or not isinstance(recent, list):
             raise TypeError
-        if not isinstance(marks, list) or not all(isinstance(m, list) for m in marks):
-            raise TypeError
         return cls(
             filters=tuple(sorted(filters.items())),
             offset=data["o"],
@@ -192,6 +190,7 @@ class ResumeToken:
             last_started_at=data.get("t"),
             recent_ids=tuple(recent),
             ties_before=data.get("n", 0),
+            # Anything but a list of [rank, id] lists fails the checks of __init__.
             tie_marks=tuple(tuple(mark) for mark in marks),
         )
 

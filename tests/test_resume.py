@@ -58,6 +58,8 @@ def test_a_token_keeps_the_last_eight_and_the_nearest_256_ties() -> None:
     assert token.recent_ids == ties[-265:-1]  # and the 256 before them: the nearest
     assert token.ties_before == 35  # the 35 before those: counted, and all of them marked
     assert token.tie_marks == tuple(enumerate(ties[:35]))
+    # Without the last few (a token taken before anything of a resumed walk was delivered).
+    assert ResumeToken.at({}, at, 42).recent_ids == ties[-257:-1]
 
 
 def test_ties_the_token_cannot_name_are_marked_evenly_and_counted() -> None:

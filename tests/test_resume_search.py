@@ -519,12 +519,17 @@ def counted_tie(anchor_at: int, spacing: int) -> Anchor:
     )
 
 
+@pytest.mark.parametrize("gone", [(), (1299,), (1295, 1296, 1297, 1298, 1299)])
 @pytest.mark.parametrize("spacing", [50, 150, 1000])
-def test_pages_of_ties_the_token_only_counted_are_behind_it(spacing: int) -> None:
+def test_pages_of_ties_the_token_only_counted_are_behind_it(
+    spacing: int, gone: tuple[int, ...]
+) -> None:
     # Marks 150 or 1,000 apart, pages of 100: pages of the counted ties hold no mark. Ranked from
     # where the tie starts (once a page told it), they read as behind the walk like their
     # neighbours; read alone they would be "before the boundary" and the search never ended.
-    data = list(range(-5000, 3000))
+    # With the anchor (and ties just before it) gone, the ids the token names place the page,
+    # and ties after them are new whatever rank the search would give them.
+    data = [n for n in range(-5000, 3000) if n not in gone]
     search = AnchorSearch(counted_tie(1299, spacing), start=1299, page_size=10, limit=100)
     serve_tied = lambda offset, limit: serve(data, offset, limit, make=newer_or_tied)  # noqa: E731
     read: list[int] = []
@@ -536,5 +541,25 @@ def test_pages_of_ties_the_token_only_counted_are_behind_it(spacing: int) -> Non
             break
     else:
         raise AssertionError(f"no end: {read[-10:]}")
-    assert numbers(page) == list(range(1299, 1310))  # from the anchor: a walk-sized page
+    last_behind = min((1299, *gone)) - 1 if gone else 1299
+    # From the last invocation behind the walk: a walk-sized page of what follows.
+    assert numbers(page) == [last_behind, *range(1300, 1310)]
     assert len(read) <= 2 * math.ceil(math.log2(5000 / 100)) + 4
+
+
+def test_where_the_tie_starts_ranks_a_later_page_without_a_mark() -> None:
+    # Marks every 500 ranks; the tie starts at position 5,000 (5,000 started since). The first
+    # page read holds mark 500 at its 50th place: the tie's start is learnt from it.
+    data = list(range(-5000, 3000))
+    search = AnchorSearch(counted_tie(1299, 500), start=5450, page_size=10, limit=100)
+
+    def take(offset: int) -> object:
+        return search.take(serve(data, offset, 100, make=newer_or_tied))
+
+    assert take(5450) is None  # ties 450-549: behind the walk, the place is further on
+    # Ties 850-949, no mark, no id the token names: ranked from the start, all behind.
+    assert take(5850) is None
+    assert search.offset > 5949
+    # Ties 1300-1399, after the anchor: ranked from the start, none is behind.
+    assert take(6300) is None
+    assert search.offset < 6300
