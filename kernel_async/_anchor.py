@@ -25,7 +25,7 @@ from typing import Final
 
 from kernel_async._models import Invocation
 
-__all__ = ["Anchor", "first_after", "tie_ranks"]
+__all__ = ["Anchor", "counted_alone", "first_after", "tie_ranks"]
 
 _NO_MARKS: Final[Mapping[str, int]] = MappingProxyType({})
 
@@ -213,9 +213,10 @@ def first_after(
             placed = index + 1
             break
     if anchor.ties_before and placed < len(items):
-        # Past what the ids place: ties delivered before the ones the token names. A deleted
-        # tie makes a rank read too low, so this errs towards "delivered" only where every
-        # invocation was (the ranks the token does not name are all below ties_before).
+        # Past what the ids place: ties delivered before the ones the token names. A tie
+        # deleted since makes a rank read too low; the ties the token names come next and
+        # place the boundary by id. Only if they are all gone too can a rank below
+        # ties_before be a tie never delivered (see counted_alone).
         ranks = tie_ranks(anchor, items, first_rank)
         for index in range(len(items) - 1, placed - 1, -1):
             rank = ranks[index]
@@ -249,3 +250,29 @@ def tie_ranks(
             rank, newer_before = 0, False  # the tie's first place
         ranks.append(rank)
     return ranks
+
+
+def counted_alone(
+    anchor: Anchor, items: tuple[Invocation, ...], first_new: int, known: Set[str]
+) -> bool:
+    """Whether ``first_new`` (from :func:`first_after`) rests on the count of ties alone.
+
+    That is a boundary between two ties of the anchor, neither of them an id the walk knows
+    (``known``): ties the token only counted, then ties it would have named, which are all
+    gone. Ties deleted among the counted ones then make the boundary too late by as many: the
+    walk counts it as a possible gap.
+    """
+    if not anchor.ties_before or not 0 < first_new < len(items):
+        return False
+    before, after = items[first_new - 1], items[first_new]
+    return (
+        before.id not in known
+        and after.id not in known
+        and before.id != anchor.id
+        and _ties_with(anchor, before)
+        and _ties_with(anchor, after)
+    )
+
+
+def _ties_with(anchor: Anchor, item: Invocation) -> bool:
+    return item.started_at == anchor.started_at and item.started_at_ns == anchor.started_at_ns

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Final
@@ -79,7 +80,9 @@ class ResumeToken:
             raise ValueError(f"ResumeToken.offset must be between 0 and {MAX_OFFSET}")
         if not isinstance(recent, tuple) or not all(isinstance(i, str) for i in recent):
             raise TypeError("ResumeToken.recent_ids must be a tuple of str")
-        _check_ties(self.ties_before, self.tie_marks)
+        if len(recent) > _MAX_RECENT + _MAX_TIES:
+            raise ValueError(f"a ResumeToken names at most {_MAX_RECENT + _MAX_TIES} recent_ids")
+        _check_ties(self.ties_before, self.tie_marks, {*recent, last_id})
         if last_id is None:
             if started is not None or recent or self.ties_before:
                 raise ValueError("a ResumeToken without last_id has no last_started_at or ids")
@@ -119,8 +122,10 @@ class ResumeToken:
         named.update(kept)
         unnamed = next((i for i, id_ in enumerate(order) if id_ in named), len(order))
         ties_before = anchor.ties_before + unnamed
-        candidates = [*anchor.tie_marks.items()]
-        candidates += ((order[i], anchor.ties_before + i) for i in range(unnamed))
+        candidates = [(rank, id_) for id_, rank in anchor.tie_marks.items()]
+        candidates += ((anchor.ties_before + i, order[i]) for i in range(unnamed))
+        # Never an id named otherwise (nor twice): the token would refuse it.
+        candidates = [(rank, id_) for rank, id_ in candidates if id_ not in named]
         return cls(
             filters=pairs,
             offset=anchor.position + 1,
@@ -195,11 +200,11 @@ class ResumeToken:
         )
 
 
-def _check_ties(count: object, marks: object) -> None:
+def _check_ties(count: object, marks: object, named: set[object]) -> None:
     if isinstance(count, bool) or not isinstance(count, int):
         raise TypeError(f"ResumeToken.ties_before must be an int, not {type(count).__name__}")
-    if count < 0:
-        raise ValueError("ResumeToken.ties_before must be >= 0")
+    if not 0 <= count <= MAX_OFFSET:
+        raise ValueError(f"ResumeToken.ties_before must be between 0 and {MAX_OFFSET}")
     if not isinstance(marks, tuple) or not all(
         isinstance(mark, tuple)
         and len(mark) == 2
@@ -209,23 +214,33 @@ def _check_ties(count: object, marks: object) -> None:
         for mark in marks
     ):
         raise TypeError("ResumeToken.tie_marks must be a tuple of (rank, id) pairs")
-    if any(not 0 <= rank < count for rank, _ in marks):
-        raise ValueError(
-            "a ResumeToken's tie_marks rank the ties before its ids: 0 <= rank < ties_before"
-        )
+    if len(marks) > _MAX_MARKS:
+        raise ValueError(f"a ResumeToken has at most {_MAX_MARKS} tie_marks")
+    ranks = [rank for rank, _ in marks]
+    if any(not 0 <= rank < count for rank in ranks):
+        raise ValueError("ResumeToken.tie_marks ranks must be >= 0 and below ties_before")
+    # One rank per id, rising, and none an id the token names otherwise: two marks that
+    # disagree would rank one page two ways (and a search between them would never end).
+    if any(a >= b for a, b in itertools.pairwise(ranks)):
+        raise ValueError("ResumeToken.tie_marks ranks must rise from one mark to the next")
+    ids = [id_ for _, id_ in marks]
+    if len(set(ids)) < len(ids) or not named.isdisjoint(ids):
+        raise ValueError("a ResumeToken's tie_marks name each id once, and no id it names else")
 
 
-def _spread(candidates: Iterable[tuple[str, int]], ties_before: int) -> tuple[tuple[int, str], ...]:
-    """At most :data:`_MAX_MARKS` of ``candidates`` (id, rank), evenly spread over the ranks.
+def _spread(candidates: Iterable[tuple[int, str]], ties_before: int) -> tuple[tuple[int, str], ...]:
+    """At most :data:`_MAX_MARKS` of ``candidates`` (rank, id), evenly spread over the ranks.
 
     Marks at most ``ceil(ties_before / 256)`` ranks apart leave no page of the default size
     without one for up to 25,600 ties (with the first place of the tie, that is rank 0).
     """
     spacing = max(1, -(-ties_before // _MAX_MARKS))
     marks: list[tuple[int, str]] = []
+    seen: set[str] = set()
     next_rank = 0
-    for id_, rank in sorted(candidates, key=lambda pair: pair[1]):
-        if rank >= next_rank:
+    for rank, id_ in sorted(candidates):
+        if rank >= next_rank and id_ not in seen:
             marks.append((rank, id_))
+            seen.add(id_)
             next_rank = rank + spacing
     return tuple(marks)

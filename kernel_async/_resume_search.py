@@ -33,28 +33,56 @@ pushed into it) but not when some are deleted; a position not newer stays so whe
 deleted but not when invocations start. So a bound that a later page contradicts is dropped,
 and the search gallops again from the bound that held. Each page it reads while galloping
 moves its bound forward by at least a page, so it ends whenever fewer than a page of
-invocations start per request (when more do, no walk can end).
+invocations start per request (when more do, no walk can end). Pages that contradict each
+other while nothing moves (a server out of the documented order, a token edited by hand)
+would keep it going forever: after :data:`MAX_CONTRADICTIONS` it stops where it stands, and
+the walk counts a possible gap.
+
+**Long ties.** A token inside a tie longer than it can name counts the ties before the ones it
+names and marks a few (:mod:`kernel_async._anchor`); the search remembers where the tie starts
+once a page shows it, so that a page of ties without a mark is ranked as its neighbours are.
 
 Pure, like the plan: values in, values out, no I/O.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
-from kernel_async._anchor import Anchor, first_after, tie_ranks
+from kernel_async._anchor import Anchor, counted_alone, first_after, tie_ranks
 from kernel_async._models import Page
 from kernel_async._params import MAX_OFFSET
 from kernel_async._protocol import page_step
 
-__all__ = ["MAX_JUMP_PAGES", "AnchorSearch"]
+__all__ = ["MAX_CONTRADICTIONS", "MAX_JUMP_PAGES", "AnchorSearch", "Found"]
 
 MAX_JUMP_PAGES: Final = 1024
 """The longest jump of the search, in pages: doubling stops there, so a page is never read
 more than this many pages past the last one known to be before the boundary (a deep offset
 costs the server a scan) and beyond that the search goes on in jumps of this size."""
+
+MAX_CONTRADICTIONS: Final = 32
+"""Pages that contradict a bound the search had, after which it stops where it stands. Data
+that moves contradicts a bound now and then; pages that contradict each other while nothing
+moves (a server that is not in the documented order, a token edited by hand) would keep the
+search going forever. The page it stands on is then placed like any other, and the boundary
+counted as a possible gap."""
+
+
+class Found(NamedTuple):
+    """The end of a search: what the walk places, and how."""
+
+    page: Page
+    """The page that holds the boundary (or where the search gave up)."""
+    step: int
+    """The walk's page step from there."""
+    first_new: int | None
+    """Where the new invocations start in ``page`` (as the search placed it), or ``None`` for
+    the walk to place the page itself, as it would have without a search."""
+    doubtful: bool = False
+    """The boundary is not proven: count it as a possible gap."""
 
 
 class AnchorSearch:
@@ -79,13 +107,14 @@ class AnchorSearch:
         # Where the anchor's tie starts (its rank 0), once a page told: ranks a page of ties
         # that holds no mark, as the pages either side of it would (see tie_ranks).
         self._tie_start: int | None = None
+        self._contradictions = 0
         self.offset = start  # where the next page starts
 
-    def take(self, page: Page) -> tuple[Page, int] | None:
+    def take(self, page: Page) -> Found | None:
         """Read the page requested at :attr:`offset`.
 
         Returns ``None`` while the search goes on (:attr:`offset` is then the next page to
-        read), or the page to place and the walk's page step from there.
+        read), or what the walk places (:class:`Found`).
         """
         items = page.items
         step = page_step(page)
@@ -100,7 +129,9 @@ class AnchorSearch:
         if first_new is None or self._reach < 2:
             # Not in the documented order, or pages of one invocation: no search can place
             # it, and the walk takes the page as it would have without one.
-            return page, min(self._page_size, self._reach)
+            return Found(page, min(self._page_size, self._reach), None)
+        if self._contradictions >= MAX_CONTRADICTIONS:
+            return Found(page, min(self._page_size, self._reach), None, doubtful=True)
         if first_new == len(items) and page.has_more:
             self._newer(page.offset + len(items) - 1)  # all of it newer: the place is further
             return None
@@ -126,13 +157,15 @@ class AnchorSearch:
             self._tie_start = page.offset + told - rank
         return None if self._tie_start is None else page.offset - self._tie_start
 
-    def _found(self, page: Page, first_new: int) -> tuple[Page, int]:
+    def _found(self, page: Page, first_new: int) -> Found:
         """The part of ``page`` a page of the walk's size read from the boundary holds."""
         start = max(first_new - 1, 0)  # the last item behind the walk: the page's overlap
         end = first_new + self._page_size
         step = min(self._page_size, self._reach)
+        doubtful = counted_alone(self._anchor, page.items, first_new, self._behind)
         if end >= len(page.items):
-            return attrs.evolve(page, items=page.items[start:], offset=page.offset + start), step
+            part = attrs.evolve(page, items=page.items[start:], offset=page.offset + start)
+            return Found(part, step, first_new - start, doubtful)
         part = Page(
             items=page.items[start:end],
             offset=page.offset + start,
@@ -142,12 +175,13 @@ class AnchorSearch:
             request_id=page.request_id,
             anomalies=page.anomalies,
         )
-        return part, step
+        return Found(part, step, first_new - start, doubtful)
 
     def _newer(self, position: int) -> None:
         """Everything up to ``position`` is newer than the anchor: the boundary is later."""
         if self._older_from is not None and self._older_from <= position:
             self._older_from, self._jump = None, 0  # invocations started since: stale
+            self._contradictions += 1
         self._newer_to = position
         self._aim()
 
@@ -155,6 +189,7 @@ class AnchorSearch:
         """Nothing from ``position`` on is newer than the anchor: the boundary is not later."""
         if self._newer_to is not None and self._newer_to >= position:
             self._newer_to, self._jump = None, 0  # invocations deleted since: stale
+            self._contradictions += 1
         self._older_from = position
         self._aim()
 

@@ -204,11 +204,18 @@ class WalkPlan(PagePlacement, ChurnWindow):
             if found is None:
                 self.stats.searched += 1
                 return Accepted((), page.offset)
-            # The place is in this page: placed as a page of the walk's own size requested
-            # there would be (the part that one would have held; it never floats).
+            # The place is in this page: the part a page of the walk's own size requested
+            # there would have held, delivered from where the search placed it (the plan,
+            # without the search's knowledge of where a long tie starts, might not place it).
             self._search = None
-            page, self._step = found
-            accepted = self._place(head, page, was_held)
+            page, self._step = found.page, found.step
+            self._next = page.offset  # bridges reach back from here, not from the token's
+            if found.doubtful:
+                self._possible_gap(page, "the resume's place rests on a count of ties alone")
+            if found.first_new is None:
+                accepted = self._place(head, page, was_held)
+            else:
+                accepted = self._deliver(page, found.first_new)
             return Accepted(accepted.items, accepted.start, accepted.discard, page=page)
         step = page_step(page)
         if step is not None:

@@ -19,7 +19,7 @@ from numbered import inv, tie
 from kernel_async import Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
-from kernel_async._resume_search import MAX_JUMP_PAGES, AnchorSearch
+from kernel_async._resume_search import MAX_CONTRADICTIONS, MAX_JUMP_PAGES, AnchorSearch, Found
 from kernel_async._walk import WalkPlan
 
 
@@ -65,7 +65,7 @@ def search_on(
         read.append(search.offset)
         found = search.take(serve(data, search.offset, search.limit))
         if found is not None:
-            return read, *found
+            return read, found.page, found.step
     raise AssertionError(f"no end after {budget} pages: {read[-10:]}")
 
 
@@ -111,7 +111,8 @@ def test_the_first_page_is_read_at_the_search_limit_and_cut_to_the_walk_page_siz
     data = list(range(100))
     search = AnchorSearch(Anchor.of(inv(20), 20), start=20, page_size=5, limit=100)
     assert (search.offset, search.limit) == (20, 100)
-    page, step = search.take(serve(data, 20, 100)) or (None, 0)
+    found = search.take(serve(data, 20, 100))
+    page, step = (found.page, found.step) if found else (None, 0)
     assert page is not None
     assert (numbers(page), page.offset, page.next_offset, step) == (
         [20, 21, 22, 23, 24, 25],
@@ -126,7 +127,7 @@ def test_a_page_that_reaches_the_end_is_handed_over_with_its_own_headers() -> No
     search = AnchorSearch(Anchor.of(inv(20), 20), start=20, page_size=50, limit=100)
     found = search.take(serve(data, 20, 100))
     assert found is not None
-    page, step = found
+    page, step = found.page, found.step
     assert (numbers(page), page.has_more, page.next_offset, step) == (
         list(range(20, 30)),
         False,
@@ -145,7 +146,7 @@ def test_a_page_that_holds_exactly_what_the_walk_needs_keeps_its_own_headers(
     search = AnchorSearch(Anchor.of(inv(19), 19), start=10, page_size=10, limit=20)
     found = search.take(serve(data, 10, 20))
     assert found is not None
-    page, _ = found
+    page = found.page
     assert (page.offset, numbers(page)) == (19, list(range(19, 30)))
     assert (page.has_more, page.next_offset) == (has_more, next_offset)
 
@@ -171,7 +172,7 @@ def test_a_server_that_caps_the_page_is_searched_at_the_size_it_serves() -> None
         *(3055, 3461, 3664, 3562, 3511, 3486),  # halfway, down to a page that holds 3500
     ]
     assert found is not None
-    page, step = found
+    page, step = found.page, found.step
     assert (page.offset, numbers(page), step) == (3500, list(range(500, 511)), 10)
 
 
@@ -242,7 +243,7 @@ def test_an_empty_list_ends_the_walk() -> None:
     search = AnchorSearch(Anchor.of(inv(5), 0), start=0, page_size=10, limit=100)
     found = search.take(Page(items=(), offset=0, limit=100, has_more=False, next_offset=None))
     assert found is not None
-    assert (found[0].items, found[0].has_more) == ((), False)
+    assert (found.page.items, found.page.has_more) == ((), False)
 
 
 def test_a_list_that_ends_before_anything_older_hands_over_its_last_page() -> None:
@@ -282,7 +283,7 @@ def test_a_last_page_that_does_not_say_its_size_is_cut_at_the_walk_page_size() -
     search = AnchorSearch(Anchor.of(inv(500), 500), start=490, page_size=10, limit=100)
     found = search.take(last)
     assert found is not None
-    page, step = found
+    page, step = found.page, found.step
     assert (page.offset, numbers(page), page.next_offset, step) == (
         500,
         list(range(500, 511)),
@@ -326,13 +327,13 @@ def test_a_page_out_of_order_is_handed_over_whole() -> None:
         next_offset=109,
     )
     search = AnchorSearch(Anchor.of(inv(0), 9), start=9, page_size=10, limit=100)
-    assert search.take(page) == (page, 10)
+    assert search.take(page) == Found(page, 10, None)
 
 
 def test_pages_of_one_invocation_are_handed_over_whole() -> None:
     search = AnchorSearch(Anchor.of(inv(0), 9), start=9, page_size=1, limit=1)
     page = serve(list(range(-50, 20)), 9, 1)
-    assert search.take(page) == (page, 1)
+    assert search.take(page) == Found(page, 1, None)
 
 
 # -- while the data moves -----------------------------------------------------------------------
@@ -537,7 +538,7 @@ def test_pages_of_ties_the_token_only_counted_are_behind_it(
         read.append(search.offset)
         found = search.take(serve_tied(search.offset, search.limit))
         if found is not None:
-            page, _ = found
+            page = found.page
             break
     else:
         raise AssertionError(f"no end: {read[-10:]}")
@@ -563,3 +564,27 @@ def test_where_the_tie_starts_ranks_a_later_page_without_a_mark() -> None:
     # Ties 1300-1399, after the anchor: ranked from the start, none is behind.
     assert take(6300) is None
     assert search.offset < 6300
+
+
+def test_pages_that_contradict_each_other_end_the_search_in_doubt() -> None:
+    # A server whose every page says the opposite of the one before (all newer than the
+    # anchor, then nothing newer), whatever offset is asked: no boundary holds, and without
+    # a limit the search would read forever. It stops where it stands, a possible gap.
+    search = AnchorSearch(Anchor.of(inv(500), 500), start=500, page_size=10, limit=100)
+    for read in range(1, 1000):
+        newer = read % 2 == 1
+        numbers_ = range(-100, 0) if newer else range(1000, 1100)
+        page = Page(
+            items=tuple(inv(n) for n in numbers_),
+            offset=search.offset,
+            limit=100,
+            has_more=True,
+            next_offset=search.offset + 100,
+        )
+        found = search.take(page)
+        if found is not None:
+            break
+    else:
+        raise AssertionError("no end")
+    assert found == Found(page, 10, None, doubtful=True)
+    assert MAX_CONTRADICTIONS <= read <= 4 * MAX_CONTRADICTIONS
