@@ -253,25 +253,26 @@ def tie_ranks(
 
 
 def counted_alone(
-    anchor: Anchor, items: tuple[Invocation, ...], first_new: int, known: Set[str]
+    anchor: Anchor,
+    items: tuple[Invocation, ...],
+    first_new: int,
+    known: Set[str],
+    *,
+    ends_list: bool,
 ) -> bool:
     """Whether ``first_new`` (from :func:`first_after`) rests on the count of ties alone.
 
-    That is a boundary between two ties of the anchor, neither of them an id the walk knows
-    (``known``): ties the token only counted, then ties it would have named, which are all
-    gone. Ties deleted among the counted ones then make the boundary too late by as many: the
-    walk counts it as a possible gap.
+    That is a boundary right after a tie of the anchor that no id the walk knows (``known``)
+    names: one ranked among the ties its token only counted. The ties the token names come
+    after those, so the boundary is proven only where one of them is seen; were they all
+    gone since, ties deleted among the counted ones would make the boundary too late by as
+    many, hiding ties never delivered. The walk counts it as a possible gap. (A page that
+    ends on such a tie places nothing, unless it ends the list: ``ends_list``.)
     """
-    if not anchor.ties_before or not 0 < first_new < len(items):
+    if not anchor.ties_before or not first_new or (first_new == len(items) and not ends_list):
         return False
-    before, after = items[first_new - 1], items[first_new]
-    return (
-        before.id not in known
-        and after.id not in known
-        and before.id != anchor.id
-        and _ties_with(anchor, before)
-        and _ties_with(anchor, after)
-    )
+    before = items[first_new - 1]
+    return before.id not in known and before.id != anchor.id and _ties_with(anchor, before)
 
 
 def _ties_with(anchor: Anchor, item: Invocation) -> bool:

@@ -124,7 +124,9 @@ class ResumeToken:
         ties_before = anchor.ties_before + unnamed
         candidates = [(rank, id_) for id_, rank in anchor.tie_marks.items()]
         candidates += ((anchor.ties_before + i, order[i]) for i in range(unnamed))
-        # Never an id named otherwise (nor twice): the token would refuse it.
+        # Never an id named otherwise (nor twice): the token would refuse it. (A server that
+        # repeats a marked tie after the anchor is the walk's to sort out, not the token's.)
+        named.add(anchor.id)
         candidates = [(rank, id_) for rank, id_ in candidates if id_ not in named]
         return cls(
             filters=pairs,
@@ -145,7 +147,8 @@ class ResumeToken:
             parse_rfc3339(self.last_started_at),
             rfc3339_to_epoch_ns(self.last_started_at),
             self.offset - 1,
-            frozenset(self.recent_ids),
+            # The marked ties were delivered too: a page that shows one again repeats it.
+            frozenset(self.recent_ids).union(id_ for _, id_ in self.tie_marks),
             # Which of recent_ids tie with it is not known: counted as ties all the same, they
             # shift the ranks of a later token's marks and its ties_before alike.
             tie_order=(*self.recent_ids, self.last_id),

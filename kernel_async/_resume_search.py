@@ -162,7 +162,9 @@ class AnchorSearch:
         start = max(first_new - 1, 0)  # the last item behind the walk: the page's overlap
         end = first_new + self._page_size
         step = min(self._page_size, self._reach)
-        doubtful = counted_alone(self._anchor, page.items, first_new, self._behind)
+        doubtful = counted_alone(
+            self._anchor, page.items, first_new, self._behind, ends_list=not page.has_more
+        )
         if end >= len(page.items):
             part = attrs.evolve(page, items=page.items[start:], offset=page.offset + start)
             return Found(part, step, first_new - start, doubtful)

@@ -79,7 +79,9 @@ class PagePlacement:
             # Not newest first: the order the walk relies on does not hold here.
             self._possible_gap(page, "the page is not sorted newest first")
             return 0
-        if cursor.ties_before and counted_alone(cursor, items, first_new, self._recent_ids()):
+        if cursor.ties_before and counted_alone(
+            cursor, items, first_new, self._recent_ids(), ends_list=not page.has_more
+        ):
             self._possible_gap(page, "the resume's place rests on a count of ties alone")
         # Nothing behind the walk at the head of the list: nothing can be missing before it.
         return first_new if first_new or page.offset == 0 else None

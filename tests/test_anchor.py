@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel_async import Invocation, ResumeToken
-from kernel_async._anchor import Anchor, first_after
+from kernel_async._anchor import Anchor, counted_alone, first_after
 
 RAW = "2026-05-01T12:00:00.123456789Z"
 
@@ -133,8 +133,8 @@ def test_ties_ranked_past_the_count_and_ties_after_the_anchor_are_new() -> None:
 def test_only_the_anchors_very_instant_is_ranked() -> None:
     # Another instant, the same microsecond: not a tie, so neither a mark nor a start counts.
     other = "2026-05-01T12:00:00.123456788Z"
-    assert place([tied(-1, NEWER), *(tied(n, other) for n in range(99))]) == 1
-    assert place([tied(n, OLDER) for n in range(100, 200)]) == 0
+    assert place([tied(-1, NEWER), *(tied(n, other) for n in range(1, 99))]) == 1
+    assert place([tied(n, OLDER) for n in range(101, 200)]) == 0  # t100: a mark, by id
     assert place([tied(n) for n in range(201, 290)]) == 0  # no mark, no start: cannot tell
 
 
@@ -153,3 +153,16 @@ def test_the_tie_starts_at_rank_zero_right_after_a_newer_invocation() -> None:
     assert back is not None
     page = (tied(-1, NEWER), *(tied(n) for n in range(50)), tied(600))
     assert first_after(back, page, lambda: back.recent_ids) == 51
+
+
+def test_a_boundary_right_after_a_counted_tie_rests_on_the_count() -> None:
+    anchor = counted_anchor()
+    known = anchor.recent_ids
+    page = (tied(-1, NEWER), tied(250), tied(251), tied(700))
+    assert not counted_alone(anchor, page, 1, known, ends_list=False)  # after a newer one
+    assert counted_alone(anchor, page, 3, known, ends_list=False)  # after t251: counted
+    assert not counted_alone(anchor, page, 2 + 2, known, ends_list=False)  # page end, more
+    assert counted_alone(anchor, page[:3], 3, known, ends_list=True)  # the list's end
+    assert not counted_alone(anchor, (tied(-1, NEWER), tied(300)), 2, known, ends_list=True)
+    other = "2026-05-01T12:00:00.123456788Z"  # the same microsecond: not a tie
+    assert not counted_alone(anchor, (tied(250, other), tied(700)), 1, known, ends_list=False)

@@ -219,6 +219,17 @@ def test_every_token_reads_back_whatever_its_length() -> None:
         ({**TIED, "tie_marks": ((3, "a"),)}, ValueError),  # ranks only below ties_before
         ({**TIED, "tie_marks": ((-1, "a"),)}, ValueError),
         ({**TIED, "ties_before": 0, "tie_marks": ((0, "a"),)}, ValueError),
+        ({**TIED, "ties_before": MAX_OFFSET + 1}, ValueError),
+        ({**TIED, "tie_marks": ((1, "a"), (1, "b"))}, ValueError),  # ranks rise
+        ({**TIED, "tie_marks": ((2, "a"), (1, "b"))}, ValueError),
+        ({**TIED, "tie_marks": ((0, "a"), (1, "a"))}, ValueError),  # one rank per id
+        ({**TIED, "tie_marks": ((0, "x"),)}, ValueError),  # an id it names as last_id
+        ({**TIED, "recent_ids": ("a",), "tie_marks": ((0, "a"),)}, ValueError),
+        (
+            {**TIED, "ties_before": 300, "tie_marks": tuple((n, f"m{n}") for n in range(257))},
+            ValueError,
+        ),
+        ({**TIED, "recent_ids": tuple(f"r{n}" for n in range(265))}, ValueError),
     ],
 )
 def test_a_token_built_by_hand_is_checked(fields: dict[str, object], error: type) -> None:
@@ -247,3 +258,34 @@ def test_fields_are_named() -> None:
 def test_the_largest_offset_is_fine() -> None:
     assert ResumeToken(offset=MAX_OFFSET).offset == MAX_OFFSET
     assert ResumeToken(offset=0).offset == 0
+
+
+def test_a_token_never_refuses_what_its_own_walk_delivered() -> None:
+    # A server repeated a marked tie right after the anchor, and the walk stands on it: the
+    # next token must still be built (never a ValueError from listing.resume_token).
+    ties = tuple(f"t{n:04d}" for n in range(1000))
+    first = ResumeToken.at({}, anchor(id=ties[699], tie_order=ties[:700]), 42, ties[:699])
+    _mark_rank, mark_id = first.tie_marks[-1]
+    resumed = first.anchor()
+    assert resumed is not None
+    assert mark_id in resumed.recent_ids  # delivered: a page that shows it again repeats it
+    standing = Anchor.after((tie_at(mark_id),), 43, resumed)
+    token = ResumeToken.at({}, standing, 44, [ties[699]])
+    assert token.last_id == mark_id
+    assert mark_id not in {id_ for _, id_ in token.tie_marks}
+
+
+def test_a_token_at_its_bounds_is_taken() -> None:
+    marks = tuple((n, f"m{n}") for n in range(256))
+    assert ResumeToken(**{**TIED, "ties_before": 300, "tie_marks": marks}).tie_marks == marks
+    assert ResumeToken(**{**TIED, "ties_before": MAX_OFFSET}).ties_before == MAX_OFFSET
+    recent = tuple(f"r{n}" for n in range(264))
+    assert ResumeToken(**{**TIED, "recent_ids": recent}).recent_ids == recent
+
+
+def test_an_id_both_marked_and_in_order_is_marked_once() -> None:
+    ties = tuple(f"t{n:03d}" for n in range(300))
+    at = anchor(id=ties[-1], tie_order=ties, ties_before=5, tie_marks={ties[0]: 1})
+    token = ResumeToken.at({}, at, 42, ties[-9:-1])
+    ids = [id_ for _, id_ in token.tie_marks]
+    assert ids.count(ties[0]) == 1

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numbered import inv, tie
 
-from kernel_async import Invocation, Page, PaginationError
+from kernel_async import ContinuityError, Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor
 from kernel_async._params import MAX_OFFSET
 from kernel_async._resume_search import MAX_CONTRADICTIONS, MAX_JUMP_PAGES, AnchorSearch, Found
@@ -327,13 +327,13 @@ def test_a_page_out_of_order_is_handed_over_whole() -> None:
         next_offset=109,
     )
     search = AnchorSearch(Anchor.of(inv(0), 9), start=9, page_size=10, limit=100)
-    assert search.take(page) == Found(page, 10, None)
+    assert search.take(page) == Found(page, 10, None, doubtful=False)
 
 
 def test_pages_of_one_invocation_are_handed_over_whole() -> None:
     search = AnchorSearch(Anchor.of(inv(0), 9), start=9, page_size=1, limit=1)
     page = serve(list(range(-50, 20)), 9, 1)
-    assert search.take(page) == Found(page, 1, None)
+    assert search.take(page) == Found(page, 1, None, doubtful=False)
 
 
 # -- while the data moves -----------------------------------------------------------------------
@@ -587,4 +587,109 @@ def test_pages_that_contradict_each_other_end_the_search_in_doubt() -> None:
     else:
         raise AssertionError("no end")
     assert found == Found(page, 10, None, doubtful=True)
-    assert MAX_CONTRADICTIONS <= read <= 4 * MAX_CONTRADICTIONS
+    assert MAX_CONTRADICTIONS <= read <= MAX_CONTRADICTIONS + 4  # a contradiction a page or two
+
+
+# -- the plan takes what the search found ------------------------------------------------------
+
+
+def walk_plan(
+    data: list[int] | Callable[[int, int], Page],
+    plan: WalkPlan,
+    *,
+    page_size: int = 10,
+    budget: int = 300,
+) -> list[int]:
+    """Run ``plan`` one page at a time to its end: the numbers it delivered."""
+    delivered: list[int] = []
+    for _ in range(budget):
+        if plan.done:
+            return delivered
+        plan.plan(1)
+        head = plan.head
+        assert head is not None
+        limit = head.limit or page_size
+        got = data(head.offset, limit) if callable(data) else serve(data, head.offset, limit)
+        delivered += [int(item.id[1:]) for item in plan.accept(head.key, got).items]
+    raise AssertionError("no end")
+
+
+def tied_plan(anchor: Anchor, start: int, page_size: int = 10) -> WalkPlan:
+    search = AnchorSearch(anchor, start=start, page_size=page_size, limit=100)
+    return WalkPlan(start=start, anchor=anchor, search=search)
+
+
+def test_a_page_the_search_placed_by_ranks_is_delivered_without_a_bridge() -> None:
+    # Ties 0-1042 counted (marks every 1,000), 1043-1298 named, 1299 the anchor; 5,000
+    # started since. The anchor and two named ties are gone: the page the search finds is
+    # cut to start at a named tie and delivered from there, never re-placed by the plan
+    # (which cannot rank) nor bridged from the token's position.
+    gone = {1297, 1298, 1299}
+    data = [n for n in range(-5000, 3000) if n not in gone]
+    plan = tied_plan(counted_tie(1299, 1000), 1299)
+    serve_tied = lambda offset, limit: serve(data, offset, limit, make=newer_or_tied)  # noqa: E731
+    delivered = walk_plan(serve_tied, plan)
+    assert delivered == list(range(1300, 3000))
+    assert (plan.stats.bridges, plan.stats.possible_gaps) == (0, 0)
+
+
+def test_a_place_resting_on_the_count_alone_is_a_possible_gap() -> None:
+    # The anchor and every tie the token names are gone: only the count places the page,
+    # and ties deleted among the counted ones would hide as many never delivered.
+    gone = set(range(1043, 1300))
+    data = [n for n in range(-5000, 3000) if n not in gone]
+    plan = tied_plan(counted_tie(1299, 1000), 1299)
+    serve_tied = lambda offset, limit: serve(data, offset, limit, make=newer_or_tied)  # noqa: E731
+    assert walk_plan(serve_tied, plan) == list(range(1300, 3000))
+    assert plan.stats.possible_gaps == 1
+    # The same where the plan places the page itself (a page read at the tie's mark 1000,
+    # with no search): it says so too.
+    data = [n for n in range(3000) if n not in gone]
+    plan = WalkPlan(start=1000, anchor=counted_tie(1299, 1000))
+    by_tie = lambda offset, limit: serve(data, offset, limit, make=tie)  # noqa: E731
+    assert walk_plan(by_tie, plan, page_size=100) == list(range(1300, 3000))
+    assert plan.stats.possible_gaps == 1
+    strict = WalkPlan(start=1000, anchor=counted_tie(1299, 1000), strict=True)
+    with pytest.raises(
+        ContinuityError, match=r"\d: the resume's place rests on a count of ties alone$"
+    ):
+        walk_plan(by_tie, strict, page_size=100)
+    # A page of counted ties only (marked at 900) with more after it places nothing: only
+    # the next one, where the count meets ties never delivered, is a possible gap.
+    plan = WalkPlan(start=900, anchor=counted_tie(1299, 100))
+    assert walk_plan(by_tie, plan, page_size=100) == list(range(1300, 3000))
+    assert plan.stats.possible_gaps == 1
+
+
+def test_a_search_that_gives_up_hands_its_page_to_the_plan_and_bridges_from_there() -> None:
+    # Pages that contradict each other (all newer, then nothing newer, whatever the offset):
+    # the search stops where it stands; that page (nothing newer: it floats) is bridged from
+    # its own position, not from the token's.
+    answers = itertools.count()
+
+    def contradicting(offset: int, limit: int) -> Page:
+        numbers_ = range(-limit, 0) if next(answers) % 2 == 0 else range(1000, 1000 + limit)
+        items = tuple(inv(n) for n in numbers_)
+        return Page(
+            items=items, offset=offset, limit=limit, has_more=True, next_offset=offset + limit
+        )
+
+    plan = WalkPlan(
+        start=500,
+        anchor=Anchor.of(inv(500), 500),
+        window=4,
+        search=AnchorSearch(Anchor.of(inv(500), 500), start=500, page_size=10, limit=100),
+    )
+    for _ in range(4 * MAX_CONTRADICTIONS):
+        plan.plan(1)
+        head = plan.head
+        assert head is not None
+        plan.accept(head.key, contradicting(head.offset, head.limit or 10))
+        if plan.stats.bridges:
+            break
+    assert plan.stats.possible_gaps >= 1
+    assert plan.stats.bridges == 1
+    handed = head.offset
+    bridge = plan.head
+    assert bridge is not None
+    assert handed - 1 == bridge.offset != 499

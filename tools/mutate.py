@@ -48,8 +48,16 @@ PACKAGE = "kernel_async"
 
 # The pure modules and the test files that are theirs alone.
 FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
-    "_walk": ("tests/test_walk.py", "tests/test_walk_regressions.py"),
-    "_walk_placement": ("tests/test_walk.py", "tests/test_walk_regressions.py"),
+    "_walk": (
+        "tests/test_walk.py",
+        "tests/test_walk_regressions.py",
+        "tests/test_resume_search.py",
+    ),
+    "_walk_placement": (
+        "tests/test_walk.py",
+        "tests/test_walk_regressions.py",
+        "tests/test_resume_search.py",
+    ),
     "_walk_churn": ("tests/test_walk.py", "tests/test_walk_regressions.py"),
     "_anchor": (
         "tests/test_anchor.py",
