@@ -10,7 +10,7 @@ import attrs
 
 from kernel_async import AsyncKernel, Invocation
 from kernel_async._timestamps import rfc3339_to_epoch_ns
-from kernel_async.testing import KernelEmulator, matched_throughout
+from kernel_async.testing import KernelEmulator, make_invocation, matched_throughout
 
 
 @attrs.frozen
@@ -64,3 +64,15 @@ async def naive_walk(
 def api_order(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Invocations (JSON form) in the API's order: newest first by started_at, then id."""
     return sorted(items, key=lambda i: (-rfc3339_to_epoch_ns(i["started_at"]), i["id"]))
+
+
+def one_instant(count: int) -> list[dict[str, Any]]:
+    """``count`` invocations started at one instant (ties; the emulator orders them by id)."""
+    return [
+        make_invocation(id=f"t{n:05d}", started_at="2026-05-01T00:00:00Z") for n in range(count)
+    ]
+
+
+def started_since(count: int, *, at: str = "2026-06-02T00:00:00") -> list[dict[str, Any]]:
+    """``count`` invocations newer than the generated data and ``one_instant``'s tie."""
+    return [make_invocation(id=f"new{n:06d}", started_at=f"{at}.{n:06d}Z") for n in range(count)]

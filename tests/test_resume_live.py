@@ -23,12 +23,7 @@ from kernel_async.testing import (
 )
 
 from conftest import NOW
-from live import api_order, judge
-
-
-def started_since(count: int, *, at: str = "2026-06-02T00:00:00") -> list[dict[str, Any]]:
-    """``count`` invocations newer than anything in the generated data."""
-    return [make_invocation(id=f"new{n:06d}", started_at=f"{at}.{n:06d}Z") for n in range(count)]
+from live import api_order, judge, one_instant, started_since
 
 
 async def token_after(data: list[dict[str, Any]], taken: int) -> ResumeToken:
@@ -157,13 +152,6 @@ async def test_a_walk_of_one_invocation_at_a_time_still_searches() -> None:
     assert rest.stats.searched > 0
     assert len(emulator.requests) <= 2 * math.ceil(math.log2(3000)) + 4
     assert {int(r.query["limit"]) for r in emulator.requests} <= {1, 2}
-
-
-def one_instant(count: int) -> list[dict[str, Any]]:
-    """``count`` invocations started at one instant (ties; the emulator orders them by id)."""
-    return [
-        make_invocation(id=f"t{n:05d}", started_at="2026-05-01T00:00:00Z") for n in range(count)
-    ]
 
 
 @pytest.mark.parametrize(

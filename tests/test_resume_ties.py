@@ -19,24 +19,13 @@ from hypothesis import strategies as st
 
 from kernel_async import ContinuityError, ResumeToken
 from kernel_async._resume_search import MAX_CONTRADICTIONS
-from kernel_async.testing import KernelEmulator, generate_invocations, make_invocation
+from kernel_async.testing import KernelEmulator, generate_invocations
 
 from conftest import NOW
-from live import api_order
+from live import api_order, one_instant, started_since
 
 EXAMPLES = int(os.environ.get("KERNEL_ASYNC_PROPERTY_EXAMPLES", "40"))
 TIE_AT = "2026-05-01T00:00:00Z"
-
-
-def one_instant(count: int) -> list[dict[str, Any]]:
-    return [make_invocation(id=f"t{n:05d}", started_at=TIE_AT) for n in range(count)]
-
-
-def started_since(count: int) -> list[dict[str, Any]]:
-    return [
-        make_invocation(id=f"new{n:06d}", started_at=f"2026-06-02T00:00:00.{n:06d}Z")
-        for n in range(count)
-    ]
 
 
 async def first_walk(
