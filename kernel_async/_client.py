@@ -21,6 +21,7 @@ import attrs
 from yarl import URL
 
 from kernel_async._attempts import PageAttempts
+from kernel_async._compiled import prepare_page_decoding
 from kernel_async._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -39,6 +40,12 @@ from kernel_async._retry import RetryPolicy
 from kernel_async._transport import AiohttpTransport, Transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
+
+# Every page the client reads goes through the page decoder: msgspec's, with the `fast`
+# extra, loads with the client as orjson does (about 3 ms), not during the first walk, which
+# it delayed by as much (and whose first round trip sets the adaptive window). What only a
+# failure needs (cattrs, the error models' converter) still loads when first needed.
+prepare_page_decoding()
 
 # Set while a call of a client runs, in its task and in the tasks it starts (a request's
 # exchange copies the context): aclose() from there must not wait for the call to end.

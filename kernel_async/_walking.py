@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kernel_async._compiled import prepare_page_decoding
 from kernel_async._config import Timeout
 from kernel_async._listing import InvocationListing
 from kernel_async._models import InvocationStatus, Page
@@ -173,9 +172,6 @@ class InvocationWalking:
             )
             adaptive = AdaptiveWindow(maximum)
             window = maximum
-            # The first page's round trip sets the window: the one-time loading of the
-            # decoder (msgspec, a few ms) must not be taken for network latency.
-            prepare_page_decoding()
         else:
             window = validate_prefetch(prefetch, connection_limit=connections)
             if max_prefetch is not None:

@@ -11,6 +11,7 @@ package itself, and ``_pages`` with the client (``InvocationListing.__await__`` 
 ``AsyncInvocationPage``). The watch still loads when first used.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -69,6 +70,20 @@ WATCH = (
     "kernel_async._watch_poll",
     "kernel_async._watch_state",
 )
+
+
+def test_the_page_decoder_loads_with_the_client_not_with_the_package() -> None:
+    # msgspec (the `fast` extra) decodes every page: the client loads it, so that no walk
+    # waits for it; `import kernel_async` and the command line's help do not.
+    installed = importlib.util.find_spec("msgspec") is not None
+    assert loaded(modules_after("from kernel_async import AsyncKernel"), "msgspec") == installed
+    assert not loaded(modules_after("import kernel_async"), "msgspec")
+    blocked = modules_after(
+        "import sys\n"
+        "sys.modules['msgspec'] = None  # as if not installed: the client loads all the same\n"
+        "from kernel_async import AsyncKernel"
+    )
+    assert loaded(blocked, "kernel_async._client")
 
 
 def test_the_client_loads_without_the_watch() -> None:
