@@ -36,10 +36,17 @@ def _retrieve(task: asyncio.Task[Page]) -> None:
         task.exception()
 
 
-def _timed(adaptive: AdaptiveWindow, started: float, task: asyncio.Task[Page]) -> None:
-    # The first page that arrives tells the adaptive window a round trip.
+def _timed(
+    adaptive: AdaptiveWindow, started: float, after_first: bool, task: asyncio.Task[Page]
+) -> None:
+    # The first page that arrives tells the adaptive window a round trip, and the first of
+    # those requested after it arrived tells it again, without the connection's set-up.
     if not task.cancelled() and task.exception() is None:
-        adaptive.first_page(task.get_loop().time() - started, len(task.result()))
+        round_trip, items = task.get_loop().time() - started, len(task.result())
+        if after_first:
+            adaptive.next_page(round_trip, items)
+        else:
+            adaptive.first_page(round_trip, items)
 
 
 def _cancel(tasks: list[asyncio.Task[Page]]) -> None:
@@ -108,15 +115,16 @@ class PageTasks:
     def launch(self, requests: list[Request], deadline_at: float | None) -> None:
         """Start a task per request."""
         loop = asyncio.get_running_loop()
-        # Until the adaptive window has its first round trip, each request reports its own.
-        adaptive = self._adaptive if self._adaptive and not self._adaptive.started else None
+        # Until the adaptive window has learnt the round trip, each request reports its own.
+        adaptive = self._adaptive if self._adaptive and self._adaptive.learning else None
         for request in requests:
             task = loop.create_task(
                 self._fetch(request.offset, request.limit, deadline_at),
                 name=f"kernel-async: page at offset {request.offset}",
             )
             if adaptive is not None:
-                task.add_done_callback(functools.partial(_timed, adaptive, loop.time()))
+                timed = functools.partial(_timed, adaptive, loop.time(), adaptive.started)
+                task.add_done_callback(timed)
             self._by_key[request.key] = task
 
     def taken(self, key: int) -> None:

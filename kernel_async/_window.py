@@ -10,6 +10,11 @@ with what the walk sees:
   about :data:`ITEM_COST` of work per invocation (halved: that request also opened the
   connection, two or three round trips to a real API), :data:`START_AT_MOST` at most: a walk
   of a few pages does not know it is short, and every page past its end is a wasted request;
+* **the next page to arrive** teaches it again: requested once the first had arrived, it most
+  likely came over the connection the first opened, so its round trip has no set-up in it,
+  and the window is set from it in full (never above what the first page's whole round trip
+  asks for: a page answered after a retry's wait says nothing of the network). Halving the
+  first guess cost a short walk a round trip whenever opening the connection was cheap;
 * **waiting on the network**, with the whole window in flight, grows it: by half when the
   walk waited for every page of a round (a window's worth of pages: they arrive in bursts)
   at a window of six or more, by a quarter (one page at least) otherwise;
@@ -59,6 +64,11 @@ _HOLD_ROUNDS: Final = 8  # rounds before trying a larger window again when the l
 _FAST_FROM: Final = 6  # from this window on, a round of nothing but waits grows it by half
 
 
+def _seconds(round_trip: float) -> float:
+    # No clock gives a negative or infinite time; a caller's bug teaches nothing.
+    return round_trip if math.isfinite(round_trip) and round_trip > 0 else 0.0
+
+
 class AdaptiveWindow:
     """Pages in flight for a walk without a fixed ``prefetch`` (see the module docs).
 
@@ -73,12 +83,14 @@ class AdaptiveWindow:
         "_best_rate",
         "_best_window",
         "_ceiling",
+        "_first_round_trip",
         "_hold",
         "_round_pages",
         "_round_ready",
         "_round_start",
         "_round_waits",
         "_second_look",
+        "_settled",
         "_started",
         "maximum",
         "peak",
@@ -90,6 +102,8 @@ class AdaptiveWindow:
         self.window = 1
         self.peak = 1
         self._started = False
+        self._first_round_trip = 0.0
+        self._settled = False  # the next page's round trip has set the window again
         self._ceiling: float | None = None  # lowered by pushback, rising again page by page
         # One round is a window's worth of pages (eight at least): pages arrive in bursts, so
         # the window is judged by the round, not by the page.
@@ -112,6 +126,11 @@ class AdaptiveWindow:
         """Whether a first page with items has set the window (see :meth:`first_page`)."""
         return self._started
 
+    @property
+    def learning(self) -> bool:
+        """Whether a page's round trip may still set the window (see :meth:`next_page`)."""
+        return not self._settled
+
     def first_page(self, round_trip: float, items: int) -> None:
         """The first page took ``round_trip`` seconds and held ``items`` invocations.
 
@@ -121,10 +140,23 @@ class AdaptiveWindow:
         if self._started or items <= 0:
             return
         self._started = True
-        work = ITEM_COST * items
-        if not math.isfinite(round_trip):  # no clock gives one; a caller's bug teaches nothing
-            round_trip = 0.0
-        pages = max(round_trip, 0.0) / 2 / work
+        self._first_round_trip = _seconds(round_trip)
+        self._start(self._first_round_trip / 2, items)
+
+    def next_page(self, round_trip: float, items: int) -> None:
+        """A page requested once the first had arrived took ``round_trip`` seconds.
+
+        The first of them with items sets the window again, from its whole round trip (see
+        the module docs); later ones, and any before the first page, change nothing.
+        """
+        if not self._started or self._settled or items <= 0:
+            return
+        self._settled = True
+        self._start(min(_seconds(round_trip), self._first_round_trip), items)
+
+    def _start(self, round_trip: float, items: int) -> None:
+        # The pages that cover a round trip at ITEM_COST per invocation, plus the one in hand.
+        pages = round_trip / (ITEM_COST * items)
         start = min(self.maximum, START_AT_MOST)
         self._set(start if pages >= start else math.ceil(pages) + 1)
 

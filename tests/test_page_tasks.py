@@ -143,6 +143,37 @@ async def test_the_first_page_with_items_teaches_the_adaptive_window() -> None:
     await tasks.reap()
 
 
+async def test_a_request_made_after_the_first_page_teaches_the_window_again() -> None:
+    # Launched once the first page had arrived, the next page's round trip is the one without
+    # the connection's set-up: the policy hears it through next_page, once.
+    fetches = Fetches()
+    adaptive = AdaptiveWindow(16)
+    tasks = PageTasks(fetches, adaptive)
+    item = Invocation.from_dict(make_invocation(id="i1"))
+
+    async def answer(key: int, offset: int) -> None:
+        fetches.answers[offset].set_result(
+            Page(items=(item,), offset=offset, limit=100, has_more=True, next_offset=offset + 1)
+        )
+        task = tasks.get(key)
+        assert task is not None
+        await arrival(task)
+        await asyncio.sleep(0)  # its done callbacks have run
+
+    tasks.launch([Request(0, 0), Request(9, 9)], None)
+    await asyncio.sleep(0)
+    await answer(0, 0)
+    assert adaptive.started
+    assert adaptive.learning
+    await answer(9, 9)  # requested before the first page arrived: its set-up counts too
+    assert adaptive.learning
+    tasks.launch([Request(1, 1), Request(2, 2)], None)
+    await asyncio.sleep(0)
+    await answer(1, 1)
+    assert not adaptive.learning  # the first request made after it has set the window again
+    await tasks.reap()
+
+
 async def test_two_reaps_at_once_both_wait_for_every_request() -> None:
     # Another task's aclose() and the consumer's `async with` exit, say: the second returns
     # no sooner than the first, though the requests take a few loop steps to unwind.

@@ -77,6 +77,42 @@ def test_only_the_first_page_sets_the_start() -> None:
     assert small.decide() == 16
 
 
+@pytest.mark.parametrize(
+    ("first", "following", "expected"),
+    [
+        (0.003, 0.003, 7),  # the same round trip, no longer halved: 6 pages + 1
+        (0.003, 0.0015, 4),  # half of it: the first opened a connection that cost as much
+        (0.010, 0.001, 3),  # the set-up was most of it: the window comes down
+        (0.003, 1.0, 7),  # a page answered after a retry's wait: never above the first in full
+        (0.003, float("nan"), 1),  # no clock gives that: as no time at all
+        (0.040, 0.040, 16),  # START_AT_MOST still bounds it
+    ],
+)
+def test_the_next_page_sets_the_window_again_from_its_whole_round_trip(
+    first: float, following: float, expected: int
+) -> None:
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(first, 100)
+    assert policy.learning
+    policy.next_page(following, 100)
+    assert policy.decide() == expected
+    assert not policy.learning
+
+
+def test_only_the_first_next_page_with_items_counts() -> None:
+    policy = AdaptiveWindow(maximum=16)
+    policy.next_page(0.003, 100)  # before any first page: nothing to correct yet
+    assert policy.decide() == 1
+    assert policy.learning
+    policy.first_page(0.003, 100)
+    policy.next_page(0.003, 0)  # an empty page teaches nothing
+    assert policy.decide() == 4
+    assert policy.learning
+    policy.next_page(0.003, 100)
+    policy.next_page(0.0001, 100)  # later pages change nothing by themselves
+    assert policy.decide() == 7
+
+
 def test_waiting_for_every_page_grows_by_half_from_six_and_by_one_below() -> None:
     clock = Clock()
     policy = started(4)
