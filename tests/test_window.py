@@ -85,6 +85,7 @@ def test_only_the_first_page_sets_the_start() -> None:
         (0.010, 0.001, 3),  # the set-up was most of it: the window comes down
         (0.003, 1.0, 7),  # a page answered after a retry's wait: never above the first in full
         (0.003, float("nan"), 1),  # no clock gives that: as no time at all
+        (0.003, float("inf"), 1),  # nor that
         (0.040, 0.040, 16),  # START_AT_MOST still bounds it
     ],
 )
@@ -96,6 +97,20 @@ def test_the_next_page_sets_the_window_again_from_its_whole_round_trip(
     assert policy.learning
     policy.next_page(following, 100)
     assert policy.decide() == expected
+    assert not policy.learning
+
+
+def test_a_round_trip_of_exactly_the_start_at_most_starts_there() -> None:
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(START_AT_MOST * 2 * ITEM_COST * 100, 100)  # 16 pages, not 16 + 1
+    assert policy.decide() == START_AT_MOST
+
+
+def test_a_next_page_of_one_invocation_teaches_too() -> None:
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(0.003, 100)
+    policy.next_page(0.0001, 1)  # 20 pages of one invocation cover it: START_AT_MOST
+    assert policy.decide() == START_AT_MOST
     assert not policy.learning
 
 
