@@ -74,8 +74,9 @@ class ListingWalk:
         self._closed = False
         self._told_end = False  # the consumer saw the end (StopAsyncIteration or the error)
         self._error: BaseException | None = None
-        # An adaptive window (prefetch=None) and what it learns from: the first round trip,
-        # waits for the network or pages waiting, and the client's "slow down" answers.
+        # An adaptive window (prefetch=None) and what it learns from: the first round trips
+        # (PageTasks times them), waits for the network or pages waiting, and the client's
+        # "slow down" answers.
         self._adaptive = adaptive
         self._pushbacks = pushbacks
         self._pushbacks_seen = pushbacks() if pushbacks is not None else 0

@@ -39,8 +39,8 @@ def _retrieve(task: asyncio.Task[Page]) -> None:
 def _timed(
     adaptive: AdaptiveWindow, started: float, after_first: bool, task: asyncio.Task[Page]
 ) -> None:
-    # The first page that arrives tells the adaptive window a round trip, and the first of
-    # those requested after it arrived tells it again, without the connection's set-up.
+    # The first page with items tells the adaptive window a round trip, and the first with
+    # items among those requested after it arrived tells it again, without the set-up.
     if not task.cancelled() and task.exception() is None:
         round_trip, items = task.get_loop().time() - started, len(task.result())
         if after_first:
@@ -84,7 +84,8 @@ class PageTasks:
     Args:
         fetch: Starts the request for a page (offset, limit, deadline in loop time).
         adaptive: The adaptive window, which learns the round trip from the first page that
-            arrives (``None`` for a fixed window).
+            arrives with items, then from the first with items among the requests made after
+            it arrived (``None`` for a fixed window).
     """
 
     def __init__(self, fetch: FetchPage, adaptive: AdaptiveWindow | None = None) -> None:

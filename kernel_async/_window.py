@@ -10,11 +10,13 @@ with what the walk sees:
   about :data:`ITEM_COST` of work per invocation (halved: that request also opened the
   connection, two or three round trips to a real API), :data:`START_AT_MOST` at most: a walk
   of a few pages does not know it is short, and every page past its end is a wasted request;
-* **the next page to arrive** teaches it again: requested once the first had arrived, it most
-  likely came over the connection the first opened, so its round trip has no set-up in it,
-  and the window is set from it in full (never above what the first page's whole round trip
-  asks for: a page answered after a retry's wait says nothing of the network). Halving the
-  first guess cost a short walk a round trip whenever opening the connection was cheap;
+* **the next page to arrive** teaches it again: the first with items among those requested
+  once the first page had arrived most likely came over the connection the first opened, so
+  its round trip has no set-up in it. The window it asks for, never more than the first
+  page's whole round trip asks for (a page answered after a retry's wait, or a short last
+  page, says nothing of the network), is taken once the walk needs a page past that first
+  wave: a walk that ends within it sends no more requests past its end than before. Halving
+  the first guess cost a longer walk a round trip whenever opening the connection was cheap;
 * **waiting on the network**, with the whole window in flight, grows it: by half when the
   walk waited for every page of a round (a window's worth of pages: they arrive in bursts)
   at a window of six or more, by a quarter (one page at least) otherwise;
@@ -83,8 +85,11 @@ class AdaptiveWindow:
         "_best_rate",
         "_best_window",
         "_ceiling",
-        "_first_round_trip",
+        "_corrected",
+        "_first_wave",
+        "_full",
         "_hold",
+        "_needed",
         "_round_pages",
         "_round_ready",
         "_round_start",
@@ -102,8 +107,11 @@ class AdaptiveWindow:
         self.window = 1
         self.peak = 1
         self._started = False
-        self._first_round_trip = 0.0
-        self._settled = False  # the next page's round trip has set the window again
+        self._full = 1  # the window the first page's whole round trip asks for: a cap
+        self._first_wave = 0  # the window the first page set
+        self._needed = 0  # pages the walk has needed, the first included
+        self._corrected: int | None = None  # the window the next page asks for, not yet taken
+        self._settled = False  # the next page's round trip is known
         self._ceiling: float | None = None  # lowered by pushback, rising again page by page
         # One round is a window's worth of pages (eight at least): pages arrive in bursts, so
         # the window is judged by the round, not by the page.
@@ -140,25 +148,27 @@ class AdaptiveWindow:
         if self._started or items <= 0:
             return
         self._started = True
-        self._first_round_trip = _seconds(round_trip)
-        self._start(self._first_round_trip / 2, items)
+        seconds = _seconds(round_trip)
+        self._full = self._covering(seconds, items)
+        self._first_wave = self._set(self._covering(seconds / 2, items))
 
     def next_page(self, round_trip: float, items: int) -> None:
         """A page requested once the first had arrived took ``round_trip`` seconds.
 
-        The first of them with items sets the window again, from its whole round trip (see
-        the module docs); later ones, and any before the first page, change nothing.
+        The first of them with items tells the window to take once the walk needs a page
+        past the first wave (see the module docs); later ones, and any before the first
+        page, change nothing.
         """
         if not self._started or self._settled or items <= 0:
             return
         self._settled = True
-        self._start(min(_seconds(round_trip), self._first_round_trip), items)
+        self._corrected = min(self._covering(_seconds(round_trip), items), self._full)
 
-    def _start(self, round_trip: float, items: int) -> None:
+    def _covering(self, round_trip: float, items: int) -> int:
         # The pages that cover a round trip at ITEM_COST per invocation, plus the one in hand.
         pages = round_trip / (ITEM_COST * items)
         start = min(self.maximum, START_AT_MOST)
-        self._set(start if pages >= start else math.ceil(pages) + 1)
+        return start if pages >= start else math.ceil(pages) + 1
 
     def waited(self, *, network: bool, ready_ahead: int, at: float) -> None:
         """The walk needed its next page.
@@ -168,6 +178,11 @@ class AdaptiveWindow:
             ready_ahead: How many pages after it had already arrived.
             at: When (any clock in seconds: only differences count).
         """
+        self._needed += 1
+        if self._corrected is not None and self._needed > self._first_wave + 1:
+            # Past the first page and the wave it set: the list is longer than that.
+            self._set(self._corrected)
+            self._corrected = None
         if self._ceiling is not None:  # after pushback: one page more per four windows of pages
             self._ceiling += 1 / (_RECOVERY * max(self._ceiling, 1.0))
             if self._ceiling >= self.maximum:

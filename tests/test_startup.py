@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-HEAVY = ("aiohttp", "asyncio", "cattrs", "kernel_async._client", "kernel_async.testing")
+HEAVY = ("aiohttp", "asyncio", "cattrs", "kernel_async._client", "kernel_async.testing", "msgspec")
 
 
 def modules_after(code: str) -> set[str]:

@@ -77,6 +77,13 @@ def test_only_the_first_page_sets_the_start() -> None:
     assert small.decide() == 16
 
 
+def needed(policy: AdaptiveWindow, pages: int) -> int:
+    """The walk needs ``pages`` pages in turn, each found ready alone (no round changes it)."""
+    for page in range(pages):
+        policy.waited(network=False, ready_ahead=0, at=page * 0.001)
+    return policy.decide()
+
+
 @pytest.mark.parametrize(
     ("first", "following", "expected"),
     [
@@ -89,15 +96,39 @@ def test_only_the_first_page_sets_the_start() -> None:
         (0.040, 0.040, 16),  # START_AT_MOST still bounds it
     ],
 )
-def test_the_next_page_sets_the_window_again_from_its_whole_round_trip(
+def test_past_the_first_wave_the_next_page_sets_the_window_from_its_whole_round_trip(
     first: float, following: float, expected: int
 ) -> None:
     policy = AdaptiveWindow(maximum=32)
     policy.first_page(first, 100)
+    wave = policy.decide()
     assert policy.learning
     policy.next_page(following, 100)
-    assert policy.decide() == expected
     assert not policy.learning
+    assert needed(policy, 1 + wave) == wave  # the first page and its wave: not yet
+    assert needed(policy, 1) == expected  # a page past them: the list is longer
+
+
+def test_a_walk_that_ends_within_the_first_wave_keeps_its_first_window() -> None:
+    # Three pages at 5 ms: the next page asks for twice the window, but the walk ends before
+    # it would send more requests past its end.
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(0.005, 100)
+    policy.next_page(0.005, 100)
+    assert needed(policy, 3) == 6
+    assert policy.peak == 6
+
+
+def test_the_correction_is_taken_once_and_rounds_steer_from_there() -> None:
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(0.003, 100)
+    policy.next_page(0.003, 100)
+    assert needed(policy, 6) == 7
+    clock = Clock()
+    clock.now = 1.0
+    grown = clock.round(policy, waits=8)  # the round ends with waits: it grows
+    assert grown > 7
+    assert needed(policy, 1) == grown  # the correction is not taken again
 
 
 def test_a_round_trip_of_exactly_the_start_at_most_starts_there() -> None:
@@ -106,12 +137,22 @@ def test_a_round_trip_of_exactly_the_start_at_most_starts_there() -> None:
     assert policy.decide() == START_AT_MOST
 
 
-def test_a_next_page_of_one_invocation_teaches_too() -> None:
+def test_a_short_next_page_asks_for_no_more_than_the_first_page_in_full() -> None:
+    # A last page of one invocation is little work: taken alone, its round trip would cover
+    # twenty of them. The first page's whole round trip asked for 7.
     policy = AdaptiveWindow(maximum=32)
     policy.first_page(0.003, 100)
-    policy.next_page(0.0001, 1)  # 20 pages of one invocation cover it: START_AT_MOST
-    assert policy.decide() == START_AT_MOST
+    policy.next_page(0.0001, 1)
+    assert needed(policy, 6) == 7
     assert not policy.learning
+
+
+def test_the_next_page_does_not_undo_a_pushback() -> None:
+    policy = AdaptiveWindow(maximum=32)
+    policy.first_page(0.010, 100)  # 11 pages
+    policy.pushback()  # halved: 5, growing back a page per four windows
+    policy.next_page(0.010, 100)  # 16 in full
+    assert needed(policy, 13) <= 6
 
 
 def test_only_the_first_next_page_with_items_counts() -> None:
@@ -125,7 +166,7 @@ def test_only_the_first_next_page_with_items_counts() -> None:
     assert policy.learning
     policy.next_page(0.003, 100)
     policy.next_page(0.0001, 100)  # later pages change nothing by themselves
-    assert policy.decide() == 7
+    assert needed(policy, 6) == 7
 
 
 def test_waiting_for_every_page_grows_by_half_from_six_and_by_one_below() -> None:

@@ -1,7 +1,9 @@
 """A pytest plugin with a running Kernel emulator and a client bound to it.
 
-It is registered through the ``pytest11`` entry point but only defines fixtures, so it costs
-nothing in test suites that do not use them (``-p no:kernel_async`` turns it off).
+It is registered through the ``pytest11`` entry point and only defines fixtures; a test suite
+that does not use them runs as without it, though loading the plugin loads the emulator and
+the client (aiohttp, and msgspec with the ``fast`` extra) once per run. ``-p no:kernel_async``
+turns it off.
 
 The fixtures run on the test's own event loop, whichever plugin runs the test:
 
