@@ -123,6 +123,24 @@ def test_the_plugin_is_inert_when_unused(pytester: pytest.Pytester) -> None:
     assert "kernel" not in result.stdout.str().lower().replace("test_nothing_to_do_with_kernel", "")
 
 
+def test_a_project_that_does_not_use_the_fixtures_does_not_load_the_client(
+    pytester: pytest.Pytester,
+) -> None:
+    # pytest loads the plugin wherever the package is installed: the emulator, the client,
+    # aiohttp and msgspec load with the first test that asks for a fixture, not before.
+    pytester.makepyfile(
+        test_plain="""
+        import sys
+
+        def test_nothing_loaded():
+            heavy = ("aiohttp", "msgspec", "kernel_async._client", "kernel_async.testing._emulator")
+            assert [name for name in heavy if name in sys.modules] == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=1)
+
+
 LOOP_SCOPE_TESTS = """
 import asyncio
 

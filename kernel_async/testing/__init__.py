@@ -10,12 +10,24 @@ Shipped in the package so you can test your own code without a network or an API
 The pytest plugin (:mod:`kernel_async.testing.pytest_plugin`) wraps it in fixtures.
 """
 
-from kernel_async.testing._data import deployment_id_for, generate_invocations, make_invocation
-from kernel_async.testing._emulator import DEFAULT_API_KEY, KernelEmulator
-from kernel_async.testing._faults import RECOVERABLE_FAULTS, Fault, FaultKind, FaultSchedule
-from kernel_async.testing._live import Churn, LiveData
-from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
-from kernel_async.testing._store import Change, ChangeKind, matched_throughout
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kernel_async.testing._data import (
+        deployment_id_for,
+        generate_invocations,
+        make_invocation,
+    )
+    from kernel_async.testing._emulator import DEFAULT_API_KEY, KernelEmulator
+    from kernel_async.testing._faults import (
+        RECOVERABLE_FAULTS,
+        Fault,
+        FaultKind,
+        FaultSchedule,
+    )
+    from kernel_async.testing._live import Churn, LiveData
+    from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
+    from kernel_async.testing._store import Change, ChangeKind, matched_throughout
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -35,3 +47,35 @@ __all__ = [
     "make_invocation",
     "matched_throughout",
 ]
+
+
+# Where each public name is defined (the modules of the TYPE_CHECKING block above).
+_HOMES: dict[str, tuple[str, ...]] = {
+    "_data": ("deployment_id_for", "generate_invocations", "make_invocation"),
+    "_emulator": ("DEFAULT_API_KEY", "KernelEmulator"),
+    "_faults": ("RECOVERABLE_FAULTS", "Fault", "FaultKind", "FaultSchedule"),
+    "_live": ("Churn", "LiveData"),
+    "_requests": ("RecordedRequest", "ScriptedResponse"),
+    "_store": ("Change", "ChangeKind", "matched_throughout"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name the first time it is used, from the module that defines it.
+
+    So the pytest plugin, which pytest loads in every project where the package is installed,
+    brings in the emulator (aiohttp, the client) only for a test that asks for a fixture.
+    """
+    home = next((module for module, names in _HOMES.items() if name in names), None)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+del TYPE_CHECKING

@@ -1,9 +1,8 @@
 """A pytest plugin with a running Kernel emulator and a client bound to it.
 
-It is registered through the ``pytest11`` entry point and only defines fixtures; a test suite
-that does not use them runs as without it, though loading the plugin loads the emulator and
-the client (aiohttp, and msgspec with the ``fast`` extra) once per run. ``-p no:kernel_async``
-turns it off.
+It is registered through the ``pytest11`` entry point but only defines fixtures, so it costs
+nothing in test suites that do not use them: the emulator, the client and aiohttp load with
+the first test that asks for a fixture (``-p no:kernel_async`` turns it off).
 
 The fixtures run on the test's own event loop, whichever plugin runs the test:
 
@@ -33,12 +32,13 @@ Override ``kernel_emulator_options`` to change the data::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
-from kernel_async._client import AsyncKernel
-from kernel_async.testing._emulator import KernelEmulator
+if TYPE_CHECKING:
+    from kernel_async._client import AsyncKernel
+    from kernel_async.testing._emulator import KernelEmulator
 
 __all__ = ["kernel_client", "kernel_emulator", "kernel_emulator_options"]
 
@@ -84,6 +84,14 @@ def _runner_suffix(request: pytest.FixtureRequest) -> str:
     return f"asyncio_{_test_loop_scope(request)}"
 
 
+def _emulator(options: dict[str, Any]) -> KernelEmulator:
+    # Imported here, not with the plugin: pytest loads the plugin in every project where the
+    # package is installed, and the emulator brings aiohttp and the client with it.
+    from kernel_async.testing._emulator import KernelEmulator
+
+    return KernelEmulator(**options)
+
+
 @pytest.fixture
 def kernel_emulator_options() -> dict[str, Any]:
     """Keyword arguments for :class:`KernelEmulator`; override to change the data."""
@@ -94,7 +102,7 @@ def kernel_emulator_options() -> dict[str, Any]:
 async def _kernel_emulator_anyio(
     kernel_emulator_options: dict[str, Any],
 ) -> AsyncIterator[KernelEmulator]:
-    async with KernelEmulator(**kernel_emulator_options) as emulator:
+    async with _emulator(kernel_emulator_options) as emulator:
         yield emulator
 
 
@@ -111,7 +119,7 @@ def _asyncio_fixtures(loop_scope: str) -> dict[str, Callable[..., Any]]:
     async def emulator(
         kernel_emulator_options: dict[str, Any],
     ) -> AsyncIterator[KernelEmulator]:
-        async with KernelEmulator(**kernel_emulator_options) as emulator:
+        async with _emulator(kernel_emulator_options) as emulator:
             yield emulator
 
     async def client(kernel_emulator: KernelEmulator) -> AsyncIterator[AsyncKernel]:
