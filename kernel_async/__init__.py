@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 # checked by the converter (see kernel_async._models.install_invocation_decoder). It is light:
 # no aiohttp, and cattrs only once a response fails validation.
 from kernel_async import _convert as _convert
+from kernel_async._lazy import load_on_first_use
 from kernel_async._version import __version__
 
 if TYPE_CHECKING:
@@ -150,25 +151,10 @@ _HOMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Load a public name the first time it is used, from the module that defines it.
+# Each public name loads the first time it is used, from the module that defines it: the
+# command line starts without importing aiohttp and the client (``kernel-async --help``), and
+# ``from kernel_async import AsyncKernel`` loads the client and what it needs, not the watch
+# (``client.invocations.watch()`` loads it when called).
+__getattr__, __dir__ = load_on_first_use(globals(), _HOMES)
 
-    So the command line starts without importing aiohttp and the client
-    (``kernel-async --help``), and ``from kernel_async import AsyncKernel`` loads the client
-    and what it needs, not the watch (``client.invocations.watch()`` loads it when called).
-    """
-    home = next((module for module, names in _HOMES.items() if name in names), None)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # __import__ with a fromlist returns the submodule itself; unlike importlib.import_module
-    # it goes through the import statement's path, so ``python -X importtime`` shows it.
-    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
-del TYPE_CHECKING
+del TYPE_CHECKING, load_on_first_use

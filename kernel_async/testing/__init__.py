@@ -12,6 +12,8 @@ The pytest plugin (:mod:`kernel_async.testing.pytest_plugin`) wraps it in fixtur
 
 from typing import TYPE_CHECKING
 
+from kernel_async._lazy import load_on_first_use
+
 if TYPE_CHECKING:
     from kernel_async.testing._data import (
         deployment_id_for,
@@ -60,22 +62,9 @@ _HOMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Load a public name the first time it is used, from the module that defines it.
+# Each public name loads the first time it is used: the pytest plugin, which pytest loads in
+# every project where the package is installed, brings in the emulator (aiohttp, the client)
+# only for a test that asks for a fixture.
+__getattr__, __dir__ = load_on_first_use(globals(), _HOMES)
 
-    So the pytest plugin, which pytest loads in every project where the package is installed,
-    brings in the emulator (aiohttp, the client) only for a test that asks for a fixture.
-    """
-    home = next((module for module, names in _HOMES.items() if name in names), None)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
-del TYPE_CHECKING
+del TYPE_CHECKING, load_on_first_use
