@@ -215,7 +215,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             if found.first_new is None:
                 accepted = self._place(head, page, was_held)
             else:
-                accepted = self._deliver(page, found.first_new)
+                accepted = self._deliver(page, found.first_new, head)
             return Accepted(accepted.items, accepted.start, accepted.discard, page=page)
         step = page_step(page)
         if step is not None:
@@ -254,7 +254,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             why = "heavy churn" if self._overlap else "a page of one item cannot overlap"
             self._possible_gap(page, f"the page does not reach back to the walk ({why})")
             first_new = self._first_not_behind(page)
-        return self._deliver(page, first_new)
+        return self._deliver(page, first_new, head)
 
     def _schedule(
         self, offset: int, *, bridge: bool = False, first: bool = False, limit: int | None = None
@@ -300,8 +300,8 @@ class WalkPlan(PagePlacement, ChurnWindow):
         self.stats.wasted += len(discard)
         return Accepted((), page.offset, tuple(discard))
 
-    def _deliver(self, page: Page, first_new: int) -> Accepted:
-        """The page is placed: deliver what is new from ``first_new`` on."""
+    def _deliver(self, page: Page, first_new: int, request: Request) -> Accepted:
+        """The page of ``request`` is placed: deliver what is new from ``first_new`` on."""
         items = page.items
         cursor_id = self._cursor.id if self._cursor is not None else None
         indexes: range | list[int]
@@ -339,7 +339,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             # entirely behind the walk (catching up after a long bridge) are not churn.
             pushed_back = not new and 0 < first_new <= len(items)
             self._note_churn(churned=pushed_back and items[first_new - 1].id == cursor_id)
-        if self._unchecked:
+        if request.unchecked:  # as it was requested: this page may have just ended the run
             self.stats.unchecked_pages += 1
         self._bridge_attempts = 0  # placed: the walk knows where it is again
         if new:

@@ -458,10 +458,16 @@ def test_the_first_page_pushed_down_by_inserts_to_the_cursor_is_not_an_error() -
     plan = WalkPlan(start=0, window=1)
     plan.plan(1)
     take(plan, page(0, range(5)))
-    for _ in range(6):
+    for _ in range(CHURN_LIMIT):
         head = plan.head or plan.plan(1)[0]
+        assert not head.unchecked
         take(plan, page(head.offset, range(5), next_offset=head.offset + 5))
-    assert plan.stats.unchecked_pages > 0
+    # The last of them stopped the checking: the next page is the first one unchecked.
+    assert plan.stats.unchecked_pages == 0
+    head = plan.head or plan.plan(1)[0]
+    assert head.unchecked
+    take(plan, page(head.offset, range(5), next_offset=head.offset + 5))
+    assert plan.stats.unchecked_pages == 1
 
 
 def test_the_same_page_for_every_offset_ends_in_a_pagination_error() -> None:
@@ -944,6 +950,7 @@ def test_each_boundary_that_floats_starts_bridging_one_before_it_and_many_go_unc
         delivered += ids(serve(plan, data))
     (request,) = plan.plan(1)
     assert not request.unchecked
+    assert plan.stats.unchecked_pages == 16  # every page requested unchecked, the last included
     assert_in_order_once(delivered, data)
 
 
