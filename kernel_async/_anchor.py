@@ -25,9 +25,19 @@ from typing import Final
 
 from kernel_async._models import Invocation
 
-__all__ = ["Anchor", "counted_alone", "first_after", "tie_ranks"]
+__all__ = [
+    "CHECKED_TIES",
+    "Anchor",
+    "counted_alone",
+    "first_after",
+    "tie_ranks",
+    "ties_out_of_order",
+]
 
 _NO_MARKS: Final[Mapping[str, int]] = MappingProxyType({})
+
+CHECKED_TIES: Final = 1024
+"""How many of the last ties delivered a page is checked against for the order of ties."""
 
 
 class Anchor:
@@ -48,6 +58,10 @@ class Anchor:
             and for a resumed walk the token's last few.
         tie_order: Its ties known by id, in the order delivered, itself last; ``()`` when it
             is its tie's only invocation known (the common case).
+        tie_batches: Where each page's part of ``tie_order`` starts: within one page the
+            order delivered is the server's. Across pages it may not be (a tie that started
+            at that very instant, placed after one the walk delivered before the cursor
+            went). ``()``: each id on its own (a token's, whose pages are not known).
         ties_before: How many of its tie were delivered before ``tie_order``'s first and are
             not named there (only an anchor from a token has any).
         tie_marks: Some of those, with their rank in the tie (0: the first delivered).
@@ -60,6 +74,7 @@ class Anchor:
         "position",
         "recent_ids",
         "started_at",
+        "tie_batches",
         "tie_marks",
         "tie_order",
         "ties_before",
@@ -75,6 +90,7 @@ class Anchor:
         *,
         at: Invocation | None = None,
         tie_order: tuple[str, ...] = (),
+        tie_batches: tuple[int, ...] = (),
         ties_before: int = 0,
         tie_marks: Mapping[str, int] = _NO_MARKS,
     ) -> None:
@@ -87,6 +103,7 @@ class Anchor:
         self.position = position
         self.recent_ids = recent_ids
         self.tie_order = tie_order
+        self.tie_batches = tie_batches
         self.ties_before = ties_before
         self.tie_marks = tie_marks
 
@@ -160,13 +177,15 @@ class Anchor:
             item.id for item in reversed(same) if item is last or item.started_at_ns == nanoseconds
         )
         if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
+            known = before.tie_order or (before.id,)
             return cls(
                 last.id,
                 last.started_at,
                 nanoseconds,
                 position,
                 frozenset(order) | before.recent_ids | {before.id},
-                tie_order=(before.tie_order or (before.id,)) + order,
+                tie_order=known + order,
+                tie_batches=(before.tie_batches if before.tie_order else (0,)) + (len(known),),
                 ties_before=before.ties_before,
                 tie_marks=before.tie_marks,
             )
@@ -177,7 +196,23 @@ class Anchor:
             position,
             frozenset(order),
             tie_order=order if len(order) > 1 else (),
+            tie_batches=(0,) if len(order) > 1 else (),
         )
+
+    def tie_places(self) -> dict[str, tuple[int, int]]:
+        """The last ties known from a page (``tie_batches``): that page's count, and the index.
+
+        The last :data:`CHECKED_TIES` at most: a page of a tie whose order is not stable shows
+        some of them, and a longer tie would cost every page a pass over all of it. A token's
+        ids are left out: which of them came in one page is not known.
+        """
+        places: dict[str, tuple[int, int]] = {}
+        first = max(0, len(self.tie_order) - CHECKED_TIES)
+        ends = (*self.tie_batches, len(self.tie_order))
+        for batch, (start, end) in enumerate(itertools.pairwise(ends)):
+            for index in range(max(start, first), end):
+                places.setdefault(self.tie_order[index], (batch, index))
+        return places
 
     def is_behind(self, item: Invocation) -> bool:
         """Whether ``item`` comes before this anchor in the order (strictly newer)."""
@@ -273,6 +308,35 @@ def counted_alone(
         return False
     before = items[first_new - 1]
     return before.id not in known and before.id != anchor.id and _ties_with(anchor, before)
+
+
+def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
+    """Whether the page shows ties delivered from one page in another order than that page's.
+
+    Within a page the order delivered is the server's, and deletions, insertions and changes
+    of status never reorder the invocations that stay. So ties that came in one page come in
+    that order in every later page, unless the server's order of ties is not stable: one that
+    sorts by ``started_at`` alone may serve a tie in another order at each request (SQL's
+    ``ORDER BY started_at LIMIT ... OFFSET ...`` promises no order among equal keys). Each
+    page is then another sample of the tie, and no position tells which of its ties were
+    delivered. (Ties from different pages may come in another order than delivered on a
+    stable server too: see ``Anchor.tie_batches``.)
+    """
+    if not anchor.tie_batches:
+        return False
+    places = anchor.tie_places()
+    last: dict[int, int] = {}
+    seen: set[str] = set()
+    for item in items:
+        place = places.get(item.id)
+        if place is None or item.id in seen or not _ties_with(anchor, item):
+            continue  # unknown, a repeat (the guard counts it), or not a tie
+        seen.add(item.id)
+        batch, index = place
+        if index < last.get(batch, -1):
+            return True
+        last[batch] = index
+    return False
 
 
 def _ties_with(anchor: Anchor, item: Invocation) -> bool:

@@ -6,7 +6,10 @@ places it, cheapest first: where the overlap puts the cursor (nothing moved: the
 else by ids and by the order (:func:`~kernel_async._anchor.first_after`: after the cursor, or
 after the last invocation delivered recently or newer than it); else not at all: the page
 *floats*, and the plan bridges to it or takes it from the first item not behind the cursor
-(:mod:`kernel_async._walk` tells the whole walk). What is delivered from there on leaves out
+(:mod:`kernel_async._walk` tells the whole walk). Before all that, a page whose ties of the
+cursor come in another order than delivered (:func:`~kernel_async._anchor.ties_out_of_order`)
+says the server's order of ties is not stable: no position can place it, so every tie in it
+the walk has not delivered is taken, and the boundary counted. What is delivered from there on leaves out
 what the walk delivered before (:meth:`_unrepeated`). A boundary the walk cannot check is
 counted in :attr:`~kernel_async.WalkStats.possible_gaps` (:meth:`_possible_gap`; in strict
 mode it raises :class:`~kernel_async.ContinuityError`), never silent.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from kernel_async._anchor import counted_alone, first_after
+from kernel_async._anchor import counted_alone, first_after, ties_out_of_order
 from kernel_async._errors import ContinuityError
 
 if TYPE_CHECKING:
@@ -70,6 +73,12 @@ class PagePlacement:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
+        if cursor.tie_batches and ties_out_of_order(cursor, items):
+            # The server's order of ties is not stable: no position in the page tells which
+            # of its ties are new. Every one the walk has not delivered is taken, never one
+            # twice; those this page did not show may be missed, and are counted.
+            self._possible_gap(page, "the server's order of ties changed between requests")
+            return self._first_unknown_tie(page)
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:
             return expected + 1  # the overlap matched
@@ -85,6 +94,24 @@ class PagePlacement:
             self._possible_gap(page, "the resume's place rests on a count of ties alone")
         # Nothing behind the walk at the head of the list: nothing can be missing before it.
         return first_new if first_new or page.offset == 0 else None
+
+    def _first_unknown_tie(self, page: Page) -> int:
+        """Where delivery starts in a page whose ties come in an order other than delivered.
+
+        At its first invocation not behind the cursor: the delivery leaves out what the walk
+        delivered (by id), so the cursor's ties it has not delivered are taken wherever they
+        are. Not after a resume from inside a tie: ties its token only counted are not known
+        by id, so only what is older than the tie is taken.
+        """
+        cursor = self._cursor
+        assert cursor is not None  # only a page placed against a cursor is checked
+        for index, item in enumerate(page.items):
+            if cursor.is_behind(item):
+                continue
+            if cursor.ties_before and not item.started_at < cursor.started_at:
+                continue  # a tie that may be one the token only counted
+            return index
+        return len(page.items)
 
     def _first_not_behind(self, page: Page) -> int:
         cursor = self._cursor

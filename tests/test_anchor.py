@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel_async import Invocation, ResumeToken
-from kernel_async._anchor import Anchor, counted_alone, first_after
+from kernel_async._anchor import (
+    CHECKED_TIES,
+    Anchor,
+    counted_alone,
+    first_after,
+    ties_out_of_order,
+)
 
 RAW = "2026-05-01T12:00:00.123456789Z"
 
@@ -166,3 +172,86 @@ def test_a_boundary_right_after_a_counted_tie_rests_on_the_count() -> None:
     assert not counted_alone(anchor, (tied(-1, NEWER), tied(300)), 2, known, ends_list=True)
     other = "2026-05-01T12:00:00.123456788Z"  # the same microsecond: not a tie
     assert not counted_alone(anchor, (tied(250, other), tied(700)), 1, known, ends_list=False)
+
+
+# -- the order of ties: stable, as the walk relies on, or not -----------------------------------
+
+
+def _tied(n: int) -> Invocation:
+    return Invocation.from_dict(
+        {
+            "id": f"t{n}",
+            "app_name": "a",
+            "version": "1",
+            "action_name": "b",
+            "started_at": RAW,
+            "status": "running",
+        }
+    )
+
+
+def _walked(*pages: tuple[int, ...]) -> Anchor:
+    """The anchor of a walk that delivered these pages of one tie, in turn."""
+    anchor = None
+    position = -1
+    for numbers in pages:
+        batch = tuple(_tied(n) for n in numbers)
+        position += len(batch)
+        anchor = Anchor.after(batch, position, anchor)
+    assert anchor is not None
+    return anchor
+
+
+def test_an_anchor_knows_which_page_each_tie_came_from() -> None:
+    anchor = _walked((0, 1, 2), (3, 4), (5,))
+    assert anchor.tie_order == ("t0", "t1", "t2", "t3", "t4", "t5")
+    assert anchor.tie_batches == (0, 3, 5)
+    assert anchor.tie_places() == {
+        "t0": (0, 0),
+        "t1": (0, 1),
+        "t2": (0, 2),
+        "t3": (1, 3),
+        "t4": (1, 4),
+        "t5": (2, 5),
+    }
+
+
+def test_ties_of_one_page_in_another_order_say_the_servers_order_is_not_stable() -> None:
+    anchor = _walked((0, 1, 2), (3, 4))
+    page = tuple(_tied(n) for n in (7, 2, 9, 0))  # t2 before t0: they came t0 then t2
+    assert ties_out_of_order(anchor, page)
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 3)))
+
+
+def test_ties_in_the_order_delivered_or_from_different_pages_say_nothing() -> None:
+    anchor = _walked((0, 1, 2), (3, 4))
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (0, 8, 2, 3, 4)))
+    # Across pages the order delivered may differ from the server's on a stable server too
+    # (an invocation that started at the tie's instant, placed after the cursor went).
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (3, 0, 4, 1)))
+    # A repeat is the guard's to count; an id of another instant is not a tie.
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (0, 1, 0, 2)))
+    other = invocation("2026-05-01T12:00:01Z")
+    other_with_id = Invocation.from_dict({**other.to_dict(), "id": "t0"})
+    assert not ties_out_of_order(anchor, (_tied(1), other_with_id))
+
+
+def test_a_tokens_ties_are_not_checked_until_the_walk_delivers_a_page_of_them() -> None:
+    # Which of a token's ids came in one page is not known.
+    anchor = ResumeToken.at({}, _walked((0, 1, 2), (3, 4)), 5).anchor()
+    assert anchor is not None
+    assert anchor.tie_batches == ()
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 2, 0)))
+    resumed = Anchor.after(tuple(_tied(n) for n in (5, 6)), 6, anchor)
+    assert resumed.tie_places() == {"t5": (0, 5), "t6": (0, 6)}
+    assert ties_out_of_order(resumed, tuple(_tied(n) for n in (6, 5)))
+    assert not ties_out_of_order(resumed, tuple(_tied(n) for n in (4, 2, 0, 5, 6)))
+
+
+def test_only_the_last_checked_ties_are_compared() -> None:
+    first = tuple(range(CHECKED_TIES + 10))
+    anchor = _walked(first, (CHECKED_TIES + 10,))
+    assert len(anchor.tie_places()) == CHECKED_TIES
+    assert "t0" not in anchor.tie_places()
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 0)))  # too far back
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (CHECKED_TIES, 20)))

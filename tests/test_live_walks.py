@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kernel_async import APIConnectionError, AsyncKernel, ResumeToken
+from kernel_async import APIConnectionError, AsyncKernel, ContinuityError, ResumeToken
 from kernel_async.testing import KernelEmulator, LiveData, generate_invocations, make_invocation
 
 from conftest import NOW
@@ -281,3 +281,57 @@ async def test_a_token_carries_the_ties_of_its_last_invocation() -> None:
         rest = await walk(client, resume=ResumeToken.parse(str(token)), limit=5)
     assert len(got + rest) == len(set(got + rest))  # nothing twice
     assert set(got + rest) == {i["id"] for i in [*tied, *running(10)]}
+
+
+# -- a server whose order of ties is not stable ----------------------------------------------
+
+
+def one_second(n: int) -> list[dict[str, Any]]:
+    """``n`` invocations that started in the same whole second: one tie."""
+    return [make_invocation(id=f"t{i:04d}", started_at="2026-05-01T00:00:00Z") for i in range(n)]
+
+
+async def test_the_emulator_can_serve_each_tie_in_another_order_at_each_request() -> None:
+    data = api_order(one_second(30) + running(3))
+    emulator = KernelEmulator(data, now=NOW, live=LiveData(seed=3, shuffle_ties=True))
+    async with emulator.client(in_memory=True) as client:
+        orders = [
+            [i.id for i in (await client.invocations.list_page(limit=100)).items] for _ in range(3)
+        ]
+    stable = [i["id"] for i in emulator.list_invocations()]
+    assert all(sorted(order) == sorted(stable) for order in orders)  # the same invocations
+    assert all(order[:3] == stable[:3] for order in orders)  # the newer ones first, in order
+    assert len({tuple(order) for order in orders}) == 3  # the tie in another order each time
+
+
+@pytest.mark.parametrize(("limit", "prefetch"), [(100, None), (10, 1), (10, 4)])
+async def test_ties_in_another_order_at_each_request_are_counted_never_repeated(
+    limit: int, prefetch: int | None
+) -> None:
+    # A server that sorts by started_at alone (SQL promises no order among equal keys) breaks
+    # the order a walk relies on: it cannot be exact, but it delivers nothing twice, takes
+    # every tie it sees, and says so.
+    data = api_order(one_second(500) + running(20))
+    emulator = KernelEmulator(data, now=NOW, live=LiveData(seed=5, shuffle_ties=True))
+    async with emulator.client(in_memory=True) as client:
+        async with client.invocations.list(limit=limit, prefetch=prefetch) as listing:
+            got = [invocation.id async for invocation in listing]
+        assert len(got) == len(set(got))
+        assert listing.possible_gaps > 0
+        assert got[:20] == [f"inv{i:02d}" for i in range(20)]  # before the tie: exact
+        # Strict: the first boundary it cannot check raises (with pages in flight, it may be a
+        # page that floats before one that shows the order changed).
+        with pytest.raises(ContinuityError):
+            await walk(client, limit=limit, prefetch=prefetch, strict=True)
+
+
+async def test_a_stable_order_of_ties_walks_exactly_on_the_same_data() -> None:
+    data = api_order(one_second(500) + running(20))
+    emulator = KernelEmulator(data, now=NOW)
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(limit=10, strict=True) as listing,
+    ):
+        got = [invocation.id async for invocation in listing]
+    assert got == [i["id"] for i in data]
+    assert listing.possible_gaps == 0

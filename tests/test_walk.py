@@ -419,6 +419,56 @@ def test_a_tie_that_moves_the_cursor_back_never_brings_a_delivered_tie_again() -
     assert plan.stats.possible_gaps == 0
 
 
+def test_ties_served_in_another_order_at_each_request_are_counted_never_repeated() -> None:
+    # A server that sorts by started_at alone: each request serves the tie in another order.
+    # The page at 4 shows i2 before i0, which came the other way round in one page: no
+    # position tells which ties are new. Every tie not delivered is taken, none twice, and the
+    # boundary is counted (ties this order put elsewhere may never be seen).
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    assert ids(take(plan, page(0, [0, 1, 2, 3, 4], tied=True))) == [0, 1, 2, 3, 4]
+    plan.plan(1)
+    assert ids(take(plan, page(4, [2, 7, 0, 5, 6], tied=True))) == [7, 5, 6]
+    assert plan.stats.possible_gaps == 1
+    plan.plan(1)
+    last = take(plan, page(8, [6, 5, 8, 9], tied=True, has_more=False))
+    assert ids(last) == [8, 9]  # 6 before 5: they came the other way round, in one page
+    assert plan.stats.possible_gaps == 2
+    assert plan.done
+
+
+def test_strict_mode_refuses_ties_served_in_another_order() -> None:
+    plan = WalkPlan(start=0, window=1, strict=True)
+    plan.plan(1)
+    take(plan, page(0, [0, 1, 2], tied=True))
+    plan.plan(1)
+    with pytest.raises(ContinuityError, match="order of ties changed"):
+        take(plan, page(2, [2, 0, 4], tied=True))
+    assert plan.stats.possible_gaps == 1
+
+
+def test_a_resumed_walk_in_a_tie_takes_no_tie_it_may_have_delivered_when_the_order_breaks() -> None:
+    # The token counted ties it could not name: on a server whose tie order is not stable,
+    # none of the tie can be told apart from those, so only what is older is taken.
+    anchor = Anchor(
+        "i9",
+        T0,
+        int(T0.timestamp()) * 10**9,
+        9,
+        frozenset({"i8"}),
+        tie_order=("i8", "i9"),
+        ties_before=8,
+    )
+    plan = WalkPlan(start=9, anchor=anchor, window=1)
+    plan.plan(1)
+    assert ids(take(plan, page(9, [9, 10, 11], limit=3, tied=True))) == [10, 11]
+    plan.plan(1)
+    shuffled = take(plan, page(11, [11, 10, 3, 12, 20], limit=3, tied=True))
+    assert plan.stats.possible_gaps == 1
+    assert ids(shuffled) == []  # every tie here may be one the token only counted
+    assert plan.done is False
+
+
 def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> None:
     # It proves nothing about the offsets its X-Next-Offset would skip (audit r3).
     plan = WalkPlan(start=0, window=1)

@@ -11,7 +11,11 @@ both on a *logical* clock, so a run is reproducible:
   scripted by the test (``script={tick: change}``);
 * with ``reorder``, concurrent requests are held until no new one arrives (for ``hold_steps``
   turns of the event loop in process, or ``hold`` seconds over TCP) and then answered in a
-  seeded random order, each computed from the data at its turn.
+  seeded random order, each computed from the data at its turn;
+* with ``shuffle_ties``, every data response serves each tie (invocations that share a
+  ``started_at`` to the nanosecond) in a new seeded random order, as a server that sorts by
+  ``started_at`` alone may (SQL promises no order among equal keys). That breaks the stable
+  order walks rely on: a walk can no longer be exact, and says so in ``possible_gaps``.
 
 In process (``emulator.client(in_memory=True)``) nothing depends on timing, so the same seed
 replays the same walk exactly; over TCP the changes and the permutation are the same, but which
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import math
 import random
 import string
@@ -31,7 +36,7 @@ from typing import Any, Protocol
 
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
 from kernel_async.testing._data import generate_invocations
-from kernel_async.testing._store import InvocationStore, started_between
+from kernel_async.testing._store import InvocationStore, Record, started_between
 
 __all__ = ["Churn", "LiveData"]
 
@@ -72,6 +77,7 @@ class LiveData:
         hold: Over TCP, seconds to wait for more requests before answering a held batch.
         hold_steps: In process, event-loop turns to wait for more requests.
         until: Stop the random changes after this tick (``None``: never).
+        shuffle_ties: Serve each tie in a new random order at every data response.
     """
 
     def __init__(
@@ -85,9 +91,12 @@ class LiveData:
         hold: float = 0.002,
         hold_steps: int = 4,
         until: int | None = None,
+        shuffle_ties: bool = False,
     ) -> None:
         if not 0 <= rate < math.inf:
             raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
+        if not isinstance(shuffle_ties, bool):
+            raise TypeError(f"shuffle_ties must be a bool, not {type(shuffle_ties).__name__}")
         if not 0 <= hold < math.inf or isinstance(hold_steps, bool) or hold_steps < 0:
             raise ValueError("hold must be a finite number of seconds >= 0, hold_steps an int >= 0")
         try:
@@ -109,6 +118,7 @@ class LiveData:
         self.hold = hold
         self.hold_steps = hold_steps
         self.until = until
+        self.shuffle_ties = shuffle_ties
         # Its own stream: seeded like the data, it would replay the data's draws (and ids).
         self.random = random.Random(f"live-data|{seed}")  # noqa: S311 - reproducible
         self._pending: list[asyncio.Future[None]] = []
@@ -160,6 +170,17 @@ class LiveData:
             if rfc3339_to_epoch_ns(now) > rfc3339_to_epoch_ns(started):
                 started = now
             store.add(_new_invocation(rng, emulator, started, rng.choice(("queued", "running"))))
+
+    def served_order(self, records: list[Record]) -> list[Record]:
+        """The order a data response serves ``records`` in: each tie shuffled, if asked."""
+        if not self.shuffle_ties:
+            return records
+        served: list[Record] = []
+        for _, tie in itertools.groupby(records, key=lambda record: record.started_at_ns):
+            group = list(tie)
+            self.random.shuffle(group)
+            served += group
+        return served
 
     # -- answering out of order ------------------------------------------------------------
 
