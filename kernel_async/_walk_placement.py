@@ -9,8 +9,8 @@ after the last invocation delivered recently or newer than it); else not at all:
 (:mod:`kernel_async._walk` tells the whole walk). Before all that, a page whose ties of the
 cursor come in another order than delivered (:func:`~kernel_async._anchor.ties_out_of_order`)
 says the server's order of ties is not stable: no position can place it, so every tie in it
-the walk has not delivered is taken, and the boundary counted. What is delivered from there on leaves out
-what the walk delivered before (:meth:`_unrepeated`). A boundary the walk cannot check is
+the walk has not delivered is taken, and the boundary counted. What is delivered from there
+on leaves out what the walk delivered before (:meth:`_unrepeated`). A boundary the walk cannot check is
 counted in :attr:`~kernel_async.WalkStats.possible_gaps` (:meth:`_possible_gap`; in strict
 mode it raises :class:`~kernel_async.ContinuityError`), never silent.
 
