@@ -10,9 +10,10 @@ after the last invocation delivered recently or newer than it); else not at all:
 cursor come in another order than delivered (:func:`~kernel_async._anchor.ties_out_of_order`)
 says the server's order of ties is not stable: no position can place it, so every tie in it
 the walk has not delivered is taken, and the boundary counted. What is delivered from there
-on leaves out what the walk delivered before (:meth:`_unrepeated`). A boundary the walk cannot check is
-counted in :attr:`~kernel_async.WalkStats.possible_gaps` (:meth:`_possible_gap`; in strict
-mode it raises :class:`~kernel_async.ContinuityError`), never silent.
+on leaves out what the walk delivered before (:meth:`_unrepeated`). A boundary the walk
+cannot check is counted in :attr:`~kernel_async.WalkStats.possible_gaps`
+(:meth:`_possible_gap`; in strict mode it raises :class:`~kernel_async.ContinuityError`),
+never silent.
 
 :class:`PagePlacement` is a base of the plan (:class:`~kernel_async._walk.WalkPlan`), which
 holds the state it reads (set up in the plan's ``__init__``) and decides what to do with a
