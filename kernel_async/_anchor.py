@@ -26,18 +26,17 @@ from typing import Final
 from kernel_async._models import Invocation
 
 __all__ = [
-    "CHECKED_TIES",
     "Anchor",
     "counted_alone",
     "first_after",
     "tie_ranks",
     "ties_out_of_order",
+    "ties_with",
 ]
 
 _NO_MARKS: Final[Mapping[str, int]] = MappingProxyType({})
-
-CHECKED_TIES: Final = 1024
-"""How many of the last ties delivered a page is checked against for the order of ties."""
+_NO_PREDS: Final[dict[str, str]] = {}  # never written to: anchors with preds get their own
+_ANCESTORS_CHECKED: Final = 256  # how far back ties_out_of_order follows a tie's preds
 
 
 class Anchor:
@@ -58,10 +57,6 @@ class Anchor:
             and for a resumed walk the token's last few.
         tie_order: Its ties known by id, in the order delivered, itself last; ``()`` when it
             is its tie's only invocation known (the common case).
-        tie_batches: Where each page's part of ``tie_order`` starts: within one page the
-            order delivered is the server's. Across pages it may not be (a tie that started
-            at that very instant, placed after one the walk delivered before the cursor
-            went). ``()``: each id on its own (a token's, whose pages are not known).
         ties_before: How many of its tie were delivered before ``tie_order``'s first and are
             not named there (only an anchor from a token has any).
         tie_marks: Some of those, with their rank in the tie (0: the first delivered).
@@ -69,12 +64,12 @@ class Anchor:
 
     __slots__ = (
         "_at",
+        "_preds",
         "_started_at_ns",
         "id",
         "position",
         "recent_ids",
         "started_at",
-        "tie_batches",
         "tie_marks",
         "tie_order",
         "ties_before",
@@ -90,7 +85,6 @@ class Anchor:
         *,
         at: Invocation | None = None,
         tie_order: tuple[str, ...] = (),
-        tie_batches: tuple[int, ...] = (),
         ties_before: int = 0,
         tie_marks: Mapping[str, int] = _NO_MARKS,
     ) -> None:
@@ -103,9 +97,9 @@ class Anchor:
         self.position = position
         self.recent_ids = recent_ids
         self.tie_order = tie_order
-        self.tie_batches = tie_batches
         self.ties_before = ties_before
         self.tie_marks = tie_marks
+        self._preds: dict[str, str] = _NO_PREDS  # see tie_preds()
 
     @property
     def started_at_ns(self) -> int:
@@ -154,14 +148,25 @@ class Anchor:
         return cls(item.id, item.started_at, None, position, recent_ids, at=item)
 
     @classmethod
-    def after(cls, batch: tuple[Invocation, ...], position: int, before: Anchor | None) -> Anchor:
+    def after(
+        cls,
+        batch: tuple[Invocation, ...],
+        position: int,
+        before: Anchor | None,
+        *,
+        shown: tuple[Invocation, ...] = (),
+        start: int = 0,
+    ) -> Anchor:
         """The anchor at the last of ``batch`` (delivered after ``before``), with its ties.
 
         Ties are in a stable server order that the walk cannot derive, so it remembers every
         invocation of the tie it delivered: a page that lost its cursor still places them behind
         the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
-        Costs a comparison or two per page, and a nanosecond parse when the last ties with the
-        one before it at the microsecond (or is the batch's only item).
+        ``shown`` is the page the batch came from, starting at ``start``: the tie the walk knew
+        that it showed last before the batch came before the batch in the server's order
+        (see :meth:`tie_preds`). Costs a comparison or two per page, and a nanosecond parse
+        when the last ties with the one before it at the microsecond (or is the batch's only
+        item).
         """
         last = batch[-1]
         same = []
@@ -177,42 +182,59 @@ class Anchor:
             item.id for item in reversed(same) if item is last or item.started_at_ns == nanoseconds
         )
         if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
-            known = before.tie_order or (before.id,)
-            return cls(
+            anchor = cls(
                 last.id,
                 last.started_at,
                 nanoseconds,
                 position,
                 frozenset(order) | before.recent_ids | {before.id},
-                tie_order=known + order,
-                tie_batches=(before.tie_batches if before.tie_order else (0,)) + (len(known),),
+                tie_order=(before.tie_order or (before.id,)) + order,
                 ties_before=before.ties_before,
                 tie_marks=before.tie_marks,
             )
-        return cls(
+            # Shared along the walk's anchors, each adding its page: built anew for each, the
+            # preds would cost every page a pass over the whole tie.
+            preds = before._preds if before._preds is not _NO_PREDS else {}
+            known = before.recent_ids | {before.id}
+            previous = next(
+                (
+                    item.id
+                    for item in reversed(shown[:start])
+                    if item.id in known and item.started_at_ns == nanoseconds
+                ),
+                None,
+            )
+            for id_ in order:
+                if previous is not None and id_ != previous:
+                    preds.setdefault(id_, previous)
+                previous = id_
+            anchor._preds = preds
+            return anchor
+        anchor = cls(
             last.id,
             last.started_at,
             nanoseconds,
             position,
             frozenset(order),
             tie_order=order if len(order) > 1 else (),
-            tie_batches=(0,) if len(order) > 1 else (),
         )
+        if len(order) > 1:
+            anchor._preds = {later: earlier for earlier, later in itertools.pairwise(order)}
+        return anchor
 
-    def tie_places(self) -> dict[str, tuple[int, int]]:
-        """The last ties known from a page (``tie_batches``): that page's count, and the index.
+    def tie_preds(self) -> Mapping[str, str]:
+        """For each tie the walk delivered, the tie it knew that a page showed right before it.
 
-        The last :data:`CHECKED_TIES` at most: a page of a tie whose order is not stable shows
-        some of them, and a longer tie would cost every page a pass over all of it. A token's
-        ids are left out: which of them came in one page is not known.
+        On a stable server that one comes before it in the server's order, for good: a
+        deletion, an insertion or a change of status moves no invocation past another. So
+        following these links back from a tie gives ties that always come before it. The
+        order delivered says less: a tie that started at the cursor's very instant may be
+        delivered after ties that come after it (placed after one delivered before, once
+        the cursor went). A token's ids have none: which of them came in one page is not
+        known. Shared with the anchors made after this one in the same tie (each adds its
+        page): read it, never change it.
         """
-        places: dict[str, tuple[int, int]] = {}
-        first = max(0, len(self.tie_order) - CHECKED_TIES)
-        ends = (*self.tie_batches, len(self.tie_order))
-        for batch, (start, end) in enumerate(itertools.pairwise(ends)):
-            for index in range(max(start, first), end):
-                places.setdefault(self.tie_order[index], (batch, index))
-        return places
+        return self._preds
 
     def is_behind(self, item: Invocation) -> bool:
         """Whether ``item`` comes before this anchor in the order (strictly newer)."""
@@ -307,37 +329,43 @@ def counted_alone(
     if not anchor.ties_before or not first_new or (first_new == len(items) and not ends_list):
         return False
     before = items[first_new - 1]
-    return before.id not in known and before.id != anchor.id and _ties_with(anchor, before)
+    return before.id not in known and before.id != anchor.id and ties_with(anchor, before)
 
 
 def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
-    """Whether the page shows ties delivered from one page in another order than that page's.
+    """Whether the page shows a tie the walk delivered before one that comes before it.
 
-    Within a page the order delivered is the server's, and deletions, insertions and changes
-    of status never reorder the invocations that stay. So ties that came in one page come in
-    that order in every later page, unless the server's order of ties is not stable: one that
-    sorts by ``started_at`` alone may serve a tie in another order at each request (SQL's
-    ``ORDER BY started_at LIMIT ... OFFSET ...`` promises no order among equal keys). Each
-    page is then another sample of the tie, and no position tells which of its ties were
-    delivered. (Ties from different pages may come in another order than delivered on a
-    stable server too: see ``Anchor.tie_batches``.)
+    "Comes before" as pages showed it (:meth:`Anchor.tie_preds`, followed back a few hundred
+    ties at most): on a stable server that never changes, so a page that shows the other
+    order says the server's order of ties is not stable. One that sorts by ``started_at``
+    alone may serve a tie in another order at each request (SQL's ``ORDER BY started_at
+    LIMIT ... OFFSET ...`` promises no order among equal keys); each page is then another
+    sample of the tie, and no position tells which of its ties were delivered.
     """
-    if not anchor.tie_batches:
+    preds = anchor.tie_preds()
+    if not preds:
         return False
-    places = anchor.tie_places()
-    last: dict[int, int] = {}
-    seen: set[str] = set()
-    for item in items:
-        place = places.get(item.id)
-        if place is None or item.id in seen or not _ties_with(anchor, item):
-            continue  # unknown, a repeat (the guard counts it), or not a tie
-        seen.add(item.id)
-        batch, index = place
-        if index < last.get(batch, -1):
-            return True
-        last[batch] = index
+    known = anchor.recent_ids
+    positions: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if (
+            (item.id in known or item.id == anchor.id)
+            and item.id not in positions
+            and ties_with(anchor, item)
+        ):
+            positions[item.id] = index
+    for id_, index in positions.items():
+        earlier = preds.get(id_)
+        for _ in range(_ANCESTORS_CHECKED):
+            if earlier is None:
+                break
+            shown_at = positions.get(earlier)
+            if shown_at is not None and shown_at > index:
+                return True
+            earlier = preds.get(earlier)
     return False
 
 
-def _ties_with(anchor: Anchor, item: Invocation) -> bool:
+def ties_with(anchor: Anchor, item: Invocation) -> bool:
+    """Whether ``item`` started at the anchor's very instant, to the nanosecond."""
     return item.started_at == anchor.started_at and item.started_at_ns == anchor.started_at_ns

@@ -112,6 +112,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
         self._floats: deque[bool] = deque(maxlen=CHURN_WINDOW)
         self._unchecked = False  # churn beyond what bridging can keep up with
         self._moved = False  # a page floated once: the data changes under this walk
+        self._ties_unstable = False  # a page showed ties in another order than delivered
         self._guard = ServerGuard(strict=strict)
         self.stats = WalkStats(window=self._max_window, peak_window=self._max_window)
 
@@ -347,7 +348,9 @@ class WalkPlan(PagePlacement, ChurnWindow):
         if new:
             self._delivered += len(new)
             self._recent.append(new)
-            self._cursor = Anchor.after(new, page.offset + indexes[-1], self._cursor)
+            self._cursor = Anchor.after(
+                new, page.offset + indexes[-1], self._cursor, shown=items, start=indexes[0]
+            )
         if self._done or not page.has_more or page.next_offset is None:
             self._complete = not page.has_more and not cut_short
             self._done = True

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from kernel_async._anchor import counted_alone, first_after, ties_out_of_order
+from kernel_async._anchor import counted_alone, first_after, ties_out_of_order, ties_with
 from kernel_async._errors import ContinuityError
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class PagePlacement:
         _strict: bool
         _step: int | None
         _moved: bool
+        _ties_unstable: bool
         stats: WalkStats
 
     @property
@@ -74,11 +75,16 @@ class PagePlacement:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
-        if cursor.tie_batches and ties_out_of_order(cursor, items):
+        if cursor.tie_preds() and ties_out_of_order(cursor, items):
             # The server's order of ties is not stable: no position in the page tells which
             # of its ties are new. Every one the walk has not delivered is taken, never one
             # twice; those this page did not show may be missed, and are counted.
+            self._ties_unstable = True
             self._possible_gap(page, "the server's order of ties changed between requests")
+            return self._first_unknown_tie(page)
+        if self._ties_unstable and self._unknown_tie_in(items):
+            # Known since an earlier page: every page with a tie to take is taken by id.
+            self._possible_gap(page, "the server's order of ties is not stable")
             return self._first_unknown_tie(page)
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:
@@ -96,6 +102,23 @@ class PagePlacement:
         # Nothing behind the walk at the head of the list: nothing can be missing before it.
         return first_new if first_new or page.offset == 0 else None
 
+    def _unknown_tie_in(self, items: tuple[Invocation, ...]) -> bool:
+        """Whether the page shows a tie of the cursor that the walk has not delivered.
+
+        Never after a resume from inside a tie: its token only counted some of the ties.
+        """
+        cursor = self._cursor
+        assert cursor is not None
+        if cursor.ties_before:
+            return False
+        recent: set[str] | None = None
+        for item in items:
+            if item.started_at == cursor.started_at and ties_with(cursor, item):
+                recent = self._recent_ids() if recent is None else recent
+                if item.id not in recent:
+                    return True
+        return False
+
     def _first_unknown_tie(self, page: Page) -> int:
         """Where delivery starts in a page whose ties come in an order other than delivered.
 
@@ -109,7 +132,7 @@ class PagePlacement:
         for index, item in enumerate(page.items):
             if cursor.is_behind(item):
                 continue
-            if cursor.ties_before and not item.started_at < cursor.started_at:
+            if cursor.ties_before and ties_with(cursor, item):
                 continue  # a tie that may be one the token only counted
             return index
         return len(page.items)

@@ -99,11 +99,12 @@ class WalkStats:
         window: The pages the walk may have in flight now.
         peak_window: The most it had.
         reduced_window_pages: Pages delivered while churn kept the window below ``prefetch``.
-        unchecked_pages: Pages walked one at a time without bridging, because the data
-            changed faster than the walk could check (more than
+        unchecked_pages: Pages requested one at a time without bridging, because the data
+            changed faster than the walk could check (from
             :data:`~kernel_async._walk.CHURN_LIMIT` of the last
-            :data:`~kernel_async._walk.CHURN_WINDOW` pages floated); a page there that floats
-            counts in ``possible_gaps``.
+            :data:`~kernel_async._walk.CHURN_WINDOW` pages on, floating or bringing nothing
+            new, until the last sixteen all went well); a page there that floats counts in
+            ``possible_gaps``.
     """
 
     requests: int = 0

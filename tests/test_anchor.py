@@ -8,7 +8,6 @@ import pytest
 
 from kernel_async import Invocation, ResumeToken
 from kernel_async._anchor import (
-    CHECKED_TIES,
     Anchor,
     counted_alone,
     first_after,
@@ -191,67 +190,71 @@ def _tied(n: int) -> Invocation:
 
 
 def _walked(*pages: tuple[int, ...]) -> Anchor:
-    """The anchor of a walk that delivered these pages of one tie, in turn."""
+    """The anchor of a walk that delivered these pages of one tie, in turn, each page
+    starting with the last tie delivered (the overlap)."""
     anchor = None
     position = -1
     for numbers in pages:
         batch = tuple(_tied(n) for n in numbers)
+        shown = batch if anchor is None else (_tied(int(anchor.id[1:])), *batch)
         position += len(batch)
-        anchor = Anchor.after(batch, position, anchor)
+        anchor = Anchor.after(batch, position, anchor, shown=shown, start=len(shown) - len(batch))
     assert anchor is not None
     return anchor
 
 
-def test_an_anchor_knows_which_page_each_tie_came_from() -> None:
+def test_an_anchor_knows_which_tie_a_page_showed_before_each() -> None:
     anchor = _walked((0, 1, 2), (3, 4), (5,))
     assert anchor.tie_order == ("t0", "t1", "t2", "t3", "t4", "t5")
-    assert anchor.tie_batches == (0, 3, 5)
-    assert anchor.tie_places() == {
-        "t0": (0, 0),
-        "t1": (0, 1),
-        "t2": (0, 2),
-        "t3": (1, 3),
-        "t4": (1, 4),
-        "t5": (2, 5),
-    }
+    assert anchor.tie_preds() == {"t1": "t0", "t2": "t1", "t3": "t2", "t4": "t3", "t5": "t4"}
 
 
-def test_ties_of_one_page_in_another_order_say_the_servers_order_is_not_stable() -> None:
+def test_a_tie_shown_before_one_that_came_before_it_says_the_order_is_not_stable() -> None:
     anchor = _walked((0, 1, 2), (3, 4))
-    page = tuple(_tied(n) for n in (7, 2, 9, 0))  # t2 before t0: they came t0 then t2
-    assert ties_out_of_order(anchor, page)
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (7, 2, 9, 0)))  # t0 ... t2
     assert ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 3)))
-
-
-def test_ties_in_the_order_delivered_or_from_different_pages_say_nothing() -> None:
-    anchor = _walked((0, 1, 2), (3, 4))
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 8, 0)))  # across pages
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (0, 8, 2, 3, 4)))
-    # Across pages the order delivered may differ from the server's on a stable server too
-    # (an invocation that started at the tie's instant, placed after the cursor went).
-    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (3, 0, 4, 1)))
-    # A repeat is the guard's to count; an id of another instant is not a tie.
-    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (0, 1, 0, 2)))
+
+
+def test_ties_delivered_out_of_the_servers_order_say_nothing_where_no_page_showed_it() -> None:
+    # On a stable server, t5 started at the tie's instant and sorts between t0 and t1: the
+    # walk, whose cursor t2 went, placed it after t0, the only tie it knew in that page.
+    first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2)), 2, None)
+    shown = (_tied(0), _tied(5))
+    anchor = Anchor.after((_tied(5),), 3, first, shown=shown, start=1)
+    assert anchor.tie_order == ("t0", "t1", "t2", "t5")  # delivered after t1 and t2
+    assert anchor.tie_preds()["t5"] == "t0"
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 1, 3)))  # the server's
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 0)))
+
+
+def test_repeats_and_other_instants_say_nothing() -> None:
+    anchor = _walked((0, 1, 2), (3, 4))
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (0, 1, 0, 2)))  # the guard's
     other = invocation("2026-05-01T12:00:01Z")
-    other_with_id = Invocation.from_dict({**other.to_dict(), "id": "t0"})
-    assert not ties_out_of_order(anchor, (_tied(1), other_with_id))
+    later_t0 = Invocation.from_dict({**other.to_dict(), "id": "t0"})
+    assert not ties_out_of_order(anchor, (_tied(1), later_t0))
 
 
 def test_a_tokens_ties_are_not_checked_until_the_walk_delivers_a_page_of_them() -> None:
     # Which of a token's ids came in one page is not known.
     anchor = ResumeToken.at({}, _walked((0, 1, 2), (3, 4)), 5).anchor()
     assert anchor is not None
-    assert anchor.tie_batches == ()
+    assert anchor.tie_preds() == {}
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 2, 0)))
-    resumed = Anchor.after(tuple(_tied(n) for n in (5, 6)), 6, anchor)
-    assert resumed.tie_places() == {"t5": (0, 5), "t6": (0, 6)}
-    assert ties_out_of_order(resumed, tuple(_tied(n) for n in (6, 5)))
-    assert not ties_out_of_order(resumed, tuple(_tied(n) for n in (4, 2, 0, 5, 6)))
+    shown = (_tied(4), _tied(5), _tied(6))
+    resumed = Anchor.after((_tied(5), _tied(6)), 6, anchor, shown=shown, start=1)
+    assert resumed.tie_preds() == {"t5": "t4", "t6": "t5"}
+    assert ties_out_of_order(resumed, tuple(_tied(n) for n in (6, 4)))
+    assert not ties_out_of_order(resumed, tuple(_tied(n) for n in (2, 0, 4, 5, 6)))
 
 
-def test_only_the_last_checked_ties_are_compared() -> None:
-    first = tuple(range(CHECKED_TIES + 10))
-    anchor = _walked(first, (CHECKED_TIES + 10,))
-    assert len(anchor.tie_places()) == CHECKED_TIES
-    assert "t0" not in anchor.tie_places()
-    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 0)))  # too far back
-    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (CHECKED_TIES, 20)))
+def test_the_preds_of_a_long_tie_grow_page_by_page() -> None:
+    # Shared along the walk's anchors, each adding its page: no pass over the whole tie.
+    anchor = _walked(tuple(range(5000)), (5000, 5001), (5002,))
+    preds = anchor.tie_preds()
+    assert len(preds) == 5002
+    assert preds["t5002"] == "t5001"
+    assert ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 4800)))
+    assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 10)))  # too far back

@@ -5,7 +5,8 @@ Each walk draws from its seed: the data (0-300 invocations, in one walk of five 
 window (a fixed prefetch of 1-16, or adaptive up to 1-16), and a live-data mode: random inserts
 at the head and in the middle, deletes and status changes at a random rate, with concurrent
 requests answered in a seeded random order, each from the data at its turn. The walk runs in
-process (``emulator.client(in_memory=True)``), so every seed replays exactly.
+process (``emulator.client(in_memory=True)``), so every seed with a fixed prefetch replays
+exactly (the adaptive window steers by the time pages take).
 
 For every walk: no invocation that matched the filters for the whole walk is lost, none is
 delivered twice, none out of the API's order; ``possible_gaps`` stays 0. Up to the churn rate

@@ -304,25 +304,47 @@ async def test_the_emulator_can_serve_each_tie_in_another_order_at_each_request(
     assert len({tuple(order) for order in orders}) == 3  # the tie in another order each time
 
 
-@pytest.mark.parametrize(("limit", "prefetch"), [(100, None), (10, 1), (10, 4)])
-async def test_ties_in_another_order_at_each_request_are_counted_never_repeated(
-    limit: int, prefetch: int | None
-) -> None:
+async def test_a_page_inside_a_shuffled_tie_is_a_sample_of_the_whole_tie() -> None:
+    data = api_order(one_second(1000))
+    emulator = KernelEmulator(data, now=NOW, live=LiveData(seed=1, shuffle_ties=True))
+    async with emulator.client(in_memory=True) as client:
+        pages = [await client.invocations.list_page(limit=10, offset=500) for _ in range(20)]
+    shown = [invocation.id for page in pages for invocation in page.items]
+    assert all(len({i.id for i in page.items}) == 10 for page in pages)  # no repeats in one
+    assert len(set(shown)) > 100  # from all over the tie, not positions 500-509 reordered
+
+
+async def test_a_tie_in_another_order_at_each_request_is_noticed_and_taken_by_id() -> None:
     # A server that sorts by started_at alone (SQL promises no order among equal keys) breaks
-    # the order a walk relies on: it cannot be exact, but it delivers nothing twice, takes
-    # every tie it sees, and says so.
+    # the order a walk relies on: it cannot be exact. The first page of the tie after the
+    # first shows ties in another order than a page did before: the walk counts it, and from
+    # then on takes every tie a page shows that it has not delivered, none twice.
     data = api_order(one_second(500) + running(20))
     emulator = KernelEmulator(data, now=NOW, live=LiveData(seed=5, shuffle_ties=True))
     async with emulator.client(in_memory=True) as client:
-        async with client.invocations.list(limit=limit, prefetch=prefetch) as listing:
+        async with client.invocations.list(limit=100, prefetch=1) as listing:
             got = [invocation.id async for invocation in listing]
         assert len(got) == len(set(got))
-        assert listing.possible_gaps > 0
         assert got[:20] == [f"inv{i:02d}" for i in range(20)]  # before the tie: exact
-        # Strict: the first boundary it cannot check raises (with pages in flight, it may be a
-        # page that floats before one that shows the order changed).
-        with pytest.raises(ContinuityError):
-            await walk(client, limit=limit, prefetch=prefetch, strict=True)
+        assert listing.possible_gaps >= 4  # each page of the tie after the first
+        assert len(got) - 20 >= 250  # of 500: each page another sample of the tie
+        with pytest.raises(ContinuityError, match="order of ties changed"):
+            await walk(client, limit=100, prefetch=1, strict=True)
+
+
+@pytest.mark.parametrize(("limit", "prefetch"), [(10, 1), (10, 4), (37, None)])
+async def test_a_tie_in_another_order_at_each_request_is_never_delivered_twice(
+    limit: int, prefetch: int | None
+) -> None:
+    data = api_order(one_second(500) + running(20))
+    emulator = KernelEmulator(data, now=NOW, live=LiveData(seed=5, shuffle_ties=True))
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(limit=limit, prefetch=prefetch) as listing,
+    ):
+        got = [invocation.id async for invocation in listing]
+    assert len(got) == len(set(got))
+    assert listing.possible_gaps > 0
 
 
 async def test_a_stable_order_of_ties_walks_exactly_on_the_same_data() -> None:

@@ -469,6 +469,46 @@ def test_a_resumed_walk_in_a_tie_takes_no_tie_it_may_have_delivered_when_the_ord
     assert plan.done is False
 
 
+def test_once_the_order_broke_a_resumed_walk_takes_what_is_older_than_the_tie() -> None:
+    # Older by a few nanoseconds is older: only the very instant is a tie (review r9).
+    def at(offset: int, *items: Invocation, more: bool = True) -> Page:
+        return Page(
+            items=items,
+            offset=offset,
+            limit=3,
+            has_more=more,
+            next_offset=offset + 3 if more else None,
+        )
+
+    t0_ns = int(T0.timestamp()) * 10**9
+    anchor = Anchor(
+        "i9", T0, t0_ns + 500, 9, frozenset({"i8"}), tie_order=("i8", "i9"), ties_before=8
+    )
+    plan = WalkPlan(start=9, anchor=anchor, window=1)
+    plan.plan(1)
+    tie = [at_ns(f"i{n}", 500) for n in range(12)]
+    assert [i.id for i in take(plan, at(9, tie[9], tie[10], tie[11])).items] == ["i10", "i11"]
+    plan.plan(1)
+    older = (at_ns("older_b", 400), at_ns("older_a", 300))
+    accepted = take(plan, at(11, tie[11], tie[10], tie[3], *older, more=False))
+    assert [item.id for item in accepted.items] == ["older_b", "older_a"]
+    assert plan.stats.possible_gaps == 1
+    assert plan.done
+
+
+def test_once_the_order_broke_every_tie_a_page_shows_is_taken_by_id() -> None:
+    # Noticed on one page; on the next, the cursor's place would leave i6 behind (it comes
+    # before the cursor there): taken all the same, and the boundary counted.
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, [0, 1, 2, 3, 4], tied=True))
+    plan.plan(1)
+    assert ids(take(plan, page(4, [2, 7, 0, 5, 8], tied=True))) == [7, 5, 8]
+    plan.plan(1)
+    assert ids(take(plan, page(8, [6, 8, 9, 10, 11], tied=True))) == [6, 9, 10, 11]
+    assert plan.stats.possible_gaps == 2
+
+
 def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> None:
     # It proves nothing about the offsets its X-Next-Offset would skip (audit r3).
     plan = WalkPlan(start=0, window=1)

@@ -383,7 +383,7 @@ class KernelEmulator:
                 self.live.before_response(self, self._store)
             matches = self._filter(query)
             if self.live is not None:
-                matches = self.live.served_order(matches)
+                matches = self.live.served_order(matches, offset_value, limit)
         except BadRequest as exc:
             return error_answer(400, "bad_request", exc.message, request_id)
         self._store.tick += 1

@@ -15,18 +15,20 @@ both on a *logical* clock, so a run is reproducible:
 * with ``shuffle_ties``, every data response serves each tie (invocations that share a
   ``started_at`` to the nanosecond) in a new seeded random order, as a server that sorts by
   ``started_at`` alone may (SQL promises no order among equal keys). That breaks the stable
-  order walks rely on: a walk can no longer be exact, and says so in ``possible_gaps``.
+  order walks rely on: a walk can no longer be exact. It says so in ``possible_gaps`` once
+  it notices, which for a tie of a few invocations is a matter of chance.
 
-In process (``emulator.client(in_memory=True)``) nothing depends on timing, so the same seed
-replays the same walk exactly; over TCP the changes and the permutation are the same, but which
-requests are held together depends on when they arrive.
+In process (``emulator.client(in_memory=True)``), with a fixed ``prefetch`` (the adaptive
+window steers by time), nothing depends on timing, so the same seed replays the same walk
+exactly; over TCP the changes and the permutation are the same, but which requests are held
+together depends on when they arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import enum
-import itertools
 import math
 import random
 import string
@@ -121,6 +123,8 @@ class LiveData:
         self.shuffle_ties = shuffle_ties
         # Its own stream: seeded like the data, it would replay the data's draws (and ids).
         self.random = random.Random(f"live-data|{seed}")  # noqa: S311 - reproducible
+        # Another stream for the order of ties: shuffling does not change the changes drawn.
+        self._tie_random = random.Random(f"live-data-ties|{seed}")  # noqa: S311
         self._pending: list[asyncio.Future[None]] = []
         self._release: asyncio.Handle | None = None
 
@@ -171,15 +175,27 @@ class LiveData:
                 started = now
             store.add(_new_invocation(rng, emulator, started, rng.choice(("queued", "running"))))
 
-    def served_order(self, records: list[Record]) -> list[Record]:
-        """The order a data response serves ``records`` in: each tie shuffled, if asked."""
-        if not self.shuffle_ties:
+    def served_order(self, records: list[Record], offset: int, limit: int) -> list[Record]:
+        """The order a data response serves ``records`` in (a copy, or ``records`` itself).
+
+        With ``shuffle_ties``, the part of each tie that falls in the page at ``offset`` is a
+        fresh random sample of the whole tie, as a server that shuffles the tie at every
+        request serves it: only the page is drawn, so a tie of any size costs the page.
+        """
+        if not self.shuffle_ties or offset >= len(records):
             return records
-        served: list[Record] = []
-        for _, tie in itertools.groupby(records, key=lambda record: record.started_at_ns):
-            group = list(tie)
-            self.random.shuffle(group)
-            served += group
+        served = list(records)
+        end = min(offset + limit, len(records))
+        start = offset
+        while start < end:
+            # The records are newest first: the tie is a run of one key, found by bisection.
+            key = records[start].sort_key[0]
+            low = bisect.bisect_left(records, key, hi=start, key=_newest_first)
+            high = bisect.bisect_right(records, key, lo=start, key=_newest_first)
+            stop = min(high, end)
+            drawn = self._tie_random.sample(range(low, high), stop - start)
+            served[start:stop] = [records[index] for index in drawn]
+            start = stop
         return served
 
     # -- answering out of order ------------------------------------------------------------
@@ -216,6 +232,10 @@ class LiveData:
         batch, self._pending, self._release = self._pending, [], None
         for future in batch:
             future.cancel()
+
+
+def _newest_first(record: Record) -> int:
+    return record.sort_key[0]  # minus started_at in nanoseconds
 
 
 def _finished_fields(status: str, emulator: _Clock) -> dict[str, Any]:
