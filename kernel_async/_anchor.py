@@ -348,11 +348,8 @@ def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
     known = anchor.recent_ids
     positions: dict[str, int] = {}
     for index, item in enumerate(items):
-        if (
-            (item.id in known or item.id == anchor.id)
-            and item.id not in positions
-            and ties_with(anchor, item)
-        ):
+        # An anchor with preds knows its own id among its ties (Anchor.after).
+        if item.id in known and item.id not in positions and ties_with(anchor, item):
             positions[item.id] = index
     for id_, index in positions.items():
         earlier = preds.get(id_)

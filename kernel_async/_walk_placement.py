@@ -75,16 +75,15 @@ class PagePlacement:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
-        if cursor.tie_preds() and ties_out_of_order(cursor, items):
-            # The server's order of ties is not stable: no position in the page tells which
-            # of its ties are new. Every one the walk has not delivered is taken, never one
-            # twice; those this page did not show may be missed, and are counted.
+        if (self._ties_unstable and self._unknown_tie_in(items)) or (
+            cursor.tie_preds() and ties_out_of_order(cursor, items)
+        ):
+            # The server's order of ties is not stable (this page says so, or one did before
+            # and this one shows a tie the walk has not delivered): no position in the page
+            # tells which of its ties are new. Every one the walk has not delivered is taken,
+            # never one twice; ties no page shows may be missed, so the page is counted.
             self._ties_unstable = True
             self._possible_gap(page, "the server's order of ties changed between requests")
-            return self._first_unknown_tie(page)
-        if self._ties_unstable and self._unknown_tie_in(items):
-            # Known since an earlier page: every page with a tie to take is taken by id.
-            self._possible_gap(page, "the server's order of ties is not stable")
             return self._first_unknown_tie(page)
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:
@@ -103,17 +102,12 @@ class PagePlacement:
         return first_new if first_new or page.offset == 0 else None
 
     def _unknown_tie_in(self, items: tuple[Invocation, ...]) -> bool:
-        """Whether the page shows a tie of the cursor that the walk has not delivered.
-
-        Never after a resume from inside a tie: its token only counted some of the ties.
-        """
+        """Whether the page shows a tie of the cursor that the walk has not delivered."""
         cursor = self._cursor
         assert cursor is not None
-        if cursor.ties_before:
-            return False
         recent: set[str] | None = None
         for item in items:
-            if item.started_at == cursor.started_at and ties_with(cursor, item):
+            if ties_with(cursor, item):
                 recent = self._recent_ids() if recent is None else recent
                 if item.id not in recent:
                     return True
@@ -125,7 +119,8 @@ class PagePlacement:
         At its first invocation not behind the cursor: the delivery leaves out what the walk
         delivered (by id), so the cursor's ties it has not delivered are taken wherever they
         are. Not after a resume from inside a tie: ties its token only counted are not known
-        by id, so only what is older than the tie is taken.
+        by id, so only what is older than the tie is taken (and the tie is left to chance:
+        each of its pages counted).
         """
         cursor = self._cursor
         assert cursor is not None  # only a page placed against a cursor is checked

@@ -258,3 +258,33 @@ def test_the_preds_of_a_long_tie_grow_page_by_page() -> None:
     assert preds["t5002"] == "t5001"
     assert ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 4800)))
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 10)))  # too far back
+
+
+def test_ties_are_followed_back_two_hundred_and_fifty_six_at_most() -> None:
+    anchor = _walked(tuple(range(300)))
+    assert ties_out_of_order(anchor, (_tied(299), _tied(43)))  # 256 back
+    assert not ties_out_of_order(anchor, (_tied(299), _tied(42)))  # 257 back: not looked at
+
+
+def test_the_tie_a_batch_follows_is_the_last_known_one_the_page_showed() -> None:
+    # tX, shown between t2 and t3, was never delivered (it started meanwhile, say): t3
+    # follows t2, and through it t1 and t0.
+    first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2)), 2, None)
+    shown = (_tied(1), _tied(2), Invocation.from_dict({**_tied(0).to_dict(), "id": "tX"}))
+    anchor = Anchor.after((_tied(3),), 3, first, shown=(*shown, _tied(3)), start=3)
+    assert anchor.tie_preds()["t3"] == "t2"
+    assert ties_out_of_order(anchor, (_tied(3), _tied(0)))
+
+
+def test_a_batch_the_page_showed_no_known_tie_before_follows_none() -> None:
+    first = Anchor.after(tuple(_tied(n) for n in (0, 1)), 1, None)
+    batch = (_tied(2), _tied(3))
+    anchor = Anchor.after(batch, 3, first, shown=batch, start=0)
+    assert anchor.tie_preds() == {"t1": "t0", "t3": "t2"}
+
+
+def test_a_tie_of_two_in_one_page_is_checked() -> None:
+    newer = invocation("2026-05-01T12:00:01Z")
+    anchor = Anchor.after((newer, _tied(0), _tied(1)), 2, None)
+    assert anchor.tie_preds() == {"t1": "t0"}
+    assert ties_out_of_order(anchor, (_tied(1), _tied(0)))

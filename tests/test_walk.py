@@ -442,7 +442,9 @@ def test_strict_mode_refuses_ties_served_in_another_order() -> None:
     plan.plan(1)
     take(plan, page(0, [0, 1, 2], tied=True))
     plan.plan(1)
-    with pytest.raises(ContinuityError, match="order of ties changed"):
+    with pytest.raises(
+        ContinuityError, match=r"offset 2: the server's order of ties changed between requests$"
+    ):
         take(plan, page(2, [2, 0, 4], tied=True))
     assert plan.stats.possible_gaps == 1
 
@@ -467,6 +469,13 @@ def test_a_resumed_walk_in_a_tie_takes_no_tie_it_may_have_delivered_when_the_ord
     assert plan.stats.possible_gaps == 1
     assert ids(shuffled) == []  # every tie here may be one the token only counted
     assert plan.done is False
+    (following,) = plan.plan(1)
+    assert (following.offset, following.bridge) == (13, False)  # no bridge back into the tie
+    # Known from now on: a page with ties the token may have counted gives none of them,
+    # wherever the cursor is, and is counted.
+    after = take(plan, page(13, [13, 3, 14], limit=3, tied=True))
+    assert ids(after) == []
+    assert plan.stats.possible_gaps == 2
 
 
 def test_once_the_order_broke_a_resumed_walk_takes_what_is_older_than_the_tie() -> None:
@@ -506,6 +515,16 @@ def test_once_the_order_broke_every_tie_a_page_shows_is_taken_by_id() -> None:
     assert ids(take(plan, page(4, [2, 7, 0, 5, 8], tied=True))) == [7, 5, 8]
     plan.plan(1)
     assert ids(take(plan, page(8, [6, 8, 9, 10, 11], tied=True))) == [6, 9, 10, 11]
+    assert plan.stats.possible_gaps == 2
+    # A page with no tie to take is placed as any other, and not counted; what is newer than
+    # the tie is behind the walk.
+    plan.plan(1)
+    last = page(12, [6, 9, 11], tied=True)  # in an order no page contradicted
+    newer = page(12, [-1])
+    shown = attrs.evolve(last, items=(*newer.items, *last.items, inv(20)), has_more=False)
+    head = plan.head
+    assert head is not None
+    assert ids(plan.accept(head.key, shown)) == [20]
     assert plan.stats.possible_gaps == 2
 
 
