@@ -519,13 +519,21 @@ def test_once_the_order_broke_every_tie_a_page_shows_is_taken_by_id() -> None:
     # A page with no tie to take is placed as any other, and not counted; what is newer than
     # the tie is behind the walk.
     plan.plan(1)
-    last = page(12, [6, 9, 11], tied=True)  # in an order no page contradicted
     newer = page(12, [-1])
+    with_newer = page(12, [12, 11], tied=True)
+    shown = attrs.evolve(with_newer, items=(*newer.items, *with_newer.items))
+    head = plan.head
+    assert head is not None
+    assert ids(plan.accept(head.key, shown)) == [12]  # not i-1: it is newer than the tie
+    assert plan.stats.possible_gaps == 3
+    plan.plan(1)
+    last = page(13, [6, 9, 11], tied=True)  # in an order no page contradicted
+    newer = page(13, [-1])
     shown = attrs.evolve(last, items=(*newer.items, *last.items, inv(20)), has_more=False)
     head = plan.head
     assert head is not None
     assert ids(plan.accept(head.key, shown)) == [20]
-    assert plan.stats.possible_gaps == 2
+    assert plan.stats.possible_gaps == 3
 
 
 def test_an_empty_page_before_anything_was_delivered_is_asked_for_again() -> None:
