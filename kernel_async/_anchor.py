@@ -18,7 +18,8 @@ it: every one ranked among those the token could not name was delivered.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Set
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 _NO_MARKS: Final[Mapping[str, int]] = MappingProxyType({})
-_NO_PREDS: Final[dict[str, str]] = {}  # never written to: anchors with preds get their own
-_ANCESTORS_CHECKED: Final = 256  # how far back ties_out_of_order follows a tie's preds
+_NO_PREDS: Final[dict[str, list[str]]] = {}  # never written to: anchors with preds own theirs
+_ANCESTORS_CHECKED: Final = 512  # how many earlier ties ties_out_of_order looks at, per tie
 
 
 class Anchor:
@@ -99,7 +100,7 @@ class Anchor:
         self.tie_order = tie_order
         self.ties_before = ties_before
         self.tie_marks = tie_marks
-        self._preds: dict[str, str] = _NO_PREDS  # see tie_preds()
+        self._preds: dict[str, list[str]] = _NO_PREDS  # see tie_preds()
 
     @property
     def started_at_ns(self) -> int:
@@ -192,23 +193,8 @@ class Anchor:
                 ties_before=before.ties_before,
                 tie_marks=before.tie_marks,
             )
-            # Shared along the walk's anchors, each adding its page: built anew for each, the
-            # preds would cost every page a pass over the whole tie.
-            preds = before._preds if before._preds is not _NO_PREDS else {}
-            known = before.recent_ids | {before.id}
-            previous = next(
-                (
-                    item.id
-                    for item in reversed(shown[:start])
-                    if item.id in known and item.started_at_ns == nanoseconds
-                ),
-                None,
-            )
-            for id_ in order:
-                if previous is not None and id_ != previous:
-                    preds.setdefault(id_, previous)
-                previous = id_
-            anchor._preds = preds
+            if shown:
+                anchor._preds = _preds_after(before, order, shown, nanoseconds)
             return anchor
         anchor = cls(
             last.id,
@@ -219,20 +205,20 @@ class Anchor:
             tie_order=order if len(order) > 1 else (),
         )
         if len(order) > 1:
-            anchor._preds = {later: earlier for earlier, later in itertools.pairwise(order)}
+            anchor._preds = {later: [earlier] for earlier, later in itertools.pairwise(order)}
         return anchor
 
-    def tie_preds(self) -> Mapping[str, str]:
-        """For each tie the walk delivered, the tie it knew that a page showed right before it.
+    def tie_preds(self) -> Mapping[str, Sequence[str]]:
+        """For each tie the walk knows, the ones a page showed right before it, among those.
 
-        On a stable server that one comes before it in the server's order, for good: a
+        Each is a fact on a stable server: a page is a run of the server's order, and a
         deletion, an insertion or a change of status moves no invocation past another. So
-        following these links back from a tie gives ties that always come before it. The
+        every tie reached by following these links back comes before the tie, for good. The
         order delivered says less: a tie that started at the cursor's very instant may be
         delivered after ties that come after it (placed after one delivered before, once
-        the cursor went). A token's ids have none: which of them came in one page is not
-        known. Shared with the anchors made after this one in the same tie (each adds its
-        page): read it, never change it.
+        the cursor went). A token's ids have none until a page shows them: which of them came
+        in one page is not known. Shared with the anchors made after this one in the same tie
+        (each adds its page): read it, never change it.
         """
         return self._preds
 
@@ -241,6 +227,31 @@ class Anchor:
         if item.started_at != self.started_at:
             return item.started_at > self.started_at
         return item.started_at_ns > self.started_at_ns
+
+
+def _preds_after(
+    before: Anchor, order: tuple[str, ...], shown: tuple[Invocation, ...], nanoseconds: int
+) -> dict[str, list[str]]:
+    """``before``'s preds, with the order a page showed among known and new ties added."""
+    # Shared along the walk's anchors, each adding its page: built anew for each, the preds
+    # would cost every page a pass over the whole tie.
+    preds = before._preds if before._preds is not _NO_PREDS else {}
+    new = set(order)
+    seen: set[str] = set()
+    previous = None
+    for item in shown:
+        id_ = item.id
+        if id_ in seen or not (id_ in new or id_ == before.id or id_ in before.recent_ids):
+            continue  # a repeat (the guard counts it), or a tie the walk does not know
+        if item.started_at_ns != nanoseconds:
+            continue  # a token's recent ids are not all ties
+        seen.add(id_)
+        if previous is not None:
+            earlier = preds.setdefault(id_, [])
+            if previous not in earlier:
+                earlier.append(previous)
+        previous = id_
+    return preds
 
 
 def first_after(
@@ -333,14 +344,14 @@ def counted_alone(
 
 
 def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
-    """Whether the page shows a tie the walk delivered before one that comes before it.
+    """Whether the page shows a tie before one that pages showed comes before it.
 
-    "Comes before" as pages showed it (:meth:`Anchor.tie_preds`, followed back a few hundred
-    ties at most): on a stable server that never changes, so a page that shows the other
-    order says the server's order of ties is not stable. One that sorts by ``started_at``
-    alone may serve a tie in another order at each request (SQL's ``ORDER BY started_at
-    LIMIT ... OFFSET ...`` promises no order among equal keys); each page is then another
-    sample of the tie, and no position tells which of its ties were delivered.
+    What pages showed (:meth:`Anchor.tie_preds`, up to 512 ties back from each) never
+    changes on a stable server, so a page that shows the other order says the server's order
+    of ties is not stable. One that sorts by ``started_at`` alone may serve a tie in another
+    order at each request (SQL's ``ORDER BY started_at LIMIT ... OFFSET ...`` promises no
+    order among equal keys); each page is then another sample of the tie, and no position
+    tells which of its ties were delivered. (So does a server that lists a tie twice.)
     """
     preds = anchor.tie_preds()
     if not preds:
@@ -351,15 +362,21 @@ def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
         # An anchor with preds knows its own id among its ties (Anchor.after).
         if item.id in known and item.id not in positions and ties_with(anchor, item):
             positions[item.id] = index
+    if len(positions) < 2:
+        return False
     for id_, index in positions.items():
-        earlier = preds.get(id_)
-        for _ in range(_ANCESTORS_CHECKED):
-            if earlier is None:
-                break
+        # The ties known to come before this one, nearest first, up to a bound.
+        pending = deque(preds.get(id_, ()))
+        visited = set(pending)
+        while pending and len(visited) <= _ANCESTORS_CHECKED:
+            earlier = pending.popleft()
             shown_at = positions.get(earlier)
             if shown_at is not None and shown_at > index:
                 return True
-            earlier = preds.get(earlier)
+            for further in preds.get(earlier, ()):
+                if further not in visited:
+                    visited.add(further)
+                    pending.append(further)
     return False
 
 

@@ -75,15 +75,22 @@ class PagePlacement:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
-        if (self._ties_unstable and self._unknown_tie_in(items)) or (
-            cursor.tie_preds() and ties_out_of_order(cursor, items)
+        if (
+            self._unknown_tie_in(items)
+            if self._ties_unstable
+            else bool(cursor.tie_preds()) and ties_out_of_order(cursor, items)
         ):
             # The server's order of ties is not stable (this page says so, or one did before
             # and this one shows a tie the walk has not delivered): no position in the page
             # tells which of its ties are new. Every one the walk has not delivered is taken,
-            # never one twice; ties no page shows may be missed, so the page is counted.
+            # never one twice; ties no page shows may be missed, so the page is counted. (A
+            # server that lists one tie twice, in two places, looks the same.)
             self._ties_unstable = True
-            self._possible_gap(page, "the server's order of ties changed between requests")
+            self._possible_gap(
+                page,
+                "the server's order of ties changed between requests "
+                "(or it lists one of them twice)",
+            )
             return self._first_unknown_tie(page)
         expected = self._overlap - 1  # where the cursor is if nothing moved
         if 0 <= expected < len(items) and items[expected].id == cursor.id:

@@ -206,7 +206,7 @@ def _walked(*pages: tuple[int, ...]) -> Anchor:
 def test_an_anchor_knows_which_tie_a_page_showed_before_each() -> None:
     anchor = _walked((0, 1, 2), (3, 4), (5,))
     assert anchor.tie_order == ("t0", "t1", "t2", "t3", "t4", "t5")
-    assert anchor.tie_preds() == {"t1": "t0", "t2": "t1", "t3": "t2", "t4": "t3", "t5": "t4"}
+    assert anchor.tie_preds() == {f"t{n}": [f"t{n - 1}"] for n in range(1, 6)}
 
 
 def test_a_tie_shown_before_one_that_came_before_it_says_the_order_is_not_stable() -> None:
@@ -224,7 +224,7 @@ def test_ties_delivered_out_of_the_servers_order_say_nothing_where_no_page_showe
     shown = (_tied(0), _tied(5))
     anchor = Anchor.after((_tied(5),), 3, first, shown=shown, start=1)
     assert anchor.tie_order == ("t0", "t1", "t2", "t5")  # delivered after t1 and t2
-    assert anchor.tie_preds()["t5"] == "t0"
+    assert anchor.tie_preds()["t5"] == ["t0"]
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 1, 3)))  # the server's
     assert ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 0)))
 
@@ -245,7 +245,7 @@ def test_a_tokens_ties_are_not_checked_until_the_walk_delivers_a_page_of_them() 
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 2, 0)))
     shown = (_tied(4), _tied(5), _tied(6))
     resumed = Anchor.after((_tied(5), _tied(6)), 6, anchor, shown=shown, start=1)
-    assert resumed.tie_preds() == {"t5": "t4", "t6": "t5"}
+    assert resumed.tie_preds() == {"t5": ["t4"], "t6": ["t5"]}
     assert ties_out_of_order(resumed, tuple(_tied(n) for n in (6, 4)))
     assert not ties_out_of_order(resumed, tuple(_tied(n) for n in (2, 0, 4, 5, 6)))
 
@@ -255,15 +255,29 @@ def test_the_preds_of_a_long_tie_grow_page_by_page() -> None:
     anchor = _walked(tuple(range(5000)), (5000, 5001), (5002,))
     preds = anchor.tie_preds()
     assert len(preds) == 5002
-    assert preds["t5002"] == "t5001"
+    assert preds["t5002"] == ["t5001"]
     assert ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 4800)))
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5002, 10)))  # too far back
 
 
-def test_ties_are_followed_back_two_hundred_and_fifty_six_at_most() -> None:
-    anchor = _walked(tuple(range(300)))
-    assert ties_out_of_order(anchor, (_tied(299), _tied(43)))  # 256 back
-    assert not ties_out_of_order(anchor, (_tied(299), _tied(42)))  # 257 back: not looked at
+def test_ties_are_followed_back_five_hundred_and_twelve_at_most() -> None:
+    anchor = _walked(tuple(range(700)))
+    assert ties_out_of_order(anchor, (_tied(699), _tied(187)))  # 512 back
+    assert not ties_out_of_order(anchor, (_tied(699), _tied(186)))  # 513 back: not looked at
+
+
+def test_every_order_a_page_showed_among_known_ties_is_kept() -> None:
+    # The page at 3 showed t1 before t2 and t2 before t4 (t3 came already): all facts.
+    first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2, 3)), 3, None)
+    shown = (_tied(1), _tied(2), _tied(4), _tied(3), _tied(5))
+    anchor = Anchor.after((_tied(4), _tied(5)), 5, first, shown=shown, start=2)
+    preds = anchor.tie_preds()
+    assert preds["t4"] == ["t2"]
+    assert preds["t3"] == ["t2", "t4"]  # shown after t4 there: t4 comes before it too
+    assert preds["t5"] == ["t3"]
+    # A page with t3 before t4 contradicts the page at 3: no stable server shows both.
+    assert ties_out_of_order(anchor, (_tied(3), _tied(4)))
+    assert not ties_out_of_order(anchor, (_tied(4), _tied(3), _tied(5)))
 
 
 def test_the_tie_a_batch_follows_is_the_last_known_one_the_page_showed() -> None:
@@ -272,7 +286,7 @@ def test_the_tie_a_batch_follows_is_the_last_known_one_the_page_showed() -> None
     first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2)), 2, None)
     shown = (_tied(1), _tied(2), Invocation.from_dict({**_tied(0).to_dict(), "id": "tX"}))
     anchor = Anchor.after((_tied(3),), 3, first, shown=(*shown, _tied(3)), start=3)
-    assert anchor.tie_preds()["t3"] == "t2"
+    assert anchor.tie_preds()["t3"] == ["t2"]
     assert ties_out_of_order(anchor, (_tied(3), _tied(0)))
 
 
@@ -280,11 +294,11 @@ def test_a_batch_the_page_showed_no_known_tie_before_follows_none() -> None:
     first = Anchor.after(tuple(_tied(n) for n in (0, 1)), 1, None)
     batch = (_tied(2), _tied(3))
     anchor = Anchor.after(batch, 3, first, shown=batch, start=0)
-    assert anchor.tie_preds() == {"t1": "t0", "t3": "t2"}
+    assert anchor.tie_preds() == {"t1": ["t0"], "t3": ["t2"]}
 
 
 def test_a_tie_of_two_in_one_page_is_checked() -> None:
     newer = invocation("2026-05-01T12:00:01Z")
     anchor = Anchor.after((newer, _tied(0), _tied(1)), 2, None)
-    assert anchor.tie_preds() == {"t1": "t0"}
+    assert anchor.tie_preds() == {"t1": ["t0"]}
     assert ties_out_of_order(anchor, (_tied(1), _tied(0)))
