@@ -302,3 +302,13 @@ def test_a_tie_of_two_in_one_page_is_checked() -> None:
     anchor = Anchor.after((newer, _tied(0), _tied(1)), 2, None)
     assert anchor.tie_preds() == {"t1": ["t0"]}
     assert ties_out_of_order(anchor, (_tied(1), _tied(0)))
+
+
+def test_a_tie_a_page_repeats_gives_no_order_from_its_second_place() -> None:
+    # [t0, t1, t0, t2]: the second t0 is the server's repeat (the guard counts it), not a
+    # sign that t1 comes before t0.
+    first = Anchor.after(tuple(_tied(n) for n in (0, 1)), 1, None)
+    shown = (_tied(0), _tied(1), _tied(0), _tied(2))
+    anchor = Anchor.after((_tied(2),), 3, first, shown=shown, start=3)
+    assert anchor.tie_preds() == {"t1": ["t0"], "t2": ["t1"]}
+    assert not ties_out_of_order(anchor, (_tied(0), _tied(1), _tied(2)))
