@@ -156,18 +156,16 @@ class Anchor:
         before: Anchor | None,
         *,
         shown: tuple[Invocation, ...] = (),
-        start: int = 0,
     ) -> Anchor:
         """The anchor at the last of ``batch`` (delivered after ``before``), with its ties.
 
         Ties are in a stable server order that the walk cannot derive, so it remembers every
         invocation of the tie it delivered: a page that lost its cursor still places them behind
         the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
-        ``shown`` is the page the batch came from, starting at ``start``: the tie the walk knew
-        that it showed last before the batch came before the batch in the server's order
-        (see :meth:`tie_preds`). Costs a comparison or two per page, and a nanosecond parse
-        when the last ties with the one before it at the microsecond (or is the batch's only
-        item).
+        ``shown`` is the page the batch came from: the order it shows among the batch and the
+        ties the walk knew is kept (see :meth:`tie_preds`). Costs a comparison or two per
+        page, and a nanosecond parse when the last ties with the one before it at the
+        microsecond (or is the batch's only item).
         """
         last = batch[-1]
         same = []

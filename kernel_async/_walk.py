@@ -348,9 +348,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
         if new:
             self._delivered += len(new)
             self._recent.append(new)
-            self._cursor = Anchor.after(
-                new, page.offset + indexes[-1], self._cursor, shown=items, start=indexes[0]
-            )
+            self._cursor = Anchor.after(new, page.offset + indexes[-1], self._cursor, shown=items)
         if self._done or not page.has_more or page.next_offset is None:
             self._complete = not page.has_more and not cut_short
             self._done = True

@@ -198,7 +198,7 @@ def _walked(*pages: tuple[int, ...]) -> Anchor:
         batch = tuple(_tied(n) for n in numbers)
         shown = batch if anchor is None else (_tied(int(anchor.id[1:])), *batch)
         position += len(batch)
-        anchor = Anchor.after(batch, position, anchor, shown=shown, start=len(shown) - len(batch))
+        anchor = Anchor.after(batch, position, anchor, shown=shown)
     assert anchor is not None
     return anchor
 
@@ -222,7 +222,7 @@ def test_ties_delivered_out_of_the_servers_order_say_nothing_where_no_page_showe
     # walk, whose cursor t2 went, placed it after t0, the only tie it knew in that page.
     first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2)), 2, None)
     shown = (_tied(0), _tied(5))
-    anchor = Anchor.after((_tied(5),), 3, first, shown=shown, start=1)
+    anchor = Anchor.after((_tied(5),), 3, first, shown=shown)
     assert anchor.tie_order == ("t0", "t1", "t2", "t5")  # delivered after t1 and t2
     assert anchor.tie_preds()["t5"] == ["t0"]
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (5, 1, 3)))  # the server's
@@ -244,7 +244,7 @@ def test_a_tokens_ties_are_not_checked_until_the_walk_delivers_a_page_of_them() 
     assert anchor.tie_preds() == {}
     assert not ties_out_of_order(anchor, tuple(_tied(n) for n in (4, 2, 0)))
     shown = (_tied(4), _tied(5), _tied(6))
-    resumed = Anchor.after((_tied(5), _tied(6)), 6, anchor, shown=shown, start=1)
+    resumed = Anchor.after((_tied(5), _tied(6)), 6, anchor, shown=shown)
     assert resumed.tie_preds() == {"t5": ["t4"], "t6": ["t5"]}
     assert ties_out_of_order(resumed, tuple(_tied(n) for n in (6, 4)))
     assert not ties_out_of_order(resumed, tuple(_tied(n) for n in (2, 0, 4, 5, 6)))
@@ -270,7 +270,7 @@ def test_every_order_a_page_showed_among_known_ties_is_kept() -> None:
     # The page at 3 showed t1 before t2 and t2 before t4 (t3 came already): all facts.
     first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2, 3)), 3, None)
     shown = (_tied(1), _tied(2), _tied(4), _tied(3), _tied(5))
-    anchor = Anchor.after((_tied(4), _tied(5)), 5, first, shown=shown, start=2)
+    anchor = Anchor.after((_tied(4), _tied(5)), 5, first, shown=shown)
     preds = anchor.tie_preds()
     assert preds["t4"] == ["t2"]
     assert preds["t3"] == ["t2", "t4"]  # shown after t4 there: t4 comes before it too
@@ -285,7 +285,7 @@ def test_the_tie_a_batch_follows_is_the_last_known_one_the_page_showed() -> None
     # follows t2, and through it t1 and t0.
     first = Anchor.after(tuple(_tied(n) for n in (0, 1, 2)), 2, None)
     shown = (_tied(1), _tied(2), Invocation.from_dict({**_tied(0).to_dict(), "id": "tX"}))
-    anchor = Anchor.after((_tied(3),), 3, first, shown=(*shown, _tied(3)), start=3)
+    anchor = Anchor.after((_tied(3),), 3, first, shown=(*shown, _tied(3)))
     assert anchor.tie_preds()["t3"] == ["t2"]
     assert ties_out_of_order(anchor, (_tied(3), _tied(0)))
 
@@ -293,7 +293,7 @@ def test_the_tie_a_batch_follows_is_the_last_known_one_the_page_showed() -> None
 def test_a_batch_the_page_showed_no_known_tie_before_follows_none() -> None:
     first = Anchor.after(tuple(_tied(n) for n in (0, 1)), 1, None)
     batch = (_tied(2), _tied(3))
-    anchor = Anchor.after(batch, 3, first, shown=batch, start=0)
+    anchor = Anchor.after(batch, 3, first, shown=batch)
     assert anchor.tie_preds() == {"t1": ["t0"], "t3": ["t2"]}
 
 
@@ -309,6 +309,6 @@ def test_a_tie_a_page_repeats_gives_no_order_from_its_second_place() -> None:
     # sign that t1 comes before t0.
     first = Anchor.after(tuple(_tied(n) for n in (0, 1)), 1, None)
     shown = (_tied(0), _tied(1), _tied(0), _tied(2))
-    anchor = Anchor.after((_tied(2),), 3, first, shown=shown, start=3)
+    anchor = Anchor.after((_tied(2),), 3, first, shown=shown)
     assert anchor.tie_preds() == {"t1": ["t0"], "t2": ["t1"]}
     assert not ties_out_of_order(anchor, (_tied(0), _tied(1), _tied(2)))

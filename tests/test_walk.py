@@ -419,15 +419,21 @@ def test_a_tie_that_moves_the_cursor_back_never_brings_a_delivered_tie_again() -
     assert plan.stats.possible_gaps == 0
 
 
+def five_ties_taken() -> WalkPlan:
+    """A plan that delivered the tie's first page, i0-i4, and asked for the page at 4."""
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    assert ids(take(plan, page(0, [0, 1, 2, 3, 4], tied=True))) == [0, 1, 2, 3, 4]
+    plan.plan(1)
+    return plan
+
+
 def test_ties_served_in_another_order_at_each_request_are_counted_never_repeated() -> None:
     # A server that sorts by started_at alone: each request serves the tie in another order.
     # The page at 4 shows i2 before i0, which came the other way round in one page: no
     # position tells which ties are new. Every tie not delivered is taken, none twice, and the
     # boundary is counted (ties this order put elsewhere may never be seen).
-    plan = WalkPlan(start=0, window=1)
-    plan.plan(1)
-    assert ids(take(plan, page(0, [0, 1, 2, 3, 4], tied=True))) == [0, 1, 2, 3, 4]
-    plan.plan(1)
+    plan = five_ties_taken()
     assert ids(take(plan, page(4, [2, 7, 0, 5, 6], tied=True))) == [7, 5, 6]
     assert plan.stats.possible_gaps == 1
     plan.plan(1)
@@ -440,10 +446,7 @@ def test_ties_served_in_another_order_at_each_request_are_counted_never_repeated
 def test_ties_from_different_pages_are_checked_through_the_page_that_showed_both() -> None:
     # i5 came in a page that started with i4 (the overlap): that page showed i4 before it, so
     # a later page with i8 before i3 contradicts pages, whichever pages they came from.
-    plan = WalkPlan(start=0, window=1)
-    plan.plan(1)
-    take(plan, page(0, [0, 1, 2, 3, 4], tied=True))
-    plan.plan(1)
+    plan = five_ties_taken()
     assert ids(take(plan, page(4, [4, 5, 6, 7, 8], tied=True))) == [5, 6, 7, 8]
     plan.plan(1)
     assert ids(take(plan, page(8, [8, 3, 9, 10, 11], tied=True))) == [9, 10, 11]
@@ -526,10 +529,7 @@ def test_once_the_order_broke_a_resumed_walk_takes_what_is_older_than_the_tie() 
 def test_once_the_order_broke_every_tie_a_page_shows_is_taken_by_id() -> None:
     # Noticed on one page; on the next, the cursor's place would leave i6 behind (it comes
     # before the cursor there): taken all the same, and the boundary counted.
-    plan = WalkPlan(start=0, window=1)
-    plan.plan(1)
-    take(plan, page(0, [0, 1, 2, 3, 4], tied=True))
-    plan.plan(1)
+    plan = five_ties_taken()
     assert ids(take(plan, page(4, [2, 7, 0, 5, 8], tied=True))) == [7, 5, 8]
     plan.plan(1)
     assert ids(take(plan, page(8, [6, 8, 9, 10, 11], tied=True))) == [6, 9, 10, 11]
