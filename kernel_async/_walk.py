@@ -40,11 +40,12 @@ since (that page all newer than the anchor, or none of it), a search
 (:mod:`kernel_async._resume_search`) picks the pages to read, one at a time, until one holds
 the anchor's place; the plan takes the part of it that a page of its own size would hold.
 
-**What it cannot see.** A page of one item cannot overlap its predecessor, a server order
-that is not newest first cannot be placed, and ties served in another order at each request
-leave no position to go by (:func:`~kernel_async._anchor.ties_out_of_order`: the page's new
-ties are then taken by id): each is counted in :attr:`WalkStats.possible_gaps` (and raises
-:class:`~kernel_async.ContinuityError` in strict mode), never silent.
+**What it cannot see.** A page of one item cannot overlap its predecessor and a server order
+that is not newest first cannot be placed: both are counted in :attr:`WalkStats.possible_gaps`
+(and raise :class:`~kernel_async.ContinuityError` in strict mode), never silent. Ties served
+in another order at each request leave no position to go by: counted too, and the page's
+new ties taken by id, once a page shows it (:func:`~kernel_async._anchor.ties_out_of_order`),
+which for a small tie walked with small pages may never happen (docs/pagination.md).
 """
 
 from __future__ import annotations

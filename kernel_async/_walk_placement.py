@@ -78,7 +78,7 @@ class PagePlacement:
         if (
             self._unknown_tie_in(items)
             if self._ties_unstable
-            else bool(cursor.tie_preds()) and ties_out_of_order(cursor, items)
+            else ties_out_of_order(cursor, items)
         ):
             # The server's order of ties is not stable (this page says so, or one did before
             # and this one shows a tie the walk has not delivered): no position in the page
