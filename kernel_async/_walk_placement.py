@@ -75,11 +75,7 @@ class PagePlacement:
         cursor, items = self._cursor, page.items
         if cursor is None:
             return 0
-        if (
-            self._unknown_tie_in(items)
-            if self._ties_unstable
-            else ties_out_of_order(cursor, items)
-        ):
+        if self._unknown_tie_in(items) if self._ties_unstable else ties_out_of_order(cursor, items):
             # The server's order of ties is not stable (this page says so, or one did before
             # and this one shows a tie the walk has not delivered): no position in the page
             # tells which of its ties are new. Every one the walk has not delivered is taken,
