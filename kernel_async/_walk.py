@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kernel_async._anchor import Anchor
 from kernel_async._guard import ServerGuard
@@ -62,6 +62,9 @@ from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk_churn import CHURN_LIMIT, CHURN_WINDOW, ChurnWindow
 from kernel_async._walk_placement import PagePlacement
 from kernel_async._walk_records import Accepted, Request, WalkStats
+
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 __all__ = ["CHURN_LIMIT", "CHURN_WINDOW", "WalkPlan"]
 
@@ -315,7 +318,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             indexes, new = range(first_new, len(items)), items[first_new:]
             cursor = self._cursor
             assert cursor is not None  # the cursor's id matched
-            if new and new[0].started_at == cursor.started_at and cursor.recent_ids:
+            if new and new[0].started_at == cursor.started_at and cursor.has_recent_ids():
                 # Ties of the cursor, in a server order the walk cannot derive, may follow it
                 # here though delivered before it: the cursor moved back to a tie it had not
                 # seen (a stale page's, or one that started at that very instant). Never twice.
@@ -323,7 +326,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             elif len({item.id for item in items[first_new - 1 :]}) <= len(new):
                 indexes, new = self._unrepeated(items, first_new, {items[first_new - 1].id})
         else:
-            recent = self._recent_ids() if self._cursor is not None else set()
+            recent: Container[str] = self._recent_ids() if self._cursor is not None else set()
             indexes, new = self._unrepeated(items, first_new, recent)
         cut_short = False
         if self._max_items is not None and len(new) >= self._max_items - self._delivered:

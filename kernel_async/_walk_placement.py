@@ -22,6 +22,7 @@ placed page: deliver it, bridge to it, or hold it.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING, Final
 
 from kernel_async._anchor import counted_alone, first_after, ties_out_of_order, ties_with
@@ -29,14 +30,34 @@ from kernel_async._errors import ContinuityError
 
 if TYPE_CHECKING:
     from collections import deque
+    from collections.abc import Iterable
 
     from kernel_async._anchor import Anchor
     from kernel_async._models import Invocation, Page
     from kernel_async._walk_records import WalkStats
 
-__all__ = ["PagePlacement"]
+__all__ = ["Delivered", "PagePlacement"]
 
 _WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
+
+
+class Delivered(Container[str]):
+    """The ids a page may show that the walk delivered: its last batches and the cursor's.
+
+    Asked, never built: the cursor's ties can be thousands (see :meth:`Anchor.knows`).
+    """
+
+    __slots__ = ("_batches", "_cursor")
+
+    def __init__(self, batches: Iterable[tuple[Invocation, ...]], cursor: Anchor | None) -> None:
+        self._batches = {item.id for batch in batches for item in batch}
+        self._cursor = cursor
+
+    def __contains__(self, id_: object) -> bool:
+        if id_ in self._batches:
+            return True
+        cursor = self._cursor
+        return cursor is not None and type(id_) is str and (id_ == cursor.id or cursor.knows(id_))
 
 
 class PagePlacement:
@@ -63,12 +84,8 @@ class PagePlacement:
             return 0
         return 2 if self._moved and step >= _WIDE_OVERLAP_FROM else 1
 
-    def _recent_ids(self) -> set[str]:
-        recent = {item.id for batch in self._recent for item in batch}
-        if self._cursor is not None:
-            recent.add(self._cursor.id)
-            recent |= self._cursor.recent_ids
-        return recent
+    def _recent_ids(self) -> Delivered:
+        return Delivered(self._recent, self._cursor)
 
     def _first_new(self, page: Page) -> int | None:
         """The index of the page's first new item, or ``None`` if the page floats."""
@@ -108,7 +125,7 @@ class PagePlacement:
         """Whether the page shows a tie of the cursor that the walk has not delivered."""
         cursor = self._cursor
         assert cursor is not None
-        recent: set[str] | None = None
+        recent: Delivered | None = None
         for item in items:
             if ties_with(cursor, item):
                 recent = self._recent_ids() if recent is None else recent
@@ -150,15 +167,18 @@ class PagePlacement:
             )
 
     def _unrepeated(
-        self, items: tuple[Invocation, ...], first: int, delivered: set[str]
+        self, items: tuple[Invocation, ...], first: int, delivered: Container[str]
     ) -> tuple[list[int], tuple[Invocation, ...]]:
         """The indexes and items from ``first`` on, without ids delivered or seen before."""
-        seen = set(delivered)
+        seen: set[str] = set()
         indexes = []
         for index in range(first, len(items)):
-            if items[index].id not in seen:
-                seen.add(items[index].id)
-                indexes.append(index)
-            elif items[index].id not in delivered:
+            id_ = items[index].id
+            if id_ in delivered:
+                continue
+            if id_ in seen:
                 self.stats.anomalies += 1  # one invocation twice in a page: a server bug
+                continue
+            seen.add(id_)
+            indexes.append(index)
         return indexes, tuple(items[i] for i in indexes)

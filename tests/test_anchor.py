@@ -4,7 +4,10 @@ import gc
 import weakref
 from datetime import UTC, datetime
 
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel_async import Invocation, ResumeToken
 from kernel_async._anchor import (
@@ -312,3 +315,66 @@ def test_a_tie_a_page_repeats_gives_no_order_from_its_second_place() -> None:
     anchor = Anchor.after((_tied(2),), 3, first, shown=shown)
     assert anchor.tie_preds() == {"t1": ["t0"], "t2": ["t1"]}
     assert not ties_out_of_order(anchor, (_tied(0), _tied(1), _tied(2)))
+
+
+# -- the anchors along a tie share what they know ------------------------------------------
+
+
+def at_nanosecond(id_: str, nanoseconds: int) -> Invocation:
+    return attrs.evolve(invocation(f"2026-05-01T12:00:00.123456{nanoseconds:03d}Z"), id=id_)
+
+
+def reference_after(
+    batch: tuple[Invocation, ...], before: tuple[Anchor, frozenset[str], tuple[str, ...]] | None
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """What an anchor made after ``before`` knows, copied whole as it once was: the oracle."""
+    last = batch[-1]
+    order = tuple(item.id for item in batch if item.started_at_ns == last.started_at_ns)
+    if before is not None and len(order) == len(batch):
+        anchor, recent, tie_order = before
+        if anchor.started_at_ns == last.started_at_ns:
+            return frozenset(order) | recent | {anchor.id}, (tie_order or (anchor.id,)) + order
+    return frozenset(order), order if len(order) > 1 else ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 40),  # which anchor made so far the batch follows
+            st.integers(1, 4),  # how many invocations it holds
+            st.integers(5, 7),  # their nanosecond (5: the roots' tie)
+            st.booleans(),  # whether its ties are read at once (before later anchors exist)
+        ),
+        max_size=25,
+    )
+)
+def test_each_anchor_along_a_tie_knows_what_a_copy_of_its_ties_would(
+    steps: list[tuple[int, int, int, bool]],
+) -> None:
+    # Anchors made in turn share one log of the tie; one made from an anchor that another
+    # already followed (a resume token read mid-page) must not see, nor change, the other's.
+    tie = (at_nanosecond("r0", 5), at_nanosecond("r1", 5))
+    token = ResumeToken.at({}, Anchor.after(tie, 3, None), 4)
+    roots = [
+        Anchor.of(at_nanosecond("z", 5), 9, frozenset({"x", "y"})),
+        Anchor.after((at_nanosecond("s0", 5), at_nanosecond("s1", 5)), 9, None),
+        token.anchor(),
+    ]
+    made: list[tuple[Anchor, frozenset[str], tuple[str, ...]]] = []
+    for root in roots:
+        assert root is not None
+        made.append((root, root.recent_ids, root.tie_order))
+    for step, (parent, size, nanoseconds, read_now) in enumerate(steps):
+        before = made[parent % len(made)]
+        batch = tuple(at_nanosecond(f"b{step}_{n}", nanoseconds) for n in range(size))
+        anchor = Anchor.after(batch, 10 + step, before[0])
+        recent, tie_order = reference_after(batch, before)
+        if read_now:
+            assert (anchor.recent_ids, anchor.tie_order) == (recent, tie_order)
+        made.append((anchor, recent, tie_order))
+    every_id = {id_ for _, recent, order in made for id_ in (*recent, *order)} | {"nope"}
+    for anchor, recent, tie_order in made:
+        assert [id_ for id_ in sorted(every_id) if anchor.knows(id_)] == sorted(recent)
+        assert anchor.has_recent_ids() == bool(recent)
+        assert (anchor.recent_ids, anchor.tie_order) == (recent, tie_order)

@@ -357,3 +357,24 @@ async def test_a_stable_order_of_ties_walks_exactly_on_the_same_data() -> None:
         got = [invocation.id async for invocation in listing]
     assert got == [i["id"] for i in data]
     assert listing.possible_gaps == 0
+
+
+async def test_a_long_tie_walks_exactly_while_tokens_are_read_in_the_middle() -> None:
+    # The walk's anchors along a tie share what they know; a token read mid-page makes one
+    # aside from them, which must neither see nor change what the walk goes on with.
+    data = api_order(one_second(3000) + running(5))
+    emulator = KernelEmulator(data, now=NOW)
+    got: list[str] = []
+    tokens: list[ResumeToken] = []
+    async with emulator.client(in_memory=True) as client:
+        async with client.invocations.list(limit=10, prefetch=4, strict=True) as listing:
+            async for invocation in listing:
+                got.append(invocation.id)
+                if len(got) % 7 == 0:
+                    token = listing.resume_token
+                    assert token is not None
+                    tokens.append(token)
+        resumed = await walk(client, limit=10, resume=tokens[len(tokens) // 2], strict=True)
+    assert got == [i["id"] for i in data]
+    assert listing.possible_gaps == 0
+    assert resumed == got[7 * (len(tokens) // 2 + 1) :]
