@@ -52,23 +52,21 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from kernel_async._anchor import Anchor
 from kernel_async._guard import ServerGuard
-from kernel_async._models import Invocation, Page
+from kernel_async._models import Page
 from kernel_async._protocol import page_step
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk_churn import CHURN_LIMIT, CHURN_WINDOW, ChurnWindow
-from kernel_async._walk_placement import PagePlacement
+from kernel_async._walk_placement import PagePlacement, RecentIds
 from kernel_async._walk_records import Accepted, Request, WalkStats
 
 if TYPE_CHECKING:
     from collections.abc import Container
 
 __all__ = ["CHURN_LIMIT", "CHURN_WINDOW", "WalkPlan"]
-
-_RECENT_BATCHES: Final = 2  # delivered batches whose ids place a page whose cursor is gone
 
 
 class WalkPlan(PagePlacement, ChurnWindow):
@@ -97,9 +95,9 @@ class WalkPlan(PagePlacement, ChurnWindow):
         self._next = start  # where the next page starts: the cursor's position once known
         self._cursor = anchor
         self._search = search
-        # The last batches delivered (kept as they are: ids are read only when a page must be
-        # placed without its cursor), and the ids a resumed walk's anchor came with.
-        self._recent: deque[tuple[Invocation, ...]] = deque(maxlen=_RECENT_BATCHES)
+        # The ids of the last invocations delivered: never delivered again, and they place
+        # a page whose cursor is gone.
+        self._recent = RecentIds()
         self._max_items = max_items
         self._strict = strict
         self._delivered = 0
@@ -312,6 +310,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
         items = page.items
         cursor_id = self._cursor.id if self._cursor is not None else None
         indexes: range | list[int]
+        new_ids: set[str] | None = None  # the ids of ``new``, when built
         if first_new and items[first_new - 1].id == cursor_id:
             # The cursor is in the page: what follows it is new (the common case), unless the
             # server repeated one of them or the cursor itself (delivered already).
@@ -323,8 +322,26 @@ class WalkPlan(PagePlacement, ChurnWindow):
                 # here though delivered before it: the cursor moved back to a tie it had not
                 # seen (a stale page's, or one that started at that very instant). Never twice.
                 indexes, new = self._unrepeated(items, first_new, self._recent_ids())
-            elif len({item.id for item in items[first_new - 1 :]}) <= len(new):
-                indexes, new = self._unrepeated(items, first_new, {items[first_new - 1].id})
+            else:
+                # New by position, on every server whose order is stable, whatever it is.
+                # One that is not may show after the cursor one the walk delivered, and a
+                # page may list one twice, maybe the cursor or one before it: never again.
+                new_ids = {item.id for item in new}
+                delivered_again = not self._recent.isdisjoint(new_ids)
+                if (
+                    delivered_again
+                    or len(new_ids) < len(new)
+                    or any(item.id in new_ids for item in items[:first_new])
+                ):
+                    indexes, new = self._unrepeated(items, first_new, self._recent_ids())
+                    new_ids = None
+                if delivered_again:
+                    # What it hid before the cursor, then, is not known either.
+                    self._possible_gap(
+                        page,
+                        "the page shows after the cursor one delivered before it (the "
+                        "server's order changed between requests, or it lists one twice)",
+                    )
         else:
             recent: Container[str] = self._recent_ids() if self._cursor is not None else set()
             indexes, new = self._unrepeated(items, first_new, recent)
@@ -333,6 +350,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             wanted = self._max_items - self._delivered
             cut_short = wanted < len(new)
             indexes, new = indexes[:wanted], new[:wanted]
+            new_ids = None
             self._done = True
         # Positions by index, never by equality: a page may hold the same invocation twice.
         start = page.offset + (indexes[0] if new else first_new)
@@ -351,7 +369,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
         self._bridge_attempts = 0  # placed: the walk knows where it is again
         if new:
             self._delivered += len(new)
-            self._recent.append(new)
+            self._recent.add({item.id for item in new} if new_ids is None else new_ids)
             self._cursor = Anchor.after(new, page.offset + indexes[-1], self._cursor, shown=items)
         if self._done or not page.has_more or page.next_offset is None:
             self._complete = not page.has_more and not cut_short

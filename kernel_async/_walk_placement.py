@@ -29,32 +29,61 @@ from kernel_async._anchor import counted_alone, first_after, ties_out_of_order, 
 from kernel_async._errors import ContinuityError
 
 if TYPE_CHECKING:
-    from collections import deque
-    from collections.abc import Iterable
-
     from kernel_async._anchor import Anchor
     from kernel_async._models import Invocation, Page
     from kernel_async._walk_records import WalkStats
 
-__all__ = ["Delivered", "PagePlacement"]
+__all__ = ["REMEMBERED", "Delivered", "PagePlacement", "RecentIds"]
 
 _WIDE_OVERLAP_FROM: Final = 10  # pages at least this big overlap by two once data moved
+REMEMBERED: Final = 100  # ids in a generation of RecentIds: the walk never repeats these
+
+
+class RecentIds(Container[str]):
+    """The ids of the invocations the walk delivered last: at least the last 100.
+
+    In two generations of at least :data:`REMEMBERED` ids each, the older dropped when the
+    newer is full: bounded memory, and no copy for pages of 100 (each page's set of ids,
+    built anyway to look for repeats, becomes a generation as it is).
+    """
+
+    __slots__ = ("_newer", "_older")
+
+    def __init__(self) -> None:
+        self._newer: set[str] = set()
+        self._older: set[str] = set()
+
+    def add(self, ids: set[str]) -> None:
+        """Remember ``ids``, delivered just now (the set is kept: the caller gives it up)."""
+        if len(self._newer) >= REMEMBERED:
+            self._older, self._newer = self._newer, ids
+        elif self._newer:
+            self._newer |= ids
+        else:
+            self._newer = ids
+
+    def isdisjoint(self, ids: set[str]) -> bool:
+        """Whether none of ``ids`` is remembered."""
+        return ids.isdisjoint(self._newer) and ids.isdisjoint(self._older)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._newer or id_ in self._older
 
 
 class Delivered(Container[str]):
-    """The ids a page may show that the walk delivered: its last batches and the cursor's.
+    """The ids a page may show that the walk delivered: its last ones, and the cursor's.
 
     Asked, never built: the cursor's ties can be thousands (see :meth:`Anchor.knows`).
     """
 
-    __slots__ = ("_batches", "_cursor")
+    __slots__ = ("_cursor", "_recent")
 
-    def __init__(self, batches: Iterable[tuple[Invocation, ...]], cursor: Anchor | None) -> None:
-        self._batches = {item.id for batch in batches for item in batch}
+    def __init__(self, recent: RecentIds, cursor: Anchor | None) -> None:
+        self._recent = recent
         self._cursor = cursor
 
     def __contains__(self, id_: object) -> bool:
-        if id_ in self._batches:
+        if id_ in self._recent:
             return True
         cursor = self._cursor
         return cursor is not None and type(id_) is str and (id_ == cursor.id or cursor.knows(id_))
@@ -66,7 +95,7 @@ class PagePlacement:
     if TYPE_CHECKING:
         # What the plan sets up in its __init__.
         _cursor: Anchor | None
-        _recent: deque[tuple[Invocation, ...]]
+        _recent: RecentIds
         _strict: bool
         _step: int | None
         _moved: bool
@@ -169,16 +198,20 @@ class PagePlacement:
     def _unrepeated(
         self, items: tuple[Invocation, ...], first: int, delivered: Container[str]
     ) -> tuple[list[int], tuple[Invocation, ...]]:
-        """The indexes and items from ``first`` on, without ids delivered or seen before."""
-        seen: set[str] = set()
+        """The indexes and items from ``first`` on, without ids delivered or seen before.
+
+        Seen before: earlier in the page. What a page shows before ``first`` is never
+        delivered from it (delivered already, or behind the walk), so neither is a second
+        copy after it. Every copy past an invocation's first in the page is counted, as a
+        server bug.
+        """
+        seen = {item.id for item in items[:first]}
         indexes = []
         for index in range(first, len(items)):
             id_ = items[index].id
-            if id_ in delivered:
-                continue
             if id_ in seen:
                 self.stats.anomalies += 1  # one invocation twice in a page: a server bug
-                continue
+            elif id_ not in delivered:
+                indexes.append(index)
             seen.add(id_)
-            indexes.append(index)
         return indexes, tuple(items[i] for i in indexes)

@@ -336,6 +336,51 @@ async def test_f10_an_invocation_the_server_repeats_is_delivered_once() -> None:
     assert len(got) == len(set(got)) or listing.stats.anomalies > 0
 
 
+def _repeats_the_one_before_the_cursor(
+    offset: int, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    end = min(offset + limit, len(ORDERED))
+    more = end < len(ORDERED)
+    items = ORDERED[offset:end]
+    if offset:  # the invocation before the walk's cursor, first and again last: a server bug
+        items = [ORDERED[offset - 1], *items, ORDERED[offset - 1]]
+    return items, {"X-Has-More": str(more).lower(), "X-Next-Offset": str(end if more else 0)}
+
+
+@pytest.mark.parametrize("prefetch", [1, 4])
+async def test_an_invocation_a_page_shows_before_the_cursor_and_again_is_delivered_once(
+    prefetch: int,
+) -> None:
+    # Review r12, F5: the cursor found past where the overlap puts it, and the invocation
+    # before it listed again at the end of the page. Before the fix: delivered again.
+    got, listing, error = await _hostile(
+        _repeats_the_one_before_the_cursor, limit=10, prefetch=prefetch
+    )
+    assert error is None
+    assert got == [i["id"] for i in ORDERED]
+    assert listing.possible_gaps > 0  # such a page is not newest first
+
+
+def _out_of_order_with_a_delivered_one(
+    offset: int, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    end = min(offset + limit, len(ORDERED))
+    more = end < len(ORDERED)
+    items = ORDERED[offset:end]
+    if offset >= 2:  # the overlap in place, the rest reversed, and one delivered long before
+        items = [items[0], *reversed(items[1:]), ORDERED[offset - 2]]
+    return items, {"X-Has-More": str(more).lower(), "X-Next-Offset": str(end if more else 0)}
+
+
+async def test_pages_out_of_the_order_never_repeat_and_are_counted() -> None:
+    # Review r12, F5: a page out of the order, placed by its cursor, delivered again one the
+    # walk had delivered, with no gap counted (seeds 798, 1060 of its fuzzer).
+    got, listing, error = await _hostile(_out_of_order_with_a_delivered_one, limit=10)
+    assert error is None
+    assert len(got) == len(set(got)) == len(ORDERED)
+    assert listing.possible_gaps > 0
+
+
 # -- F11/F12: the public LiveData takes what it cannot use ------------------------------------
 
 

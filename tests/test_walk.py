@@ -11,6 +11,7 @@ from kernel_async._anchor import Anchor
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import CHURN_LIMIT, WalkPlan
+from kernel_async._walk_placement import RecentIds
 from kernel_async._walk_records import Accepted, WalkStats
 
 
@@ -752,6 +753,28 @@ def test_an_invocation_twice_after_the_cursor_is_delivered_once_and_counted() ->
     assert plan.stats.anomalies == 1
 
 
+def test_an_invocation_the_page_shows_before_the_cursor_is_not_delivered_again() -> None:
+    # The cursor (9) found one place further than the overlap puts it, and the invocation
+    # before it (8, delivered) listed again after it: a server bug, counted.
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10)))
+    plan.plan(1)
+    accepted = take(plan, page(9, [8, 9, 10, 11, 8, 12]))
+    assert ids(accepted) == [10, 11, 12]
+    assert (plan.stats.anomalies, plan.stats.possible_gaps) == (1, 1)
+
+
+def test_in_a_tie_one_the_page_shows_before_the_cursor_is_not_delivered_again() -> None:
+    plan = WalkPlan(start=0, window=1)
+    plan.plan(1)
+    take(plan, page(0, range(10), tied=True))
+    plan.plan(1)
+    accepted = take(plan, page(9, [8, 9, 10, 11, 8, 12], tied=True))
+    assert ids(accepted) == [10, 11, 12]
+    assert (plan.stats.anomalies, plan.stats.possible_gaps) == (1, 0)
+
+
 # -- a walk that serves pages from a list that changes -----------------------------------------
 
 
@@ -1094,10 +1117,56 @@ def test_each_boundary_that_floats_starts_bridging_one_before_it_and_many_go_unc
 
 def test_a_page_that_holds_the_cursor_is_placed_by_it_whatever_the_order() -> None:
     # Ids first, the order only where an id is gone: 20 sorts after 9, yet it is before the
-    # cursor in this page, so it is behind the walk, and no gap is counted.
+    # cursor in this page, so it is behind the walk, and no gap is counted. (A server whose
+    # stable order is another one is walked exactly: the order is an assumption.)
     plan = started(WalkPlan(start=0, window=4))
     assert ids(take(plan, page(9, [20, 9, 10, 11]))) == [10, 11]
     assert plan.stats.possible_gaps == 0
+
+
+def test_a_page_in_the_order_placed_past_the_overlap_counts_no_gap() -> None:
+    plan = started(WalkPlan(start=0, window=4))
+    assert ids(take(plan, page(9, [8, 9, 10, 11]))) == [10, 11]  # the cursor a place further
+    assert plan.stats.possible_gaps == 0
+
+
+def test_a_page_that_shows_a_delivered_one_after_the_cursor_skips_it_and_counts() -> None:
+    # The overlap puts the cursor (9) where it is, and the page shows 7 after it: delivered
+    # already (review r12). No stable order does that: what else the page hid is unknown.
+    plan = started(WalkPlan(start=0, window=4))
+    assert ids(take(plan, page(9, [9, 10, 7, 11]))) == [10, 11]
+    assert plan.stats.possible_gaps == 1
+    assert plan.stats.anomalies == 0  # not listed twice in the page
+
+
+def test_a_delivered_one_after_the_cursor_in_strict_mode_raises() -> None:
+    plan = started(WalkPlan(start=0, window=4, strict=True))
+    with pytest.raises(ContinuityError, match="one delivered before it"):
+        take(plan, page(9, [9, 10, 7, 11]))
+
+
+def test_the_walk_remembers_the_last_hundred_it_delivered_whatever_the_page_size() -> None:
+    # Pages of three, two of them new: one delivered 120 invocations back is never repeated.
+    plan = WalkPlan(start=0, window=1)
+    delivered: list[int] = []
+    for _ in range(120):
+        head = plan.head or plan.plan(1)[0]
+        delivered += ids(take(plan, page(head.offset, range(head.offset, head.offset + 3))))
+    head = plan.head or plan.plan(1)[0]
+    cursor = delivered[-1]
+    accepted = take(plan, page(head.offset, [cursor, cursor + 1, cursor - 120]))
+    assert ids(accepted) == [cursor + 1]
+    assert plan.stats.possible_gaps == 1
+
+
+def test_recent_ids_keep_two_generations_of_at_least_a_hundred() -> None:
+    recent = RecentIds()
+    for n in range(250):
+        recent.add({f"i{n}"})
+    assert all(f"i{n}" in recent for n in range(150, 250))  # the last 100, at least
+    assert "i0" not in recent  # bounded: the oldest generations are gone
+    assert not recent.isdisjoint({"x", "i249"})
+    assert recent.isdisjoint({"x", "i0"})
 
 
 def test_a_page_out_of_order_never_repeats_what_was_delivered_just_before() -> None:
