@@ -39,7 +39,7 @@ import asyncio
 import functools
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -133,6 +133,26 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
     return b"".join(chunks)
 
 
+def _check_trace_configs(trace_configs: object) -> list[aiohttp.TraceConfig]:
+    """``trace_configs`` as a list, checked now: aiohttp would fail at the first request.
+
+    It calls ``freeze()`` on each when it creates the session, so anything else ended every
+    call with a bare ``AttributeError`` and left that session unclosed.
+    """
+    if isinstance(trace_configs, str | bytes) or not isinstance(trace_configs, Iterable):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig, "
+            f"not {type(trace_configs).__name__}"
+        )
+    configs = list(trace_configs)
+    for config in configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise TypeError(
+                f"trace_configs must hold aiohttp.TraceConfig objects, not {type(config).__name__}"
+            )
+    return configs
+
+
 class AiohttpTransport:
     """Sends requests through an :class:`aiohttp.ClientSession`.
 
@@ -151,7 +171,7 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
-        self._trace_configs = list(trace_configs)
+        self._trace_configs = _check_trace_configs(trace_configs)
         limits = [max_connections]
         connector = session.connector if session is not None else None
         if connector is not None:
