@@ -54,6 +54,7 @@ from kernel_async._errors import (
     KernelError,
     WrongEventLoopError,
 )
+from kernel_async._headers import request_id
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
@@ -112,7 +113,7 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
         return APIResponseTooLargeError(
             f"GET {url}: {body} over the {cap}-byte limit (AsyncKernel(max_response_bytes=...))",
             max_bytes=cap,
-            request_id=response.headers.get("X-Request-Id"),
+            request_id=request_id(response.headers),
             url=url,
         )
 
