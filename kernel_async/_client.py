@@ -230,10 +230,12 @@ class AsyncKernel(PageAttempts):
 
         Calls in flight, and retries waiting for their turn, end with
         :class:`ClientClosedError`, and this returns once they have; nothing is sent
-        afterwards. A session you passed in is left open, for you to close.
+        afterwards. A session you passed in is left open, for you to close. Once closed,
+        closing again is a no-op, from any loop.
 
         Raises:
-            WrongEventLoopError: called from a loop other than the one the client belongs to.
+            WrongEventLoopError: called, while the client is open, from a loop other than the
+                one it belongs to (its session can only be closed there).
         """
         await self._transport.aclose()
         # Closing wakes every call still running (a request, a backoff, a wait for a slot):

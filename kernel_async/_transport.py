@@ -385,9 +385,14 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """End the requests in flight, then close the session if this transport created it.
 
-        Every later :meth:`send` raises :class:`ClientClosedError`. Idempotent.
+        Every later :meth:`send` raises :class:`ClientClosedError`. Idempotent, from any loop:
+        once closed, there is nothing left here to close.
         """
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if self.closed:
+                # Closed in its own loop, which ends what it started there (a pytest fixture's
+                # teardown in a new loop, an atexit handler's asyncio.run()): nothing to do.
+                return
             self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
         self._closing.set()
         try:
