@@ -92,14 +92,22 @@ def _masks(key: str) -> bool:
     return len(key) >= MIN_MASKED_LENGTH
 
 
+def _may_show(text: str, key: str) -> bool:
+    # Every spelling but the key itself has a backslash or a percent sign: most texts are
+    # cleared by three plain scans, without the pattern.
+    return key in text or "\\" in text or "%" in text
+
+
 def shows_key(text: str, key: str) -> bool:
     """Whether ``text`` holds ``key`` (in any spelling :func:`mask_text` replaces)."""
-    return _masks(key) and _key_pattern(key).search(text) is not None
+    if not _masks(key) or not _may_show(text, key):
+        return False
+    return _key_pattern(key).search(text) is not None
 
 
 def mask_text(text: str, key: str) -> str:
     """``text`` with every spelling of ``key`` replaced by ``***`` (unchanged for no key)."""
-    if not _masks(key):
+    if not _masks(key) or not _may_show(text, key):
         return text
     return _key_pattern(key).sub(MASK, text)
 
@@ -109,6 +117,8 @@ def _mask_json_string(literal: re.Match[str], key: str) -> str:
     text = literal.group()
     if "\\" not in text:
         return text  # it decodes to itself: the masking of the whole text covers it
+    if len(text) - 2 < len(key):
+        return text  # its value is shorter still, and every spelling is at least the key's length
     try:
         value = json.loads(text, strict=False)
     except ValueError:
@@ -130,20 +140,20 @@ def mask_body(data: bytes, key: str) -> bytes:
     if not _masks(key):
         return data
     text = data.decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 kept as they are
+    if not _may_show(text, key):
+        return data
     masked = mask_text(_JSON_STRING.sub(lambda m: _mask_json_string(m, key), text), key)
     return data if masked == text else masked.encode("utf-8", "surrogateescape")
 
 
 def echoes_key(response: RawResponse, key: str, *, body: bool) -> bool:
     """Whether the key is in the reason phrase or a header of ``response`` (or its body)."""
-    if not _masks(key):
-        return False
-    # Every response goes through here: a plain scan, no list of the texts.
-    if shows_key(response.reason or "", key):
+    # Every response goes through here: one search of all its text, usually a plain one. No
+    # spelling of the key holds a line feed, so none spans two of the texts joined.
+    headers = response.headers
+    text = "\n".join([response.reason or "", *headers.keys(), *headers.values()])
+    if shows_key(text, key):
         return True
-    for name, value in response.headers.items():
-        if shows_key(value, key) or shows_key(name, key):
-            return True
     return body and mask_body(response.body, key) != response.body
 
 
