@@ -21,6 +21,7 @@ import attrs
 from yarl import URL
 
 from kernel_async._errors import APIError, APITimeoutError, ClientClosedError
+from kernel_async._headers import request_id as response_request_id
 from kernel_async._models import Page
 from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._protocol import interpret_page_response
@@ -188,7 +189,7 @@ class PageAttempts:
             response, self._config.api_key.reveal(), body=not 200 <= response.status < 300
         )
         if _log.isEnabledFor(logging.DEBUG):
-            request_id = response.headers.get("X-Request-Id")
+            request_id = response_request_id(response.headers)
             _log.debug(
                 "GET %s -> %d in %.1f ms (request id %s, retry %d)",
                 url,

@@ -38,6 +38,7 @@ from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._retry import RetryPolicy
 from kernel_async._transport import AiohttpTransport, Transport
+from kernel_async._transport_protocol import check_transport
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RETRY_COUNT_HEADER", "AsyncKernel"]
 
@@ -97,7 +98,8 @@ class AsyncKernel(PageAttempts):
     Raises:
         MissingAPIKeyError: no key was given and ``KERNEL_API_KEY`` is unset, or the key is
             empty (``api_key=""`` and an empty ``KERNEL_API_KEY`` alike).
-        ValueError, TypeError: a malformed key, base URL, timeout, header or session.
+        ValueError, TypeError: a malformed key, base URL, timeout or header, a switch
+            that is not a bool, or a session, trace config or transport of the wrong type.
     """
 
     def __init__(
@@ -153,8 +155,10 @@ class AsyncKernel(PageAttempts):
             )
         # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
         # this class decides what to send and whether to try again.
-        self._transport: Transport = transport or AiohttpTransport(
-            session, max_connections=max_connections, trace_configs=trace_configs
+        self._transport: Transport = (
+            AiohttpTransport(session, max_connections=max_connections, trace_configs=trace_configs)
+            if transport is None
+            else check_transport(transport)
         )
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
         # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
@@ -226,10 +230,12 @@ class AsyncKernel(PageAttempts):
 
         Calls in flight, and retries waiting for their turn, end with
         :class:`ClientClosedError`, and this returns once they have; nothing is sent
-        afterwards. A session you passed in is left open, for you to close.
+        afterwards. A session you passed in is left open, for you to close. Once closed,
+        closing again is a no-op, from any loop.
 
         Raises:
-            WrongEventLoopError: called from a loop other than the one the client belongs to.
+            WrongEventLoopError: called, while the client is open, from a loop other than the
+                one it belongs to (its session can only be closed there).
         """
         await self._transport.aclose()
         # Closing wakes every call still running (a request, a backoff, a wait for a slot):

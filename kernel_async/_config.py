@@ -26,7 +26,7 @@ from kernel_async._defaults import (
     DEFAULT_TIMEOUT_TOTAL,
 )
 from kernel_async._errors import MissingAPIKeyError
-from kernel_async._request_headers import RETRY_COUNT_HEADER, check_api_key, check_header
+from kernel_async._request_headers import RETRY_COUNT_HEADER, check_api_key, check_headers
 from kernel_async._retry import RetryPolicy
 from kernel_async._version import __version__
 
@@ -247,14 +247,18 @@ def resolve_config(
             "variable (tests can use kernel_async.testing.KernelEmulator, which needs none)"
         )
     secret = _Secret(check_api_key(key))
+    # Switches are bools, not truthy values: allow_http="false" (a config file's string) would
+    # turn plain http on and send the key in clear text.
+    for name, switch in (("allow_http", allow_http), ("trust_env", trust_env)):
+        if not isinstance(switch, bool):
+            raise TypeError(f"{name} must be a bool, not {type(switch).__name__}")
     url = check_base_url(
         base_url if base_url is not None else environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
         allow_http=allow_http,
     )
     headers: dict[str, str] = {"User-Agent": user_agent(), "Accept": "application/json"}
-    for name, value in (default_headers or {}).items():
-        checked, text = check_header(name, value, argument="default_headers")
-        headers[checked] = text
+    if default_headers is not None:
+        headers.update(check_headers(default_headers, argument="default_headers"))
     headers["Authorization"] = f"Bearer {secret.reveal()}"
     policy = retry if retry is not None else RetryPolicy()
     if not isinstance(policy, RetryPolicy):
@@ -265,8 +269,6 @@ def resolve_config(
         raise TypeError("max_response_bytes must be an int")
     if max_response_bytes < 1:
         raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
-    if not isinstance(trust_env, bool):
-        raise TypeError(f"trust_env must be a bool, not {type(trust_env).__name__}")
     return ClientConfig(
         api_key=secret,
         base_url=url,

@@ -13,7 +13,7 @@ from typing import Final, TypeAlias
 
 from kernel_async._config import Timeout
 from kernel_async._params import is_unicode_text
-from kernel_async._request_headers import check_header
+from kernel_async._request_headers import check_headers
 
 __all__ = ["NO_OPTIONS", "RESERVED_QUERY", "CallOptions", "QueryValue", "call_options"]
 
@@ -121,20 +121,6 @@ def _check_query(extra_query: object) -> dict[str, str]:
     return query
 
 
-def _check_headers(extra_headers: object) -> dict[str, str]:
-    if not isinstance(extra_headers, Mapping):
-        raise TypeError(f"extra_headers must be a mapping, not {type(extra_headers).__name__}")
-    headers: dict[str, str] = {}
-    seen: set[str] = set()
-    for raw_name, raw_value in extra_headers.items():
-        name, value = check_header(raw_name, raw_value, argument="extra_headers")
-        if name.lower() in seen:
-            raise ValueError(f"extra_headers names {name!r} twice (header names ignore case)")
-        seen.add(name.lower())
-        headers[name] = value
-    return headers
-
-
 def call_options(
     *,
     timeout: Timeout | float | None = None,
@@ -164,6 +150,8 @@ def call_options(
         return NO_OPTIONS
     return CallOptions(
         timeout=None if timeout is None else Timeout.coerce(timeout),
-        headers={} if extra_headers is None else _check_headers(extra_headers),
+        headers={}
+        if extra_headers is None
+        else check_headers(extra_headers, argument="extra_headers"),
         query={} if extra_query is None else _check_query(extra_query),
     )

@@ -32,7 +32,7 @@ from kernel_async._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from kernel_async._headers import case_insensitive
+from kernel_async._headers import case_insensitive, readable
 from kernel_async._models import Invocation, Page
 from kernel_async._params import MAX_OFFSET
 
@@ -270,7 +270,10 @@ def status_error(
     else:
         message = head
     return cls(
-        message,
+        # The reason phrase as aiohttp decoded it (bytes that are not UTF-8 left as lone
+        # surrogates), and a JSON body's "\ud800" escapes, are text no UTF-8 log handler
+        # can write: replaced (see _headers.readable).
+        readable(message),
         status=status,
         body=error_body,
         body_excerpt=excerpt,

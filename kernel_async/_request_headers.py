@@ -10,11 +10,12 @@ first). The key is never echoed. Plain functions of values, tested without a loo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from kernel_async._params import is_unicode_text
 
-__all__ = ["RETRY_COUNT_HEADER", "check_api_key", "check_header"]
+__all__ = ["RETRY_COUNT_HEADER", "check_api_key", "check_header", "check_headers"]
 
 RETRY_COUNT_HEADER: Final = "X-Kernel-Async-Retry-Count"
 """Sent with every request: 0 on the first attempt, then the retry's number. Servers ignore
@@ -122,3 +123,27 @@ def check_header(name: object, value: object, *, argument: str) -> tuple[str, st
         # A lone surrogate would be dropped: the header would go out empty or cut.
         raise ValueError(f"{label} {name!r} is not valid text (bytes that are not UTF-8?)")
     return name, value
+
+
+def check_headers(headers: object, *, argument: str) -> dict[str, str]:
+    """Check ``default_headers`` or ``extra_headers`` (``argument``): each of them, and the whole.
+
+    Raises:
+        TypeError: not a mapping (a list of pairs, a ``"Name: value"`` string), or a name or
+            value that is not a str.
+        ValueError: a header :func:`check_header` refuses, or a name given twice in different
+            cases (both would be sent, and the server would read either).
+    """
+    if not isinstance(headers, Mapping):
+        raise TypeError(
+            f"{argument} must be a mapping of header names to values, not {type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    seen: set[str] = set()
+    for raw_name, raw_value in headers.items():
+        name, value = check_header(raw_name, raw_value, argument=argument)
+        if name.lower() in seen:
+            raise ValueError(f"{argument} names {name!r} twice (header names ignore case)")
+        seen.add(name.lower())
+        checked[name] = value
+    return checked

@@ -39,7 +39,7 @@ import asyncio
 import functools
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -54,6 +54,7 @@ from kernel_async._errors import (
     KernelError,
     WrongEventLoopError,
 )
+from kernel_async._headers import request_id
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
@@ -112,7 +113,7 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
         return APIResponseTooLargeError(
             f"GET {url}: {body} over the {cap}-byte limit (AsyncKernel(max_response_bytes=...))",
             max_bytes=cap,
-            request_id=response.headers.get("X-Request-Id"),
+            request_id=request_id(response.headers),
             url=url,
         )
 
@@ -133,6 +134,26 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
     return b"".join(chunks)
 
 
+def _check_trace_configs(trace_configs: object) -> list[aiohttp.TraceConfig]:
+    """``trace_configs`` as a list, checked now: aiohttp would fail at the first request.
+
+    It calls ``freeze()`` on each when it creates the session, so anything else ended every
+    call with a bare ``AttributeError`` and left that session unclosed.
+    """
+    if isinstance(trace_configs, str | bytes) or not isinstance(trace_configs, Iterable):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig, "
+            f"not {type(trace_configs).__name__}"
+        )
+    configs = list(trace_configs)
+    for config in configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise TypeError(
+                f"trace_configs must hold aiohttp.TraceConfig objects, not {type(config).__name__}"
+            )
+    return configs
+
+
 class AiohttpTransport:
     """Sends requests through an :class:`aiohttp.ClientSession`.
 
@@ -151,7 +172,7 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
-        self._trace_configs = list(trace_configs)
+        self._trace_configs = _check_trace_configs(trace_configs)
         limits = [max_connections]
         connector = session.connector if session is not None else None
         if connector is not None:
@@ -364,9 +385,14 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """End the requests in flight, then close the session if this transport created it.
 
-        Every later :meth:`send` raises :class:`ClientClosedError`. Idempotent.
+        Every later :meth:`send` raises :class:`ClientClosedError`. Idempotent, from any loop:
+        once closed, there is nothing left here to close.
         """
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if self.closed:
+                # Closed in its own loop, which ends what it started there (a pytest fixture's
+                # teardown in a new loop, an atexit handler's asyncio.run()): nothing to do.
+                return
             self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
         self._closing.set()
         try:

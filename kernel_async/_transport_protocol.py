@@ -18,7 +18,7 @@ from yarl import URL
 
 from kernel_async._config import Timeout
 
-__all__ = ["RawRequest", "RawResponse", "Transport"]
+__all__ = ["RawRequest", "RawResponse", "Transport", "check_transport"]
 
 
 class RawRequest:
@@ -108,3 +108,23 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """End the requests in flight and release what the transport owns."""
         ...
+
+
+_TRANSPORT_MEMBERS = ("aclose", "bind_loop", "closed", "connection_limit", "send", "wait_closed")
+
+
+def check_transport(transport: object) -> Transport:
+    """``transport``, if it has what a :class:`Transport` has; checked at construction.
+
+    Raises:
+        TypeError: a member is missing (an ``aiohttp.ClientSession`` given as the transport,
+            say: that is ``session=``); every call would end in an ``AttributeError``.
+    """
+    missing = [name for name in _TRANSPORT_MEMBERS if not hasattr(transport, name)]
+    if missing:
+        raise TypeError(
+            f"transport must implement kernel_async's Transport ({', '.join(missing)} "
+            f"missing from {type(transport).__name__}); to send through your own aiohttp "
+            "session, pass session="
+        )
+    return transport  # type: ignore[return-value]  # checked above, member by member

@@ -403,6 +403,22 @@ def test_a_missing_key_says_how_to_set_it() -> None:
         ({"base_url": "https://api.example.test/v\udcff1/"}, ValueError, "base_url is not valid"),
         ({"base_url": "https://api\udcff.example.test/"}, ValueError, "base_url is not valid"),
         ({"session": object()}, TypeError, "ClientSession"),
+        # Audit r12: an AttributeError, a truthy string, or a failure at the first request.
+        ({"default_headers": [("X-A", "1")]}, TypeError, "default_headers must be a mapping"),
+        ({"default_headers": "X-A: 1"}, TypeError, "default_headers must be a mapping"),
+        ({"default_headers": {"X-A": "1", "x-a": "2"}}, ValueError, "default_headers names"),
+        (
+            {"allow_http": "false", "base_url": "http://api.example.test/"},
+            TypeError,
+            "allow_http must be a bool, not str",
+        ),
+        ({"allow_http": 1}, TypeError, "allow_http must be a bool, not int"),
+        ({"trust_env": "false"}, TypeError, "trust_env must be a bool, not str"),
+        ({"trace_configs": [object()]}, TypeError, "trace_configs must hold aiohttp.TraceConfig"),
+        ({"trace_configs": "trace"}, TypeError, "trace_configs must be a list"),
+        ({"trace_configs": None}, TypeError, "trace_configs must be a list"),
+        ({"trace_configs": 5}, TypeError, "trace_configs must be a list"),
+        ({"transport": object()}, TypeError, "transport must implement"),
     ],
 )
 def test_bad_configuration_is_rejected_at_construction(

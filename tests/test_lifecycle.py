@@ -254,6 +254,11 @@ def test_a_second_event_loop_gets_a_typed_error_before_anything_is_sent() -> Non
             assert isinstance(one.value, RuntimeError)  # what aiohttp raised before, typed
             assert first.run_until_complete(walk()) == 3  # its own loop still works
             first.run_until_complete(client.aclose())
+            # Closed: closing again is a no-op from any loop (audit r12), a call still refused.
+            asyncio.run(client.aclose())
+            with pytest.raises(ClientClosedError):
+                asyncio.run(client.invocations.list_page())
+            assert client.closed
         finally:
             first.close()
 

@@ -34,7 +34,7 @@ from kernel_async import (
     Timeout,
     WrongEventLoopError,
 )
-from kernel_async._redact import mask_bytes, mask_error, mask_text
+from kernel_async._redact import mask_body, mask_error, mask_text, shows_key
 from kernel_async._transport import RawRequest, RawResponse
 from kernel_async.testing import KernelEmulator, ScriptedResponse, make_invocation
 
@@ -371,6 +371,84 @@ async def test_a_malformed_response_that_echoes_the_key_is_masked() -> None:
     assert CANARY_KEY not in everything_printable(error)
 
 
+def escaped_echo(auth: str) -> bytes:
+    """An Error body quoting ``auth`` as a JSON encoder may: its characters as \\u escapes."""
+    first = f"\\u{ord(auth[0]):04x}" + auth[1:]  # "\u0042earer sk-..."
+    every = "".join(f"\\u{ord(char):04X}" for char in auth)
+    quoted = "%20".join(auth.split(" "))  # as a URL in the body would hold it
+    return (
+        '{"code": "echo", "message": "rejected ' + first + ' here",\n'
+        ' "details": [{"code": "k", "message": "' + every + '"},'
+        ' {"code": "plain", "message": "caf\\u00e9 \u00e9"}],\n'
+        ' "inner_error": {"code": "u", "message": "see https://x.test/?q=' + quoted + '"},\n'
+        ' "echo": {"' + first + '": [1.50, null, "' + every + '"]}}'
+    ).encode()
+
+
+@pytest.mark.parametrize("status", [401, 500])
+async def test_a_key_echoed_in_json_escapes_is_masked_in_the_errors_body(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Audit r12: "\u0073k-..." in a JSON string is the key once decoded; exc.body and
+    # exc.response.json() showed it although the raw bytes and the message did not.
+    caplog.set_level(logging.DEBUG, logger="kernel_async")
+
+    async def echo(request: web.Request) -> web.Response:
+        body = escaped_echo(request.headers["Authorization"])
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    async with (
+        LoopbackServer(echo) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=FAST) as client,
+    ):
+        with pytest.raises(APIStatusError) as caught:
+            await client.invocations.list_page()
+    error = caught.value
+    assert error.body is not None
+    assert error.message.endswith(f"echo: rejected {MASKED} here")
+    assert error.body.message == f"rejected {MASKED} here"
+    assert [(d.code, d.message) for d in error.details] == [
+        ("k", MASKED),
+        ("plain", "caf\u00e9 \u00e9"),
+    ]
+    assert error.inner_error is not None
+    assert error.inner_error.message == "see https://x.test/?q=Bearer%20***"
+    # The response's body says the same, decoded or not: the rest of it as the server sent it.
+    assert error.response.json() == {
+        "code": "echo",
+        "message": f"rejected {MASKED} here",
+        "details": [
+            {"code": "k", "message": MASKED},
+            {"code": "plain", "message": "caf\u00e9 \u00e9"},
+        ],
+        "inner_error": {"code": "u", "message": "see https://x.test/?q=Bearer%20***"},
+        "echo": {MASKED: [1.5, None, MASKED]},
+    }
+    assert json.loads(error.response.text) == error.response.json()
+    assert b"[1.50, null, " in error.response.content
+    for text in (error.response.text, error.body_excerpt, repr(error.body), caplog.text):
+        assert not shows_key(text, CANARY_KEY)
+    assert CANARY_KEY not in everything_printable(error)
+
+
+async def test_a_2xx_body_echoing_an_escaped_key_is_masked_in_the_errors_response() -> None:
+    async def not_a_page(request: web.Request) -> web.Response:
+        return web.Response(body=escaped_echo(request.headers["Authorization"]))
+
+    async with (
+        LoopbackServer(not_a_page) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=FAST) as client,
+    ):
+        with pytest.raises(APIResponseValidationError) as caught:
+            await client.invocations.list_page()
+    response = caught.value.response
+    assert response is not None
+    assert response.json()["details"][0] == {"code": "k", "message": MASKED}
+    assert CANARY_KEY not in json.dumps(response.json(), ensure_ascii=False)
+    assert not shows_key(response.text, CANARY_KEY)
+    assert CANARY_KEY not in everything_printable(caught.value)
+
+
 # -- masking, as plain values ----------------------------------------------------------------------
 
 
@@ -381,8 +459,8 @@ def test_masking_replaces_the_key_in_every_spelling_and_nothing_else() -> None:
     assert mask_text("401 Unauthorized: e", "e") == "401 Unauthorized: e"  # too short to mask
     quoted = 'key"with\\quotes'  # as a JSON string holds it: key\"with\\quotes
     assert mask_text(json.dumps({"m": quoted}), quoted) == '{"m": "***"}'
-    assert mask_bytes(json.dumps({"m": quoted}).encode(), quoted) == b'{"m": "***"}'
-    assert mask_bytes(f"\u00e9 {CANARY_KEY}".encode(), CANARY_KEY) == "\u00e9 ***".encode()
+    assert mask_body(json.dumps({"m": quoted}).encode(), quoted) == b'{"m": "***"}'
+    assert mask_body(f"\u00e9 {CANARY_KEY}".encode(), CANARY_KEY) == "\u00e9 ***".encode()
     accented = "cl\u00e9-secr\u00e8te"  # JSON may write it escaped (ASCII) or as it is
     assert mask_text(json.dumps({"m": accented}), accented) == '{"m": "***"}'
     assert mask_text(json.dumps({"m": accented}, ensure_ascii=False), accented) == '{"m": "***"}'

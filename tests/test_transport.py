@@ -262,6 +262,25 @@ async def test_a_second_event_loop_is_refused_before_anything_is_sent() -> None:
     assert server.received == 2
 
 
+async def test_a_closed_transport_closes_again_from_any_loop() -> None:
+    # Audit r12: aclose() is idempotent, but a second one from another loop (a fixture's
+    # teardown, an atexit handler's asyncio.run()) raised WrongEventLoopError.
+    async with LoopbackServer(empty_page) as server:
+        transport = AiohttpTransport()
+        await transport.send(request_to(server))  # binds the transport to this loop
+        await transport.aclose()
+
+        def from_another_thread() -> None:
+            asyncio.run(transport.aclose())
+            with pytest.raises(ClientClosedError):
+                asyncio.run(transport.send(request_to(server)))
+
+        await asyncio.to_thread(from_another_thread)
+        assert transport.closed
+        await transport.aclose()  # and again from its own
+    assert server.received == 1
+
+
 async def test_a_callers_session_binds_the_transport_to_its_loop() -> None:
     async with LoopbackServer(empty_page) as server, aiohttp.ClientSession() as session:
         transport = AiohttpTransport(session)
