@@ -3,10 +3,14 @@
 The rules (what a poll asks, what it reports, what is remembered) are
 :class:`~kernel_async._watch_state.WatchState`'s; this module asks the questions and sleeps
 between polls. Like the listing it is a class, not an async generator, and it starts no task
-of its own: each poll runs in the task that iterates the watch, inside the ``async with``
-blocks of the walks it makes, so leaving the watch (``break``, an error, a cancellation)
-leaves nothing running. A poll changes the watch's memory only once all its answers are in:
-a cancelled or failed poll is asked again, whole, on the next iteration.
+of its own: each poll runs in the task that iterates the watch, and closes the walks it
+makes, so leaving the watch (``break``, an error, a cancellation) leaves nothing running.
+:meth:`InvocationWatch.aclose` from another task stops a poll in progress the way
+``asyncio.timeout`` stops its block: it cancels the iterating task, which takes that
+cancellation back when it leaves the poll (so it never reaches the caller), and waits until
+it has. A poll changes the watch's memory only once all its answers are in: a cancelled,
+stopped or failed poll changed nothing, and a failed or cancelled one is asked again, whole,
+on the next iteration.
 """
 
 from __future__ import annotations
@@ -20,21 +24,35 @@ from types import TracebackType
 from typing import Final, Protocol, Self
 
 from kernel_async._errors import APIStatusError, APITimeoutError
-from kernel_async._listing import InvocationListing
 from kernel_async._models import Invocation, InvocationStatus, Page
 from kernel_async._retry import THROTTLE_STATUSES, parse_retry_after
 from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, PollPlan, next_wait
 from kernel_async._watch_state import EventKind, InvocationEvent, WatchState
 
-__all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests"]
+__all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests", "WatchWalk"]
+
+
+class WatchWalk(Protocol):
+    """What a poll uses of a walk: an :class:`~kernel_async.InvocationListing`."""
+
+    @property
+    def possible_gaps(self) -> int:
+        """Page boundaries where the walk could not prove it missed nothing."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Invocation]:
+        """The invocations, each once."""
+        ...
+
+    async def aclose(self) -> None:
+        """Cancel and await every request still in flight."""
+        ...
 
 
 class WatchRequests(Protocol):
     """The requests a watch makes, with its filters and options bound."""
 
-    def walk(
-        self, *, since: str | None, status: str | None, deadline: float | None
-    ) -> InvocationListing:
+    def walk(self, *, since: str | None, status: str | None, deadline: float | None) -> WatchWalk:
         """A walk of the watch's filters with this ``since`` (``None``: any age), ``status``."""
         ...
 
@@ -63,9 +81,10 @@ class InvocationWatch:
                 print(event.kind, event.invocation.id, event.previous_status, event.status)
 
     A watch of filters never ends by itself: stop it with ``break``, :meth:`aclose` (from
-    any task) or a cancellation. A watch of given invocations ends once each is final or
-    gone. When a poll fails (after the client's retries) the exception is raised and nothing
-    is lost: iterating the watch again polls again, from where it was.
+    any task, also in the middle of a poll) or a cancellation. A watch of given invocations
+    ends once each is final or gone. When a poll fails (after the client's retries) the
+    exception is raised and nothing is lost: iterating the watch again polls again, from
+    where it was.
     """
 
     def __init__(
@@ -77,9 +96,13 @@ class InvocationWatch:
         self._deadline = deadline
         self._wait = 0.0  # before the first poll: none
         self._events: deque[InvocationEvent] = deque()
-        self._closing = asyncio.Event()
+        self._closed = False
         self._started = time.monotonic()
         self._busy = False
+        self._consumer_task: asyncio.Task[object] | None = None  # the task polling, if any
+        self._stopping = False  # aclose() cancelled the consumer's task, once
+        self._idle = asyncio.Event()  # no consumer is polling
+        self._idle.set()
         self._requests_sent = 0
         self.error: BaseException | None = None
         """The exception that ended the last iteration, if one did (the watch can go on)."""
@@ -96,7 +119,7 @@ class InvocationWatch:
     @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
-        return self._closing.is_set()
+        return self._closed
 
     @property
     def finished(self) -> bool:
@@ -162,47 +185,94 @@ class InvocationWatch:
         return self
 
     async def __anext__(self) -> InvocationEvent:
-        while not self._events:
-            if self.closed or self._state.finished:
-                raise StopAsyncIteration
+        while not self.closed:
+            if self._events:
+                return self._events.popleft()
+            if self._state.finished:
+                break
             async with self._consumer():
                 await self._next_poll()
-        return self._events.popleft()
+        raise StopAsyncIteration
 
     async def poll(self) -> list[InvocationEvent]:
         """Poll now, whatever the interval, and return what it saw.
 
         For code that keeps its own time (a scheduled job, a test): the events not yet
         delivered by iteration come first, then this poll's. Raises as iteration does;
-        after a failed poll, nothing is lost.
+        after a failed poll, nothing is lost. Stopped by :meth:`aclose` from another task,
+        it returns no events, as iteration ends.
         """
         if self.closed:
             raise RuntimeError("this watch is closed")
         async with self._consumer():
             if not self._state.finished:
                 await self._poll()
-        events = list(self._events)
+        events = list(self._events)  # none once closed: see _consumer()
         self._events.clear()
         return events
 
     @asynccontextmanager
     async def _consumer(self) -> AsyncIterator[None]:
-        """One poll at a time: the watch has one consumer; the error is kept in error."""
+        """One poll (and the wait before it) at a time, in the task that asked for it.
+
+        The watch has one consumer. The error that ends a poll is kept in :attr:`error`; a
+        poll that :meth:`aclose` stopped ends quietly (see :meth:`_take_back_stop`).
+        """
         if self._busy:
             raise RuntimeError("another task is iterating this watch; it has one consumer")
         self._busy = True
+        self._consumer_task = task = asyncio.current_task()
+        self._idle.clear()
         try:
             yield
         except BaseException as error:
+            if self._take_back_stop(task) and isinstance(error, Exception | asyncio.CancelledError):
+                # Stopped by aclose(): whatever the poll raised on its way out (the
+                # cancellation, or an error that met it) ends the iteration normally.
+                return
             if not isinstance(error, asyncio.CancelledError | GeneratorExit):
                 self.error = error
             raise
+        else:
+            self._take_back_stop(task)  # a poll that swallowed the cancellation: balanced
         finally:
+            if self._closed:
+                self._events.clear()  # closed meanwhile: nothing more is delivered
             self._busy = False
+            self._consumer_task = None
+            self._idle.set()
+
+    def _take_back_stop(self, task: asyncio.Task[object] | None) -> bool:
+        """Take back the cancellation :meth:`aclose` sent the consumer's task, if it sent one.
+
+        True when it did and nobody else has cancelled that task meanwhile: then the poll
+        ends quietly. Otherwise another cancellation goes on, as ``asyncio.timeout`` passes
+        on one it did not make. The cancellation always met the poll: it was sent while the
+        task waited inside it, and a task's cancellation is raised where it waits.
+        """
+        if not self._stopping or task is None:
+            return False
+        self._stopping = False
+        return task.uncancel() == 0
 
     async def aclose(self) -> None:
-        """Stop the watch; a task waiting for its next poll sees the iteration end."""
-        self._closing.set()
+        """Stop the watch, from any task; calling it again does nothing more.
+
+        A poll in progress in another task is stopped: its walks and lookups are cancelled
+        and awaited before this returns, so nothing is sent after it, and that task's
+        iteration ends normally (:meth:`poll` returns no events), as it does for a task
+        waiting between two polls. The stopped poll changed nothing the watch remembers
+        (:attr:`polls` does not count it), and events not yet delivered are not delivered.
+        """
+        self._closed = True
+        self._events.clear()
+        task = self._consumer_task
+        if task is None or task is asyncio.current_task():
+            return
+        if not self._stopping:
+            self._stopping = True
+            task.cancel("the watch was closed")  # taken back by _consumer()
+        await self._idle.wait()
 
     async def __aenter__(self) -> Self:
         return self
@@ -218,15 +288,9 @@ class InvocationWatch:
     # -- polling -----------------------------------------------------------------------------
 
     async def _next_poll(self) -> None:
-        """Wait out the interval (unless closed meanwhile), then poll."""
+        """Wait out the interval, then poll (aclose() stops the wait as it stops a poll)."""
         if self._wait > 0:
-            try:
-                async with asyncio.timeout(self._wait):
-                    await self._closing.wait()
-            except TimeoutError:
-                pass
-            if self.closed:
-                return
+            await asyncio.sleep(self._wait)
         await self._poll()
 
     async def _poll(self) -> None:
@@ -310,8 +374,10 @@ class InvocationWatch:
         listing = self._requests.walk(
             since=since, status=status, deadline=self._remaining(deadline_at)
         )
-        async with listing:
+        try:
             found = [invocation async for invocation in listing]
+        finally:
+            await listing.aclose()  # failed or cancelled: every request awaited
         return found, listing.possible_gaps == 0
 
     def _remaining(self, deadline_at: float | None) -> float | None:
