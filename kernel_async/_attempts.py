@@ -27,13 +27,14 @@ from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._protocol import interpret_page_response
 from kernel_async._redact import echoes_key, mask_error, mask_text, masked_response
 from kernel_async._request_headers import RETRY_COUNT_HEADER
-from kernel_async._retry import RetryPolicy, decide_retry
+from kernel_async._retry import RetryDecision, RetryPolicy, decide_retry
 from kernel_async._transport_protocol import RawRequest, RawResponse
 
 if TYPE_CHECKING:
     import random
 
     from kernel_async._config import ClientConfig
+    from kernel_async._throttle import Throttle
     from kernel_async._transport_protocol import Transport
 
 __all__ = ["PageAttempts"]
@@ -49,8 +50,7 @@ class PageAttempts:
         _config: ClientConfig
         _transport: Transport
         _first_attempt_headers: dict[str, str]
-        _throttled_until: float
-        _pushbacks: int
+        _throttle: Throttle
         _random: random.Random
 
     async def _retried(
@@ -63,49 +63,109 @@ class PageAttempts:
         options: CallOptions,
     ) -> Page:
         """The attempts at one page, until one succeeds or the policy gives up."""
-        retries = 0
+        retries = 0  # counted against the policy's budget
+        attempts = 0  # made so far: the retry count header says how many before this one
+        throttle = self._throttle
         while True:
-            if self._throttled_until > loop.time():
+            if throttle.until > loop.time():
                 await self._wait_if_throttled(loop, deadline_at, url)
+            if throttle.limit is None and not throttle.waiting:
+                throttle.sending += 1  # the common case, without a coroutine: see turn()
+                probe = False
+            else:
+                await self._turn(retries, deadline_at, url)
+                probe = throttle.probing()
             try:
-                return await self._attempt(url, offset, retries, deadline_at, options)
+                page = await self._attempt(url, offset, attempts, deadline_at, options)
             except APIError as error:
+                attempts += 1
                 # Before any note or log line: what the error says must not show the key.
                 mask_error(error, self._config.api_key.reveal())
-                time_left = None if deadline_at is None else deadline_at - loop.time()
-                decision = decide_retry(
-                    error,
-                    retries_done=retries,
-                    policy=policy,
-                    now=time.time(),
-                    time_left=time_left,
-                    random=self._random.random(),
-                )
+                decision = self._decide(loop, error, 0 if probe else retries, policy, deadline_at)
+                if probe and not decision.throttle:
+                    # Only a pushback is free for a probe: anything else counts as ever.
+                    decision = self._decide(loop, error, retries, policy, deadline_at)
+                if decision.retry and decision.throttle:
+                    # Before its place is free: the next request waits for the time asked.
+                    now = loop.time()
+                    throttle.pushed_back(now + decision.delay, now)
+                throttle.done()
                 if not decision.retry:
                     if decision.retryable:
                         error.add_note(f"kernel-async: not retried: {decision.reason}")
                     _log.debug("GET %s failed for good: %s", url, decision.reason)
                     raise
-                retries += 1
-                _log.info(
-                    "GET %s failed (%s, request id %s); retry %d of %d: %s",
-                    url,
-                    type(error).__name__,
-                    error.request_id,
-                    retries,
-                    policy.max_retries,
-                    decision.reason,
-                )
-                resume_at = loop.time() + decision.delay
-                if decision.throttle:
-                    self._throttled_until = max(self._throttled_until, resume_at)
-                    self._pushbacks += 1
+                if probe and decision.throttle:
+                    # Let out to find how many the server takes after a pushback: its own
+                    # pushback spends none of its retries (see kernel_async._throttle).
+                    _log.info(
+                        "GET %s pushed back (%s, request id %s) as a probe of the server's "
+                        "limit; tried again, no retry spent: %s",
+                        url,
+                        type(error).__name__,
+                        error.request_id,
+                        decision.reason,
+                    )
+                else:
+                    retries += 1
+                    _log.info(
+                        "GET %s failed (%s, request id %s); retry %d of %d: %s",
+                        url,
+                        type(error).__name__,
+                        error.request_id,
+                        retries,
+                        policy.max_retries,
+                        decision.reason,
+                    )
                 await self._pause(decision.delay)
+            except BaseException:
+                throttle.done()  # cancelled, or the client closed: the place is free
+                raise
+            else:
+                throttle.done()
+                throttle.answered(loop.time())
+                return page
+
+    def _decide(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        error: APIError,
+        retries: int,
+        policy: RetryPolicy,
+        deadline_at: float | None,
+    ) -> RetryDecision:
+        return decide_retry(
+            error,
+            retries_done=retries,
+            policy=policy,
+            now=time.time(),
+            time_left=None if deadline_at is None else deadline_at - loop.time(),
+            random=self._random.random(),
+        )
+
+    async def _turn(self, retries: int, deadline_at: float | None, url: URL) -> None:
+        """Wait for this request's turn after a pushback (see kernel_async._throttle)."""
+        if deadline_at is None:
+            await self._throttle.turn(retries)
+            return
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                await self._throttle.turn(retries)
+                return
+        except TimeoutError:
+            pass
+        # Raised outside the `except` block, so that nothing is chained to it.
+        raise APITimeoutError(
+            f"GET {url}: the deadline passed while the request waited for its turn after "
+            "the server asked this client to slow down",
+            limit="deadline",
+            url=str(url),
+        )
 
     async def _wait_if_throttled(
         self, loop: asyncio.AbstractEventLoop, deadline_at: float | None, url: URL
     ) -> None:
-        wait = self._throttled_until - loop.time()
+        wait = self._throttle.until - loop.time()
         if wait <= 0:
             return
         if deadline_at is not None and loop.time() + wait >= deadline_at:

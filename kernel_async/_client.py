@@ -37,6 +37,7 @@ from kernel_async._models import Page
 from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._retry import RetryPolicy
+from kernel_async._throttle import Throttle
 from kernel_async._transport import AiohttpTransport, Transport
 from kernel_async._transport_protocol import check_transport
 
@@ -161,9 +162,8 @@ class AsyncKernel(PageAttempts):
             else check_transport(transport)
         )
         self._first_attempt_headers = {**self._config.headers, RETRY_COUNT_HEADER: "0"}
-        # Loop time until which every request waits: set by a 429 or 503 (shared backoff).
-        self._throttled_until = 0.0
-        self._pushbacks = 0  # "slow down" answers so far: adaptive walks halve their window
+        # The shared backoff after a 429 or 503, and the requests let out one at a time after.
+        self._throttle = Throttle(max(1, self._transport.connection_limit))
         self._random = random.Random()  # noqa: S311 - jitter, not secrets
         # Calls running now: aclose() wakes them and returns once every one has ended.
         self._calls = 0
@@ -194,7 +194,7 @@ class AsyncKernel(PageAttempts):
     @property
     def pushbacks(self) -> int:
         """How often the server has asked this client to slow down (429, 503), so far."""
-        return self._pushbacks
+        return self._throttle.pushbacks
 
     @property
     def closed(self) -> bool:

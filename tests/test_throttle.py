@@ -1,0 +1,189 @@
+"""The shared backoff after "slow down", and the requests let out one at a time after it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from kernel_async import AsyncKernel
+from kernel_async._throttle import Throttle
+from kernel_async.testing import KernelEmulator, generate_invocations
+
+from conftest import NOW, LoopbackServer
+
+# -- the decisions, without a loop -------------------------------------------------------------
+
+
+def test_a_pushback_holds_every_request_then_lets_them_out_one_at_a_time() -> None:
+    throttle = Throttle(ceiling=8)
+    assert (throttle.limit, throttle.until, throttle.pushbacks) == (None, 0.0, 0)
+    throttle.pushed_back(resume_at=11.0, now=10.0)
+    assert (throttle.limit, throttle.until, throttle.pushbacks) == (1, 11.0, 1)
+    assert throttle.sequential_until == 12.0  # one at a time for as long again
+    throttle.pushed_back(resume_at=10.5, now=10.2)  # an earlier time never shortens the wait
+    assert (throttle.until, throttle.sequential_until, throttle.pushbacks) == (11.0, 12.0, 2)
+
+
+def test_the_limit_grows_by_one_a_page_after_the_time_of_one_at_a_time() -> None:
+    throttle = Throttle(ceiling=4)
+    throttle.pushed_back(resume_at=11.0, now=10.0)
+    throttle.answered(now=11.5)  # still one at a time
+    assert throttle.limit == 1
+    throttle.answered(now=12.0)
+    assert throttle.limit == 2
+    throttle.answered(now=12.1)
+    assert throttle.limit == 3
+    throttle.answered(now=12.2)
+    assert throttle.limit is None  # lifted at the ceiling
+    throttle.answered(now=12.3)
+    assert throttle.limit is None
+
+
+def test_only_a_request_let_out_after_a_page_came_back_is_a_probe() -> None:
+    throttle = Throttle(ceiling=4)
+    assert not throttle.probing()  # no pushback: nothing is a probe
+    throttle.pushed_back(resume_at=11.0, now=10.0)
+    assert not throttle.probing()  # the first of the round spends a retry if pushed back
+    throttle.answered(now=11.1)
+    assert throttle.probing()
+    throttle.pushed_back(resume_at=12.1, now=11.1)
+    assert not throttle.probing()  # a new round
+
+
+def test_a_throttle_needs_a_ceiling() -> None:
+    with pytest.raises(ValueError, match="ceiling"):
+        Throttle(ceiling=0)
+
+
+# -- turns, in a loop ---------------------------------------------------------------------------
+
+
+async def test_requests_wait_their_turn_most_retries_first() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)  # one at a time
+    order: list[str] = []
+
+    async def request(name: str, retries: int) -> None:
+        await throttle.turn(retries)
+        order.append(name)
+
+    throttle.sending = 1  # one is out: the others queue
+    tasks = [asyncio.create_task(request(n, r)) for n, r in [("a", 0), ("b", 2), ("c", 1)]]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert (order, throttle.waiting) == ([], 3)
+    for expected in (["b"], ["b", "c"], ["b", "c", "a"]):
+        throttle.done()
+        await asyncio.sleep(0)
+        assert order == expected
+    await asyncio.gather(*tasks)
+    assert throttle.sending == 1
+
+
+async def test_no_request_is_let_out_before_the_time_the_server_asked_for() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time() + 0.05, now=loop.time())
+    waiter = asyncio.create_task(throttle.turn(1))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiter.done()  # a place is free, but not the time
+    await asyncio.wait_for(waiter, timeout=5)
+    assert loop.time() >= throttle.until
+
+
+async def test_a_request_cancelled_while_waiting_gives_up_its_place() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    first = asyncio.create_task(throttle.turn(0))
+    second = asyncio.create_task(throttle.turn(0))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert throttle.waiting == 1
+    throttle.done()
+    await asyncio.wait_for(second, timeout=5)
+    assert throttle.sending == 1  # the second got the place
+
+
+async def test_a_request_let_out_as_it_is_cancelled_hands_its_place_on() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    first = asyncio.create_task(throttle.turn(0))
+    second = asyncio.create_task(throttle.turn(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    throttle.done()  # lets the first out...
+    first.cancel()  # ...which is cancelled before it runs
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(second, timeout=5)
+    assert throttle.sending == 1
+
+
+# -- end to end: a server that takes so many requests per window ---------------------------------
+
+DATA = generate_invocations(400, seed=9, now=NOW)
+WINDOW = 0.2  # seconds: the server takes TAKEN requests in any such window
+
+
+def rate_limited(taken: int) -> tuple[web.Application, list[float], list[int]]:
+    """A handler taking ``taken`` requests a window, 429 with ``Retry-After`` for the rest."""
+    answered: list[float] = []
+    retry_counts: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        retry_counts.append(int(request.headers.get("X-Stainless-Retry-Count", "0")))
+        if len([t for t in answered if now - t < WINDOW]) >= taken:
+            return web.json_response(
+                {"code": "rate_limited", "message": "slow down"},
+                status=429,
+                headers={"Retry-After": str(WINDOW)},
+            )
+        answered.append(now)
+        offset, limit = int(request.query.get("offset", "0")), int(request.query["limit"])
+        end = min(offset + limit, len(DATA))
+        more = end < len(DATA)
+        headers = {"X-Has-More": str(more).lower(), "X-Next-Offset": str(end if more else 0)}
+        return web.Response(
+            body=json.dumps(DATA[offset:end]), headers=headers, content_type="application/json"
+        )
+
+    return handler, answered, retry_counts  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("prefetch", [None, 8])
+async def test_a_concurrent_walk_finishes_where_a_sequential_one_does(prefetch: int | None) -> None:
+    # Review r11: with eight pages in flight against a server taking two requests a window,
+    # the retries after the shared wait went out together and were pushed back together,
+    # until three pages ran out of retries (RateLimitError after 295 of 1,000 items).
+    handler, answered, retry_counts = rate_limited(taken=2)
+    async with (
+        LoopbackServer(handler) as server,
+        AsyncKernel("k", base_url=server.url) as client,
+        client.invocations.list(limit=25, prefetch=prefetch) as listing,
+    ):
+        got = [invocation.id async for invocation in listing]
+    assert got == [i["id"] for i in DATA]
+    assert client.pushbacks > 0
+    pushed_back = len(retry_counts) - len(answered)
+    assert pushed_back <= len(answered)  # about one a round of the window, not a storm
+
+
+async def test_the_emulator_at_two_requests_a_second_lets_the_default_walk_finish() -> None:
+    async with (
+        KernelEmulator(count=500, rate_limit=2.0) as emulator,
+        emulator.client() as client,
+        client.invocations.list(limit=50) as listing,
+    ):
+        got = [invocation.id async for invocation in listing]
+    assert len(got) == 500
