@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, UsageError
 from kernel_async._defaults import (
@@ -89,8 +89,10 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     _add_filters(listing, statuses="only this status", repeatable=False)
-    listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
-    listing.add_argument("--query", help="search id, app name and action name")
+    listing.add_argument(
+        "--since", action=_Once, help="started since: RFC 3339 time or duration (5m, 1h30m)"
+    )
+    listing.add_argument("--query", action=_Once, help="search id, app name and action name")
     listing.add_argument(
         "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
     )
@@ -150,10 +152,11 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     watch.add_argument(
         "--since",
+        action=_Once,
         help="first report every invocation started since then (RFC 3339 time or duration); "
         "without it, only what starts or moves from now on",
     )
-    watch.add_argument("--query", help="search id, app name and action name")
+    watch.add_argument("--query", action=_Once, help="search id, app name and action name")
     watch.add_argument(
         "--interval",
         type=_seconds(positive=False),
@@ -189,18 +192,59 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_terminal_and_source_flags(watch, verb="watch")
 
 
+class _Once(argparse.Action):
+    """Stores a filter's value, and refuses the flag given twice.
+
+    ``--app a --app b`` reads as "either", but argparse would keep ``b`` and drop ``a``
+    without a word. The API takes one value of each filter per request, so a second one is a
+    usage error that names the flag. ``advice`` says what to do instead.
+    """
+
+    def __init__(
+        self, *args: Any, advice: str = "run the command once for each", **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if self.default is not None:
+            raise TypeError("a flag given once has no default: None tells it was not given")
+        self._advice = advice
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        if given is not None:
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({given!r}, then {values!r}), and the API takes one per "
+                f"request: {self._advice}",
+            )
+        setattr(namespace, self.dest, values)
+
+
 def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: bool) -> None:
     # Flag names follow the Kernel CLI's `kernel invoke history`.
-    parser.add_argument("--app", dest="app_name", help="only this app")
-    parser.add_argument("--action", dest="action_name", help="only this action")
-    parser.add_argument("--version", dest="version", help="only this app version")
-    parser.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
+    parser.add_argument("--app", dest="app_name", action=_Once, help="only this app")
+    parser.add_argument("--action", dest="action_name", action=_Once, help="only this action")
+    parser.add_argument("--version", dest="version", action=_Once, help="only this app version")
     parser.add_argument(
-        "--status",
-        choices=[s.value for s in InvocationStatus],
-        action="append" if repeatable else "store",
-        help=statuses,
+        "--deployment-id", dest="deployment_id", action=_Once, help="only this deployment"
     )
+    choices = [s.value for s in InvocationStatus]
+    if repeatable:
+        # A watch filters the statuses itself, so it takes several (see its docs).
+        parser.add_argument("--status", choices=choices, action="append", help=statuses)
+    else:
+        parser.add_argument(
+            "--status",
+            choices=choices,
+            action=_Once,
+            advice="list one status at a time, or follow several with `invocations watch`",
+            help=statuses,
+        )
 
 
 def _add_client_flags(parser: argparse.ArgumentParser) -> None:
