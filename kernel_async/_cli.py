@@ -27,6 +27,7 @@ from kernel_async._cli_terminal import (
     JSONArray,
     StatusLine,
     UsageError,
+    arguments_checked,
     open_client,
     terminal_width,
     use_colour,
@@ -62,20 +63,20 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
     check_listing_flags(args)
     output = args.output or ("table" if out.isatty() else "jsonl")
     async with open_client(args) as client:
-        # Arguments are checked here, before the first request.
-        listing = client.invocations.list(
-            app_name=args.app_name,
-            version=args.version,
-            action_name=args.action_name,
-            deployment_id=args.deployment_id,
-            status=args.status,
-            since=args.since,
-            query=args.query,
-            limit=args.limit,
-            prefetch=args.prefetch,
-            max_prefetch=args.max_prefetch,
-            max_items=args.max_items,
-        )
+        with arguments_checked(args):  # checked here, before the first request
+            listing = client.invocations.list(
+                app_name=args.app_name,
+                version=args.version,
+                action_name=args.action_name,
+                deployment_id=args.deployment_id,
+                status=args.status,
+                since=args.since,
+                query=args.query,
+                limit=args.limit,
+                prefetch=args.prefetch,
+                max_prefetch=args.max_prefetch,
+                max_items=args.max_items,
+            )
         progress = _Progress()
         status = StatusLine(err, progress.describe)
         layout = TableLayout.for_width(terminal_width())
@@ -166,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_list_invocations(args, out, sys.stderr))
     except KeyboardInterrupt:
         return 130
-    except (UsageError, ValueError, TypeError) as exc:
+    except UsageError as exc:
         _fail(f"error: {exc}")
         return 2
     except _ServeError as exc:

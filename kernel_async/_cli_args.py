@@ -131,6 +131,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     _add_terminal_and_source_flags(listing, verb="list")
+    listing.set_defaults(flags=_flags_by_parameter(listing))
 
 
 def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -190,6 +191,7 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="table (the default on a terminal) or jsonl (the default otherwise)",
     )
     _add_terminal_and_source_flags(watch, verb="watch")
+    watch.set_defaults(flags=_flags_by_parameter(watch))
 
 
 class _Once(argparse.Action):
@@ -226,7 +228,8 @@ class _Once(argparse.Action):
 
 
 def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: bool) -> None:
-    # Flag names follow the Kernel CLI's `kernel invoke history`.
+    # Flag names follow the Kernel CLI's `kernel invoke history`; each flag's dest is the
+    # library's name of the parameter it sets (see _flags_by_parameter).
     parser.add_argument("--app", dest="app_name", action=_Once, help="only this app")
     parser.add_argument("--action", dest="action_name", action=_Once, help="only this action")
     parser.add_argument("--version", dest="version", action=_Once, help="only this app version")
@@ -250,6 +253,7 @@ def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: 
 def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connections",
+        dest="max_connections",
         type=_int_at_least(1),
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
@@ -268,6 +272,7 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retries",
+        dest="max_retries",
         type=_int_at_least(0),
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
@@ -305,6 +310,19 @@ def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str
         metavar="SECONDS",
         help="with --emulator: seconds the emulator takes per request (default: 0)",
     )
+
+
+def _flags_by_parameter(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each flag by its dest, which is the library's name of the parameter it sets.
+
+    ``app_name``: ``--app``. The library's complaints about an argument are said with the
+    flag (``kernel_async._cli_messages``).
+    """
+    return {
+        action.dest: next(o for o in action.option_strings if o.startswith("--"))
+        for action in parser._actions  # argparse has no public list of a parser's flags
+        if action.dest != "help" and any(o.startswith("--") for o in action.option_strings)
+    }
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -404,9 +422,9 @@ def check_source_flags(args: argparse.Namespace) -> None:
 def check_listing_flags(args: argparse.Namespace) -> None:
     check_source_flags(args)
     for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
-        if value is not None and value > args.connections:
+        if value is not None and value > args.max_connections:
             raise UsageError(
-                f"{flag} {value} is more than --connections {args.connections}; "
+                f"{flag} {value} is more than --connections {args.max_connections}; "
                 "raise --connections as well"
             )
     if args.prefetch is not None and args.max_prefetch is not None:

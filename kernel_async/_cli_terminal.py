@@ -22,6 +22,7 @@ __all__ = [
     "JSONArray",
     "StatusLine",
     "UsageError",
+    "arguments_checked",
     "open_client",
     "terminal_width",
     "use_colour",
@@ -33,6 +34,27 @@ EMULATOR_DEMO_COUNT = 250
 
 class UsageError(Exception):
     """A combination of flags that cannot work; exit 2 with the message."""
+
+
+@contextmanager
+def arguments_checked(args: argparse.Namespace) -> Iterator[None]:
+    """The library's checks of what the flags gave it, as usage errors naming the flags.
+
+    Around the calls that check their arguments before any request (the client, a walk, a
+    watch): a :class:`ValueError` or :class:`TypeError` from them is the user's argument, said
+    with the flag or environment variable that gave it (``kernel_async._cli_messages``).
+    Nowhere else: a ValueError from anything else is no usage error.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        from kernel_async._cli_messages import for_the_shell
+
+        # Without --base-url, the client read KERNEL_BASE_URL; the key is always the
+        # environment's (the command has no flag for it: a flag would show in `ps`).
+        base_url = "--base-url" if args.base_url is not None else "KERNEL_BASE_URL"
+        names = {**args.flags, "base_url": base_url, "api_key": "KERNEL_API_KEY"}
+        raise UsageError(for_the_shell(str(exc), names)) from None
 
 
 @asynccontextmanager
@@ -49,9 +71,9 @@ async def open_client(
     from kernel_async.testing._emulator import KernelEmulator
 
     options = {
-        "max_connections": args.connections,
+        "max_connections": args.max_connections,
         "timeout": DEFAULT_TIMEOUT if args.timeout is None else Timeout.coerce(args.timeout),
-        "max_retries": args.retries,
+        "max_retries": args.max_retries,
     }
     if args.emulator:
         count = EMULATOR_DEMO_COUNT if args.emulator_count is None else args.emulator_count
@@ -62,7 +84,8 @@ async def open_client(
             yield client
         return
     try:
-        client = AsyncKernel(base_url=args.base_url, **options)
+        with arguments_checked(args):
+            client = AsyncKernel(base_url=args.base_url, **options)
     except MissingAPIKeyError:
         # The library's message speaks to Python code; this one to a shell.
         raise UsageError(

@@ -15,7 +15,13 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, TextIO
 
-from kernel_async._cli_terminal import StatusLine, open_client, terminal_width, use_colour
+from kernel_async._cli_terminal import (
+    StatusLine,
+    arguments_checked,
+    open_client,
+    terminal_width,
+    use_colour,
+)
 
 if TYPE_CHECKING:
     from kernel_async._watch import InvocationWatch
@@ -70,19 +76,19 @@ async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
 
         live = LiveData(seed=0, rate=EMULATOR_CHANGES_PER_REQUEST, kinds=EMULATOR_CHURN)
     async with open_client(args, live=live) as client:
-        # Arguments are checked here, before the first request.
-        watch = client.invocations.watch(
-            app_name=args.app_name,
-            version=args.version,
-            action_name=args.action_name,
-            deployment_id=args.deployment_id,
-            status=args.status,
-            since=args.since,
-            query=args.query,
-            limit=args.limit,
-            interval=args.interval,
-            lookback=args.lookback,
-        )
+        with arguments_checked(args):  # checked here, before the first request
+            watch = client.invocations.watch(
+                app_name=args.app_name,
+                version=args.version,
+                action_name=args.action_name,
+                deployment_id=args.deployment_id,
+                status=args.status,
+                since=args.since,
+                query=args.query,
+                limit=args.limit,
+                interval=args.interval,
+                lookback=args.lookback,
+            )
         layout = TableLayout.for_events(terminal_width())
         colour = use_colour(args.color, out)
         progress = _Progress(watch)

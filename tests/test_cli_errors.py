@@ -1,6 +1,8 @@
 """How the real `kernel-async` fails, run in a subprocess: usage errors speak of its flags,
 output that cannot be written is one line (exit 1), and nothing is ever dropped silently."""
 
+import re
+
 import pytest
 from test_cli import cli
 
@@ -42,3 +44,74 @@ async def test_list_says_where_several_statuses_go() -> None:
     assert status == 2
     assert "the API takes one per request: list one status at a time" in err
     assert "invocations watch" in err  # which takes several
+
+
+# -- messages that name the command's flags, not Python's parameters --------------------------
+
+PYTHON = re.compile(r"\bNone\b|=True|\bpass\b|\b[a-z]+_[a-z_]+\b")
+"""What a message for Python code says and a shell cannot act on: `pass None`, `allow_http=True`,
+a parameter name such as `app_name` (quoted values excepted: they are the user's)."""
+
+
+def unquoted(message: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", message)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--base-url", "http://10.0.0.1/"],
+            {"KERNEL_API_KEY": "sk-x"},
+            "--base-url http://10.0.0.1/ uses plain http to a non-loopback host, which would "
+            "send the API key in clear text; use https",
+        ),
+        (
+            [],
+            {"KERNEL_API_KEY": "sk-x", "KERNEL_BASE_URL": "http://10.0.0.1/"},
+            "KERNEL_BASE_URL http://10.0.0.1/ uses plain http",
+        ),
+        (
+            ["--base-url", "https://user:pw@api.example.test/"],
+            {"KERNEL_API_KEY": "sk-x"},
+            "--base-url must not carry a user or password; use KERNEL_API_KEY instead",
+        ),
+        (["--emulator", "--app", ""], {}, "--app must not be empty"),
+        (["--emulator", "--action", ""], {}, "--action must not be empty"),
+        (["--emulator", "--deployment-id", "a\tb"], {}, "--deployment-id must not contain"),
+        (["--emulator", "--limit", "101"], {}, "--limit must be between 1 and 100"),
+        (["--emulator", "--since", "yesterday"], {}, "--since must be an RFC 3339"),
+        (["--emulator", "--query", "caf\udce9"], {}, "--query is not valid text"),
+        ([], {"KERNEL_API_KEY": "sk-\udcff"}, "KERNEL_API_KEY is not valid text"),
+    ],
+)
+async def test_usage_errors_name_the_commands_flags(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    status, out, err = await cli("invocations", "list", *args, env=env)
+    assert (status, out) == (2, "")
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert not PYTHON.search(unquoted(err)), err
+
+
+async def test_watch_errors_name_its_flags_too() -> None:
+    status, _, err = await cli("invocations", "watch", "--emulator", "--app", "")
+    assert status == 2
+    assert "--app must not be empty" in err
+    assert not PYTHON.search(unquoted(err)), err
+
+
+def test_messages_are_rewritten_outside_the_values_they_quote() -> None:
+    from kernel_async._cli_messages import for_the_shell
+
+    names = {"app_name": "--app", "since": "--since", "limit": "--limit"}
+    # A one-word parameter only where the library names it, first; a quoted value never.
+    assert (
+        for_the_shell("since must be a Go duration such as 5m; got 'app_name since'", names)
+        == "--since must be a Go duration such as 5m; got 'app_name since'"
+    )
+    assert for_the_shell("the limit is app_name's", names) == "the limit is --app's"
+    assert for_the_shell('app_name bad: "it\'s app_name"', names) == '--app bad: "it\'s app_name"'
+    # Names it does not know stay as they are.
+    assert for_the_shell("other_name must not be empty", names) == "other_name must not be empty"

@@ -131,7 +131,7 @@ async def test_the_status_filter_repeats_and_keeps_moves_out_of_it() -> None:
         (["--emulator", "--max-events", "0"], "must be >= 1"),
         (["--emulator", "--interval", "-1"], "must be a finite number >= 0"),
         (["--emulator", "--lookback", "nan"], "must be a finite number >= 0"),
-        (["--emulator", "--since", "yesterday"], "since must be"),
+        (["--emulator", "--since", "yesterday"], "--since must be"),
         (["--emulator", "--status", "cancelled"], "invalid choice"),
         (["--emulator", "-o", "json"], "invalid choice"),
         (["--emulator", "--base-url", "http://127.0.0.1:9"], "cannot be used together"),
