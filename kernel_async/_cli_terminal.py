@@ -7,6 +7,8 @@ nothing here imports asyncio, aiohttp or the client until it runs.
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EMULATOR_DEMO_COUNT",
     "JSONArray",
+    "Output",
+    "OutputError",
     "StatusLine",
     "UsageError",
     "arguments_checked",
@@ -34,6 +38,69 @@ EMULATOR_DEMO_COUNT = 250
 
 class UsageError(Exception):
     """A combination of flags that cannot work; exit 2 with the message."""
+
+
+class OutputError(Exception):
+    """What the command writes cannot be written (a full disk, a closed stdout); exit 1."""
+
+
+class Output:
+    r"""A standard stream as the command writes to it.
+
+    A write that fails is an :class:`OutputError` that says which stream and why, in one line
+    (exit 1), not a traceback. A reader that left (``| head``: :class:`BrokenPipeError`) is let
+    through, since that is no error. A character the stream's encoding cannot hold (an ASCII
+    terminal) is written as an escape, ``\u65e5``; :attr:`encoding` tells the table to escape
+    it before measuring its cells, and :attr:`ellipsis` is one the stream can show.
+
+    ``stream`` is ``None`` when the descriptor was closed (``>&-``): it is no terminal, and a
+    write is an :class:`OutputError`.
+    """
+
+    def __init__(self, stream: TextIO | None, name: str) -> None:
+        import codecs
+
+        from kernel_async._table import ellipsis_for
+
+        self.name = name
+        self._stream = stream
+        try:
+            self.encoding = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name
+        except LookupError:
+            self.encoding = "utf-8"
+        self.ellipsis = ellipsis_for(self.encoding)
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(errno.EBADF, "closed")
+        return self._stream.fileno()
+
+    def write(self, text: str) -> None:
+        with self._failures():
+            self._stream_or_closed().write(text)
+
+    def flush(self) -> None:
+        with self._failures():
+            self._stream_or_closed().flush()
+
+    def _stream_or_closed(self) -> TextIO:
+        if self._stream is None:
+            raise OutputError(f"cannot write to {self.name}: it is closed")
+        return self._stream
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write to {self.name}: {exc.strerror or exc}") from None
 
 
 @contextmanager
@@ -97,7 +164,7 @@ async def open_client(
         yield client
 
 
-def use_colour(choice: str, stream: TextIO) -> bool:
+def use_colour(choice: str, stream: Output) -> bool:
     """Whether to colour what goes to ``stream``, given ``--color``."""
     if choice != "auto":
         return choice == "always"
@@ -107,7 +174,7 @@ def use_colour(choice: str, stream: TextIO) -> bool:
     return stream.isatty()
 
 
-def terminal_width(stream: TextIO | None = None) -> int:
+def terminal_width(stream: Output | None = None) -> int:
     """The columns of ``stream``'s terminal, or stdout's (120 when there is no terminal to ask).
 
     ``COLUMNS`` wins, as :func:`shutil.get_terminal_size` has it. Without it, each stream
@@ -134,7 +201,7 @@ class StatusLine:
     and drawn again after: a row never starts after the status text.
     """
 
-    def __init__(self, stream: TextIO, describe: Callable[[], str]) -> None:
+    def __init__(self, stream: Output, describe: Callable[[], str]) -> None:
         self._stream = stream
         self._describe = describe
         self._enabled = stream.isatty()
@@ -148,9 +215,11 @@ class StatusLine:
             text += f"; {note}"
         # Longer than the terminal, the line would wrap, and \r would erase only its end
         # (columns, not characters: a wide character takes two).
-        from kernel_async._table import truncate
+        from kernel_async._table import printable, truncate
 
-        text = truncate(text, max(terminal_width(self._stream) - 1, 1))
+        stream = self._stream
+        text = printable(text, stream.encoding)  # measured as the terminal will show it
+        text = truncate(text, max(terminal_width(stream) - 1, 1), stream.ellipsis)
         self._stream.write(f"\r\x1b[K{text}")
         self._stream.flush()
         self._shown = True
@@ -199,7 +268,7 @@ class StatusLine:
 class JSONArray:
     """One JSON array, written item by item, and closed even when the walk is interrupted."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: Output) -> None:
         self._out = out
         self._items = 0
 

@@ -13,9 +13,10 @@ import asyncio
 import json
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from kernel_async._cli_terminal import (
+    Output,
     StatusLine,
     arguments_checked,
     open_client,
@@ -65,7 +66,7 @@ class _Progress:
         return text + "; polling"
 
 
-async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+async def watch_invocations(args: argparse.Namespace, out: Output, err: Output) -> None:
     """Run the command: poll, print each event, and say on stderr how it is going."""
     from kernel_async._table import TableLayout, render_event, render_event_header
 
@@ -89,7 +90,7 @@ async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
                 interval=args.interval,
                 lookback=args.lookback,
             )
-        layout = TableLayout.for_events(terminal_width())
+        layout = TableLayout.for_events(terminal_width(), encoding=out.encoding)
         colour = use_colour(args.color, out)
         progress = _Progress(watch)
         status = StatusLine(err, progress.describe)

@@ -1,10 +1,33 @@
 """How the real `kernel-async` fails, run in a subprocess: usage errors speak of its flags,
 output that cannot be written is one line (exit 1), and nothing is ever dropped silently."""
 
+import asyncio
+import os
 import re
 
 import pytest
-from test_cli import cli
+from test_cli import SCRIPT, cli
+
+
+async def shell(script: str, *args: str) -> tuple[int, str, str]:
+    """Run `kernel-async *args` under `sh -c script` ("$@" is the command), for redirections
+    that only a shell makes (`>&-`, `> /dev/full`)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
+    process = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        SCRIPT,
+        *args,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
 
 # -- a filter given twice ----------------------------------------------------------------------
 
@@ -44,6 +67,39 @@ async def test_list_says_where_several_statuses_go() -> None:
     assert status == 2
     assert "the API takes one per request: list one status at a time" in err
     assert "invocations watch" in err  # which takes several
+
+
+# -- output that cannot be written -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", ["jsonl", "json", "table"])
+async def test_a_full_disk_is_one_line_and_exit_1(output: str) -> None:
+    status, _, err = await shell(
+        '"$@" > /dev/full', "invocations", "list", "--emulator", "-o", output
+    )
+    assert status == 1
+    assert err == "kernel-async: error: cannot write to stdout: No space left on device\n"
+
+
+async def test_a_closed_stdout_is_one_line_and_exit_1() -> None:
+    status, _, err = await shell('"$@" >&-', "invocations", "list", "--emulator")
+    assert status == 1
+    assert err == "kernel-async: error: cannot write to stdout: it is closed\n"
+
+
+async def test_a_closed_stderr_changes_nothing_else() -> None:
+    status, out, _ = await shell('"$@" 2>&-', "invocations", "list", "--emulator")
+    assert status == 0
+    assert len(out.splitlines()) == 250
+    # A usage error with nowhere to say it: the exit code alone, and nothing on stdout.
+    status, out, _ = await shell('"$@" 2>&-', "invocations", "list", "--emulator", "--app", "")
+    assert (status, out) == (2, "")
+
+
+async def test_a_full_disk_under_the_emulator_command_is_one_line_and_exit_1() -> None:
+    status, _, err = await shell('"$@" > /dev/full', "emulator", "--port", "0")
+    assert status == 1
+    assert err == "kernel-async: error: cannot write to stdout: No space left on device\n"
 
 
 # -- messages that name the command's flags, not Python's parameters --------------------------

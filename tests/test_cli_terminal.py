@@ -208,3 +208,33 @@ async def test_wide_characters_keep_each_row_on_one_line(columns: int) -> None:
         return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in prefix)
 
     assert {column(line, " failed") for line in table} == {column(header, " STATUS")}
+
+
+async def test_a_terminal_that_speaks_ascii_gets_text_it_can_show() -> None:
+    """`PYTHONIOENCODING=ascii` (or an ASCII locale): a cut cell ends in `...`, and a character
+    the terminal cannot show is escaped, as the table escapes control characters."""
+    rows = [
+        make_invocation(
+            id="a" * 24, app_name="日本語アプリ", status="failed", status_reason="x" * 200
+        ),
+        make_invocation(id="b" * 24, app_name="plain", status="succeeded"),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {
+            "KERNEL_API_KEY": emulator.api_key,
+            "KERNEL_BASE_URL": emulator.url,
+            "PYTHONIOENCODING": "ascii",
+        }
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=80, env=env
+        )
+    assert session.status == 0, session.text
+    assert session.raw.isascii()
+    header, *table = session.lines
+    assert header.split()[:2] == ["ID", "APP"]
+    assert len(table) == 2, session.text
+    assert table[0].startswith("a" * 24)
+    assert "\\u65e5" in table[0]  # 日, escaped
+    assert "..." in table[0]  # the app's cell, cut
+    assert len(table[0]) <= 80
+    assert table[1].startswith("b" * 24)
