@@ -147,8 +147,9 @@ async def open_client(
         emulator = KernelEmulator(
             count=count, seed=0, latency=args.emulator_latency or 0.0, live=live
         )
-        async with emulator, emulator.client(**options) as client:
-            yield client
+        with _server_log_kept_quiet():
+            async with emulator, emulator.client(**options) as client:
+                yield client
         return
     try:
         with arguments_checked(args):
@@ -162,6 +163,28 @@ async def open_client(
         ) from None
     async with client:
         yield client
+
+
+@contextmanager
+def _server_log_kept_quiet() -> Iterator[None]:
+    """Meanwhile, aiohttp's server log goes nowhere: it is the in-process emulator's.
+
+    A request the emulator cannot read (a request line over aiohttp's 8190 bytes, say) is
+    answered with a 400, which the client reports in one line; aiohttp's server would also
+    log it, traceback and all, and with no logging set up Python prints that on stderr. Only
+    the emulator serves in this process, so the server's loggers are its own.
+    """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("aiohttp.server", "aiohttp.web")]
+    were_disabled = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, disabled in zip(loggers, were_disabled, strict=True):
+            logger.disabled = disabled
 
 
 def use_colour(choice: str, stream: Output) -> bool:

@@ -102,6 +102,20 @@ async def test_a_full_disk_under_the_emulator_command_is_one_line_and_exit_1() -
     assert err == "kernel-async: error: cannot write to stdout: No space left on device\n"
 
 
+# -- the in-process emulator -----------------------------------------------------------------
+
+
+async def test_the_in_process_emulators_server_log_stays_off_the_terminal() -> None:
+    """A request line too long for aiohttp's server: the emulator answers 400 and its server
+    logs the error with a traceback; the user sees the client's one line, nothing else."""
+    status, out, err = await cli("invocations", "list", "--emulator", "--query", "a" * 9000)
+    assert (status, out) == (1, "")
+    assert err.startswith("kernel-async: BadRequestError: 400")
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert "Error handling request" not in err
+
+
 # -- messages that name the command's flags, not Python's parameters --------------------------
 
 PYTHON = re.compile(r"\bNone\b|=True|\bpass\b|\b[a-z]+_[a-z_]+\b")
