@@ -21,7 +21,12 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 
-from kernel_async._cli_args import build_parser, check_listing_flags, check_source_flags
+from kernel_async._cli_args import (
+    build_parser,
+    check_emulator_flags,
+    check_listing_flags,
+    check_source_flags,
+)
 from kernel_async._cli_terminal import (
     JSONArray,
     Output,
@@ -29,6 +34,7 @@ from kernel_async._cli_terminal import (
     StatusLine,
     UsageError,
     arguments_checked,
+    counted,
     open_client,
     terminal_width,
     use_colour,
@@ -52,8 +58,7 @@ class _Progress:
         self.pages += 1
 
     def describe(self) -> str:
-        pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
-        return f"{self.items:,} invocations, {pages}"
+        return f"{counted(self.items, 'invocation')}, {counted(self.pages, 'page')}"
 
 
 async def _list_invocations(args: argparse.Namespace, out: Output, err: Output) -> None:
@@ -110,6 +115,7 @@ async def _serve_emulator(args: argparse.Namespace, out: Output) -> None:
     from kernel_async.testing._emulator import KernelEmulator
     from kernel_async.testing._live import LiveData
 
+    check_emulator_flags(args)
     live = None
     if args.churn or args.reorder:
         kinds = dict.fromkeys(args.churn_kinds, 1.0) if args.churn_kinds else None

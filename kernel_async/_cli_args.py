@@ -28,7 +28,7 @@ from kernel_async._version import __version__
 if TYPE_CHECKING:
     from kernel_async.testing._live import Churn
 
-__all__ = ["build_parser", "check_listing_flags", "check_source_flags"]
+__all__ = ["build_parser", "check_emulator_flags", "check_listing_flags", "check_source_flags"]
 
 
 def _int_at_least(lowest: int) -> Callable[[str], int]:
@@ -429,3 +429,9 @@ def check_listing_flags(args: argparse.Namespace) -> None:
             )
     if args.prefetch is not None and args.max_prefetch is not None:
         raise UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
+
+
+def check_emulator_flags(args: argparse.Namespace) -> None:
+    if args.churn_kinds is not None and not args.churn:
+        # The kinds of change are drawn at --churn's rate: without it there are none.
+        raise UsageError("--churn-kinds needs --churn, a rate of change above 0")

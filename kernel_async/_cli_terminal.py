@@ -27,6 +27,7 @@ __all__ = [
     "StatusLine",
     "UsageError",
     "arguments_checked",
+    "counted",
     "open_client",
     "terminal_width",
     "use_colour",
@@ -187,12 +188,26 @@ def _server_log_kept_quiet() -> Iterator[None]:
             logger.disabled = disabled
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 page``, ``2 pages``.
+
+    >>> counted(1, "page"), counted(1200, "invocation")
+    ('1 page', '1,200 invocations')
+    """
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _dumb_terminal() -> bool:
+    # TERM=dumb (an editor's shell buffer, a CI log): no escape sequences of any kind.
+    return os.environ.get("TERM") == "dumb"
+
+
 def use_colour(choice: str, stream: Output) -> bool:
     """Whether to colour what goes to ``stream``, given ``--color``."""
     if choice != "auto":
         return choice == "always"
     # https://no-color.org: any non-empty NO_COLOR turns colour off.
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+    if os.environ.get("NO_COLOR") or _dumb_terminal():
         return False
     return stream.isatty()
 
@@ -219,6 +234,8 @@ def terminal_width(stream: Output | None = None) -> int:
 class StatusLine:
     """One line of stderr that says how the command is doing, when stderr is a terminal.
 
+    Not on a dumb terminal (``TERM=dumb``), which could not erase it.
+
     ``describe`` says it; :meth:`show` adds a passing note (a retry, say). stdout and stderr
     often share the terminal, so the line is erased before any row is written (:meth:`clear`)
     and drawn again after: a row never starts after the status text.
@@ -227,7 +244,8 @@ class StatusLine:
     def __init__(self, stream: Output, describe: Callable[[], str]) -> None:
         self._stream = stream
         self._describe = describe
-        self._enabled = stream.isatty()
+        # A dumb terminal has no erase-line (ESC [ K), so no line to redraw either.
+        self._enabled = stream.isatty() and not _dumb_terminal()
         self._shown = False
 
     def show(self, note: str | None = None) -> None:

@@ -19,6 +19,7 @@ from kernel_async._cli_terminal import (
     Output,
     StatusLine,
     arguments_checked,
+    counted,
     open_client,
     terminal_width,
     use_colour,
@@ -59,8 +60,8 @@ class _Progress:
 
     def describe(self) -> str:
         watch = self._watch
-        polls = f"{watch.polls:,} poll" + ("s" if watch.polls != 1 else "")
-        text = f"watching: {polls}, {self.events:,} events, {len(watch.in_flight):,} in flight"
+        polls, events = counted(watch.polls, "poll"), counted(self.events, "event")
+        text = f"watching: {polls}, {events}, {len(watch.in_flight):,} in flight"
         if self.next_poll >= 1:
             return text + f"; next poll in {self.next_poll:.0f}s"
         return text + "; polling"

@@ -172,6 +172,15 @@ async def test_watch_errors_name_its_flags_too() -> None:
     assert not PYTHON.search(unquoted(err)), err
 
 
+# -- the emulator command's flags ------------------------------------------------------------
+
+
+async def test_churn_kinds_without_churn_is_a_usage_error() -> None:
+    status, out, err = await cli("emulator", "--port", "0", "--churn-kinds", "delete")
+    assert (status, out) == (2, "")
+    assert "--churn-kinds needs --churn" in err
+
+
 def test_messages_are_rewritten_outside_the_values_they_quote() -> None:
     from kernel_async._cli_messages import for_the_shell
 

@@ -13,8 +13,8 @@ from kernel_async.testing import KernelEmulator, make_invocation
 from terminal import SCRIPT, run_in_terminal
 
 ID = re.compile(r"^[0-9a-z]{24}\b")
-PROGRESS = re.compile(r"\d+ invocations, \d+ pages?")
-ERASED_PROGRESS = re.compile(r"\r\x1b\[K(?:\d+ invocations, \d+ pages?)?")
+PROGRESS = re.compile(r"\d+ invocations?, \d+ pages?")
+ERASED_PROGRESS = re.compile(r"\r\x1b\[K(?:\d+ invocations?, \d+ pages?)?")
 
 
 def stdout_of(raw: str) -> str:
@@ -238,3 +238,32 @@ async def test_a_terminal_that_speaks_ascii_gets_text_it_can_show() -> None:
     assert "..." in table[0]  # the app's cell, cut
     assert len(table[0]) <= 80
     assert table[1].startswith("b" * 24)
+
+
+def test_a_dumb_terminal_gets_no_escape_sequences() -> None:
+    """`TERM=dumb` (an editor's shell buffer): no colour, and no progress line either, which
+    takes `ESC [ K` to erase."""
+    session = run_in_terminal(
+        "invocations",
+        "list",
+        "--emulator",
+        "--max-items",
+        "30",
+        "--limit",
+        "10",
+        columns=120,
+        env={"TERM": "dumb"},
+    )
+    assert session.status == 0, session.text
+    assert "\x1b" not in session.raw
+    assert "\r" not in session.raw.replace("\r\n", "")  # no line drawn over
+    assert len(session.lines) == 31
+
+
+def test_one_invocation_is_counted_in_the_singular() -> None:
+    session = run_in_terminal(
+        "invocations", "list", "--emulator", "--max-items", "1", "--limit", "1", columns=120
+    )
+    assert session.status == 0, session.text
+    assert "1 invocation, 1 page" in session.raw
+    assert "1 invocations" not in session.raw

@@ -12,7 +12,7 @@ from kernel_async.testing import KernelEmulator
 from terminal import run_in_terminal
 
 EVENT_ROW = re.compile(r"^(seen|changed|gone) +(\S+ +)?[0-9a-z]{24}\b")
-STATUS_TEXT = re.compile(r"watching: \d+ polls?, \d+ events, \d+ in flight")
+STATUS_TEXT = re.compile(r"watching: \d+ polls?, \d+ events?, \d+ in flight")
 
 
 @pytest.mark.parametrize("columns", [80, 120])
