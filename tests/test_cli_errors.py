@@ -8,6 +8,8 @@ import re
 import pytest
 from test_cli import SCRIPT, cli
 
+from kernel_async.testing import KernelEmulator
+
 
 async def shell(script: str, *args: str) -> tuple[int, str, str]:
     """Run `kernel-async *args` under `sh -c script` ("$@" is the command), for redirections
@@ -67,6 +69,19 @@ async def test_list_says_where_several_statuses_go() -> None:
     assert status == 2
     assert "the API takes one per request: list one status at a time" in err
     assert "invocations watch" in err  # which takes several
+
+
+async def test_a_refused_filter_sends_no_request() -> None:
+    """A filter given twice, or refused by the library, is refused before any request."""
+    async with KernelEmulator(count=3) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        status, _, _ = await cli("invocations", "list", "--app", "a", "--app", "b", env=env)
+        assert status == 2
+        status, _, _ = await cli("invocations", "list", "--app", "", env=env)
+        assert status == 2
+        status, out, _ = await cli("invocations", "list", "--app", "nope", env=env)
+        assert (status, out) == (0, "")
+        assert [r.query.get("app_name") for r in emulator.requests] == ["nope"]
 
 
 # -- output that cannot be written -----------------------------------------------------------
@@ -172,15 +187,6 @@ async def test_watch_errors_name_its_flags_too() -> None:
     assert not PYTHON.search(unquoted(err)), err
 
 
-# -- the emulator command's flags ------------------------------------------------------------
-
-
-async def test_churn_kinds_without_churn_is_a_usage_error() -> None:
-    status, out, err = await cli("emulator", "--port", "0", "--churn-kinds", "delete")
-    assert (status, out) == (2, "")
-    assert "--churn-kinds needs --churn" in err
-
-
 def test_messages_are_rewritten_outside_the_values_they_quote() -> None:
     from kernel_async._cli_messages import for_the_shell
 
@@ -194,3 +200,12 @@ def test_messages_are_rewritten_outside_the_values_they_quote() -> None:
     assert for_the_shell('app_name bad: "it\'s app_name"', names) == '--app bad: "it\'s app_name"'
     # Names it does not know stay as they are.
     assert for_the_shell("other_name must not be empty", names) == "other_name must not be empty"
+
+
+# -- the emulator command's flags ------------------------------------------------------------
+
+
+async def test_churn_kinds_without_churn_is_a_usage_error() -> None:
+    status, out, err = await cli("emulator", "--port", "0", "--churn-kinds", "delete")
+    assert (status, out) == (2, "")
+    assert "--churn-kinds needs --churn" in err
