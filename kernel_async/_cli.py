@@ -1,8 +1,8 @@
 """The ``kernel-async`` command: list or watch invocations, or serve the local emulator.
 
-Exit codes: 0 success, 1 an API or connection error (one line, request id included), or an
-emulator that cannot listen, 2 a usage or configuration error, 130 interrupted (Ctrl-C, no
-traceback).
+Exit codes: 0 success, 1 an API or connection error (one line, request id included), an
+emulator that cannot listen, or output that cannot be written (a full disk, a closed stdout),
+2 a usage or configuration error, 130 interrupted (Ctrl-C, no traceback).
 
 Everything printed for a terminal that came from a server (table cells, error messages) goes
 through :func:`~kernel_async._table.printable`: the server does not drive the terminal.
@@ -19,14 +19,22 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import ExitStack
-from typing import TextIO
+from contextlib import ExitStack, suppress
 
-from kernel_async._cli_args import build_parser, check_listing_flags, check_source_flags
+from kernel_async._cli_args import (
+    build_parser,
+    check_emulator_flags,
+    check_listing_flags,
+    check_source_flags,
+)
 from kernel_async._cli_terminal import (
     JSONArray,
+    Output,
+    OutputError,
     StatusLine,
     UsageError,
+    arguments_checked,
+    counted,
     open_client,
     terminal_width,
     use_colour,
@@ -50,11 +58,10 @@ class _Progress:
         self.pages += 1
 
     def describe(self) -> str:
-        pages = f"{self.pages:,} page" + ("s" if self.pages != 1 else "")
-        return f"{self.items:,} invocations, {pages}"
+        return f"{counted(self.items, 'invocation')}, {counted(self.pages, 'page')}"
 
 
-async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+async def _list_invocations(args: argparse.Namespace, out: Output, err: Output) -> None:
     import json
 
     from kernel_async._table import TableLayout, render_header, render_row
@@ -62,23 +69,23 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
     check_listing_flags(args)
     output = args.output or ("table" if out.isatty() else "jsonl")
     async with open_client(args) as client:
-        # Arguments are checked here, before the first request.
-        listing = client.invocations.list(
-            app_name=args.app_name,
-            version=args.version,
-            action_name=args.action_name,
-            deployment_id=args.deployment_id,
-            status=args.status,
-            since=args.since,
-            query=args.query,
-            limit=args.limit,
-            prefetch=args.prefetch,
-            max_prefetch=args.max_prefetch,
-            max_items=args.max_items,
-        )
+        with arguments_checked(args):  # checked here, before the first request
+            listing = client.invocations.list(
+                app_name=args.app_name,
+                version=args.version,
+                action_name=args.action_name,
+                deployment_id=args.deployment_id,
+                status=args.status,
+                since=args.since,
+                query=args.query,
+                limit=args.limit,
+                prefetch=args.prefetch,
+                max_prefetch=args.max_prefetch,
+                max_items=args.max_items,
+            )
         progress = _Progress()
         status = StatusLine(err, progress.describe)
-        layout = TableLayout.for_width(terminal_width())
+        layout = TableLayout.for_width(terminal_width(), encoding=out.encoding)
         colour = use_colour(args.color, out)
         with ExitStack() as cleanup:
             # Exits run in reverse: the progress line is erased before the array is closed.
@@ -102,12 +109,13 @@ async def _list_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
                     status.show()
 
 
-async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
+async def _serve_emulator(args: argparse.Namespace, out: Output) -> None:
     import asyncio
 
     from kernel_async.testing._emulator import KernelEmulator
     from kernel_async.testing._live import LiveData
 
+    check_emulator_flags(args)
     live = None
     if args.churn or args.reorder:
         kinds = dict.fromkeys(args.churn_kinds, 1.0) if args.churn_kinds else None
@@ -141,7 +149,16 @@ async def _serve_emulator(args: argparse.Namespace, out: TextIO) -> None:
 def _fail(message: str) -> None:
     from kernel_async._table import printable
 
-    print(f"kernel-async: {printable(message)}", file=sys.stderr)
+    if sys.stderr is None:  # `2>&-`: the exit code says it
+        return
+    with suppress(OSError):  # stderr full or gone: the exit code says it
+        print(f"kernel-async: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def _discard_stdout() -> None:
+    # What stdout still buffers goes nowhere: Python flushes it on the way out, and a second
+    # failure there would print "Exception ignored ..." and exit 120 instead.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from kernel_async._errors import KernelError
 
-    out = sys.stdout
+    if sys.stdout is None:  # `>&-`: nowhere to write, so nothing is asked of the API either
+        _fail("error: cannot write to stdout: it is closed")
+        return 1
+    out, err = Output(sys.stdout, "stdout"), Output(sys.stderr, "stderr")
     try:
         if args.command == "emulator":
             asyncio.run(_serve_emulator(args, out))
@@ -161,23 +181,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kernel_async._cli_watch import watch_invocations
 
             check_source_flags(args)
-            asyncio.run(watch_invocations(args, out, sys.stderr))
+            asyncio.run(watch_invocations(args, out, err))
         else:
-            asyncio.run(_list_invocations(args, out, sys.stderr))
+            asyncio.run(_list_invocations(args, out, err))
     except KeyboardInterrupt:
         return 130
-    except (UsageError, ValueError, TypeError) as exc:
+    except UsageError as exc:
         _fail(f"error: {exc}")
         return 2
-    except _ServeError as exc:
+    except (_ServeError, OutputError) as exc:
         _fail(f"error: {exc}")
+        if isinstance(exc, OutputError):
+            _discard_stdout()
         return 1
     except KernelError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
         return 1
     except BrokenPipeError:
         # `kernel-async ... | head`: the reader left; that is not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 0
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, UsageError
 from kernel_async._defaults import (
@@ -28,7 +28,7 @@ from kernel_async._version import __version__
 if TYPE_CHECKING:
     from kernel_async.testing._live import Churn
 
-__all__ = ["build_parser", "check_listing_flags", "check_source_flags"]
+__all__ = ["build_parser", "check_emulator_flags", "check_listing_flags", "check_source_flags"]
 
 
 def _int_at_least(lowest: int) -> Callable[[str], int]:
@@ -89,8 +89,10 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     _add_filters(listing, statuses="only this status", repeatable=False)
-    listing.add_argument("--since", help="started since: RFC 3339 time or duration (5m, 1h30m)")
-    listing.add_argument("--query", help="search id, app name and action name")
+    listing.add_argument(
+        "--since", action=_Once, help="started since: RFC 3339 time or duration (5m, 1h30m)"
+    )
+    listing.add_argument("--query", action=_Once, help="search id, app name and action name")
     listing.add_argument(
         "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
     )
@@ -129,6 +131,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     _add_terminal_and_source_flags(listing, verb="list")
+    listing.set_defaults(flags=_flags_by_parameter(listing))
 
 
 def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,10 +153,11 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     watch.add_argument(
         "--since",
+        action=_Once,
         help="first report every invocation started since then (RFC 3339 time or duration); "
         "without it, only what starts or moves from now on",
     )
-    watch.add_argument("--query", help="search id, app name and action name")
+    watch.add_argument("--query", action=_Once, help="search id, app name and action name")
     watch.add_argument(
         "--interval",
         type=_seconds(positive=False),
@@ -187,25 +191,69 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="table (the default on a terminal) or jsonl (the default otherwise)",
     )
     _add_terminal_and_source_flags(watch, verb="watch")
+    watch.set_defaults(flags=_flags_by_parameter(watch))
+
+
+class _Once(argparse.Action):
+    """Stores a filter's value, and refuses the flag given twice.
+
+    ``--app a --app b`` reads as "either", but argparse would keep ``b`` and drop ``a``
+    without a word. The API takes one value of each filter per request, so a second one is a
+    usage error that names the flag. ``advice`` says what to do instead.
+    """
+
+    def __init__(
+        self, *args: Any, advice: str = "run the command once for each", **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if self.default is not None:
+            raise TypeError("a flag given once has no default: None tells it was not given")
+        self._advice = advice
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        if given is not None:
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({given!r}, then {values!r}), and the API takes one per "
+                f"request: {self._advice}",
+            )
+        setattr(namespace, self.dest, values)
 
 
 def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: bool) -> None:
-    # Flag names follow the Kernel CLI's `kernel invoke history`.
-    parser.add_argument("--app", dest="app_name", help="only this app")
-    parser.add_argument("--action", dest="action_name", help="only this action")
-    parser.add_argument("--version", dest="version", help="only this app version")
-    parser.add_argument("--deployment-id", dest="deployment_id", help="only this deployment")
+    # Flag names follow the Kernel CLI's `kernel invoke history`; each flag's dest is the
+    # library's name of the parameter it sets (see _flags_by_parameter).
+    parser.add_argument("--app", dest="app_name", action=_Once, help="only this app")
+    parser.add_argument("--action", dest="action_name", action=_Once, help="only this action")
+    parser.add_argument("--version", dest="version", action=_Once, help="only this app version")
     parser.add_argument(
-        "--status",
-        choices=[s.value for s in InvocationStatus],
-        action="append" if repeatable else "store",
-        help=statuses,
+        "--deployment-id", dest="deployment_id", action=_Once, help="only this deployment"
     )
+    choices = [s.value for s in InvocationStatus]
+    if repeatable:
+        # A watch filters the statuses itself, so it takes several (see its docs).
+        parser.add_argument("--status", choices=choices, action="append", help=statuses)
+    else:
+        parser.add_argument(
+            "--status",
+            choices=choices,
+            action=_Once,
+            advice="list one status at a time, or follow several with `invocations watch`",
+            help=statuses,
+        )
 
 
 def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connections",
+        dest="max_connections",
         type=_int_at_least(1),
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
@@ -224,6 +272,7 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retries",
+        dest="max_retries",
         type=_int_at_least(0),
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
@@ -261,6 +310,19 @@ def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str
         metavar="SECONDS",
         help="with --emulator: seconds the emulator takes per request (default: 0)",
     )
+
+
+def _flags_by_parameter(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each flag by its dest, which is the library's name of the parameter it sets.
+
+    ``app_name``: ``--app``. The library's complaints about an argument are said with the
+    flag (``kernel_async._cli_messages``).
+    """
+    return {
+        action.dest: next(o for o in action.option_strings if o.startswith("--"))
+        for action in parser._actions  # argparse has no public list of a parser's flags
+        if action.dest != "help" and any(o.startswith("--") for o in action.option_strings)
+    }
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -360,10 +422,16 @@ def check_source_flags(args: argparse.Namespace) -> None:
 def check_listing_flags(args: argparse.Namespace) -> None:
     check_source_flags(args)
     for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
-        if value is not None and value > args.connections:
+        if value is not None and value > args.max_connections:
             raise UsageError(
-                f"{flag} {value} is more than --connections {args.connections}; "
+                f"{flag} {value} is more than --connections {args.max_connections}; "
                 "raise --connections as well"
             )
     if args.prefetch is not None and args.max_prefetch is not None:
         raise UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
+
+
+def check_emulator_flags(args: argparse.Namespace) -> None:
+    if args.churn_kinds is not None and not args.churn:
+        # The kinds of change are drawn at --churn's rate: without it there are none.
+        raise UsageError("--churn-kinds needs --churn, a rate of change above 0")

@@ -13,9 +13,17 @@ import asyncio
 import json
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from kernel_async._cli_terminal import StatusLine, open_client, terminal_width, use_colour
+from kernel_async._cli_terminal import (
+    Output,
+    StatusLine,
+    arguments_checked,
+    counted,
+    open_client,
+    terminal_width,
+    use_colour,
+)
 
 if TYPE_CHECKING:
     from kernel_async._watch import InvocationWatch
@@ -52,14 +60,14 @@ class _Progress:
 
     def describe(self) -> str:
         watch = self._watch
-        polls = f"{watch.polls:,} poll" + ("s" if watch.polls != 1 else "")
-        text = f"watching: {polls}, {self.events:,} events, {len(watch.in_flight):,} in flight"
+        polls, events = counted(watch.polls, "poll"), counted(self.events, "event")
+        text = f"watching: {polls}, {events}, {len(watch.in_flight):,} in flight"
         if self.next_poll >= 1:
             return text + f"; next poll in {self.next_poll:.0f}s"
         return text + "; polling"
 
 
-async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+async def watch_invocations(args: argparse.Namespace, out: Output, err: Output) -> None:
     """Run the command: poll, print each event, and say on stderr how it is going."""
     from kernel_async._table import TableLayout, render_event, render_event_header
 
@@ -70,20 +78,20 @@ async def watch_invocations(args: argparse.Namespace, out: TextIO, err: TextIO) 
 
         live = LiveData(seed=0, rate=EMULATOR_CHANGES_PER_REQUEST, kinds=EMULATOR_CHURN)
     async with open_client(args, live=live) as client:
-        # Arguments are checked here, before the first request.
-        watch = client.invocations.watch(
-            app_name=args.app_name,
-            version=args.version,
-            action_name=args.action_name,
-            deployment_id=args.deployment_id,
-            status=args.status,
-            since=args.since,
-            query=args.query,
-            limit=args.limit,
-            interval=args.interval,
-            lookback=args.lookback,
-        )
-        layout = TableLayout.for_events(terminal_width())
+        with arguments_checked(args):  # checked here, before the first request
+            watch = client.invocations.watch(
+                app_name=args.app_name,
+                version=args.version,
+                action_name=args.action_name,
+                deployment_id=args.deployment_id,
+                status=args.status,
+                since=args.since,
+                query=args.query,
+                limit=args.limit,
+                interval=args.interval,
+                lookback=args.lookback,
+            )
+        layout = TableLayout.for_events(terminal_width(), encoding=out.encoding)
         colour = use_colour(args.color, out)
         progress = _Progress(watch)
         status = StatusLine(err, progress.describe)

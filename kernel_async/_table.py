@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -24,6 +24,7 @@ __all__ = [
     "EVENT_WIDTH",
     "TableLayout",
     "display_width",
+    "ellipsis_for",
     "format_duration",
     "printable",
     "render_event",
@@ -58,13 +59,34 @@ _ESCAPES: Final[Mapping[int, str]] = {
 }
 
 
-def printable(text: str) -> str:
+def printable(text: str, encoding: str = "utf-8") -> str:
     r"""``text`` with every control character shown as an escape, safe to print on a terminal.
+
+    ``encoding``: the terminal's (a name :func:`codecs.lookup` gives); a character it cannot
+    hold is shown as an escape too, so that what is measured is what the terminal shows.
 
     >>> printable("ok\x1b]0;pwned\x07\r\n\u202egnp.exe")
     'ok\\x1b]0;pwned\\x07\\r\\n\\u202egnp.exe'
+    >>> printable("caf\u00e9 \u65e5", "ascii")
+    'caf\\xe9 \\u65e5'
     """
-    return text.translate(_ESCAPES)
+    escaped = text.translate(_ESCAPES)
+    if encoding == "utf-8" or escaped.isascii():
+        return escaped
+    return escaped.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def ellipsis_for(encoding: str) -> str:
+    """What ends a cut cell: ``\u2026`` (one column), or ``...`` where ``encoding`` lacks it.
+
+    >>> ellipsis_for("utf-8"), ellipsis_for("ascii")
+    ('\u2026', '...')
+    """
+    try:
+        "\u2026".encode(encoding)
+    except UnicodeEncodeError:
+        return "..."
+    return "\u2026"
 
 
 # Shrinking order and the narrowest width of each column that may shrink.
@@ -83,7 +105,12 @@ EVENT_WIDTH: Final = 8 + 1 + 9 + 1
 
 @attrs.frozen
 class TableLayout:
-    """Column widths for a terminal ``width`` columns wide; a width of 0 hides a column."""
+    """Column widths for a terminal ``width`` columns wide; a width of 0 hides a column.
+
+    ``encoding`` is the terminal's (as :func:`codecs.lookup` names it): what it cannot show
+    (an ASCII terminal, ``PYTHONIOENCODING=ascii``) is escaped before the cells are measured,
+    and a cut cell ends in ``...`` instead of ``\u2026``.
+    """
 
     width: int = 120
     id: int = 24
@@ -93,19 +120,24 @@ class TableLayout:
     status: int = 9
     started: int = 19
     duration: int = 8
+    encoding: str = "utf-8"
 
     @classmethod
-    def for_events(cls, width: int) -> TableLayout:
+    def for_events(cls, width: int, *, encoding: str = "utf-8") -> TableLayout:
         """The layout of a watch's rows on a terminal ``width`` columns wide.
 
         What :meth:`for_width` gives the columns after the event and the status before
         (:data:`EVENT_WIDTH`), except that the start time is hidden before the action and the
         app: a row says what happened to which app.
         """
-        return cls.for_width(max(width - EVENT_WIDTH, 1), hide=_EVENT_HIDDEN_FIRST)
+        return cls.for_width(
+            max(width - EVENT_WIDTH, 1), hide=_EVENT_HIDDEN_FIRST, encoding=encoding
+        )
 
     @classmethod
-    def for_width(cls, width: int, *, hide: tuple[str, ...] = _HIDDEN_FIRST) -> TableLayout:
+    def for_width(
+        cls, width: int, *, hide: tuple[str, ...] = _HIDDEN_FIRST, encoding: str = "utf-8"
+    ) -> TableLayout:
         """Fit ``width`` columns without ever cutting the id.
 
         Version, action and app shrink to make room for a reason; when even their narrowest
@@ -113,26 +145,30 @@ class TableLayout:
         and the room that frees goes back to the columns that shrank. The id and the status
         always show, whole: below about 34 columns the line wraps instead.
         """
-        preferred = cls(width=width)
+        preferred = cls(width=width, encoding=encoding)
         layout = preferred
         for name, smallest in _SHRINKABLE:
             overflow = layout.fixed_width() + 1 + _MIN_REASON - width
             if overflow <= 0:
                 break
             current = getattr(layout, name)
-            layout = attrs.evolve(layout, **{name: max(smallest, current - overflow)})
+            layout = layout._resized(name, max(smallest, current - overflow))
         for name in hide:
             if layout.fixed_width() <= width:
                 break
-            layout = attrs.evolve(layout, **{name: 0})
+            layout = layout._resized(name, 0)
         if not layout.reason:
             for name in _GROW:
                 current = getattr(layout, name)
                 spare = width - layout.fixed_width()
                 if current and spare > 0:
                     grown = min(getattr(preferred, name), current + spare)
-                    layout = attrs.evolve(layout, **{name: grown})
+                    layout = layout._resized(name, grown)
         return layout
+
+    def _resized(self, column: str, width: int) -> TableLayout:
+        widths: dict[str, Any] = {column: width}
+        return attrs.evolve(self, **widths)
 
     def columns(self) -> tuple[int, ...]:
         """The widths of the visible columns before the reason."""
@@ -151,6 +187,11 @@ class TableLayout:
         """Columns before the reason, with one space between each."""
         columns = self.columns()
         return sum(columns) + len(columns) - 1
+
+    @property
+    def ellipsis(self) -> str:
+        """What ends a cut cell on this terminal."""
+        return ellipsis_for(self.encoding)
 
     @property
     def reason(self) -> int:
@@ -179,26 +220,30 @@ def display_width(text: str) -> int:
     return sum(_cells(char) for char in text)
 
 
-def truncate(text: str, width: int) -> str:
-    """``text`` cut to at most ``width`` columns, with an ellipsis when cut.
+def truncate(text: str, width: int, ellipsis: str = "\u2026") -> str:
+    """``text`` cut to at most ``width`` columns, with ``ellipsis`` when cut.
 
     >>> truncate("タイムアウト", 7)
     'タイム…'
+    >>> truncate("timed out", 7, ellipsis="...")
+    'time...'
     """
     if display_width(text) <= width:
         return text
-    kept, room = [], max(width - 1, 0)  # the ellipsis takes one column
+    if display_width(ellipsis) > width:  # "..." in two columns: as much of it as fits
+        ellipsis = ellipsis[: max(width, 0)]
+    kept, room = [], max(width - display_width(ellipsis), 0)
     for char in text:
         room -= _cells(char)
         if room < 0:
             break
         kept.append(char)
-    return "".join(kept) + "\u2026"
+    return "".join(kept) + ellipsis
 
 
-def _fit(text: str, width: int) -> str:
-    """``text`` in exactly ``width`` columns: padded, or cut with an ellipsis."""
-    cut = truncate(text, width)
+def _fit(text: str, width: int, ellipsis: str) -> str:
+    """``text`` in exactly ``width`` columns: padded, or cut with ``ellipsis``."""
+    cut = truncate(text, width, ellipsis)
     return cut + " " * (width - display_width(cut))
 
 
@@ -235,16 +280,16 @@ def _line(
     cells = [id.ljust(layout.id)]  # never cut: ids are what you copy
     for text, width in ((app, layout.app), (action, layout.action), (version, layout.version)):
         if width:
-            cells.append(_fit(text, width))
-    status_cell = _fit(status, layout.status)
+            cells.append(_fit(text, width, layout.ellipsis))
+    status_cell = _fit(status, layout.status, layout.ellipsis)
     cells.append(f"{colour}{status_cell}{_RESET}" if colour else status_cell)
     if layout.started:
-        cells.append(_fit(started, layout.started))
+        cells.append(_fit(started, layout.started, layout.ellipsis))
     if layout.duration:
         cells.append(duration.rjust(layout.duration))
     if layout.reason:
         fits = display_width(reason) <= layout.reason
-        cells.append(reason if fits else _fit(reason, layout.reason))
+        cells.append(reason if fits else _fit(reason, layout.reason, layout.ellipsis))
     return " ".join(cells).rstrip()
 
 
@@ -267,20 +312,20 @@ def render_header(layout: TableLayout) -> str:
 def render_row(invocation: Invocation, layout: TableLayout, *, colour: bool) -> str:
     """One invocation as one line; the status coloured when ``colour`` is set.
 
-    Every text from the server is passed through :func:`printable`.
+    Every text from the server is passed through :func:`printable`, for the layout's encoding.
     """
     status = str(invocation.status)
     return _line(
         layout,
-        id=printable(invocation.id),
-        app=printable(invocation.app_name),
-        action=printable(invocation.action_name),
-        version=printable(invocation.version),
-        status=printable(status),
+        id=printable(invocation.id, layout.encoding),
+        app=printable(invocation.app_name, layout.encoding),
+        action=printable(invocation.action_name, layout.encoding),
+        version=printable(invocation.version, layout.encoding),
+        status=printable(status, layout.encoding),
         colour=STATUS_COLOURS.get(status) if colour else None,
         started=_started(invocation),
         duration=format_duration(invocation.duration),
-        reason=printable(invocation.status_reason or ""),
+        reason=printable(invocation.status_reason or "", layout.encoding),
     )
 
 
@@ -301,8 +346,10 @@ def render_event(event: InvocationEvent, layout: TableLayout, *, colour: bool) -
 
     ``layout`` is for the terminal's width less :data:`EVENT_WIDTH`.
     """
-    previous = printable(str(event.previous_status)) if event.previous_status else ""
-    before = _fit(previous, 9)
+    previous = (
+        printable(str(event.previous_status), layout.encoding) if event.previous_status else ""
+    )
+    before = _fit(previous, 9, layout.ellipsis)
     if colour and previous in STATUS_COLOURS:
         before = f"{STATUS_COLOURS[previous]}{before}{_RESET}"
     return f"{event.kind.value:<8} {before} " + render_row(event.invocation, layout, colour=colour)

@@ -86,9 +86,9 @@ async def test_lists_from_the_api_given_by_the_environment() -> None:
         (["invocations", "list", "--emulator", "--limit", "0"], "must be >= 1"),
         (
             ["invocations", "list", "--emulator", "--limit", "101"],
-            "limit must be between 1 and 100",
+            "--limit must be between 1 and 100",
         ),
-        (["invocations", "list", "--emulator", "--since", "yesterday"], "since must be"),
+        (["invocations", "list", "--emulator", "--since", "yesterday"], "--since must be"),
         (["invocations", "list", "--emulator", "--status", "cancelled"], "invalid choice"),
         (["invocations", "list"], "KERNEL_API_KEY"),
         (["frobnicate"], "invalid choice"),
@@ -337,10 +337,10 @@ async def test_json_output_stays_one_array_when_the_walk_fails() -> None:
     ("args", "message"),
     [
         # $'\xff' from a shell: Python's sys.argv holds it as the lone surrogate U+DCFF.
-        (("--app", "\udcff"), "app_name is not valid text"),
-        (("--query", "caf\udce9"), "query is not valid text"),
-        (("--since", "\u0665m"), "since must be an RFC 3339"),
-        (("--since", "99999999h"), "since must be an RFC 3339"),
+        (("--app", "\udcff"), "--app is not valid text"),
+        (("--query", "caf\udce9"), "--query is not valid text"),
+        (("--since", "\u0665m"), "--since must be an RFC 3339"),
+        (("--since", "99999999h"), "--since must be an RFC 3339"),
     ],
 )
 async def test_arguments_that_cannot_be_sent_as_given_are_usage_errors(
@@ -359,6 +359,6 @@ async def test_an_environment_key_that_is_not_utf8_is_a_usage_error() -> None:
             env={"KERNEL_API_KEY": emulator.api_key + "\udcff", "KERNEL_BASE_URL": emulator.url},
         )
         assert (status, out) == (2, "")
-        assert "api_key is not valid text" in err
+        assert "KERNEL_API_KEY is not valid text" in err
         assert emulator.api_key not in err
         assert emulator.requests == []

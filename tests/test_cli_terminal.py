@@ -13,8 +13,8 @@ from kernel_async.testing import KernelEmulator, make_invocation
 from terminal import SCRIPT, run_in_terminal
 
 ID = re.compile(r"^[0-9a-z]{24}\b")
-PROGRESS = re.compile(r"\d+ invocations, \d+ pages?")
-ERASED_PROGRESS = re.compile(r"\r\x1b\[K(?:\d+ invocations, \d+ pages?)?")
+PROGRESS = re.compile(r"\d+ invocations?, \d+ pages?")
+ERASED_PROGRESS = re.compile(r"\r\x1b\[K(?:\d+ invocations?, \d+ pages?)?")
 
 
 def stdout_of(raw: str) -> str:
@@ -208,3 +208,62 @@ async def test_wide_characters_keep_each_row_on_one_line(columns: int) -> None:
         return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in prefix)
 
     assert {column(line, " failed") for line in table} == {column(header, " STATUS")}
+
+
+async def test_a_terminal_that_speaks_ascii_gets_text_it_can_show() -> None:
+    """`PYTHONIOENCODING=ascii` (or an ASCII locale): a cut cell ends in `...`, and a character
+    the terminal cannot show is escaped, as the table escapes control characters."""
+    rows = [
+        make_invocation(
+            id="a" * 24, app_name="日本語アプリ", status="failed", status_reason="x" * 200
+        ),
+        make_invocation(id="b" * 24, app_name="plain", status="succeeded"),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {
+            "KERNEL_API_KEY": emulator.api_key,
+            "KERNEL_BASE_URL": emulator.url,
+            "PYTHONIOENCODING": "ascii",
+        }
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=80, env=env
+        )
+    assert session.status == 0, session.text
+    assert session.raw.isascii()
+    header, *table = session.lines
+    assert header.split()[:2] == ["ID", "APP"]
+    assert len(table) == 2, session.text
+    assert table[0].startswith("a" * 24)
+    assert "\\u65e5" in table[0]  # 日, escaped
+    assert "..." in table[0]  # the app's cell, cut
+    assert len(table[0]) <= 80
+    assert table[1].startswith("b" * 24)
+
+
+def test_a_dumb_terminal_gets_no_escape_sequences() -> None:
+    """`TERM=dumb` (an editor's shell buffer): no colour, and no progress line either, which
+    takes `ESC [ K` to erase."""
+    session = run_in_terminal(
+        "invocations",
+        "list",
+        "--emulator",
+        "--max-items",
+        "30",
+        "--limit",
+        "10",
+        columns=120,
+        env={"TERM": "dumb"},
+    )
+    assert session.status == 0, session.text
+    assert "\x1b" not in session.raw
+    assert "\r" not in session.raw.replace("\r\n", "")  # no line drawn over
+    assert len(session.lines) == 31
+
+
+def test_one_invocation_is_counted_in_the_singular() -> None:
+    session = run_in_terminal(
+        "invocations", "list", "--emulator", "--max-items", "1", "--limit", "1", columns=120
+    )
+    assert session.status == 0, session.text
+    assert "1 invocation, 1 page" in session.raw
+    assert "1 invocations" not in session.raw

@@ -12,7 +12,7 @@ from kernel_async.testing import KernelEmulator
 from terminal import run_in_terminal
 
 EVENT_ROW = re.compile(r"^(seen|changed|gone) +(\S+ +)?[0-9a-z]{24}\b")
-STATUS_TEXT = re.compile(r"watching: \d+ polls?, \d+ events, \d+ in flight")
+STATUS_TEXT = re.compile(r"watching: \d+ polls?, \d+ events?, \d+ in flight")
 
 
 @pytest.mark.parametrize("columns", [80, 120])
@@ -131,7 +131,7 @@ async def test_the_status_filter_repeats_and_keeps_moves_out_of_it() -> None:
         (["--emulator", "--max-events", "0"], "must be >= 1"),
         (["--emulator", "--interval", "-1"], "must be a finite number >= 0"),
         (["--emulator", "--lookback", "nan"], "must be a finite number >= 0"),
-        (["--emulator", "--since", "yesterday"], "since must be"),
+        (["--emulator", "--since", "yesterday"], "--since must be"),
         (["--emulator", "--status", "cancelled"], "invalid choice"),
         (["--emulator", "-o", "json"], "invalid choice"),
         (["--emulator", "--base-url", "http://127.0.0.1:9"], "cannot be used together"),
