@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING
 from kernel_async._anchor import Anchor
 from kernel_async._guard import ServerGuard
 from kernel_async._models import Page
+from kernel_async._params import MAX_OFFSET
 from kernel_async._protocol import page_step
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk_churn import CHURN_LIMIT, CHURN_WINDOW, ChurnWindow
@@ -183,6 +184,8 @@ class WalkPlan(PagePlacement, ChurnWindow):
             offset = self._scheduled[-1].offset + stride
             if horizon is not None and offset + self._overlap >= horizon:
                 break
+            if offset > MAX_OFFSET:
+                break  # past the server's int64: no page is there (review r12, F7)
             new.append(self._schedule(offset))
         return new
 
@@ -393,10 +396,11 @@ class WalkPlan(PagePlacement, ChurnWindow):
         # A request made before the overlap widened still overlaps by one and is checked like
         # any page; one that would leave a gap, or overlap more than the overlap does, was
         # speculated with a step the server does not use. (A held page is placed anyway.)
+        # Pages of one item do not overlap: the next starts where this one said.
         following = self._scheduled[0] if self._scheduled else None
         stale = (
             following is not None
             and following.key not in self._held
-            and not self._next <= following.offset <= page.next_offset - 1
+            and not self._next <= following.offset <= max(self._next, page.next_offset - 1)
         )
         return Accepted(new, start, self._discard_all() if stale else ())

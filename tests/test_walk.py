@@ -9,6 +9,7 @@ from numbered import T0, inv, tie
 from kernel_async import ContinuityError, Invocation, Page, PaginationError
 from kernel_async._anchor import Anchor
 from kernel_async._guard import MAX_EMPTY_PAGES, MAX_REPEATED_PAGES
+from kernel_async._params import MAX_OFFSET
 from kernel_async._resume_search import AnchorSearch
 from kernel_async._walk import CHURN_LIMIT, WalkPlan
 from kernel_async._walk_placement import RecentIds
@@ -142,6 +143,19 @@ def test_max_items_is_cut_by_position_even_when_an_invocation_repeats() -> None:
     assert [i.id for i in accepted.items] == ["i0", "i1", "i2"]
     assert plan.resume_offset == 4
     assert plan.stats.anomalies == 1
+
+
+def test_no_page_is_speculated_past_the_largest_offset() -> None:
+    # Review r12, F7: after an X-Next-Offset near 2**63 - 1 (valid, if odd), the plan asked
+    # for offsets past it, which a server reading int64 refuses (and the library refuses
+    # from its users and from headers).
+    plan = WalkPlan(start=0, window=8)
+    plan.plan(1)
+    near_the_end = MAX_OFFSET - 25
+    take(plan, page(0, range(10), next_offset=near_the_end))
+    offsets = [request.offset for request in plan.plan(8)]
+    assert offsets[0] == near_the_end - 1  # the overlap, then every page that can exist
+    assert max(offsets) <= MAX_OFFSET
 
 
 def test_max_items_at_the_end_of_the_last_page_completes_the_walk() -> None:
@@ -788,6 +802,20 @@ def serve(
     shown = data[head.offset : head.offset + limit]
     more = head.offset + limit < len(data)
     return plan.accept(head.key, page(head.offset, shown, has_more=more, limit=limit, tied=tied))
+
+
+def test_pages_of_one_item_are_requested_once_each_whatever_the_window() -> None:
+    # Review r12, F4: a server that caps pages at one item. Each page found the next
+    # request "stale" (pages of one do not overlap, and the check expected an overlap of
+    # one), so the whole window was asked for again per item: 17.9 requests an item.
+    data = list(range(60))
+    plan = WalkPlan(start=0, window=8)
+    delivered: list[int] = []
+    while not plan.done:
+        delivered += ids(serve(plan, data, limit=1))
+    assert delivered == data
+    assert plan.stats.requests <= len(data) + 8
+    assert plan.stats.wasted <= 8
 
 
 def assert_in_order_once(delivered: list[int], data: list[int]) -> None:
