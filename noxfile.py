@@ -218,7 +218,7 @@ def mutation(session: nox.Session) -> None:
 
     Every module of tools/mutate.py's FOCUSED_TESTS: _params, _protocol, _retry, _timestamps,
     _resume, _window, _guard, _walk (with its bases _walk_placement and _walk_churn) and
-    _anchor. Fails when a module is under 95 % killed with a survivor not listed (with the
+    _anchor, _throttle. Fails when a module is under 95 % killed with a survivor not listed (with the
     reason it changes nothing) in tests/mutation-survivors.txt.
     `-- --module _retry` narrows the run; `-- --show-survivors` lists every survivor.
     """
