@@ -218,6 +218,7 @@ class Anchor:
         before: Anchor | None,
         *,
         shown: tuple[Invocation, ...] = (),
+        aside: bool = False,
     ) -> Anchor:
         """The anchor at the last of ``batch`` (delivered after ``before``), with its ties.
 
@@ -225,7 +226,9 @@ class Anchor:
         invocation of the tie it delivered: a page that lost its cursor still places them behind
         the walk. ``before`` is the anchor before the batch, whose ties carry on if it ties too.
         ``shown`` is the page the batch came from: the order it shows among the batch and the
-        ties the walk knew is kept (see :meth:`tie_preds`). Costs a comparison or two per
+        ties the walk knew is kept (see :meth:`tie_preds`). ``aside``: an anchor made to be read
+        once and dropped (a resume token's), which copies the tie's log rather than extending
+        the one ``before`` shares with the walk's next anchor. Costs a comparison or two per
         page, and a nanosecond parse when the last ties with the one before it at the
         microsecond (or is the batch's only item).
         """
@@ -244,7 +247,8 @@ class Anchor:
         )
         if len(same) == len(batch) and before is not None and before.started_at_ns == nanoseconds:
             # The same tie goes on: what ``before`` knew, and the batch after it.
-            anchor = cls._in_tie(last, nanoseconds, position, before._tie_log_with(order))
+            log = before._tie_log_with(order, share=not aside)
+            anchor = cls._in_tie(last, nanoseconds, position, log)
             anchor._extra = before._extra if before._log is not None else before.recent_ids
             anchor.ties_before = before.ties_before
             anchor.tie_marks = before.tie_marks
@@ -264,15 +268,15 @@ class Anchor:
         anchor._log, anchor._length = log, len(log.ids)
         return anchor
 
-    def _tie_log_with(self, order: tuple[str, ...]) -> _TieLog:
+    def _tie_log_with(self, order: tuple[str, ...], *, share: bool) -> _TieLog:
         """The log of this anchor's ties, then ``order``: shared when nothing follows it yet.
 
         A walk makes each anchor after the one before, so the log grows in place; an anchor
-        made from one that another already followed (a resume token read mid-page) gets a
-        copy, and the first's ties stay as they were.
+        made from one that another already followed, or not to ``share`` it, gets a copy,
+        and the first's ties stay as they were.
         """
         log = self._log
-        if log is not None and len(log.ids) == self._length:
+        if share and log is not None and len(log.ids) == self._length:
             log.extend(order)
             return log
         return _TieLog((*(self.tie_order or (self.id,)), *order))

@@ -28,13 +28,13 @@ from kernel_async._protocol import interpret_page_response
 from kernel_async._redact import echoes_key, mask_error, mask_text, masked_response
 from kernel_async._request_headers import RETRY_COUNT_HEADER
 from kernel_async._retry import RetryDecision, RetryPolicy, decide_retry
+from kernel_async._throttle import PastDeadline, Throttle
 from kernel_async._transport_protocol import RawRequest, RawResponse
 
 if TYPE_CHECKING:
     import random
 
     from kernel_async._config import ClientConfig
-    from kernel_async._throttle import Throttle
     from kernel_async._transport_protocol import Transport
 
 __all__ = ["PageAttempts"]
@@ -145,16 +145,27 @@ class PageAttempts:
 
     async def _turn(self, retries: int, deadline_at: float | None, url: URL) -> None:
         """Wait for this request's turn after a pushback (see kernel_async._throttle)."""
-        if deadline_at is None:
-            await self._throttle.turn(retries)
-            return
+        past: PastDeadline | None = None
         try:
-            async with asyncio.timeout_at(deadline_at):
+            if deadline_at is None:
                 await self._throttle.turn(retries)
+                return
+            async with asyncio.timeout_at(deadline_at):
+                await self._throttle.turn(retries, deadline_at)
                 return
         except TimeoutError:
             pass
-        # Raised outside the `except` block, so that nothing is chained to it.
+        except PastDeadline as exc:
+            past = exc
+        # Raised outside the `except` blocks, so that nothing is chained to it.
+        if past is not None:
+            wait = past.until - asyncio.get_running_loop().time()
+            raise APITimeoutError(
+                f"GET {url}: the server asked this client to slow down for {wait:.2f} s more, "
+                "past the deadline",
+                limit="deadline",
+                url=str(url),
+            )
         raise APITimeoutError(
             f"GET {url}: the deadline passed while the request waited for its turn after "
             "the server asked this client to slow down",

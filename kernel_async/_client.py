@@ -238,6 +238,7 @@ class AsyncKernel(PageAttempts):
                 one it belongs to (its session can only be closed there).
         """
         await self._transport.aclose()
+        self._throttle.abort(_closed_while_waiting)
         # Closing wakes every call still running (a request, a backoff, a wait for a slot):
         # each ends with ClientClosedError within a turn or two of the loop. Waiting for them
         # here means no task of the package runs on once this returns, even with a session
@@ -291,3 +292,10 @@ class AsyncKernel(PageAttempts):
             self._calls -= 1
             if not self._calls and self._calls_ended is not None:
                 self._calls_ended.set()
+
+
+def _closed_while_waiting() -> ClientClosedError:
+    return ClientClosedError(
+        "the client was closed while the request waited for its turn (after the server "
+        "asked it to slow down)"
+    )

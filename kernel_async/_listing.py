@@ -75,7 +75,7 @@ class InvocationListing(ListingWalk):
         anchor, recent = self._consumed, self._previous
         if self._index > 0:
             taken = self._batch[: self._index]
-            anchor = Anchor.after(taken, self._batch_start + self._index - 1, anchor)
+            anchor = Anchor.after(taken, self._batch_start + self._index - 1, anchor, aside=True)
             recent += taken
         return ResumeToken.at(self._filters, anchor, offset, [item.id for item in recent])
 

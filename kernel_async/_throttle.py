@@ -1,7 +1,8 @@
 """The client's answer to "slow down": the shared backoff, and the requests let out after it.
 
-A ``429`` (or a ``503`` with ``Retry-After``) says the server wants fewer requests from this
-key. Every request of the client then waits until the time the server asked for (the shared
+A ``429`` or a ``503`` says the server wants fewer requests from this key (a ``503`` without
+``Retry-After`` as much as one with it: it is overloaded or down). Every request of the
+client then waits until the time the server asked for, or the backoff's (the shared
 backoff, :attr:`Throttle.until`). Released together after the wait, requests that were in
 flight at once would all be pushed back again, each spending a retry of its own: against a
 server that takes two requests a second, a walk with eight pages in flight ran three of them
@@ -29,11 +30,21 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["Throttle"]
+__all__ = ["PastDeadline", "Throttle"]
 
 _AFTER_PUSHBACK: Final = 1  # requests at once right after a pushback: one, as a sequential walk
+
+
+class PastDeadline(Exception):
+    """A request's deadline comes before the time the server asked this client to wait."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
 
 
 class Throttle:
@@ -51,7 +62,6 @@ class Throttle:
     __slots__ = (
         "_counter",
         "_queue",
-        "_wake_scheduled",
         "answers_since_pushback",
         "ceiling",
         "limit",
@@ -71,10 +81,9 @@ class Throttle:
         self.limit: int | None = None
         self.ceiling = ceiling
         self.sending = 0  # requests let out and not yet done
-        # Waiting for a turn: (-retries done, arrival, future), most retries first.
-        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
+        # Waiting for a turn: (-retries done, arrival, future, deadline), most retries first.
+        self._queue: list[tuple[int, int, asyncio.Future[None], float]] = []
         self._counter = itertools.count()
-        self._wake_scheduled = False
 
     # -- decisions (no I/O) --------------------------------------------------------------
 
@@ -90,6 +99,7 @@ class Throttle:
         self.pushbacks += 1
         self.limit = _AFTER_PUSHBACK
         self.answers_since_pushback = 0
+        self._fail_past(self.until)
 
     def probing(self) -> bool:
         """Whether a request let out now is a probe: a pushback on it spends no retry.
@@ -121,22 +131,29 @@ class Throttle:
 
     # -- waiting (thin) ------------------------------------------------------------------
 
-    async def turn(self, retries: int) -> None:
+    async def turn(self, retries: int, deadline_at: float = math.inf) -> None:
         """Wait for a place under the limit, then count the request as sent: :meth:`done` after.
 
         ``retries``: how many times it was tried already (the most go first). The shared
         backoff's time is waited before this (the caller sleeps until :attr:`until`, and
         can stop at a deadline or when the client closes); requests whose sleep ends at the
         same moment all join the queue before any is let out, so that the order holds.
+
+        Raises:
+            PastDeadline: :attr:`until` is at or past ``deadline_at``, now or once a pushback
+                moves it while this waits: raised then, not at the deadline.
+            BaseException: what :meth:`abort` makes, when it is called meanwhile.
         """
         if self.limit is None and not self._queue:
             self.sending += 1  # the common case: no limit, nothing waiting
             return
-        place = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, (-retries, next(self._counter), place))
-        if not self._wake_scheduled:
-            self._wake_scheduled = True
-            asyncio.get_running_loop().call_soon(self._wake)
+        if self.until >= deadline_at:
+            raise PastDeadline(self.until)
+        loop = asyncio.get_running_loop()
+        place = loop.create_future()
+        heapq.heappush(self._queue, (-retries, next(self._counter), place, deadline_at))
+        # Soon, not now: requests whose sleep ends at this moment join the queue first.
+        loop.call_soon(self._wake)
         try:
             await place
         except asyncio.CancelledError:
@@ -151,25 +168,44 @@ class Throttle:
         self.sending -= 1
         self._wake()
 
+    def abort(self, error: Callable[[], BaseException]) -> None:
+        """End every wait for a turn with a new ``error()`` (the client closed: none is sent)."""
+        queue, self._queue = self._queue, []
+        for _, _, place, _ in queue:
+            if not place.done():
+                place.set_exception(error())
+
+    def _fail_past(self, until: float) -> None:
+        """End the waits whose deadline comes before ``until``: they could not be sent."""
+        kept = []
+        for entry in self._queue:
+            place, deadline_at = entry[2], entry[3]
+            if deadline_at <= until and not place.done():
+                place.set_exception(PastDeadline(until))
+            elif not place.done():
+                kept.append(entry)
+        if len(kept) < len(self._queue):
+            heapq.heapify(kept)
+            self._queue = kept
+
     def _wake(self) -> None:
         """Let out waiting requests, most retries first, while the limit and the time allow.
 
         Not before :attr:`until`: a request pushed back while others wait sets it, and one
-        let out then would only be pushed back too, spending a retry of its own.
+        let out then would only be pushed back too, spending a retry of its own. (One timer
+        per early wake: an extra wake finds nothing to do.)
         """
-        self._wake_scheduled = False
         queue = self._queue
         if not queue:
             return
         loop = asyncio.get_running_loop()
         if loop.time() < self.until:
-            self._wake_scheduled = True
             loop.call_at(self.until, self._wake)
             return
         while queue and (self.limit is None or self.sending < self.limit):
-            _, _, place = heapq.heappop(queue)
-            if place.done():
-                continue  # cancelled while waiting
+            place = heapq.heappop(queue)[2]
+            if place.done() or place.get_loop() is not loop:
+                continue  # cancelled while waiting, or left by an event loop now gone
             self.sending += 1
             place.set_result(None)
 

@@ -97,8 +97,10 @@ class WalkPlan(PagePlacement, ChurnWindow):
         self._cursor = anchor
         self._search = search
         # The ids of the last invocations delivered: never delivered again, and they place
-        # a page whose cursor is gone.
+        # a page whose cursor is gone. A resumed walk starts from those its token names.
         self._recent = RecentIds()
+        if anchor is not None:
+            self._recent.add({anchor.id, *anchor.recent_ids})
         self._max_items = max_items
         self._strict = strict
         self._delivered = 0

@@ -345,12 +345,13 @@ def reference_after(
             st.integers(1, 4),  # how many invocations it holds
             st.integers(5, 7),  # their nanosecond (5: the roots' tie)
             st.booleans(),  # whether its ties are read at once (before later anchors exist)
+            st.booleans(),  # made aside (a resume token's: read once, never followed)
         ),
         max_size=25,
     )
 )
 def test_each_anchor_along_a_tie_knows_what_a_copy_of_its_ties_would(
-    steps: list[tuple[int, int, int, bool]],
+    steps: list[tuple[int, int, int, bool, bool]],
 ) -> None:
     # Anchors made in turn share one log of the tie; one made from an anchor that another
     # already followed (a resume token read mid-page) must not see, nor change, the other's.
@@ -365,10 +366,10 @@ def test_each_anchor_along_a_tie_knows_what_a_copy_of_its_ties_would(
     for root in roots:
         assert root is not None
         made.append((root, root.recent_ids, root.tie_order))
-    for step, (parent, size, nanoseconds, read_now) in enumerate(steps):
+    for step, (parent, size, nanoseconds, read_now, aside) in enumerate(steps):
         before = made[parent % len(made)]
         batch = tuple(at_nanosecond(f"b{step}_{n}", nanoseconds) for n in range(size))
-        anchor = Anchor.after(batch, 10 + step, before[0])
+        anchor = Anchor.after(batch, 10 + step, before[0], aside=aside)
         recent, tie_order = reference_after(batch, before)
         if read_now:
             assert (anchor.recent_ids, anchor.tie_order) == (recent, tie_order)

@@ -381,6 +381,43 @@ async def test_pages_out_of_the_order_never_repeat_and_are_counted() -> None:
     assert listing.possible_gaps > 0
 
 
+def _minutes_apart(n: int) -> list[dict[str, Any]]:
+    return [
+        make_invocation(id=f"i{k:02d}", started_at=f"2026-05-01T00:{59 - k:02d}:00Z")
+        for k in range(n)
+    ]
+
+
+def _move_i08_after_i09(emulator: KernelEmulator) -> None:
+    # i08's started_at changes (whether it can, while queued, is not known) to between i09
+    # and i10, and one starts meanwhile: the page at the cursor's offset shows i09, i08.
+    moved = next(i for i in emulator.invocations if i["id"] == "i08")
+    emulator.remove_invocation("i08")
+    emulator.add_invocation({**moved, "started_at": "2026-05-01T00:49:30Z"})
+    emulator.add_invocation(make_invocation(id="new", started_at="2026-05-01T01:00:00Z"))
+
+
+async def test_a_resumed_walk_never_delivers_again_what_its_token_names() -> None:
+    # Review r13, F2: the check every page makes knew only the walk's own deliveries, and a
+    # resumed walk's are none: i08, named by its token, came again, with no gap counted.
+    emulator = KernelEmulator(_minutes_apart(20))
+    async with emulator.client(in_memory=True) as client:
+        first: list[str] = []
+        async with client.invocations.list(limit=5) as listing:
+            async for invocation in listing:
+                first.append(invocation.id)
+                if len(first) == 10:
+                    token = listing.resume_token
+                    break
+        assert token is not None
+        _move_i08_after_i09(emulator)
+        async with client.invocations.list(limit=5, resume=token) as listing:
+            then = [invocation.id async for invocation in listing]
+    assert "i08" in first
+    assert "i08" not in then
+    assert listing.possible_gaps == 1
+
+
 # -- F11/F12: the public LiveData takes what it cannot use ------------------------------------
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kernel_async._throttle import Throttle
+from kernel_async._throttle import PastDeadline, Throttle
 
 # -- the decisions, without a loop -------------------------------------------------------------
 
@@ -120,3 +120,131 @@ async def test_a_request_let_out_as_it_is_cancelled_hands_its_place_on() -> None
     await asyncio.gather(first, return_exceptions=True)
     await asyncio.wait_for(second, timeout=5)
     assert throttle.sending == 1
+
+
+def test_a_ceiling_of_one_is_a_throttle_that_lifts_at_the_first_page() -> None:
+    throttle = Throttle(ceiling=1)
+    throttle.pushed_back(resume_at=1.0, now=0.0)
+    throttle.answered(now=5.0)
+    assert throttle.limit is None
+
+
+def test_pages_before_any_pushback_change_nothing() -> None:
+    throttle = Throttle(ceiling=4)
+    throttle.answered(now=1.0)
+    assert (throttle.limit, throttle.pushbacks, throttle.probing()) == (None, 0, False)
+
+
+async def test_without_a_pushback_a_request_never_waits() -> None:
+    throttle = Throttle(ceiling=4)
+    turn = throttle.turn(0)
+    with pytest.raises(StopIteration):
+        turn.send(None)  # done without suspending: no future, no turn of the loop
+    assert (throttle.sending, throttle.waiting) == (1, 0)
+
+
+async def test_a_limit_that_grows_lets_a_waiting_request_out_at_once() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time() - 5, now=loop.time() - 10)  # one at a time: over
+    throttle.sending = 1
+    waiter = asyncio.create_task(throttle.turn(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    throttle.answered(now=loop.time())  # a page came back: two at once now
+    await asyncio.wait_for(waiter, timeout=5)
+    assert throttle.sending == 2
+
+
+async def test_requests_are_let_out_round_after_round() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    for _ in range(3):
+        await asyncio.wait_for(throttle.turn(0), timeout=5)
+        assert throttle.sending == 1
+        throttle.done()
+
+
+async def test_a_request_cancelled_in_the_queue_is_skipped_even_before_it_runs() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    first = asyncio.create_task(throttle.turn(0))
+    second = asyncio.create_task(throttle.turn(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    first.cancel()
+    throttle.done()  # wakes the queue while the first has not yet seen its cancellation
+    await asyncio.wait_for(second, timeout=5)
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled()
+    assert throttle.sending == 1
+
+
+async def test_the_order_holds_when_a_waiting_request_is_cancelled() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    order: list[int] = []
+
+    async def request(retries: int) -> None:
+        await throttle.turn(retries)
+        order.append(retries)
+
+    tasks = {retries: asyncio.create_task(request(retries)) for retries in (3, 1, 2, 0)}
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    await asyncio.gather(tasks[3], return_exceptions=True)
+    for _ in range(3):
+        throttle.done()
+        await asyncio.sleep(0)
+    assert order == [2, 1, 0]
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def test_a_turn_the_shared_wait_would_take_past_the_deadline_is_refused_at_once() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time() + 30, now=loop.time())
+    throttle.sending = 1
+    with pytest.raises(PastDeadline) as raised:
+        await throttle.turn(0, deadline_at=loop.time() + 5)
+    assert raised.value.until == throttle.until
+    assert throttle.waiting == 0
+
+
+async def test_a_pushback_past_a_waiting_requests_deadline_ends_that_wait() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    hurried = asyncio.create_task(throttle.turn(0, deadline_at=loop.time() + 5))
+    patient = asyncio.create_task(throttle.turn(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    throttle.pushed_back(resume_at=loop.time() + 10, now=loop.time())  # past the first's deadline
+    with pytest.raises(PastDeadline):
+        await asyncio.wait_for(hurried, timeout=5)
+    assert not patient.done()
+    assert throttle.waiting == 1
+    patient.cancel()
+    await asyncio.gather(patient, return_exceptions=True)
+
+
+async def test_abort_ends_every_wait_each_with_its_own_error() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    waits = [asyncio.create_task(throttle.turn(0)) for _ in range(2)]
+    await asyncio.sleep(0)
+    throttle.abort(lambda: RuntimeError("closed"))
+    errors = await asyncio.gather(*waits, return_exceptions=True)
+    assert [type(error) for error in errors] == [RuntimeError, RuntimeError]
+    assert errors[0] is not errors[1]
+    assert (throttle.waiting, throttle.sending) == (0, 1)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
-from kernel_async import AsyncKernel
-from kernel_async.testing import KernelEmulator, generate_invocations
+from kernel_async import APITimeoutError, AsyncKernel, ClientClosedError
+from kernel_async.testing import KernelEmulator, ScriptedResponse, generate_invocations
 
 from conftest import NOW, LoopbackServer
 
@@ -61,7 +62,9 @@ async def test_a_concurrent_walk_finishes_where_a_sequential_one_does(prefetch: 
     assert got == [i["id"] for i in DATA]
     assert client.pushbacks > 0
     pushed_back = len(retry_counts) - len(answered)
-    assert pushed_back <= len(answered)  # about one a round of the window, not a storm
+    # The first window's burst, then about one a round (a probe), not one per waiting page
+    # each round.
+    assert pushed_back <= 8 + len(answered)
 
 
 async def test_the_emulator_at_two_requests_a_second_lets_the_default_walk_finish() -> None:
@@ -72,3 +75,113 @@ async def test_the_emulator_at_two_requests_a_second_lets_the_default_walk_finis
     ):
         got = [invocation.id async for invocation in listing]
     assert len(got) == 500
+
+
+# -- what ends a wait for a turn ----------------------------------------------------------------
+
+
+def second_pushed_back_for(seconds: float) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Both first attempts pushed back briefly; the one let out then, for ``seconds``."""
+    count = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal count
+        count += 1
+        if count <= 2:
+            return too_many(0.1)
+        if count == 3:
+            await asyncio.sleep(0.2)  # the other waits for its turn meanwhile
+            return too_many(seconds)
+        return web.json_response([])
+
+    return handler
+
+
+def too_many(retry_after: float) -> web.Response:
+    return web.json_response(
+        {"code": "rate_limited", "message": "slow down"},
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def test_closing_the_client_ends_a_request_waiting_for_its_turn() -> None:
+    # Review r13, F1: aclose() waited out the whole Retry-After (up to its 60 s cap) for a
+    # request queued for its turn.
+    async with LoopbackServer(second_pushed_back_for(30)) as server:
+        client = AsyncKernel("k", base_url=server.url)
+        calls = [
+            asyncio.create_task(client.invocations.list_page(limit=10, offset=offset))
+            for offset in (0, 10)
+        ]
+        loop = asyncio.get_running_loop()
+        # Polls the server's count and the client's wait: neither offers an event.
+        while server.received < 3 or client._throttle.until - loop.time() < 5:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):  # a generous bound, far below the 30 s asked for
+            await client.aclose()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [ClientClosedError, ClientClosedError]
+    assert server.received == 3  # nothing sent after the close
+
+
+async def test_a_pushback_past_a_waiting_calls_deadline_ends_it_at_once() -> None:
+    # Review r13, F3: a call queued for its turn slept until its own deadline instead.
+    second_try = asyncio.Event()
+    tries = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal tries
+        if request.query["offset"] != "0":
+            return web.json_response([])
+        tries += 1
+        if tries == 1:
+            return too_many(0.05)
+        second_try.set()  # let out, one at a time: another call now waits for its turn
+        await asyncio.sleep(0.2)
+        return too_many(50)
+
+    async with (
+        LoopbackServer(handler) as server,
+        AsyncKernel("k", base_url=server.url) as client,
+    ):
+        first = asyncio.create_task(client.invocations.list_page(limit=10, offset=0))
+        await second_try.wait()
+        with pytest.raises(APITimeoutError, match="past the deadline"):
+            async with asyncio.timeout(20):  # generous; the call's own deadline is 30 s
+                await client.invocations.list_page(limit=10, offset=10, deadline=30)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+
+
+def test_a_throttled_in_memory_client_serves_a_second_event_loop() -> None:
+    # Review r13, F4: a loop that ended with a wake of the queue pending left the next loop's
+    # requests waiting for a turn that never came. (The in-memory client takes any loop.)
+    emulator = KernelEmulator(count=30, latency=0.1)
+    client = emulator.client(in_memory=True)
+
+    def slow_down(seconds: str) -> ScriptedResponse:
+        body = b'{"code": "rate_limited", "message": "slow down"}'
+        return ScriptedResponse(status=429, body=body, headers={"Retry-After": seconds})
+
+    emulator.script(slow_down("0.05"), slow_down("0.05"), slow_down("0.5"))
+
+    async def first_loop() -> None:
+        calls = [
+            asyncio.create_task(client.invocations.list_page(limit=10, offset=offset))
+            for offset in (0, 10)
+        ]
+        # One let out and pushed back for 0.5 s, the other queued for its turn.
+        await asyncio.sleep(0.3)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+    async def second_loop() -> int:
+        await asyncio.sleep(0.3)
+        async with asyncio.timeout(10), client:
+            page = await client.invocations.list_page(limit=10)
+        return len(page.items)
+
+    asyncio.run(first_loop())
+    assert asyncio.run(second_loop()) == 10

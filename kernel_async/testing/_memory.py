@@ -54,7 +54,10 @@ class EmulatorTransport:
     ) -> None:
         self._server = server
         self._connection_limit = connection_limit
-        self._closing = asyncio.Event()
+        # Not an asyncio.Event: that binds to the first loop that waits on it, and this
+        # transport serves any loop (one test's, then the next's).
+        self._closed = False
+        self._closing: set[asyncio.Future[None]] = set()
 
     @property
     def connection_limit(self) -> int:
@@ -64,7 +67,7 @@ class EmulatorTransport:
     @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
-        return self._closing.is_set()
+        return self._closed
 
     def bind_loop(self) -> asyncio.AbstractEventLoop:
         """The running loop: nothing here belongs to one, so any will do."""
@@ -72,7 +75,14 @@ class EmulatorTransport:
 
     async def wait_closed(self) -> None:
         """Return once :meth:`aclose` has been called."""
-        await self._closing.wait()
+        if self._closed:
+            return
+        closing = asyncio.get_running_loop().create_future()
+        self._closing.add(closing)
+        try:
+            await closing
+        finally:
+            self._closing.discard(closing)
 
     async def send(self, request: RawRequest) -> RawResponse:
         """Ask the emulator; faults of the connection raise what a socket would."""
@@ -109,4 +119,7 @@ class EmulatorTransport:
 
     async def aclose(self) -> None:
         """Refuse every later request."""
-        self._closing.set()
+        self._closed = True
+        for closing in self._closing:
+            if not closing.done() and not closing.get_loop().is_closed():
+                closing.set_result(None)
