@@ -16,7 +16,7 @@ an ellipsis or a quote, or in the middle of other text).
 Nor need the echo be the key's own bytes. A JSON encoder may write any character of a string
 as a ``\u`` escape (RFC 8259 section 7: ``\u0073k-...`` is ``sk-...`` once decoded), and a
 URL or form encoder percent-encodes (RFC 3986 section 2.1). So a text is searched as written
-and as decoded (:func:`_decoded`), and what was found is masked in whatever spelling it has,
+and as decoded (:func:`_views`), and what was found is masked in whatever spelling it has,
 character by character (:func:`_spelling_pattern`); a body's JSON strings are masked as they
 decode (:func:`mask_body`): what ``exc.body``, ``exc.response.json()`` and
 ``exc.response.content`` show is the same masked answer.
@@ -82,13 +82,14 @@ _ANCHOR_STEP: Final = MIN_FRAGMENT_LENGTH - _ANCHOR_LENGTH + 1
 # a key has no control characters (check_api_key), so \b, \n and the like never spell it.
 _JSON_SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "/": "\\/"}
 
-# What _decoded decodes: a JSON \u escape (a surrogate pair as one), a sequence of
-# percent-encoded bytes (a character may take several), and the short JSON escapes of the
-# characters the key holds (those of others can spell no part of it: see _KeyParts).
-_ESCAPES: Final = (
+# What a text is decoded from to be searched (_views): a JSON \u escape (a surrogate pair as
+# one), and the short JSON escapes of the characters the key holds (those of others can spell
+# no part of it: see _KeyParts); a sequence of percent-encoded bytes (a character may take
+# several).
+_JSON_ESCAPES: Final = (
     r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}"
-    r"|(?:%[0-9a-fA-F]{2})+"
 )
+_PERCENT_ESCAPES: Final = r"(?:%[0-9a-fA-F]{2})+"
 
 # A JSON string literal (RFC 8259 section 7), unrolled so that re scans a long body quickly.
 _JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -97,22 +98,27 @@ _JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 class _KeyParts:
     """What the masking looks for, worked out once per key: its runs and its anchors."""
 
-    __slots__ = ("anchors", "escapes", "has_short_escapes", "runs", "spelled_like_escapes")
+    __slots__ = ("anchors", "decoders", "has_short_escapes", "runs")
 
     def __init__(self, key: str) -> None:
         length = MIN_FRAGMENT_LENGTH
         self.runs = frozenset(key[i : i + length] for i in range(len(key) - length + 1))
         every = range(0, len(key) - _ANCHOR_LENGTH + 1, _ANCHOR_STEP)
         self.anchors = tuple(dict.fromkeys(key[i : i + _ANCHOR_LENGTH] for i in every))
-        # A key that holds a backslash or a percent sign is looked for as written too: the
-        # decoding would change its own characters.
-        self.spelled_like_escapes = "\\" in key or "%" in key
         # A short escape (\" for ") of a character the key does not hold stands for a
         # character that no run of the key holds: left as it is, it breaks the runs in a text
         # where the character would, and decoding it (a body has many \") costs for nothing.
         shorts = "".join(re.escape(c) for c in sorted(_JSON_SHORT_ESCAPES) if c in key)
         self.has_short_escapes = bool(shorts)
-        self.escapes = re.compile(_ESCAPES + (rf"|\\[{shorts}]" if shorts else ""))
+        json_escapes = _JSON_ESCAPES + (rf"|\\[{shorts}]" if shorts else "")
+        self.decoders: tuple[re.Pattern[str], ...] = (
+            re.compile(f"{json_escapes}|{_PERCENT_ESCAPES}"),
+        )
+        if "\\" in key or "%" in key:
+            # Decoding would change the key's own characters where it is written as it is,
+            # or JSON-escaped with its percent signs as they are (or the other way round):
+            # such a text is searched as written, and decoded each way alone, too.
+            self.decoders += (re.compile(json_escapes), re.compile(_PERCENT_ESCAPES))
 
     def __repr__(self) -> str:
         return "<parts of the API key>"  # never the parts themselves
@@ -142,10 +148,12 @@ def _char_pattern(char: str) -> str:
     else:
         json_escape = f"\\\\u{_hex(code, 4)}"
     percent = "".join(f"%{_hex(byte, 2)}" for byte in char.encode())
-    forms = [re.escape(char), json_escape, percent]
+    forms = [json_escape, percent]
     if char in _JSON_SHORT_ESCAPES:
         forms.append(re.escape(_JSON_SHORT_ESCAPES[char]))
-    return "(?:" + "|".join(forms) + ")"
+    # The character itself last: a backslash or a percent sign of the key would otherwise
+    # be taken for the first character of an escape of it, and the rest of the escape kept.
+    return "(?:" + "|".join([*forms, re.escape(char)]) + ")"
 
 
 @functools.lru_cache(maxsize=32)
@@ -172,9 +180,14 @@ def _unescape(escape: re.Match[str]) -> str:
     return chr(int(text[2:], 16))
 
 
-def _decoded(text: str, parts: _KeyParts) -> str:
-    """``text`` with every JSON escape and percent-encoded character decoded, once."""
-    return parts.escapes.sub(_unescape, text)
+def _views(text: str, parts: _KeyParts) -> list[str]:
+    """``text`` as the key may be found in it: with each escape decoded, once.
+
+    For a key that holds a backslash or a percent sign, also as written, and with each kind
+    of escape (JSON, percent) decoded alone.
+    """
+    decoded = [decoder.sub(_unescape, text) for decoder in parts.decoders]
+    return decoded if len(decoded) == 1 else [text, *decoded]
 
 
 def _runs_in(text: str, parts: _KeyParts) -> list[tuple[int, int]]:
@@ -211,11 +224,9 @@ def _may_be_escaped(text: str) -> bool:
 
 def _escaped_runs(text: str, parts: _KeyParts) -> frozenset[str]:
     """The runs of the key that ``text`` holds in some spelling, decoded."""
-    decoded = _decoded(text, parts)
-    runs = {decoded[start:end] for start, end in _runs_in(decoded, parts)}
-    if parts.spelled_like_escapes:
-        runs |= {text[start:end] for start, end in _runs_in(text, parts)}
-    return frozenset(runs)
+    return frozenset(
+        view[start:end] for view in _views(text, parts) for start, end in _runs_in(view, parts)
+    )
 
 
 def _holds_anchor(text: str, parts: _KeyParts) -> bool:
