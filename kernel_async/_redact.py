@@ -124,9 +124,11 @@ class _KeyParts:
         )
         if "\\" in key or "%" in key:
             # Decoding would change the key's own characters where it is written as it is,
-            # or JSON-escaped with its percent signs as they are (or the other way round):
-            # such a text is searched as written, and decoded each way alone, too.
-            self.decoders += (re.compile(json_escapes), re.compile(_PERCENT_ESCAPES))
+            # or JSON-escaped with its percent signs as they are, or take its backslash for
+            # the start of an escape (\\ then \u006b...): such a text is searched as written,
+            # and with each kind of escape decoded alone, too.
+            alone = dict.fromkeys([json_escapes, _JSON_ESCAPES, _PERCENT_ESCAPES])
+            self.decoders += tuple(re.compile(escapes) for escapes in alone)
 
     def __repr__(self) -> str:
         return "<parts of the API key>"  # never the parts themselves
@@ -189,10 +191,10 @@ def _unescape(escape: re.Match[str]) -> str:
 
 
 def _views(text: str, parts: _KeyParts) -> list[str]:
-    """``text`` as the key may be found in it: with each escape decoded, once.
+    r"""``text`` as the key may be found in it: with each escape decoded, once.
 
     For a key that holds a backslash or a percent sign, also as written, and with each kind
-    of escape (JSON, percent) decoded alone.
+    of escape decoded alone (JSON's, its ``\u`` escapes only, percent-encoding).
     """
     decoded = [decoder.sub(_unescape, text) for decoder in parts.decoders]
     return decoded if len(decoded) == 1 else [text, *decoded]
