@@ -253,31 +253,31 @@ class PageAttempts:
                 url=str(url),
             )
         # What the server sent is read as it is (pagination headers, Retry-After, the page);
-        # what the client says about it (log lines, errors) comes from a copy with the key
-        # masked when the server echoed it back (see kernel_async._redact). The key is never
-        # held in a local variable here: a traceback rendered with its locals shows this frame.
-        echoed = echoes_key(
-            response, self._config.api_key.reveal(), body=not 200 <= response.status < 300
-        )
+        # what the client says about it is masked where the server echoed any part of the key
+        # (see kernel_async._redact). A page and the debug line say only the request id, so
+        # that is all a success masks (every response comes here: one short text is cheaper
+        # to search than all the headers); an error quotes and carries the whole response,
+        # so it is built from a copy with the key masked in all of it. The key is never held
+        # in a local variable here: a traceback rendered with its locals shows this frame.
         if _log.isEnabledFor(logging.DEBUG):
-            request_id = response_request_id(response.headers)
             _log.debug(
                 "GET %s -> %d in %.1f ms (request id %s, retry %d)",
                 url,
                 response.status,
                 (loop.time() - started) * 1000,
-                self._masked(request_id) if echoed else request_id,
+                self._masked(response_request_id(response.headers)),
                 retries,
             )
         try:
             page = _interpret(response, offset)
         except APIError:
-            # An error quotes and carries the response: build it from the masked copy, below.
-            if not echoed and not echoes_key(response, self._config.api_key.reveal(), body=True):
+            if not echoes_key(response, self._config.api_key.reveal(), body=True):
                 raise
         else:
-            if echoed and page.request_id is not None:
-                page = attrs.evolve(page, request_id=self._masked(page.request_id))
+            if page.request_id is not None:
+                request_id = self._masked(page.request_id)
+                if request_id != page.request_id:
+                    page = attrs.evolve(page, request_id=request_id)
             return page
         # Outside the `except` block: the error built from the masked copy links no other.
         return _interpret(

@@ -331,17 +331,48 @@ def decode_error_body(data: object) -> ErrorBody | None:
     """Structure an Error body; ``None`` when it is not one (an HTML page, say).
 
     Leniency is right here: the status already says what failed, and a malformed error body
-    must not hide it behind a validation error.
+    must not hide it behind a validation error. Its text is valid UTF-8 (see
+    :func:`_readable_error_body`).
     """
     from kernel_async._error_models import ErrorBody  # only a failed call gets here
 
     if not isinstance(data, dict):
         return None
     try:
-        return fast_converter().structure(data, ErrorBody)
+        body = fast_converter().structure(data, ErrorBody)
     except Exception:  # noqa: BLE001 - not an Error body; the caller keeps an excerpt instead
         code, message = data.get("code"), data.get("message")
         if isinstance(code, str) and isinstance(message, str):
             # Keep what is usable: the code and message matter more than malformed details.
-            return ErrorBody(code=code, message=message)
-        return None
+            body = ErrorBody(code=code, message=message)
+        else:
+            return None
+    return _readable_error_body(body)
+
+
+def _readable_error_body(body: ErrorBody) -> ErrorBody:
+    r"""``body`` with each lone surrogate in its text replaced by U+FFFD.
+
+    JSON may escape a lone surrogate (``"\ud800"``: RFC 8259 section 8.2 allows it), and
+    the standard library's decoder keeps it as it is (orjson refuses the body, which goes to
+    the standard decoder then). Text holding one cannot be written as UTF-8: logging
+    ``exc.body`` or ``exc.details`` would fail, as ``str(exc).encode("utf-8")`` would.
+    Only a failed call gets here; a body of valid text is returned as it is.
+    """
+    from kernel_async._error_models import ErrorDetail
+    from kernel_async._headers import readable
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else readable(value)
+
+    def detail(value: ErrorDetail) -> ErrorDetail:
+        return ErrorDetail(code=text(value.code), message=text(value.message))
+
+    readable_body = attrs.evolve(
+        body,
+        code=readable(body.code),
+        message=readable(body.message),
+        details=tuple(detail(d) for d in body.details),
+        inner_error=None if body.inner_error is None else detail(body.inner_error),
+    )
+    return body if readable_body == body else readable_body

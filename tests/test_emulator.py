@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from kernel_async._timestamps import rfc3339_to_epoch_ns
-from kernel_async.testing import DEFAULT_API_KEY, KernelEmulator, generate_invocations
+from kernel_async.testing import DEFAULT_API_KEY, KernelEmulator, LiveData, generate_invocations
 
 from conftest import NOW
 
@@ -141,6 +141,21 @@ def test_generated_data_is_deterministic_and_varied() -> None:
     )
     with pytest.raises(ValueError, match="count"):
         generate_invocations(-1)
+
+
+@pytest.mark.parametrize("value", ["false", 1, 0, None])
+async def test_the_testing_switches_are_bools(value: object) -> None:
+    # A truthy string ("false") would switch in_memory or reorder on; each is refused, naming
+    # the parameter, before a client is built or the emulator is changed.
+    emulator = KernelEmulator(count=1)
+    with pytest.raises(TypeError, match=f"in_memory must be a bool, not {type(value).__name__}"):
+        emulator.client(in_memory=value)  # type: ignore[arg-type]
+    for name in ("reorder", "shuffle_ties"):
+        with pytest.raises(TypeError, match=f"{name} must be a bool, not {type(value).__name__}"):
+            LiveData(**{name: value})
+    async with emulator, emulator.client(in_memory=False) as client:
+        await client.invocations.list_page()
+    assert len(emulator.requests) == 1
 
 
 def test_emulator_arguments_are_checked() -> None:

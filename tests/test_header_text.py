@@ -1,9 +1,10 @@
-"""Header values and reason phrases with bytes that are not UTF-8 become valid text.
+"""Header values, reason phrases and error bodies with text that is not UTF-8 become valid text.
 
 aiohttp decodes them with ``surrogateescape``: the bytes become lone surrogates, which no UTF-8
 writer accepts. Copied into a request id, a message or a log line, they broke logging
 ("--- Logging error ---") and ``str(exc).encode("utf-8")`` (audit r12). They are read as
-U+FFFD, as ``bytes.decode(errors="replace")`` reads them.
+U+FFFD, as ``bytes.decode(errors="replace")`` reads them. So is a JSON escape of a lone
+surrogate (``"\\ud800"``) in an error body, which the standard JSON decoder keeps as it is.
 """
 
 import asyncio
@@ -18,10 +19,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from kernel_async import (
     APIResponseTooLargeError,
     AsyncKernel,
+    BadRequestError,
+    ErrorBody,
+    ErrorDetail,
     InternalServerError,
     PaginationError,
     RetryPolicy,
 )
+from kernel_async._convert import decode_error_body, make_loads
 from kernel_async._headers import case_insensitive, readable, request_id
 from kernel_async._protocol import interpret_page_response, status_error
 
@@ -76,6 +81,41 @@ def test_errors_and_pages_built_from_such_a_response_are_valid_text() -> None:
             200, {"X-Request-Id": UNDECODABLE, "X-Has-More": "x"}, b"[]", offset=0
         )
     assert encodes(str(caught.value))
+
+
+# An Error body whose every text holds an escaped lone surrogate, as a server may write one.
+SURROGATE_BODY = (
+    b'{"code": "c\\ud800", "message": "a\\udc00b \\ud83d\\ude00",'
+    b' "details": [{"code": "\\udfff", "message": "d\\ud800"}],'
+    b' "inner_error": {"code": "i", "message": "\\udbff!"}}'
+)
+SURROGATE_BODY_SHOWN = ErrorBody(
+    code="c\ufffd",
+    message="a\ufffdb \U0001f600",  # a valid pair is one character, kept
+    details=(ErrorDetail(code="\ufffd", message="d\ufffd"),),
+    inner_error=ErrorDetail(code="i", message="\ufffd!"),
+)
+
+
+def test_an_error_body_with_escaped_lone_surrogates_decodes_to_valid_text() -> None:
+    # Decoded by the standard library, the escapes are lone surrogates; orjson refuses them, and
+    # so leaves them to it too.
+    data = make_loads(None)(SURROGATE_BODY)
+    assert data["code"] == "c\ud800"
+    assert decode_error_body(data) == SURROGATE_BODY_SHOWN
+    # A body that is only partly an Error body keeps its code and message: valid text too.
+    assert decode_error_body({"code": "\ud800", "message": "m\udfff", "details": 3}) == ErrorBody(
+        code="\ufffd", message="m\ufffd"
+    )
+    clean = {"code": "c", "message": "caf\u00e9", "details": [{"code": None}]}
+    assert decode_error_body(clean) == ErrorBody(
+        code="c", message="caf\u00e9", details=(ErrorDetail(),)
+    )
+    error = status_error(400, {}, SURROGATE_BODY)
+    assert error.body == SURROGATE_BODY_SHOWN
+    assert (error.code, error.inner_error) == ("c\ufffd", SURROGATE_BODY_SHOWN.inner_error)
+    assert encodes(repr(error.body))
+    assert encodes(repr(error.details))
 
 
 # -- over a real connection ----------------------------------------------------------------------
@@ -164,4 +204,23 @@ async def test_a_page_and_a_refused_body_carry_a_readable_request_id(
                 await small.invocations.list_page()
     assert caught.value.request_id == SHOWN
     assert encodes(str(caught.value))
+    assert utf8_log.failed == 0
+
+
+async def test_an_error_body_with_escaped_lone_surrogates_can_be_logged(
+    utf8_log: Utf8Handler,
+) -> None:
+    head = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+    async with (
+        raw_server(head, SURROGATE_BODY) as url,
+        AsyncKernel("sk-key-of-the-test", base_url=url, retry=FAST) as client,
+    ):
+        with pytest.raises(BadRequestError) as caught:
+            await client.invocations.list_page()
+    error = caught.value
+    assert error.body == SURROGATE_BODY_SHOWN
+    assert str(error) == "400 Bad Request: c\ufffd: a\ufffdb \U0001f600"
+    for text in (str(error.body), repr(error.details), str(error.inner_error), str(error)):
+        assert encodes(text)
+    logging.getLogger("kernel_async").error("failed: %s %s", error.body, error.details)
     assert utf8_log.failed == 0

@@ -5,6 +5,7 @@ The end-to-end checks, a real server echoing the key into a real error, are in t
 
 import json
 import random
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ KEYS = [
     CANARY_KEY,
     'key"with\\quotes/and-a-slash',  # every character JSON has a short escape for
     "cl\u00e9-secr\u00e8te-\U0001f511-key",  # non-ASCII, and one past the BMP (a surrogate pair)
+    "pct%41-and-%-signs-key",  # what percent-decoding would change
 ]
 
 
@@ -59,7 +61,7 @@ def test_every_spelling_of_the_key_is_masked_and_nothing_around_it(key: str) -> 
         assert mask_text(f"a <{spelling}> b", key) == "a <***> b", spelling
         assert shows_key(spelling, key)
     assert mask_text("nothing \\u0073 here %73", key) == "nothing \\u0073 here %73"
-    assert not shows_key(key[:-1], key)
+    assert mask_text(key[:-1], key) == "***"  # all of it but one character: a run (below)
 
 
 def test_a_short_key_masks_nothing_in_any_spelling() -> None:
@@ -224,3 +226,157 @@ def test_any_json_body_decodes_to_itself_with_the_key_masked(
     assert not any(shows_key(text, key) for text in strings_of(decoded))
     if not holds_key(document):
         assert masked == body  # nothing to mask: every byte as it was
+
+
+# -- a part of the key -------------------------------------------------------------------------
+#
+# Servers, proxies and WAFs often quote only the start of a bad token ("Bearer sk-abc..."), and
+# aiohttp cuts what it quotes of a malformed line at about 100 bytes: a run of the key of 8
+# characters or more is masked wherever it is, in every spelling; a shorter one is not.
+
+FRAGMENT = 8  # kernel_async._redact.MIN_FRAGMENT_LENGTH, spelled out: the tests say what it is
+
+
+def key_runs(text: str, key: str) -> list[str]:
+    """Every run of ``key`` of FRAGMENT characters in ``text``, found independently of _redact."""
+    return [
+        key[i : i + FRAGMENT]
+        for i in range(len(key) - FRAGMENT + 1)
+        if key[i : i + FRAGMENT] in text
+    ]
+
+
+@pytest.mark.parametrize(
+    ("quoted", "masked"),
+    [
+        (f"Bearer {CANARY_KEY[:20]}", "Bearer ***"),  # cut off by the end of the text
+        (f"Bearer {CANARY_KEY[:20]}...", "Bearer ***..."),
+        (f"Bearer {CANARY_KEY[:20]}\u2026", "Bearer ***\u2026"),
+        (f"b'Bearer {CANARY_KEY[:20]}'...", "b'Bearer ***'..."),  # aiohttp's quote
+        (f'"{CANARY_KEY[:FRAGMENT]}"', '"***"'),  # the shortest run that is masked
+        (f"token=...{CANARY_KEY[-12:]}", "token=...***"),  # the end of the key
+        (f"[{CANARY_KEY[5:17]}]", "[***]"),  # its middle
+        (f"x{CANARY_KEY[:9]}{CANARY_KEY[9:]}y", "x***y"),
+        (f"{CANARY_KEY[:10]} and {CANARY_KEY[12:24]}", "*** and ***"),
+        (f"glued{CANARY_KEY[:12]}glued", "glued***glued"),
+    ],
+)
+def test_a_run_of_the_key_is_masked_wherever_it_is(quoted: str, masked: str) -> None:
+    assert mask_text(quoted, CANARY_KEY) == masked
+    assert shows_key(quoted, CANARY_KEY)
+    assert not shows_key(masked, CANARY_KEY)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_run_shorter_than_8_characters_is_left_alone(key: str) -> None:
+    for start in range(len(key) - FRAGMENT + 2):
+        short = key[start : start + FRAGMENT - 1]
+        text = f"a {short} b"
+        assert mask_text(text, key) == text, short
+        assert not shows_key(text, key)
+    # What keys and headers have in common is not masked: a scheme, a prefix, digits.
+    ordinary = "Bearer sk- sk_live 401 2026-12-01 application/json"
+    assert mask_text(ordinary, CANARY_KEY) == ordinary
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_spelling_of_a_run_of_the_key_is_masked(key: str) -> None:
+    run = key[1:13]  # neither the start nor the end of the key
+    spellings = [
+        run,
+        u_escaped(run),
+        u_escaped(run, upper=True),
+        u_escaped(run[0]) + run[1:],
+        json.dumps(run)[1:-1],
+        json.dumps(run, ensure_ascii=False)[1:-1],
+        quote(run, safe=""),
+        percent_encoded(run),
+        percent_encoded(run[:4]).lower() + run[4:],
+    ]
+    for spelling in spellings:
+        assert mask_text(f"a <{spelling}...> b", key) == "a <***...> b", spelling
+        assert shows_key(spelling, key), spelling
+        assert mask_body(f'{{"m": "<{spelling}"}}'.encode(), key) == b'{"m": "<***"}', spelling
+
+
+def test_a_json_string_holding_a_cut_key_is_masked_as_it_decodes() -> None:
+    # A JSON encoder writes the ellipsis of a cut quote as \u2026, and may escape the rest.
+    cut = u_escaped(CANARY_KEY[0]) + CANARY_KEY[1:20] + "\\u2026"
+    body = b'{"code": "unauthorized", "message": "invalid token Bearer %s"}' % cut.encode()
+    assert json.loads(mask_body(body, CANARY_KEY)) == {
+        "code": "unauthorized",
+        "message": "invalid token Bearer ***\u2026",
+    }
+    assert key_runs(json.loads(mask_body(body, CANARY_KEY))["message"], CANARY_KEY) == []
+
+
+def test_a_response_echoing_part_of_the_key_is_seen_and_masked_everywhere() -> None:
+    cut = f"Bearer {CANARY_KEY[:16]}..."
+    headers = CIMultiDictProxy(CIMultiDict({"X-Request-Id": f"req-{cut}"}))
+    response = RawResponse(status=401, reason=cut, headers=headers, body=b"{}", url="u")
+    assert echoes_key(response, CANARY_KEY, body=False)
+    # Seen a second time, as the hot path sees the same headers again.
+    assert echoes_key(response, CANARY_KEY, body=False)
+    in_body = RawResponse(status=401, reason="No", headers={}, body=cut.encode(), url="u")
+    assert not echoes_key(in_body, CANARY_KEY, body=False)
+    assert echoes_key(in_body, CANARY_KEY, body=True)
+    masked = masked_response(response, CANARY_KEY, body=True)
+    assert (masked.reason, masked.headers["X-Request-Id"]) == ("Bearer ***...", "req-Bearer ***...")
+    plain = RawResponse(status=200, reason="OK", headers=headers, body=b"[]", url="u")
+    other = CIMultiDictProxy(CIMultiDict({"X-Request-Id": "req-1", "Date": "Tue"}))
+    assert not echoes_key(
+        RawResponse(status=200, reason="OK", headers=other, body=b"[]", url="u"),
+        CANARY_KEY,
+        body=False,
+    )
+    assert echoes_key(plain, CANARY_KEY, body=False)
+
+
+# Any text around runs of the key, each in any spelling: masked, no run of the key is left, and
+# the rest is kept character for character. The text around uses no character of the key, so
+# that a run is exactly the part of the key put there.
+
+
+def spell(run: str, spelling: str) -> str:
+    return {
+        "raw": run,
+        "percent": percent_encoded(run),
+        "escaped": u_escaped(run),
+        "mixed": u_escaped(run[:3]) + run[3:-2] + percent_encoded(run[-2:]),
+    }[spelling]
+
+
+@pytest.mark.parametrize("key", KEYS)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_text_with_runs_of_the_key_is_masked_and_kept_otherwise(
+    key: str, data: st.DataObject
+) -> None:
+    around = st.text(
+        alphabet=st.characters(blacklist_characters=set(key) | set("\\%*")), max_size=6
+    )
+    # A key with a percent sign or a backslash is caught in each spelling alone: with three
+    # encoders at once, or a run right after another (whose backslash may start an escape),
+    # what is written is ambiguous, and a few of its characters may stay (fewer than 8).
+    ambiguous = "%" in key or "\\" in key
+    mixed = [] if ambiguous else ["mixed"]
+    if ambiguous:
+        around = around.filter(bool)
+    runs = st.tuples(
+        st.integers(0, len(key) - FRAGMENT),
+        st.integers(FRAGMENT, len(key)),
+        st.sampled_from(["raw", "percent", "escaped", *mixed]),
+    )
+    parts = data.draw(st.lists(st.tuples(around, runs), max_size=4))
+    tail = data.draw(around)
+    text, expected = "", ""
+    for n, (before, (start, length, spelling)) in enumerate(parts):
+        text += before + spell(key[start : start + length], spelling)
+        # Runs with nothing between them may be masked as one.
+        expected += re.escape(before) + (r"(?:\*\*\*)*" if n and not before else r"(?:\*\*\*)+")
+    text += tail
+    masked = mask_text(text, key)
+    assert re.fullmatch(expected + re.escape(tail), masked, re.DOTALL), (text, masked)
+    assert key_runs(masked, key) == []
+    assert not shows_key(masked, key)
+    assert mask_text(masked, key) == masked

@@ -523,3 +523,155 @@ async def test_a_short_key_changes_nothing_the_client_reads_or_says(key: str) ->
     assert got == [item["id"] for item in items]
     assert (caught.value.code, caught.value.request_id) == ("unauthorized", "req_401")
     assert str(caught.value).startswith("401 ")
+
+
+# -- a server that echoes part of the key ----------------------------------------------------------
+#
+# Servers, proxies and WAFs often quote only the start of a bad token, and aiohttp cuts what it
+# quotes of a malformed line at about 100 bytes: every run of 8 characters of the key is masked.
+
+
+def runs_of_the_key(text: str, key: str = CANARY_KEY) -> list[str]:
+    """The runs of 8 characters of ``key`` that ``text`` holds (found without _redact)."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+CUT = len("Bearer ") + 16  # a quote of the header's first characters: 16 of the key's
+CUT_MASKED = "Bearer ***..."
+
+
+async def echo_the_authorization_cut(request: web.Request) -> web.StreamResponse:
+    """Quote the start of the Authorization header, in the reason, X-Request-Id and the body."""
+    quoted = request.headers["Authorization"][:CUT] + "..."
+    return web.json_response(
+        {"code": "unauthorized", "message": f"invalid token {quoted}"},
+        status=int(request.query["answer"]),
+        reason=f"Bad {quoted}",
+        headers={"X-Request-Id": f"req-{quoted}", "Retry-After": "0"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "retries"),
+    [(401, AuthenticationError, 0), (429, RateLimitError, 2), (500, InternalServerError, 2)],
+)
+async def test_a_key_echoed_in_part_is_masked_in_errors_and_logs(
+    status: int, expected: type[APIStatusError], retries: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review r11: "invalid token Bearer sk-SECRET123-0123456789abcdef0123..." was shown as is.
+    caplog.set_level(logging.DEBUG)
+    async with (
+        LoopbackServer(echo_the_authorization_cut) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        with pytest.raises(expected) as caught:
+            await client.invocations.list_page(extra_query={"answer": status})
+    error = caught.value
+    assert server.received == retries + 1
+    assert str(error) == (
+        f"{status} Bad {CUT_MASKED}: unauthorized: invalid token {CUT_MASKED} "
+        f"(request id req-{CUT_MASKED})"
+    )
+    assert error.body is not None
+    assert error.body.message == f"invalid token {CUT_MASKED}"
+    assert error.request_id == error.response.headers["X-Request-Id"] == f"req-{CUT_MASKED}"
+    assert error.response.json()["message"] == f"invalid token {CUT_MASKED}"
+    assert runs_of_the_key(everything_printable(error)) == []
+    assert runs_of_the_key(error.response.content.decode()) == []
+    assert runs_of_the_key(caplog.text) == []
+    assert sum(f"request id req-{CUT_MASKED}" in r.getMessage() for r in caplog.records) == (
+        2 * retries + 1  # a debug line per response, an info line per retry
+    )
+
+
+async def test_a_page_whose_request_id_echoes_part_of_the_key_is_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kernel_async")
+    item = make_invocation(id="inv_1", output=f"the app printed {CANARY_KEY[:12]}")
+
+    async def page(request: web.Request) -> web.Response:
+        quoted = request.headers["Authorization"][:CUT]
+        return web.json_response([item], headers={"X-Request-Id": f"req-{quoted}..."})
+
+    async with (
+        LoopbackServer(page) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        got = await client.invocations.list_page()
+    assert got.request_id == f"req-{CUT_MASKED}"
+    assert got[0].output == f"the app printed {CANARY_KEY[:12]}"  # data, as the server sent it
+    assert f"request id req-{CUT_MASKED}" in caplog.text
+    assert runs_of_the_key(caplog.text) == []
+
+
+LONG_KEY = "sk-long-" + "".join(f"{n:03d}q" for n in range(40))  # 168 characters, no repeats
+"""A key longer than the 100 bytes aiohttp quotes of a line it refuses."""
+
+
+async def test_a_request_line_too_long_for_the_server_is_masked_as_aiohttp_quotes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The emulator's aiohttp answers a header over 8190 bytes with a 400 quoting its first
+    # 100 (review r11, with a key of 10 KB); this server allows 120, which the key is over.
+    caplog.set_level(logging.DEBUG, logger="kernel_async")
+
+    async def page(request: web.Request) -> web.Response:
+        return web.json_response([])  # never reached: aiohttp refuses the request first
+
+    app = web.Application()
+    app.router.add_get("/invocations", page)
+    runner = web.AppRunner(app, access_log=None, max_field_size=120)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+        async with AsyncKernel(LONG_KEY, base_url=url, retry=FAST) as client:
+            with pytest.raises(APIStatusError) as caught:
+                await client.invocations.list_page()
+    finally:
+        await runner.cleanup()
+    error = caught.value
+    assert error.status == 400
+    assert "Got more than 120 bytes when reading: b'Bearer ***...'" in str(error)
+    assert runs_of_the_key(everything_printable(error), LONG_KEY) == []
+    assert runs_of_the_key(error.response.content.decode(), LONG_KEY) == []
+    # The server logs what it refused, key and all: that is its log, not the client's.
+    client_log = [r.getMessage() for r in caplog.records if r.name != "aiohttp.server"]
+    assert any("-> 400" in line for line in client_log)
+    assert runs_of_the_key("\n".join(client_log), LONG_KEY) == []
+
+
+async def test_a_response_line_too_long_for_aiohttp_is_masked_as_it_quotes_it() -> None:
+    # docs/security.md: "a malformed response that aiohttp's error quotes". aiohttp quotes the
+    # first 100 bytes of a header line over its limit: never the whole key.
+    async def too_long(writer: asyncio.StreamWriter) -> None:
+        echo = f"Bearer {LONG_KEY}" + "x" * 9000
+        writer.write(f"HTTP/1.1 200 OK\r\nX-Echo: {echo}\r\nContent-Length: 2\r\n\r\n[]".encode())
+        await writer.drain()
+
+    async with (
+        raw_server(too_long) as url,
+        AsyncKernel(LONG_KEY, base_url=url, retry=FAST) as client,
+    ):
+        with pytest.raises(APIConnectionError) as caught:
+            await client.invocations.list_page()
+    assert "b'Bearer ***...'" in str(caught.value)
+    assert runs_of_the_key(everything_printable(caught.value), LONG_KEY) == []
+
+
+async def test_the_cli_masks_a_key_too_long_for_the_server_as_aiohttp_quotes_it() -> None:
+    # Review r11: with a key over 8 KB the emulator's aiohttp answers 400 quoting the first 100
+    # bytes of the header, and the CLI printed them. Run as a person runs it, on a terminal.
+    from terminal import run_in_terminal
+
+    key = "sk-" + "".join(f"{n:04d}q" for n in range(1700))  # 8,503 characters
+    async with KernelEmulator(count=3) as emulator:
+        env = {"KERNEL_API_KEY": key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", "--retries", "0", columns=200, env=env
+        )
+    assert session.status == 1, session.text
+    assert "BadRequestError: 400 Bad Request: Got more than 8190 bytes" in session.text
+    assert "b'Bearer ***...'" in session.text
+    assert runs_of_the_key(session.raw, key) == []

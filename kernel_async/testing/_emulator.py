@@ -212,6 +212,8 @@ class KernelEmulator:
         event-loop step (the same seed replays the same walk). Keyword arguments go to
         :class:`~kernel_async.AsyncKernel`.
         """
+        if not isinstance(in_memory, bool):  # "false" would be true: a switch is a bool
+            raise TypeError(f"in_memory must be a bool, not {type(in_memory).__name__}")
         kwargs.setdefault("api_key", self.api_key)
         if not in_memory:
             return AsyncKernel(base_url=self.url, **kwargs)

@@ -97,8 +97,10 @@ class LiveData:
     ) -> None:
         if not 0 <= rate < math.inf:
             raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
-        if not isinstance(shuffle_ties, bool):
-            raise TypeError(f"shuffle_ties must be a bool, not {type(shuffle_ties).__name__}")
+        # Switches are bools: a truthy "false" would turn one on.
+        for name, switch in (("reorder", reorder), ("shuffle_ties", shuffle_ties)):
+            if not isinstance(switch, bool):
+                raise TypeError(f"{name} must be a bool, not {type(switch).__name__}")
         if not 0 <= hold < math.inf or isinstance(hold_steps, bool) or hold_steps < 0:
             raise ValueError("hold must be a finite number of seconds >= 0, hold_steps an int >= 0")
         try:
