@@ -107,9 +107,10 @@ class InvocationWatching:
             version: Only this application version.
             action_name: Only this action's invocations.
             deployment_id: Only this deployment's invocations.
-            status: Report only invocations in these statuses (one, or several): those
-                first seen in one, and each move into or out of one. Filtered here, not by
-                the server, whose filter cannot show a move out of it.
+            status: Report only invocations in these statuses (one, or a list, tuple or
+                set of several; a mapping is refused): those first seen in one, and each
+                move into or out of one. Filtered here, not by the server, whose filter
+                cannot show a move out of it.
             query: Free-text search on invocation id, app name or action name.
             since: Report every invocation started at or after this (as for
                 :meth:`list`): the first poll reports each as seen. ``None`` (the default):
