@@ -126,7 +126,8 @@ class InvocationWatching:
             final_statuses: Statuses after which an invocation no longer changes and is no
                 longer followed (default ``succeeded`` and ``failed``). A status not among
                 them, such as one the API adds later, is followed.
-            limit: Page size of the walks (default 100).
+            limit: Page size of the walks (default 100). A smaller one costs more requests
+                on every poll (see the watch guide); 1 is sent as 2, as by :meth:`list`.
             max_retries: Retries per request (default: the client's).
             deadline: Seconds one poll may take, every walk, lookup and retry included;
                 past it the poll raises :class:`APITimeoutError` with ``limit="deadline"``.

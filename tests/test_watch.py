@@ -694,6 +694,36 @@ async def test_a_status_or_any_collection_of_statuses_is_taken(
         assert sorted(e.invocation.id for e in events) == sorted(i["id"] for i in expected)
 
 
+async def test_a_watch_of_limit_1_walks_pages_of_two_and_misses_nothing() -> None:
+    """What the watch guide says of a small limit: it costs requests, not completeness.
+
+    A page of one invocation cannot overlap the page before, so the walks send `limit=2`
+    (one new invocation per request, as list() does); every poll is complete.
+    """
+    async with (
+        KernelEmulator(count=100, seed=0, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        in_flight = emulator.list_invocations(status="queued")
+        in_flight += emulator.list_invocations(status="running")
+        since = NOW - timedelta(days=3650)
+        async with client.invocations.watch(limit=1, since=since, interval=0) as watch:
+            first = await watch.poll()
+            emulator.set_status(str(in_flight[0]["id"]), "failed")
+            second = await watch.poll()
+        assert sorted(e.invocation.id for e in first) == sorted(
+            i["id"] for i in emulator.invocations
+        )
+        assert [(e.kind, e.invocation.id, e.status) for e in second] == [
+            (EventKind.CHANGED, in_flight[0]["id"], "failed")
+        ]
+        assert (watch.incomplete_polls, watch.possible_gaps) == (0, 0)
+        walks = [r for r in emulator.requests if "query" not in r.query]
+        assert {r.query["limit"] for r in walks} == {"2"}
+        # Every invocation, one new per page: at least as many requests as invocations.
+        assert len(walks) >= len(emulator.invocations)
+
+
 async def test_a_long_since_and_a_long_lookback_together_still_poll() -> None:
     # Each is shorter than the longest Go duration; the first poll's window is their sum.
     async with (
