@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, UsageError
+from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, EMULATOR_MAX_COUNT, UsageError
 from kernel_async._defaults import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PREFETCH,
@@ -42,6 +42,18 @@ def _int_at_least(lowest: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _demo_count(text: str) -> int:
+    # Bounded rather than built lazily: the emulator sorts, filters and changes its data as
+    # one list in memory, which a demo never needs to be larger than this.
+    value = _int_at_least(0)(text)
+    if value > EMULATOR_MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {EMULATOR_MAX_COUNT} (the emulator builds its data in memory "
+            f"before it answers), got {value}"
+        )
+    return value
 
 
 def _port(text: str) -> int:
@@ -298,10 +310,11 @@ def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str
     )
     parser.add_argument(
         "--emulator-count",
-        type=_int_at_least(0),
+        type=_demo_count,
         default=None,
         metavar="N",
-        help=f"with --emulator: how many demo invocations (default: {EMULATOR_DEMO_COUNT})",
+        help=f"with --emulator: how many demo invocations, at most {EMULATOR_MAX_COUNT} "
+        f"(default: {EMULATOR_DEMO_COUNT})",
     )
     parser.add_argument(
         "--emulator-latency",
@@ -358,10 +371,10 @@ def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
     emulator.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the demo data")
     emulator.add_argument(
         "--count",
-        type=_int_at_least(0),
+        type=_demo_count,
         default=EMULATOR_DEMO_COUNT,
         metavar="N",
-        help="how many invocations",
+        help=f"how many invocations, at most {EMULATOR_MAX_COUNT}",
     )
     emulator.add_argument(
         "--latency",

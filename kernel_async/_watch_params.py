@@ -7,7 +7,7 @@ Plain functions of values, as :mod:`kernel_async._params` is for a listing's: ea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from kernel_async._models import Invocation, InvocationStatus
@@ -78,9 +78,18 @@ def validate_interval(interval: object) -> float:
     return validate_seconds("interval", interval, zero=True)
 
 
-def _several(name: str, values: object) -> list[object]:
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be a collection of statuses, not {type(values).__name__}")
+# Iterable, but not a collection of separate values: text iterates as characters (or, as
+# bytes, integers), and a mapping as its keys, which would drop its values without a word
+# (`status={"failed": 1}`). A set, list, tuple, dict view or generator is taken.
+_NOT_A_COLLECTION = (str, bytes, bytearray, memoryview, Mapping)
+
+
+def _several(name: str, values: object, *, one: str = "") -> list[object]:
+    if isinstance(values, _NOT_A_COLLECTION) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{name} must be {one}a collection of statuses (a list, tuple or set), "
+            f"not {type(values).__name__}"
+        )
     return list(values)
 
 
@@ -90,7 +99,8 @@ def validate_statuses(status: object) -> frozenset[str] | None:
         return None
     if isinstance(status, str):
         return frozenset({_encode_status(status)})
-    chosen = frozenset(_encode_status(s) for s in _several("status", status))
+    several = _several("status", status, one="one status or ")
+    chosen = frozenset(_encode_status(s) for s in several)
     if not chosen:
         raise ValueError("status must name at least one status; pass None for all")
     return chosen
@@ -111,10 +121,12 @@ def validate_final_statuses(final: object) -> frozenset[str]:
 
 def validate_given(invocations: object) -> list[Invocation | str]:
     """The invocations to wait for: Invocation objects or ids, at least one."""
-    if isinstance(invocations, Invocation | str) or not isinstance(invocations, Iterable):
+    if isinstance(invocations, (Invocation, *_NOT_A_COLLECTION)) or not isinstance(
+        invocations, Iterable
+    ):
         raise TypeError(
-            "invocations must be a collection of Invocation objects or ids, "
-            f"not {type(invocations).__name__} (for one, pass [it])"
+            "invocations must be a collection of Invocation objects or ids (a list, tuple or "
+            f"set), not {type(invocations).__name__} (for one, pass [it])"
         )
     given: list[Invocation | str] = []
     for item in invocations:

@@ -107,9 +107,10 @@ class InvocationWatching:
             version: Only this application version.
             action_name: Only this action's invocations.
             deployment_id: Only this deployment's invocations.
-            status: Report only invocations in these statuses (one, or several): those
-                first seen in one, and each move into or out of one. Filtered here, not by
-                the server, whose filter cannot show a move out of it.
+            status: Report only invocations in these statuses (one, or a list, tuple or
+                set of several; a mapping is refused): those first seen in one, and each
+                move into or out of one. Filtered here, not by the server, whose filter
+                cannot show a move out of it.
             query: Free-text search on invocation id, app name or action name.
             since: Report every invocation started at or after this (as for
                 :meth:`list`): the first poll reports each as seen. ``None`` (the default):
@@ -125,7 +126,8 @@ class InvocationWatching:
             final_statuses: Statuses after which an invocation no longer changes and is no
                 longer followed (default ``succeeded`` and ``failed``). A status not among
                 them, such as one the API adds later, is followed.
-            limit: Page size of the walks (default 100).
+            limit: Page size of the walks (default 100). A smaller one costs more requests
+                on every poll (see the watch guide); 1 is sent as 2, as by :meth:`list`.
             max_retries: Retries per request (default: the client's).
             deadline: Seconds one poll may take, every walk, lookup and retry included;
                 past it the poll raises :class:`APITimeoutError` with ``limit="deadline"``.

@@ -199,3 +199,160 @@ def test_the_fixtures_follow_the_tests_loop_scope(
     pytester.makepyfile(test_user=LOOP_SCOPE_TESTS.format(marker=marker))
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+# -- sync tests ---------------------------------------------------------------------------------
+
+SYNC_TESTS = """
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+from kernel_async.testing import make_invocation
+
+
+@pytest.fixture
+def kernel_emulator_options():
+    return {"count": 0}
+
+
+def get(emulator, query=""):
+    request = urllib.request.Request(
+        emulator.url + "invocations" + query,
+        headers={"Authorization": "Bearer " + emulator.api_key},
+    )
+    # A server whose loop is not running never answers: fail in seconds, not hang.
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_a_sync_test_gets_answers(kernel_emulator):
+    kernel_emulator.add_invocation(make_invocation(id="inv_1", status="failed"))
+    assert [i["id"] for i in get(kernel_emulator, "?status=failed")] == ["inv_1"]
+    assert kernel_emulator.requests[0].query == {"status": "failed"}
+
+
+def test_a_script_in_a_subprocess_gets_answers(kernel_emulator):
+    kernel_emulator.add_invocation(make_invocation(id="inv_2"))
+    env = {
+        **os.environ,
+        "KERNEL_BASE_URL": kernel_emulator.url,
+        "KERNEL_API_KEY": kernel_emulator.api_key,
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "kernel_async", "invocations", "list"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["inv_2"]
+
+
+def test_changes_come_between_requests(kernel_emulator):
+    kernel_emulator.add_invocation(make_invocation(id="inv_3", status="running"))
+    assert get(kernel_emulator)[0]["status"] == "running"
+    kernel_emulator.set_status("inv_3", "failed")
+    assert get(kernel_emulator)[0]["status"] == "failed"
+    kernel_emulator.remove_invocation("inv_3")
+    assert get(kernel_emulator) == []
+    with pytest.raises(KeyError):
+        kernel_emulator.remove_invocation("inv_3")
+
+
+def test_each_test_has_a_fresh_emulator(kernel_emulator):
+    assert kernel_emulator.invocations == []
+    threads = [t for t in threading.enumerate() if t.name == "kernel-emulator"]
+    assert len(threads) == 1  # this test's; those of the tests before were joined
+
+
+def test_the_async_client_is_for_async_tests(kernel_client):
+    raise AssertionError("not reached: the fixture's setup fails")
+"""
+
+# Run after SYNC_TESTS (pytest takes the files in order): every emulator thread was joined.
+AFTER_SYNC_TESTS = """
+import threading
+
+
+def test_no_emulator_thread_is_left():
+    assert [t.name for t in threading.enumerate() if t.name == "kernel-emulator"] == []
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "options"),
+    [
+        (f"[pytest]\n{SCOPE}filterwarnings = error\n", ()),
+        (f"[pytest]\nasyncio_mode = auto\n{SCOPE}filterwarnings = error\n", ()),
+        # pytest-asyncio warns of its unset loop scope: every other warning is an error.
+        (
+            "",
+            (
+                "-W",
+                "error::ResourceWarning",
+                "-W",
+                "error::pytest.PytestUnraisableExceptionWarning",
+                "-W",
+                "error::pytest.PytestUnhandledThreadExceptionWarning",
+            ),
+        ),
+        ("[pytest]\nfilterwarnings = error\n", ("-p", "no:asyncio")),
+        ("[pytest]\nfilterwarnings = error\n", ("-p", "no:asyncio", "-p", "no:anyio")),
+    ],
+    ids=[
+        "pytest-asyncio-strict",
+        "pytest-asyncio-auto",
+        "pytest-asyncio-unconfigured",
+        "anyio",
+        "no-async-plugin",
+    ],
+)
+def test_a_sync_test_gets_a_running_emulator(
+    pytester: pytest.Pytester, ini: str, options: tuple[str, ...]
+) -> None:
+    """A sync test that calls code that is not async (urllib, a script in a subprocess).
+
+    The emulator served from the test's event loop, which does not run during a sync test:
+    with pytest-asyncio each request timed out (it would hang without a timeout), and with
+    anyio alone pytest's error named a private fixture (review r11).
+    """
+    if ini:
+        pytester.makeini(ini)
+    pytester.makepyfile(test_user=SYNC_TESTS, test_zz_after=AFTER_SYNC_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", *options)
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*kernel_client is an AsyncKernel, for async tests*use kernel_emulator*"]
+    )
+    assert "_kernel_" not in result.stdout.str()  # no private fixture named
+
+
+NO_RUNNER_TESTS = """
+from kernel_async.testing import make_invocation
+
+
+async def test_an_async_test_nothing_runs(kernel_emulator):
+    kernel_emulator.add_invocation(make_invocation())
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("-p", "no:asyncio"), ("-p", "no:asyncio", "-p", "no:anyio")],
+    ids=["anyio-unmarked", "no-async-plugin"],
+)
+def test_an_async_test_with_no_runner_is_told_what_to_install_or_mark(
+    pytester: pytest.Pytester, options: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_user=NO_RUNNER_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", *options)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*kernel_emulator runs on the event loop of the async test that uses it, and nothing"
+            " runs this one: install pytest-asyncio*@pytest.mark.anyio*"
+        ]
+    )
+    assert "_kernel_" not in result.stdout.str()

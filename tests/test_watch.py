@@ -21,6 +21,7 @@ from kernel_async import (
     EventKind,
     InternalServerError,
     InvocationEvent,
+    InvocationStatus,
     InvocationWatch,
     RateLimitError,
 )
@@ -598,7 +599,14 @@ async def test_failures_yields_each_failure_once() -> None:
         ({"status": "done"}, ValueError),
         ({"status": []}, ValueError),
         ({"status": 3}, TypeError),
+        # Iterable, but not a collection of statuses: a mapping would be taken as its keys,
+        # bytes as integers.
+        ({"status": {"failed": 1}}, TypeError),
+        ({"status": b"failed"}, TypeError),
+        ({"status": bytearray(b"failed")}, TypeError),
         ({"final_statuses": "failed"}, TypeError),
+        ({"final_statuses": {"failed": True}}, TypeError),
+        ({"final_statuses": b"failed"}, TypeError),
         ({"final_statuses": []}, ValueError),
         ({"final_statuses": [""]}, ValueError),
         ({"since": "yesterday"}, ValueError),
@@ -632,6 +640,9 @@ async def test_bad_watch_arguments_raise_before_anything_is_sent(
         ((["inv_a"],), {"timeout": 10**400}, ValueError),
         (([],), {}, ValueError),
         (("inv_a",), {}, TypeError),
+        (({"inv_a": 1},), {}, TypeError),  # not its keys: a mapping is not a list of ids
+        ((b"inv_a",), {}, TypeError),
+        ((["inv_a"],), {"final_statuses": {"failed": 1}}, TypeError),
         (([""],), {}, ValueError),
         (([3],), {}, TypeError),
         ((["inv_a"],), {"since": "soon"}, ValueError),
@@ -645,11 +656,72 @@ async def test_bad_wait_arguments_raise_before_anything_is_sent(
         KernelEmulator(count=5, now=NOW) as emulator,
         emulator.client(in_memory=True) as client,
     ):
+        # A bounded wait: an argument taken by mistake would wait for an id that never comes.
         with pytest.raises(error) as caught:
-            await client.invocations.wait(*args, **kwargs)
-        for name in kwargs:
+            async with asyncio.timeout(10):
+                await client.invocations.wait(*args, **kwargs)
+        for name in kwargs or {"invocation": None}:
             assert name in str(caught.value)  # the error names the parameter
         assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reported"),
+    [
+        ("failed", {"failed"}),  # one status, as documented
+        (InvocationStatus.FAILED, {"failed"}),
+        (["failed", "queued"], {"failed", "queued"}),
+        (("failed",), {"failed"}),
+        ({"failed", "queued"}, {"failed", "queued"}),
+        # A view of a mapping's keys says what it means; the mapping itself is refused.
+        ({"failed": 1, "queued": 2}.keys(), {"failed", "queued"}),
+        ((s for s in ["failed", "queued"]), {"failed", "queued"}),
+    ],
+    ids=["str", "enum", "list", "tuple", "set", "keys-view", "generator"],
+)
+async def test_a_status_or_any_collection_of_statuses_is_taken(
+    status: Any, reported: set[str]
+) -> None:
+    async with (
+        KernelEmulator(count=60, seed=2, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        since = NOW - timedelta(days=3650)
+        async with client.invocations.watch(status=status, since=since, interval=0) as watch:
+            events = await watch.poll()
+        expected = [i for i in emulator.invocations if i["status"] in reported]
+        assert expected  # the data has some of each chosen status
+        assert sorted(e.invocation.id for e in events) == sorted(i["id"] for i in expected)
+
+
+async def test_a_watch_of_limit_1_walks_pages_of_two_and_misses_nothing() -> None:
+    """What the watch guide says of a small limit: it costs requests, not completeness.
+
+    A page of one invocation cannot overlap the page before, so the walks send `limit=2`
+    (one new invocation per request, as list() does); every poll is complete.
+    """
+    async with (
+        KernelEmulator(count=100, seed=0, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        in_flight = emulator.list_invocations(status="queued")
+        in_flight += emulator.list_invocations(status="running")
+        since = NOW - timedelta(days=3650)
+        async with client.invocations.watch(limit=1, since=since, interval=0) as watch:
+            first = await watch.poll()
+            emulator.set_status(str(in_flight[0]["id"]), "failed")
+            second = await watch.poll()
+        assert sorted(e.invocation.id for e in first) == sorted(
+            i["id"] for i in emulator.invocations
+        )
+        assert [(e.kind, e.invocation.id, e.status) for e in second] == [
+            (EventKind.CHANGED, in_flight[0]["id"], "failed")
+        ]
+        assert (watch.incomplete_polls, watch.possible_gaps) == (0, 0)
+        walks = [r for r in emulator.requests if "query" not in r.query]
+        assert {r.query["limit"] for r in walks} == {"2"}
+        # Every invocation, one new per page: at least as many requests as invocations.
+        assert len(walks) >= len(emulator.invocations)
 
 
 async def test_a_long_since_and_a_long_lookback_together_still_poll() -> None:

@@ -46,6 +46,7 @@ from kernel_async.testing._faults import (
     error_answer,
     http_fault_answer,
 )
+from kernel_async.testing._in_thread import call_on_loop
 from kernel_async.testing._live import LiveData
 from kernel_async.testing._memory import EmulatorTransport
 from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
@@ -146,6 +147,8 @@ class KernelEmulator:
         """The most requests that were in flight at once."""
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        # The loop that serves; a change from another thread runs there (see call_on_loop).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -179,6 +182,7 @@ class KernelEmulator:
             await runner.cleanup()  # a busy port: release what setup() took
             raise
         self._runner = runner
+        self._loop = asyncio.get_running_loop()
         port = runner.addresses[0][1]
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._url = f"http://{host}:{port}{self._path_prefix}"
@@ -187,6 +191,7 @@ class KernelEmulator:
     async def close(self) -> None:
         """Stop serving and close every connection."""
         runner, self._runner = self._runner, None
+        self._loop = None
         if self.live is not None:
             self.live.stop()
         if runner is not None:
@@ -229,10 +234,14 @@ class KernelEmulator:
         """The emulator's clock."""
         return self._now if self._now is not None else datetime.now(UTC)
 
+    # The data is changed, and read, on the loop that serves, whichever thread asks: a test
+    # that is not async talks to an emulator serving from a thread (the pytest plugin's
+    # kernel_emulator), and its changes land between two responses, not within one.
+
     @property
     def invocations(self) -> list[dict[str, Any]]:
         """Every invocation, in the order the API lists them (newest first, then id)."""
-        return [dict(record.wire) for record in self._store.records]
+        return call_on_loop(self._loop, lambda: [dict(r.wire) for r in self._store.records])
 
     @property
     def changes(self) -> list[Change]:
@@ -246,11 +255,11 @@ class KernelEmulator:
 
     def add_invocation(self, invocation: Mapping[str, Any]) -> None:
         """Add an invocation (JSON form); it takes its place by ``started_at``."""
-        self._store.add(invocation)
+        call_on_loop(self._loop, lambda: self._store.add(invocation))
 
     def remove_invocation(self, invocation_id: str) -> None:
         """Remove the invocation with this id (``KeyError`` if there is none)."""
-        self._store.remove(invocation_id)
+        call_on_loop(self._loop, lambda: self._store.remove(invocation_id))
 
     def set_status(self, invocation_id: str, status: str, **fields: Any) -> None:
         """Change an invocation's status, so that it enters or leaves a ``status`` filter.
@@ -258,18 +267,18 @@ class KernelEmulator:
         Other fields may change with it (``finished_at``, ``status_reason``, ...), but never
         ``id`` or ``started_at``.
         """
-        self._store.set_status(invocation_id, status, **fields)
+        call_on_loop(self._loop, lambda: self._store.set_status(invocation_id, status, **fields))
 
     def list_invocations(self, **filters: str) -> list[dict[str, Any]]:
         """What a complete walk with these query filters must yield, in order.
 
         Filters take their wire form (``status="failed"``, ``since="1h"``).
         """
-        return [dict(r.wire) for r in self._filter(filters)]
+        return call_on_loop(self._loop, lambda: [dict(r.wire) for r in self._filter(filters)])
 
     def script(self, *responses: ScriptedResponse) -> None:
         """Queue responses to send instead of the real ones (see :class:`ScriptedResponse`)."""
-        self._script.extend(responses)
+        call_on_loop(self._loop, lambda: self._script.extend(responses))
 
     # -- the API ---------------------------------------------------------------------------
 

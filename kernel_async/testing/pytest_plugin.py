@@ -11,6 +11,12 @@ The fixtures run on the test's own event loop, whichever plugin runs the test:
   ``asyncio_default_fixture_loop_scope``;
 * anyio's pytest plugin with the asyncio backend (tests marked ``@pytest.mark.anyio``).
 
+A sync test (``def test_...``) has no loop to serve from while it runs: for it, the emulator
+serves from a thread with a loop of its own (``_in_thread``), so that code that is not async
+(``urllib``, a script run with ``subprocess``) gets its answers. ``kernel_client`` is an
+``AsyncKernel``, for async tests only: a sync test that asks for it gets a setup error that
+says what to use instead.
+
 ::
 
     import pytest
@@ -31,8 +37,9 @@ Override ``kernel_emulator_options`` to change the data::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import pytest
 
@@ -76,11 +83,38 @@ def _test_loop_scope(request: pytest.FixtureRequest) -> str:
     return scope if scope in _LOOP_SCOPES else "function"
 
 
-def _runner_suffix(request: pytest.FixtureRequest) -> str:
+_NO_RUNNER: Final = (
+    "{fixture} runs on the event loop of the async test that uses it, and nothing runs this "
+    "one: install pytest-asyncio and mark the test @pytest.mark.asyncio (or set "
+    "asyncio_mode = auto), or mark it @pytest.mark.anyio with an anyio_backend fixture that "
+    'returns "asyncio"'
+)
+
+_SYNC_CLIENT: Final = (
+    "kernel_client is an AsyncKernel, for async tests (async def, run by pytest-asyncio or "
+    "anyio's plugin); this test is not async. In a sync test, use kernel_emulator, which "
+    "serves from a thread of its own: point your code at kernel_emulator.url with "
+    "kernel_emulator.api_key, or make a client inside your own asyncio.run() with "
+    "`async with kernel_emulator.client() as client:`"
+)
+
+
+def _is_async_test(request: pytest.FixtureRequest) -> bool:
+    function = getattr(request.node, "function", None)  # None: not a test function (doctest)
+    return function is not None and inspect.iscoroutinefunction(inspect.unwrap(function))
+
+
+def _runner_suffix(request: pytest.FixtureRequest, fixture: str) -> str:
+    # A sync test runs no loop: the emulator then serves from a thread with a loop of its own.
+    if not _is_async_test(request):
+        return "thread"
     # anyio's plugin runs an async fixture itself when the test uses `anyio_backend` (the
     # anyio marker adds it); marked for pytest-asyncio, the fixture would get another loop.
     if "anyio_backend" in request.fixturenames:
         return "anyio"
+    if not request.config.pluginmanager.has_plugin("asyncio"):
+        # Else pytest's own error names a private fixture, and says nothing of what to do.
+        pytest.fail(_NO_RUNNER.format(fixture=fixture), pytrace=False)
     return f"asyncio_{_test_loop_scope(request)}"
 
 
@@ -96,6 +130,16 @@ def _emulator(options: dict[str, Any]) -> KernelEmulator:
 def kernel_emulator_options() -> dict[str, Any]:
     """Keyword arguments for :class:`KernelEmulator`; override to change the data."""
     return {"count": 100, "seed": 0}
+
+
+@pytest.fixture
+def _kernel_emulator_thread(
+    kernel_emulator_options: dict[str, Any],
+) -> Iterator[KernelEmulator]:
+    from kernel_async.testing._in_thread import serving_in_thread
+
+    with serving_in_thread(_emulator(kernel_emulator_options)) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -141,15 +185,24 @@ for _scope in _LOOP_SCOPES:
 
 @pytest.fixture
 def kernel_emulator(request: pytest.FixtureRequest) -> KernelEmulator:
-    """A running :class:`KernelEmulator` on 127.0.0.1, closed after the test."""
-    emulator: KernelEmulator = request.getfixturevalue(
-        f"_kernel_emulator_{_runner_suffix(request)}"
-    )
+    """A running :class:`KernelEmulator` on 127.0.0.1, closed after the test.
+
+    It serves from the async test's own event loop, or, for a sync test, from a thread with
+    a loop of its own.
+    """
+    suffix = _runner_suffix(request, "kernel_emulator")
+    emulator: KernelEmulator = request.getfixturevalue(f"_kernel_emulator_{suffix}")
     return emulator
 
 
 @pytest.fixture
-def kernel_client(request: pytest.FixtureRequest, kernel_emulator: KernelEmulator) -> AsyncKernel:
-    """An :class:`AsyncKernel` bound to :func:`kernel_emulator`, closed after the test."""
-    client: AsyncKernel = request.getfixturevalue(f"_kernel_client_{_runner_suffix(request)}")
+def kernel_client(request: pytest.FixtureRequest) -> AsyncKernel:
+    """An :class:`AsyncKernel` bound to :func:`kernel_emulator`, closed after the test.
+
+    For async tests: a sync test that asks for it gets a setup error saying what to use.
+    """
+    suffix = _runner_suffix(request, "kernel_client")
+    if suffix == "thread":
+        pytest.fail(_SYNC_CLIENT, pytrace=False)
+    client: AsyncKernel = request.getfixturevalue(f"_kernel_client_{suffix}")
     return client
