@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 
@@ -248,3 +249,29 @@ async def test_abort_ends_every_wait_each_with_its_own_error() -> None:
     assert [type(error) for error in errors] == [RuntimeError, RuntimeError]
     assert errors[0] is not errors[1]
     assert (throttle.waiting, throttle.sending) == (0, 1)
+
+
+async def test_the_order_holds_when_a_pushback_ends_a_waiting_requests_wait() -> None:
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    order: list[int] = []
+
+    async def request(retries: int, deadline_at: float = math.inf) -> None:
+        await throttle.turn(retries, deadline_at)
+        order.append(retries)
+
+    hurried = asyncio.create_task(request(3, deadline_at=loop.time() + 0.05))
+    others = [asyncio.create_task(request(retries)) for retries in (1, 2, 0)]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    throttle.pushed_back(resume_at=loop.time() + 0.1, now=loop.time() - 10)  # past its deadline
+    with pytest.raises(PastDeadline):
+        await asyncio.wait_for(hurried, timeout=5)
+    await asyncio.sleep(0.15)  # the time asked for passes
+    for _ in range(3):
+        throttle.done()
+        await asyncio.sleep(0)
+    assert order == [2, 1, 0]
+    await asyncio.wait_for(asyncio.gather(*others), timeout=5)

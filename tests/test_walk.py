@@ -818,6 +818,21 @@ def test_pages_of_one_item_are_requested_once_each_whatever_the_window() -> None
     assert plan.stats.wasted <= 8
 
 
+def test_a_tie_delivered_long_ago_is_known_by_the_cursor_not_only_by_recent_ids() -> None:
+    # 300 ties, pages of ten: the walk's recent ids hold the last 100 to 200; the cursor
+    # knows every tie delivered. A page without the cursor that shows tie 5 again places
+    # after it, and 5 is not delivered again.
+    data = list(range(400))
+    plan = WalkPlan(start=0, window=1)
+    delivered: list[int] = []
+    while len(delivered) < 300:
+        delivered += ids(serve(plan, data, tied=True))
+    cursor = delivered[-1]
+    head = plan.head or plan.plan(1)[0]
+    accepted = take(plan, page(head.offset, [5, cursor + 1, cursor + 2], tied=True))
+    assert ids(accepted) == [cursor + 1, cursor + 2]
+
+
 def assert_in_order_once(delivered: list[int], data: list[int]) -> None:
     """Nothing twice, nothing out of order, nothing still in ``data`` skipped."""
     assert delivered == sorted(set(delivered))
