@@ -56,6 +56,15 @@ def test_a_throttle_needs_a_ceiling() -> None:
 # -- turns, in a loop ---------------------------------------------------------------------------
 
 
+def one_out_the_rest_queue() -> tuple[Throttle, asyncio.AbstractEventLoop]:
+    """A throttle one at a time after a pushback whose wait is over, with one request out."""
+    throttle = Throttle(ceiling=8)
+    loop = asyncio.get_running_loop()
+    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
+    throttle.sending = 1
+    return throttle, loop
+
+
 async def test_requests_wait_their_turn_most_retries_first() -> None:
     throttle = Throttle(ceiling=8)
     loop = asyncio.get_running_loop()
@@ -92,10 +101,7 @@ async def test_no_request_is_let_out_before_the_time_the_server_asked_for() -> N
 
 
 async def test_a_request_cancelled_while_waiting_gives_up_its_place() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, _ = one_out_the_rest_queue()
     first = asyncio.create_task(throttle.turn(0))
     second = asyncio.create_task(throttle.turn(0))
     await asyncio.sleep(0)
@@ -108,10 +114,7 @@ async def test_a_request_cancelled_while_waiting_gives_up_its_place() -> None:
 
 
 async def test_a_request_let_out_as_it_is_cancelled_hands_its_place_on() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, _ = one_out_the_rest_queue()
     first = asyncio.create_task(throttle.turn(0))
     second = asyncio.create_task(throttle.turn(0))
     await asyncio.sleep(0)
@@ -169,10 +172,7 @@ async def test_requests_are_let_out_round_after_round() -> None:
 
 
 async def test_a_request_cancelled_in_the_queue_is_skipped_even_before_it_runs() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, _ = one_out_the_rest_queue()
     first = asyncio.create_task(throttle.turn(0))
     second = asyncio.create_task(throttle.turn(0))
     await asyncio.sleep(0)
@@ -186,10 +186,7 @@ async def test_a_request_cancelled_in_the_queue_is_skipped_even_before_it_runs()
 
 
 async def test_the_order_holds_when_a_waiting_request_is_cancelled() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, _ = one_out_the_rest_queue()
     order: list[int] = []
 
     async def request(retries: int) -> None:
@@ -220,10 +217,7 @@ async def test_a_turn_the_shared_wait_would_take_past_the_deadline_is_refused_at
 
 
 async def test_a_pushback_past_a_waiting_requests_deadline_ends_that_wait() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, loop = one_out_the_rest_queue()
     hurried = asyncio.create_task(throttle.turn(0, deadline_at=loop.time() + 5))
     patient = asyncio.create_task(throttle.turn(0))
     await asyncio.sleep(0)
@@ -238,10 +232,7 @@ async def test_a_pushback_past_a_waiting_requests_deadline_ends_that_wait() -> N
 
 
 async def test_abort_ends_every_wait_each_with_its_own_error() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, _ = one_out_the_rest_queue()
     waits = [asyncio.create_task(throttle.turn(0)) for _ in range(2)]
     await asyncio.sleep(0)
     throttle.abort(lambda: RuntimeError("closed"))
@@ -252,10 +243,7 @@ async def test_abort_ends_every_wait_each_with_its_own_error() -> None:
 
 
 async def test_the_order_holds_when_a_pushback_ends_a_waiting_requests_wait() -> None:
-    throttle = Throttle(ceiling=8)
-    loop = asyncio.get_running_loop()
-    throttle.pushed_back(resume_at=loop.time(), now=loop.time() - 10)
-    throttle.sending = 1
+    throttle, loop = one_out_the_rest_queue()
     order: list[int] = []
 
     async def request(retries: int, deadline_at: float = math.inf) -> None:
