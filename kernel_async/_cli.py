@@ -26,6 +26,7 @@ from kernel_async._cli_args import (
     check_emulator_flags,
     check_listing_flags,
     check_source_flags,
+    filters_of,
 )
 from kernel_async._cli_terminal import (
     JSONArray,
@@ -71,13 +72,7 @@ async def _list_invocations(args: argparse.Namespace, out: Output, err: Output) 
     async with open_client(args) as client:
         with arguments_checked(args):  # checked here, before the first request
             listing = client.invocations.list(
-                app_name=args.app_name,
-                version=args.version,
-                action_name=args.action_name,
-                deployment_id=args.deployment_id,
-                status=args.status,
-                since=args.since,
-                query=args.query,
+                **filters_of(args),
                 limit=args.limit,
                 prefetch=args.prefetch,
                 max_prefetch=args.max_prefetch,

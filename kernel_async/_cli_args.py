@@ -28,7 +28,13 @@ from kernel_async._version import __version__
 if TYPE_CHECKING:
     from kernel_async.testing._live import Churn
 
-__all__ = ["build_parser", "check_emulator_flags", "check_listing_flags", "check_source_flags"]
+__all__ = [
+    "build_parser",
+    "check_emulator_flags",
+    "check_listing_flags",
+    "check_source_flags",
+    "filters_of",
+]
 
 
 def _int_at_least(lowest: int) -> Callable[[str], int]:
@@ -237,6 +243,14 @@ class _Once(argparse.Action):
                 f"request: {self._advice}",
             )
         setattr(namespace, self.dest, values)
+
+
+_FILTERS = ("app_name", "version", "action_name", "deployment_id", "status", "since", "query")
+
+
+def filters_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter flags, as the keyword arguments ``list()`` and ``watch()`` both take."""
+    return {name: getattr(args, name) for name in _FILTERS}
 
 
 def _add_filters(parser: argparse.ArgumentParser, *, statuses: str, repeatable: bool) -> None:

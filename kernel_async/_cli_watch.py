@@ -69,6 +69,7 @@ class _Progress:
 
 async def watch_invocations(args: argparse.Namespace, out: Output, err: Output) -> None:
     """Run the command: poll, print each event, and say on stderr how it is going."""
+    from kernel_async._cli_args import filters_of
     from kernel_async._table import TableLayout, render_event, render_event_header
 
     output = args.output or ("table" if out.isatty() else "jsonl")
@@ -80,13 +81,7 @@ async def watch_invocations(args: argparse.Namespace, out: Output, err: Output) 
     async with open_client(args, live=live) as client:
         with arguments_checked(args):  # checked here, before the first request
             watch = client.invocations.watch(
-                app_name=args.app_name,
-                version=args.version,
-                action_name=args.action_name,
-                deployment_id=args.deployment_id,
-                status=args.status,
-                since=args.since,
-                query=args.query,
+                **filters_of(args),
                 limit=args.limit,
                 interval=args.interval,
                 lookback=args.lookback,
