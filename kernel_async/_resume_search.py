@@ -51,7 +51,8 @@ from typing import Final, NamedTuple
 
 import attrs
 
-from kernel_async._anchor import Anchor, counted_alone, first_after, tie_ranks
+from kernel_async._anchor import Anchor
+from kernel_async._anchor_pages import counted_alone, first_after, tie_ranks
 from kernel_async._models import Page
 from kernel_async._params import MAX_OFFSET
 from kernel_async._protocol import page_step

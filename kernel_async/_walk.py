@@ -44,7 +44,7 @@ the anchor's place; the plan takes the part of it that a page of its own size wo
 that is not newest first cannot be placed: both are counted in :attr:`WalkStats.possible_gaps`
 (and raise :class:`~kernel_async.ContinuityError` in strict mode), never silent. Ties served
 in another order at each request leave no position to go by: counted too, and the page's
-new ties taken by id, once a page shows it (:func:`~kernel_async._anchor.ties_out_of_order`),
+new ties taken by id, once a page shows it (:func:`~kernel_async._anchor_pages.ties_out_of_order`),
 which for a small tie walked with small pages may never happen (docs/pagination.md).
 """
 

@@ -3,11 +3,11 @@
 A page reaches back over the last invocation delivered (the *cursor*) by the *overlap*: one
 item, or two on pages of ten or more once the data has been seen to move. :meth:`_first_new`
 places it, cheapest first: where the overlap puts the cursor (nothing moved: the common case);
-else by ids and by the order (:func:`~kernel_async._anchor.first_after`: after the cursor, or
+else by ids and by the order (:func:`~kernel_async._anchor_pages.first_after`: after the cursor, or
 after the last invocation delivered recently or newer than it); else not at all: the page
 *floats*, and the plan bridges to it or takes it from the first item not behind the cursor
 (:mod:`kernel_async._walk` tells the whole walk). Before all that, a page whose ties of the
-cursor come in another order than delivered (:func:`~kernel_async._anchor.ties_out_of_order`)
+cursor come in another order than delivered (:func:`~kernel_async._anchor_pages.ties_out_of_order`)
 says the server's order of ties is not stable: no position can place it, so every tie in it
 the walk has not delivered is taken, and the boundary counted. What is delivered from there
 on leaves out what the walk delivered before (:meth:`_unrepeated`). A boundary the walk
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import TYPE_CHECKING, Final
 
-from kernel_async._anchor import counted_alone, first_after, ties_out_of_order, ties_with
+from kernel_async._anchor_pages import counted_alone, first_after, ties_out_of_order, ties_with
 from kernel_async._errors import ContinuityError
 
 if TYPE_CHECKING:

@@ -10,12 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel_async import Invocation, ResumeToken
-from kernel_async._anchor import (
-    Anchor,
-    counted_alone,
-    first_after,
-    ties_out_of_order,
-)
+from kernel_async._anchor import Anchor
+from kernel_async._anchor_pages import counted_alone, first_after, ties_out_of_order
 
 RAW = "2026-05-01T12:00:00.123456789Z"
 

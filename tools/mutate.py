@@ -65,6 +65,11 @@ FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
         "tests/test_resume.py",
         "tests/test_resume_search.py",
     ),
+    "_anchor_pages": (
+        "tests/test_anchor.py",
+        "tests/test_walk.py",
+        "tests/test_resume_search.py",
+    ),
     "_guard": ("tests/test_guard.py",),
     "_window": ("tests/test_window.py",),
     "_resume": ("tests/test_resume.py",),
