@@ -21,12 +21,11 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 
-from kernel_async._cli_args import (
-    build_parser,
+from kernel_async._cli_args import build_parser, filters_of
+from kernel_async._cli_checks import (
     check_emulator_flags,
     check_listing_flags,
     check_source_flags,
-    filters_of,
 )
 from kernel_async._cli_terminal import (
     JSONArray,

@@ -1,4 +1,4 @@
-"""The ``kernel-async`` command's arguments: subcommands, flags, and flags that conflict.
+"""The ``kernel-async`` command's arguments: its subcommands and their flags.
 
 Imported before anything heavy (see ``kernel_async._cli``): only :mod:`argparse` and plain
 defaults; the emulator's own flags, which name its kinds of churn, are added only when the
@@ -8,10 +8,11 @@ command line names the emulator.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, EMULATOR_MAX_COUNT, UsageError
+from kernel_async._cli_checks import churn_kinds, demo_count, int_at_least, port, seconds
+from kernel_async._cli_terminal import EMULATOR_DEMO_COUNT, EMULATOR_MAX_COUNT
 from kernel_async._defaults import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PREFETCH,
@@ -25,65 +26,7 @@ from kernel_async._defaults import (
 )
 from kernel_async._version import __version__
 
-if TYPE_CHECKING:
-    from kernel_async.testing._live import Churn
-
-__all__ = [
-    "build_parser",
-    "check_emulator_flags",
-    "check_listing_flags",
-    "check_source_flags",
-    "filters_of",
-]
-
-
-def _int_at_least(lowest: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {value}")
-        return value
-
-    return parse
-
-
-def _demo_count(text: str) -> int:
-    # Bounded rather than built lazily: the emulator sorts, filters and changes its data as
-    # one list in memory, which a demo never needs to be larger than this.
-    value = _int_at_least(0)(text)
-    if value > EMULATOR_MAX_COUNT:
-        raise argparse.ArgumentTypeError(
-            f"must be at most {EMULATOR_MAX_COUNT} (the emulator builds its data in memory "
-            f"before it answers), got {value}"
-        )
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
-    return value
-
-
-def _seconds(*, positive: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value > 0 if positive else value >= 0) or value == float("inf"):
-            bound = "> 0" if positive else ">= 0"
-            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
-        return value
-
-    return parse
+__all__ = ["build_parser", "filters_of"]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -112,18 +55,18 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     listing.add_argument("--query", action=_Once, help="search id, app name and action name")
     listing.add_argument(
-        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+        "--limit", type=int_at_least(1), default=100, metavar="N", help="page size, 1-100"
     )
     listing.add_argument(
         "--max-items",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="stop after this many invocations",
     )
     listing.add_argument(
         "--prefetch",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="a fixed number of pages in flight (1 walks sequentially; at most --connections)"
@@ -131,7 +74,7 @@ def _add_listing(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     listing.add_argument(
         "--max-prefetch",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help=f"the most pages an adaptive window has in flight (default: {DEFAULT_MAX_PREFETCH}"
@@ -178,27 +121,27 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     watch.add_argument("--query", action=_Once, help="search id, app name and action name")
     watch.add_argument(
         "--interval",
-        type=_seconds(positive=False),
+        type=seconds(positive=False),
         default=DEFAULT_WATCH_INTERVAL,
         metavar="SECONDS",
         help="seconds between two polls (longer while the server pushes back)",
     )
     watch.add_argument(
         "--lookback",
-        type=_seconds(positive=False),
+        type=seconds(positive=False),
         default=DEFAULT_WATCH_LOOKBACK,
         metavar="SECONDS",
         help="how long before the newest invocation seen a poll looks, for ones listed late",
     )
     watch.add_argument(
         "--max-events",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="stop after this many events (default: run until interrupted)",
     )
     watch.add_argument(
-        "--limit", type=_int_at_least(1), default=100, metavar="N", help="page size, 1-100"
+        "--limit", type=int_at_least(1), default=100, metavar="N", help="page size, 1-100"
     )
     _add_client_flags(watch)
     watch.add_argument(
@@ -280,14 +223,14 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connections",
         dest="max_connections",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
         help="requests at once (the connection pool's size)",
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds(positive=True),
+        type=seconds(positive=True),
         default=None,
         metavar="SECONDS",
         help=(
@@ -299,7 +242,7 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
         dest="max_retries",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
         help="retries of a failed request (0 disables them)",
@@ -324,7 +267,7 @@ def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str
     )
     parser.add_argument(
         "--emulator-count",
-        type=_demo_count,
+        type=demo_count,
         default=None,
         metavar="N",
         help=f"with --emulator: how many demo invocations, at most {EMULATOR_MAX_COUNT} "
@@ -332,7 +275,7 @@ def _add_terminal_and_source_flags(parser: argparse.ArgumentParser, *, verb: str
     )
     parser.add_argument(
         "--emulator-latency",
-        type=_seconds(positive=False),
+        type=seconds(positive=False),
         default=None,
         metavar="SECONDS",
         help="with --emulator: seconds the emulator takes per request (default: 0)",
@@ -381,39 +324,39 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
     from kernel_async.testing._live import Churn
 
-    emulator.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
+    emulator.add_argument("--port", type=port, default=8787, help="port; 0 picks a free one")
     emulator.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the demo data")
     emulator.add_argument(
         "--count",
-        type=_demo_count,
+        type=demo_count,
         default=EMULATOR_DEMO_COUNT,
         metavar="N",
         help=f"how many invocations, at most {EMULATOR_MAX_COUNT}",
     )
     emulator.add_argument(
         "--latency",
-        type=_seconds(positive=False),
+        type=seconds(positive=False),
         default=0.0,
         metavar="SECONDS",
         help="seconds per request",
     )
     emulator.add_argument(
         "--churn",
-        type=_seconds(positive=False),
+        type=seconds(positive=False),
         default=0.0,
         metavar="RATE",
         help="live data: changes to the data per response, on average (seeded by --seed)",
     )
     emulator.add_argument(
         "--churn-kinds",
-        type=_churn_kinds,
+        type=churn_kinds,
         default=None,
         metavar="KINDS",
         help=f"with --churn: a comma-separated list of {', '.join(Churn)} (default: all)",
     )
     emulator.add_argument(
         "--rate-limit",
-        type=_seconds(positive=True),
+        type=seconds(positive=True),
         default=None,
         metavar="RPS",
         help="answer at most this many requests a second; the rest get 429 with Retry-After",
@@ -423,42 +366,3 @@ def _add_emulator_flags(emulator: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer concurrent requests in a seeded random order, each from the data at its turn",
     )
-
-
-def _churn_kinds(text: str) -> list[Churn]:
-    from kernel_async.testing._live import Churn
-
-    try:
-        return [Churn(kind.strip()) for kind in text.split(",") if kind.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of {', '.join(Churn)}: {text!r}") from None
-
-
-def check_source_flags(args: argparse.Namespace) -> None:
-    if args.emulator and args.base_url is not None:
-        raise UsageError("--base-url and --emulator cannot be used together")
-    if not args.emulator:
-        for flag, value in (
-            ("--emulator-count", args.emulator_count),
-            ("--emulator-latency", args.emulator_latency),
-        ):
-            if value is not None:
-                raise UsageError(f"{flag} needs --emulator")
-
-
-def check_listing_flags(args: argparse.Namespace) -> None:
-    check_source_flags(args)
-    for flag, value in (("--prefetch", args.prefetch), ("--max-prefetch", args.max_prefetch)):
-        if value is not None and value > args.max_connections:
-            raise UsageError(
-                f"{flag} {value} is more than --connections {args.max_connections}; "
-                "raise --connections as well"
-            )
-    if args.prefetch is not None and args.max_prefetch is not None:
-        raise UsageError("--max-prefetch bounds the adaptive window; --prefetch fixes it")
-
-
-def check_emulator_flags(args: argparse.Namespace) -> None:
-    if args.churn_kinds is not None and not args.churn:
-        # The kinds of change are drawn at --churn's rate: without it there are none.
-        raise UsageError("--churn-kinds needs --churn, a rate of change above 0")
