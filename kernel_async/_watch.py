@@ -1,8 +1,9 @@
 """``InvocationWatch``: follow invocations as they start and change, by polling.
 
 The rules (what a poll asks, what it reports, what is remembered) are
-:class:`~kernel_async._watch_state.WatchState`'s; this module asks the questions and sleeps
-between polls. Like the listing it is a class, not an async generator, and it starts no task
+:class:`~kernel_async._watch_state.WatchState`'s, and the walks and lookups of a poll are
+made by :class:`~kernel_async._watch_ask.PollQuestions`; this module runs the polls and
+sleeps between them. Like the listing it is a class, not an async generator, and it starts no task
 of its own: each poll runs in the task that iterates the watch, and closes the walks it
 makes, so leaving the watch (``break``, an error, a cancellation) leaves nothing running.
 :meth:`InvocationWatch.aclose` from another task stops a poll in progress the way
@@ -18,56 +19,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Self
 
-from kernel_async._errors import APIStatusError, APITimeoutError
-from kernel_async._models import Invocation, InvocationStatus, Page
+from kernel_async._errors import APIStatusError
+from kernel_async._models import Invocation, InvocationStatus
 from kernel_async._retry import THROTTLE_STATUSES, parse_retry_after
-from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, PollPlan, next_wait
+from kernel_async._watch_ask import PollQuestions, WatchRequests
+from kernel_async._watch_poll import MAX_INTERVAL, next_wait
 from kernel_async._watch_state import EventKind, InvocationEvent, WatchState
 
-__all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch", "WatchRequests", "WatchWalk"]
-
-
-class WatchWalk(Protocol):
-    """What a poll uses of a walk: an :class:`~kernel_async.InvocationListing`."""
-
-    @property
-    def possible_gaps(self) -> int:
-        """Page boundaries where the walk could not prove it missed nothing."""
-        ...
-
-    def __aiter__(self) -> AsyncIterator[Invocation]:
-        """The invocations, each once."""
-        ...
-
-    async def aclose(self) -> None:
-        """Cancel and await every request still in flight."""
-        ...
-
-
-class WatchRequests(Protocol):
-    """The requests a watch makes, with its filters and options bound."""
-
-    def walk(self, *, since: str | None, status: str | None, deadline: float | None) -> WatchWalk:
-        """A walk of the watch's filters with this ``since`` (``None``: any age), ``status``."""
-        ...
-
-    def lookup(self, invocation_id: str, *, offset: int, deadline: float | None) -> Awaitable[Page]:
-        """One page of ``query=<id>`` within the watch's filters, from ``offset``."""
-        ...
-
-    def pushbacks(self) -> int:
-        """How often the server has asked the client to slow down, so far."""
-        ...
-
-    @property
-    def lookups_at_once(self) -> int:
-        """How many lookups may be in flight at once."""
-        ...
+__all__ = ["MAX_INTERVAL", "FailureStream", "InvocationWatch"]
 
 
 class InvocationWatch:
@@ -92,8 +56,8 @@ class InvocationWatch:
     ) -> None:
         self._state = state
         self._requests = requests
+        self._questions = PollQuestions(requests, deadline=deadline)
         self._interval = interval
-        self._deadline = deadline
         self._wait = 0.0  # before the first poll: none
         self._events: deque[InvocationEvent] = deque()
         self._closed = False
@@ -103,7 +67,6 @@ class InvocationWatch:
         self._stopping = False  # aclose() cancelled the consumer's task, once
         self._idle = asyncio.Event()  # no consumer is polling
         self._idle.set()
-        self._requests_sent = 0
         self.error: BaseException | None = None
         """The exception that ended the last iteration, if one did (the watch can go on)."""
 
@@ -137,7 +100,7 @@ class InvocationWatch:
 
         A walk may send several page requests; the watch guide says what a poll costs.
         """
-        return self._requests_sent
+        return self._questions.sent
 
     @property
     def possible_gaps(self) -> int:
@@ -297,7 +260,7 @@ class InvocationWatch:
         pushbacks = self._requests.pushbacks()
         plan = self._state.plan(time.monotonic() - self._started)
         try:
-            answers = await self._ask(plan)
+            answers = await self._questions.ask(plan)
         except APIStatusError as error:
             if error.status in THROTTLE_STATUSES:
                 # The poll failed on a pushback (no retries left, or a Retry-After above
@@ -311,95 +274,6 @@ class InvocationWatch:
         # already): wait longer before the next one.
         pushed_back = self._requests.pushbacks() > pushbacks
         self._wait = next_wait(self._wait, self._interval, pushed_back=pushed_back)
-
-    async def _ask(self, plan: PollPlan) -> PollAnswers:
-        loop = asyncio.get_running_loop()
-        deadline_at = None if self._deadline is None else loop.time() + self._deadline
-        window: list[Invocation] = []
-        complete = True
-        if plan.since is not None:
-            window, complete = await self._collect(plan.since, None, deadline_at)
-        in_flight: list[Invocation] = []
-        in_flight_complete = True
-        for status in plan.in_flight:
-            found, walked_all = await self._collect(plan.in_flight_since, status, deadline_at)
-            in_flight += found
-            in_flight_complete = in_flight_complete and walked_all
-        seen = {i.id for i in window} | {i.id for i in in_flight}
-        missing = [i for i in plan.follow if i not in seen]
-        lookups = asyncio.Semaphore(self._requests.lookups_at_once)
-
-        async def find(invocation_id: str) -> Invocation | _Unknown | None:
-            # ``query`` searches ids, app and action names: others named like the id may
-            # come first, so the lookup reads on while the pages have more, and only the last
-            # page shows that the invocation is not there.
-            offset = 0
-            for _ in range(_LOOKUP_PAGES):
-                async with lookups:
-                    self._requests_sent += 1  # counted as sent, as a walk is
-                    page = await self._requests.lookup(
-                        invocation_id, offset=offset, deadline=self._remaining(deadline_at)
-                    )
-                match = next((i for i in page.items if i.id == invocation_id), None)
-                if match is not None or not page.has_more or page.next_offset is None:
-                    return match
-                offset = page.next_offset
-            return _UNKNOWN  # so many named like it: left for the next poll
-
-        # Each lookup runs in this task's TaskGroup: cancelled and awaited with the poll.
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = {i: group.create_task(find(i)) for i in missing}
-        except BaseExceptionGroup as failed:
-            # The poll raises what failed, as a walk does (the docs' resume recipe catches
-            # APIError), not the TaskGroup's wrapper; the other lookups were cancelled.
-            raise failed.exceptions[0] from None
-        looked_up = {
-            i: result
-            for i, task in tasks.items()
-            if not isinstance(result := task.result(), _Unknown)
-        }
-        return PollAnswers(
-            window=window,
-            window_complete=complete,
-            in_flight=in_flight,
-            in_flight_complete=in_flight_complete,
-            looked_up=looked_up,
-        )
-
-    async def _collect(
-        self, since: str | None, status: str | None, deadline_at: float | None
-    ) -> tuple[list[Invocation], bool]:
-        self._requests_sent += 1
-        listing = self._requests.walk(
-            since=since, status=status, deadline=self._remaining(deadline_at)
-        )
-        try:
-            found = [invocation async for invocation in listing]
-        finally:
-            await listing.aclose()  # failed or cancelled: every request awaited
-        return found, listing.possible_gaps == 0
-
-    def _remaining(self, deadline_at: float | None) -> float | None:
-        if deadline_at is None:
-            return None
-        remaining = deadline_at - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise APITimeoutError(
-                f"the poll's deadline of {self._deadline} s passed", limit="deadline"
-            )
-        return remaining
-
-
-_LOOKUP_PAGES: Final = 10
-"""The most pages a lookup by id reads in one poll (others named like the id come first)."""
-
-
-class _Unknown:
-    """A lookup that could not tell whether the invocation is there."""
-
-
-_UNKNOWN: Final = _Unknown()
 
 
 class FailureStream:
