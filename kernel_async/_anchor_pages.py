@@ -117,12 +117,13 @@ def counted_alone(
 def ties_out_of_order(anchor: Anchor, items: tuple[Invocation, ...]) -> bool:
     """Whether the page shows a tie before one that pages showed comes before it.
 
-    What pages showed (:meth:`Anchor.tie_preds`, up to 512 ties back from each) never
-    changes on a stable server, so a page that shows the other order says the server's order
-    of ties is not stable. One that sorts by ``started_at`` alone may serve a tie in another
-    order at each request (SQL's ``ORDER BY started_at LIMIT ... OFFSET ...`` promises no
-    order among equal keys); each page is then another sample of the tie, and no position
-    tells which of its ties were delivered. (So does a server that lists a tie twice.)
+    What pages showed (:meth:`~kernel_async._anchor.Anchor.tie_preds`, up to 512 ties back
+    from each) never changes on a stable server, so a page that shows the other order says
+    the server's order of ties is not stable. One that sorts by ``started_at`` alone may
+    serve a tie in another order at each request (SQL's ``ORDER BY started_at LIMIT ...
+    OFFSET ...`` promises no order among equal keys); each page is then another sample of
+    the tie, and no position tells which of its ties were delivered. (So does a server that
+    lists a tie twice.)
     """
     preds = anchor.tie_preds()
     if not preds:

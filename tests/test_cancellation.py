@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+import kernel_async._window
 from kernel_async import Invocation, InvocationListing, Page
 from kernel_async.testing import KernelEmulator, LiveData, generate_invocations, make_invocation
 
@@ -35,17 +36,6 @@ def static() -> KernelEmulator:
 def live() -> KernelEmulator:
     data = generate_invocations(100, seed=2, now=NOW)
     return KernelEmulator(data, now=NOW, live=LiveData(seed=2, rate=0.3, reorder=True))
-
-
-def window(prefetch: int | None) -> dict[str, int | None]:
-    """A fixed window, or the adaptive one bounded by eight pages.
-
-    Unbounded, the adaptive window grows with the round trips it measures: on a loaded
-    machine the first one is slow, the window covers all 17 pages at once, and the walk
-    finishes in a handful of loop steps (10 once in CI), too few to cancel it all along.
-    Bounded, it still changes across the awaits the cancellations land in.
-    """
-    return {"prefetch": prefetch} if prefetch is not None else {"max_prefetch": 8}
 
 
 def walked(listing: InvocationListing, by: str) -> AsyncIterator[Invocation | Page]:
@@ -87,15 +77,27 @@ async def cancelled_after(
 @pytest.mark.parametrize("going_on", ["same listing", "resume token"])
 @pytest.mark.parametrize("by", ["items", "pages"])
 async def test_a_cancellation_at_any_step_loses_nothing(
-    make: Callable[[], KernelEmulator], prefetch: int | None, going_on: str, by: str
+    make: Callable[[], KernelEmulator],
+    prefetch: int | None,
+    going_on: str,
+    by: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if prefetch is None:
+        # The adaptive window starts from the first page's round trip at ITEM_COST of work
+        # per invocation. On a loaded machine that round trip is slow and the window covered
+        # all 17 pages at once: the walk took 10 loop steps, too few to cancel it all along,
+        # and the window never changed again. Priced this high, the work per page says one
+        # or two pages cover a round trip, and the window grows from there as the walk waits
+        # on the network, whatever the machine: it changes across the awaits cancelled.
+        monkeypatch.setattr(kernel_async._window, "ITEM_COST", 1.0)
     for steps in itertools.count():
         assert steps < MAX_STEPS
         emulator = make()
         initial = emulator.list_invocations()
         got: list[Invocation] = []
         async with emulator.client(in_memory=True) as client:
-            listing = client.invocations.list(limit=6, **window(prefetch))
+            listing = client.invocations.list(limit=6, prefetch=prefetch)
             async with listing:
                 iterator = walked(listing, by)
                 finished = await cancelled_after(steps, iterator, got)
@@ -105,7 +107,7 @@ async def test_a_cancellation_at_any_step_loses_nothing(
                         take(got, step)
             resume = listing.resume_token  # None if it completed as it was cancelled
             if going_on == "resume token" and not finished and resume is not None:
-                async with client.invocations.list(resume=resume, **window(prefetch)) as rest:
+                async with client.invocations.list(resume=resume, prefetch=prefetch) as rest:
                     async for step in walked(rest, by):
                         take(got, step)
         verdict = judge(got, initial, emulator)
@@ -115,6 +117,8 @@ async def test_a_cancellation_at_any_step_loses_nothing(
             break
     # The walk took some steps (17 pages): cancellations landed all along it.
     assert steps > 10
+    if prefetch is None:  # the window it walked with grew from its first decision
+        assert listing.stats.peak_window >= 3
 
 
 @pytest.mark.parametrize("prefetch", [1, None])

@@ -102,6 +102,9 @@ async def test_a_client_disconnect_stops_the_walk(
         for _ in range(2_000):  # read along, as `curl ... | head` does, so the server
             await response.content.readline()  # is writing, not waiting, when we leave
         response.close()  # hang up mid-stream
+    # From now on a request the walk sends is answered only after the test would have failed:
+    # the walk's requests must be cancelled, not awaited to their end.
+    emulator.latency = 30.0
     # The server notices the disconnect on its next write. Until then the walk goes on, and
     # with no latency it can be between requests (none in flight, no page task) at any
     # moment: it has stopped once nothing changed for 0.1 s as well.

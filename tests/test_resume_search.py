@@ -614,9 +614,9 @@ def walk_plan(
     raise AssertionError("no end")
 
 
-def tied_plan(anchor: Anchor, start: int, page_size: int = 10) -> WalkPlan:
+def tied_plan(anchor: Anchor, start: int, page_size: int = 10, *, strict: bool = False) -> WalkPlan:
     search = AnchorSearch(anchor, start=start, page_size=page_size, limit=100)
-    return WalkPlan(start=start, anchor=anchor, search=search)
+    return WalkPlan(start=start, anchor=anchor, search=search, strict=strict)
 
 
 def test_a_page_the_search_placed_by_ranks_is_delivered_without_a_bridge() -> None:
@@ -642,6 +642,10 @@ def test_a_place_resting_on_the_count_alone_is_a_possible_gap() -> None:
     serve_tied = lambda offset, limit: serve(data, offset, limit, make=newer_or_tied)  # noqa: E731
     assert walk_plan(serve_tied, plan) == list(range(1300, 3000))
     assert plan.stats.possible_gaps == 1
+    with pytest.raises(
+        ContinuityError, match=r"\d: the resume's place rests on a count of ties alone$"
+    ):
+        walk_plan(serve_tied, tied_plan(counted_tie(1299, 1000), 1299, strict=True))
     # The same where the plan places the page itself (a page read at the tie's mark 1000,
     # with no search): it says so too.
     data = [n for n in range(3000) if n not in gone]

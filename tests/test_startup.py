@@ -66,6 +66,7 @@ def test_the_client_loads_without_cattrs() -> None:
 
 WATCH = (
     "kernel_async._watch",
+    "kernel_async._watch_ask",
     "kernel_async._watch_params",
     "kernel_async._watch_poll",
     "kernel_async._watch_state",

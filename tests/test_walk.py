@@ -158,6 +158,16 @@ def test_no_page_is_speculated_past_the_largest_offset() -> None:
     assert max(offsets) <= MAX_OFFSET
 
 
+def test_a_page_may_be_speculated_at_the_largest_offset_itself() -> None:
+    # MAX_OFFSET (2**63 - 1) is a valid offset: the bound stops past it, not at it.
+    plan = WalkPlan(start=0, window=8)
+    plan.plan(1)
+    take(plan, page(0, range(10), next_offset=MAX_OFFSET - 26))
+    plan.plan(1)
+    take(plan, page(MAX_OFFSET - 27, range(9, 19), next_offset=MAX_OFFSET - 17))
+    assert offsets(plan, 8) == [MAX_OFFSET - 18, MAX_OFFSET - 9, MAX_OFFSET]
+
+
 def test_max_items_at_the_end_of_the_last_page_completes_the_walk() -> None:
     plan = WalkPlan(start=0, max_items=5)
     plan.plan(1)
@@ -660,6 +670,38 @@ def test_an_anchor_that_is_gone_is_placed_by_its_recent_ids_and_started_at() -> 
     plan.plan(4)
     accepted = take(plan, page(9, [7, 8, *range(10, 18)]))  # 9 was deleted
     assert ids(accepted) == list(range(10, 18))
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_resumed_walk_never_delivers_again_what_its_token_names(strict: bool) -> None:
+    # The token named 7 and 8 as delivered just before its cursor (9). The server's order
+    # changed since: it shows 8 after the cursor. Not delivered again, and the boundary is
+    # counted (what the server hid before the cursor is not known either).
+    anchor = Anchor.of(inv(9), 9, frozenset({"i8", "i7"}))
+    plan = WalkPlan(start=9, anchor=anchor, window=1, strict=strict)
+    plan.plan(1)
+    if strict:
+        with pytest.raises(ContinuityError, match=r"\d: the page shows after the cursor one"):
+            take(plan, page(9, [9, 8, 10, 11]))
+        return
+    accepted = take(plan, page(9, [9, 8, 10, 11]))
+    assert ids(accepted) == [10, 11]
+    assert plan.stats.possible_gaps == 1
+
+
+def test_a_request_made_before_the_overlap_widened_is_checked_not_refetched() -> None:
+    # Pages of ten overlap by one until a page floats, then by two. A page requested before
+    # that, at the old overlap, still holds the cursor: it is kept and checked in turn, not
+    # dropped and requested again.
+    plan = started(WalkPlan(start=0, window=4))  # 9, 18 and 27 requested
+    take(plan, page(9, range(10, 20)))  # the cursor (9) was deleted: the page floats
+    take(plan, page(8, [8, *range(10, 19)]))  # the bridge places 10-18
+    accepted = take(plan, page(9, range(10, 20)))  # the held page: 19 is new
+    assert ids(accepted) == [19]
+    assert accepted.discard == ()  # 18, one before the new overlap's place, is kept
+    accepted = take(plan, page(18, range(19, 29)))
+    assert ids(accepted) == list(range(20, 29))
+    assert (plan.stats.requests, plan.stats.wasted, plan.stats.possible_gaps) == (5, 0, 0)
 
 
 def resumed(anchor_at: int, *, window: int = 8, **kwargs: int) -> WalkPlan:
