@@ -646,6 +646,13 @@ def test_a_place_resting_on_the_count_alone_is_a_possible_gap() -> None:
         ContinuityError, match=r"\d: the resume's place rests on a count of ties alone$"
     ):
         walk_plan(serve_tied, tied_plan(counted_tie(1299, 1000), 1299, strict=True))
+    # The same where the list ends with the counted ties: the last page places the boundary
+    # at its end by the count alone.
+    ended = list(range(-5000, 1043))
+    plan = tied_plan(counted_tie(1299, 1000), 1299)
+    serve_ended = lambda offset, limit: serve(ended, offset, limit, make=newer_or_tied)  # noqa: E731
+    assert walk_plan(serve_ended, plan) == []
+    assert plan.stats.possible_gaps == 1
     # The same where the plan places the page itself (a page read at the tie's mark 1000,
     # with no search): it says so too.
     data = [n for n in range(3000) if n not in gone]
