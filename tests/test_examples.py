@@ -106,8 +106,8 @@ async def test_a_client_disconnect_stops_the_walk(
     # the walk's requests must be cancelled, not awaited to their end.
     emulator.latency = 30.0
     # The server notices the disconnect on its next write. Until then the walk goes on, and
-    # with no latency it can be between requests (none in flight, no page task) at any
-    # moment: it has stopped once nothing changed for 0.1 s as well.
+    # between two requests (none in flight, no page task) it looks stopped: it has stopped
+    # once nothing changed for 0.1 s as well.
     counts: list[int] = []
     for _ in range(250):
         counts.append(len(emulator.requests))
