@@ -138,6 +138,19 @@ maybe_invocations = st.dictionaries(
 )
 
 
+odd_timestamps = st.one_of(
+    timestamps,
+    st.sampled_from(["2025-06-01T12:34:56Z\n2025-06-01T12:34:56Z", "2025-13-01T00:00:00Z", "\n"]),
+    st.sampled_from(["2025-06-01 12:34:56z", "2025-06-01T23:59:60Z", "2025-06-01T12:34:56"]),
+)
+invocations_with_odd_timestamps = st.builds(
+    lambda item, started, finished: {**item, "started_at": started, "finished_at": finished},
+    invocations,
+    odd_timestamps,
+    st.one_of(st.none(), odd_timestamps),
+)
+
+
 @settings(max_examples=1000)
 @given(st.one_of(maybe_invocations, invocations, json_values))
 def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
@@ -157,6 +170,36 @@ def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
     if fast is not None and detailed is not None:
         assert fast.to_dict() == detailed.to_dict()
         assert type(fast.status) is type(detailed.status)
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(st.one_of(maybe_invocations, invocations, invocations_with_odd_timestamps), max_size=4)
+)
+def test_a_page_decodes_as_its_invocations_do_one_by_one(page: list[Any]) -> None:
+    """A page's timestamps are checked at once (have_fromisoformat_shapes); the verdict and
+    the values are still those of the detailed converter, invocation by invocation."""
+    from kernel_async import Invocation
+    from kernel_async._convert import StructureFailure, decode_invocations, detailed_converter
+
+    try:
+        decoded: tuple[Invocation, ...] | None = decode_invocations(page)
+    except StructureFailure:
+        decoded = None
+    try:
+        one_by_one: tuple[Invocation, ...] | None = tuple(
+            detailed_converter().structure(item, Invocation) for item in page
+        )
+    except Exception:
+        one_by_one = None
+    assert decoded == one_by_one
+    if decoded is not None and one_by_one is not None:
+        for mine, theirs in zip(decoded, one_by_one, strict=True):
+            assert mine.to_dict() == theirs.to_dict()
+            assert (mine.started_at_ns, mine.finished_at_ns) == (
+                theirs.started_at_ns,
+                theirs.finished_at_ns,
+            )
 
 
 # -- one verdict whichever JSON decoder is installed -----------------------------------------
