@@ -37,12 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from kernel_async._convert import _STATUSES, _fromisoformat, _new_object
 from kernel_async._models import Invocation, UncheckedInvocation
-from kernel_async._timestamps import (
-    DIGITS_TO_ZERO,
-    FROMISOFORMAT_SHAPES,
-    have_fromisoformat_shapes,
-    parse_rfc3339,
-)
+from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse_rfc3339
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -119,30 +114,25 @@ def decode_page_compiled(body: bytes) -> tuple[Invocation, ...] | None:
     if decode is None:
         return None
     try:
-        wires = decode(body)
-        timestamps = [wire.started_at for wire in wires]
-        timestamps += [f for wire in wires if (f := wire.finished_at) is not None]
-        shaped = have_fromisoformat_shapes(timestamps)
-        return tuple([_from_wire(wire, shaped) for wire in wires])
+        return tuple([_from_wire(wire) for wire in decode(body)])
     except Exception:  # noqa: BLE001 - whatever it is, the standard path decides
         return None
 
 
-def _from_wire(wire: Any, shaped: bool) -> Invocation:
+def _from_wire(wire: Any) -> Invocation:
     # The tail of _structure_invocation_fast, with the types already checked by msgspec: kept
     # in step with it by tests/test_compiled_path.py (a call per item to a shared helper
-    # would cost about 2 ms a walk of 20,000). `shaped`: the page's timestamps all have
-    # FROMISOFORMAT_SHAPES, checked at once (have_fromisoformat_shapes).
+    # would cost about 2 ms a walk of 20,000).
     started_raw = wire.started_at
     finished_raw = wire.finished_at
     started = (
         _fromisoformat(started_raw)
-        if shaped or started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
+        if started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
         else parse_rfc3339(started_raw)
     )
     if finished_raw is None:
         finished = None
-    elif shaped or finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
+    elif finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
         finished = _fromisoformat(finished_raw)
     else:
         finished = parse_rfc3339(finished_raw)

@@ -35,12 +35,7 @@ from kernel_async._models import (
     UncheckedInvocation,
     install_invocation_decoder,
 )
-from kernel_async._timestamps import (
-    DIGITS_TO_ZERO,
-    FROMISOFORMAT_SHAPES,
-    have_fromisoformat_shapes,
-    parse_rfc3339,
-)
+from kernel_async._timestamps import DIGITS_TO_ZERO, FROMISOFORMAT_SHAPES, parse_rfc3339
 
 if TYPE_CHECKING:
     import cattrs
@@ -196,9 +191,7 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     return converter
 
 
-def _structure_invocation_fast(
-    data: Any, _type: object = Invocation, shaped: bool = False
-) -> Invocation:
+def _structure_invocation_fast(data: Any, _type: object = Invocation) -> Invocation:
     """The hot path: one invocation, specialised to its shape, as strict as the cattrs hook.
 
     Hand-written rather than generated because it runs for every item of every page: exact
@@ -208,10 +201,6 @@ def _structure_invocation_fast(
     __init__ (which goes through object.__setattr__ once per field). Anything wrong raises,
     and :func:`decode_invocations` then asks the detailed cattrs converter where; a property
     test holds the two to the same verdict on every input.
-
-    ``shaped`` says the caller has checked that both timestamps (the finishing one where
-    given) have one of :data:`~kernel_async._timestamps.FROMISOFORMAT_SHAPES`, as
-    :func:`decode_invocations` does for a whole page at once.
     """
     id_ = data["id"]
     app_name = data["app_name"]
@@ -241,12 +230,12 @@ def _structure_invocation_fast(
     # other text goes through it. Either raises ValueError for a value it refuses.
     started = (
         _fromisoformat(started_raw)
-        if shaped or started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
+        if started_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
         else parse_rfc3339(started_raw)
     )
     if finished_raw is None:
         finished = None
-    elif shaped or finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
+    elif finished_raw.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES:
         finished = _fromisoformat(finished_raw)
     else:
         finished = parse_rfc3339(finished_raw)
@@ -305,17 +294,6 @@ def _locate(data: object, target: Any) -> StructureFailure:
     return StructureFailure("invalid value", "$")  # pragma: no cover - fast and detailed agree
 
 
-def _timestamps_of(items: list[Any]) -> list[str]:
-    """Every item's ``started_at``, then each ``finished_at`` that is not ``null``.
-
-    What is not a string is kept, for ``have_fromisoformat_shapes`` to refuse (TypeError);
-    an item that is not an object, or lacks ``started_at``, raises here. Either way the page
-    then fails the fast path, as it would have item by item.
-    """
-    started = [item["started_at"] for item in items]
-    return started + [f for item in items if (f := item.get("finished_at")) is not None]
-
-
 def decode_invocations(data: object) -> tuple[Invocation, ...]:
     """Structure a decoded ``GET /invocations`` body (a bare JSON array).
 
@@ -325,8 +303,7 @@ def decode_invocations(data: object) -> tuple[Invocation, ...]:
     if type(data) is not list:
         raise StructureFailure(f"expected an array of invocations, got {_describe(data)}", "$")
     try:
-        shaped = have_fromisoformat_shapes(_timestamps_of(data))
-        return tuple([_structure_invocation_fast(item, Invocation, shaped) for item in data])
+        return tuple([_structure_invocation_fast(item) for item in data])
     except Exception:  # noqa: BLE001 - the detailed pass says what and where
         raise _locate(data, list[Invocation]) from None
 

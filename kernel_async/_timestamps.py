@@ -19,7 +19,6 @@ __all__ = [
     "format_go_duration",
     "format_rfc3339",
     "format_rfc3339_nano",
-    "have_fromisoformat_shapes",
     "is_go_duration",
     "is_go_rfc3339",
     "parse_go_duration",
@@ -70,27 +69,6 @@ FROMISOFORMAT_SHAPES: Final = frozenset(
 a date-time of one of them as :func:`parse_rfc3339` does (or refuses it as it does), so a
 hot path that checks the shape (``text.encode().translate(DIGITS_TO_ZERO)``) may call it
 directly."""
-
-
-def have_fromisoformat_shapes(texts: list[str]) -> bool:
-    """Whether every text has one of :data:`FROMISOFORMAT_SHAPES`: a page's check in one go.
-
-    The same verdict as checking each text's shape, with one ``join``, ``encode``,
-    ``translate`` and ``split`` for a page's timestamps instead of one ``encode`` and
-    ``translate`` each: about a third of the check's cost per timestamp, which the hot path
-    pays twice per invocation. A text holding the separator would split in two, so the count
-    of separators is checked too.
-
-    Raises:
-        TypeError: a text is not a string.
-        UnicodeEncodeError: a text holds a lone surrogate (its own check would raise it too).
-    """
-    if not texts:
-        return True
-    joined = "\n".join(texts).encode().translate(DIGITS_TO_ZERO)
-    return joined.count(b"\n") == len(texts) - 1 and FROMISOFORMAT_SHAPES.issuperset(
-        joined.split(b"\n")
-    )
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -177,8 +177,8 @@ def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
     st.lists(st.one_of(maybe_invocations, invocations, invocations_with_odd_timestamps), max_size=4)
 )
 def test_a_page_decodes_as_its_invocations_do_one_by_one(page: list[Any]) -> None:
-    """A page's timestamps are checked at once (have_fromisoformat_shapes); the verdict and
-    the values are still those of the detailed converter, invocation by invocation."""
+    """A page's verdict and values are the detailed converter's, invocation by invocation,
+    whatever shapes of timestamps it mixes (lowercase, a leap second, a newline)."""
     from kernel_async import Invocation
     from kernel_async._convert import StructureFailure, decode_invocations, detailed_converter
 

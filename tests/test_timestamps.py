@@ -12,7 +12,6 @@ from kernel_async._timestamps import (
     format_go_duration,
     format_rfc3339,
     format_rfc3339_nano,
-    have_fromisoformat_shapes,
     is_go_duration,
     is_go_rfc3339,
     parse_go_duration,
@@ -308,57 +307,6 @@ def test_the_uppercase_shapes_are_those_of_the_grammar_with_t_and_z() -> None:
         assert parse_rfc3339(text) == datetime.fromisoformat(text)
         assert text[10] == "T"
         assert not text.endswith("z")
-
-
-def has_shape(text: str) -> bool:
-    return text.encode().translate(DIGITS_TO_ZERO) in FROMISOFORMAT_SHAPES
-
-
-SHAPED = "2025-06-01T12:34:56.123456789Z"
-shape_texts = st.one_of(
-    st.sampled_from(
-        [SHAPED, "2025-06-01T12:34:56Z", "2025-06-01T12:34:56+00:00", "2025-06-01t12:34:56Z"]
-    ),
-    st.sampled_from(["2025-06-01T12:34:56+05:30", "2025-06-01T12:34:56.Z", "", "\n"]),
-    st.text("0123456789-:.TZ+\n", max_size=32),
-    st.lists(st.sampled_from([SHAPED, "2025-06-01T12:34:56Z", ""]), max_size=3).map("\n".join),
-)
-
-
-@settings(max_examples=2000)
-@given(st.lists(shape_texts, max_size=6))
-def test_a_page_of_timestamps_is_shaped_exactly_when_each_one_is(texts: list[str]) -> None:
-    # The page-at-once check joins the texts with newlines: a text holding a newline between
-    # two shapes (the last strategy above) must not pass for two texts.
-    assert have_fromisoformat_shapes(texts) == all(has_shape(text) for text in texts), texts
-
-
-@pytest.mark.parametrize(
-    ("texts", "shaped"),
-    [
-        ([], True),
-        ([SHAPED], True),
-        ([SHAPED, "2025-06-01T12:34:56-00:00"], True),
-        ([SHAPED, "2025-06-01T12:34:56+05:30"], True),
-        ([SHAPED, "2025-06-01t12:34:56z"], False),  # lowercase: parse_rfc3339 must read it
-        ([SHAPED + "\n" + SHAPED], False),  # one text, two shapes
-        ([SHAPED + "\n" + SHAPED, SHAPED], False),
-        (["", SHAPED], False),
-        ([SHAPED, ""], False),
-        (["2025-06-01T12:34:5\u0663Z"], False),  # a digit that is not ASCII
-    ],
-)
-def test_a_page_of_timestamps(texts: list[str], shaped: bool) -> None:
-    assert have_fromisoformat_shapes(texts) is shaped
-
-
-def test_a_page_of_timestamps_raises_as_each_check_would() -> None:
-    with pytest.raises(TypeError):
-        have_fromisoformat_shapes([SHAPED, 5])  # type: ignore[list-item]
-    with pytest.raises(UnicodeEncodeError):
-        have_fromisoformat_shapes([SHAPED, "\ud800"])
-    with pytest.raises(UnicodeEncodeError):
-        has_shape("\ud800")
 
 
 class _NoOffset(tzinfo):
