@@ -9,7 +9,8 @@ of every request it received.
 This module is the server: its lifecycle (a socket, or in process), its data, and how each
 request is served (latency, rate limit, scripted responses, faults). The API's rules for a
 query and a page are in ``_api_rules``, the records of the log and the script in
-``_requests``.
+``_requests``, the rate limit's count in ``_rate_limit``, and how an answer (or its fault)
+is written on the connection in ``_serving``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import asyncio
 import itertools
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -44,12 +44,13 @@ from kernel_async.testing._faults import (
     FaultKind,
     FaultSchedule,
     error_answer,
-    http_fault_answer,
 )
 from kernel_async.testing._in_thread import call_on_loop
 from kernel_async.testing._live import LiveData
 from kernel_async.testing._memory import EmulatorTransport
+from kernel_async.testing._rate_limit import LastSecond
 from kernel_async.testing._requests import RecordedRequest, ScriptedResponse
+from kernel_async.testing._serving import write_answer
 from kernel_async.testing._store import Change, InvocationStore, Record
 
 __all__ = ["DEFAULT_API_KEY", "KernelEmulator"]
@@ -123,7 +124,7 @@ class KernelEmulator:
         if rate_limit is not None and not 0 < rate_limit < math.inf:
             raise ValueError("rate_limit must be a finite number of requests per second > 0")
         self.rate_limit = rate_limit
-        self._answered: deque[float] = deque()  # when the last second's answers went out
+        self._answered = LastSecond()  # the answers that count against rate_limit
         self._host = host
         self._port = port
         if not (path_prefix.startswith("/") and path_prefix.endswith("/")):
@@ -341,10 +342,7 @@ class KernelEmulator:
     async def _handle_list(self, request: web.Request) -> web.StreamResponse:
         recorded = self._admit(request.path, request.query, request.headers)
         try:
-            answer = await self._serve(recorded, in_process=False)
-            if answer.fault is None:
-                return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
-            return await _serve_fault(request, answer)
+            return await write_answer(request, await self._serve(recorded, in_process=False))
         finally:
             self.in_flight -= 1
 
@@ -352,14 +350,9 @@ class KernelEmulator:
         """A 429 if this request is over the rate limit, as a rate-limited API answers."""
         if self.rate_limit is None:
             return None
-        now = time.monotonic()
-        answered = self._answered
-        while answered and answered[0] <= now - 1.0:
-            answered.popleft()
-        if len(answered) < self.rate_limit:
-            answered.append(now)
+        wait = self._answered.admit(self.rate_limit, time.monotonic())
+        if wait is None:
             return None
-        wait = max(1, math.ceil(answered[0] + 1.0 - now))
         answer = error_answer(429, "rate_limited", "too many requests", request_id)
         return attrs.evolve(answer, headers={**answer.headers, "Retry-After": str(wait)})
 
@@ -399,35 +392,3 @@ class KernelEmulator:
             return error_answer(400, "bad_request", exc.message, request_id)
         self._store.tick += 1
         return page_answer(matches, offset_value, limit, request_id)
-
-
-async def _serve_fault(request: web.Request, answer: Answer) -> web.StreamResponse:
-    """Answer with ``answer.fault`` instead of (or on top of) the real response."""
-    http = http_fault_answer(answer)
-    if http is not None:
-        return web.Response(status=http.status, headers=http.headers, body=http.body)
-    fault, body = answer.fault, answer.body
-    assert fault is not None
-    if fault.kind is FaultKind.RESET:
-        assert request.transport is not None
-        request.transport.abort()
-        raise asyncio.CancelledError  # nothing to send; aiohttp drops the connection quietly
-    response = web.StreamResponse(status=answer.status, headers=answer.headers)
-    response.content_length = len(body)
-    await response.prepare(request)
-    if fault.kind is FaultKind.TRUNCATED:
-        await response.write(body[: len(body) // 2])
-        assert request.transport is not None
-        request.transport.abort()
-        return response
-    if fault.kind is FaultKind.STALL:
-        await asyncio.sleep(fault.seconds)
-        await response.write(body)
-        return response
-    # DRIP: the whole body, slowly.
-    pieces = 10
-    size = max(1, -(-len(body) // pieces))
-    for start in range(0, max(len(body), 1), size):
-        await response.write(body[start : start + size])
-        await asyncio.sleep(fault.seconds / pieces)
-    return response
