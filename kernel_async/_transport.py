@@ -134,6 +134,32 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
     return b"".join(chunks)
 
 
+async def _get(session: aiohttp.ClientSession, request: RawRequest, url: str) -> RawResponse:
+    """Send the GET and read the whole body; aiohttp's errors are the caller's to map."""
+    # The proxy's credentials are passed by proxy_arguments() directly, never held in a
+    # local variable of this frame (nor is the bearer token: it is in request.headers).
+    async with session.get(
+        request.url,
+        timeout=_client_timeout(request.timeout),
+        # Redirects are answered, never followed: aiohttp would forward custom headers
+        # cross-origin and follow https -> http.
+        allow_redirects=False,
+        # A caller's session may say otherwise; these requests need the status and the body
+        # of every answer, and the decoded body to count against the cap.
+        raise_for_status=False,
+        auto_decompress=True,
+        **proxy_arguments(request.url, request.proxy, request.headers),
+    ) as response:
+        body = await _read_capped(response, request.max_response_bytes, url)
+        return RawResponse(
+            status=response.status,
+            reason=response.reason,
+            headers=response.headers,
+            body=body,
+            url=url,
+        )
+
+
 def _check_trace_configs(trace_configs: object) -> list[aiohttp.TraceConfig]:
     """``trace_configs`` as a list, checked now: aiohttp would fail at the first request.
 
@@ -329,29 +355,11 @@ class AiohttpTransport:
         # RuntimeError), and on 3.12+ the close can land while it connects.
         self._check_session_open(session, url)
         try:
-            # The proxy's credentials are passed by proxy_arguments() directly, never held
-            # in a local variable of this frame: a traceback rendered with its locals shows
-            # this frame.
-            async with session.get(
-                request.url,
-                timeout=_client_timeout(request.timeout),
-                # Redirects are answered, never followed: aiohttp would forward custom headers
-                # cross-origin and follow https -> http.
-                allow_redirects=False,
-                # A caller's session may say otherwise; these requests need the status and
-                # the body of every answer, and the decoded body to count against the cap.
-                raise_for_status=False,
-                auto_decompress=True,
-                **proxy_arguments(request.url, request.proxy, request.headers),
-            ) as response:
-                body = await _read_capped(response, request.max_response_bytes, url)
-                return RawResponse(
-                    status=response.status,
-                    reason=response.reason,
-                    headers=response.headers,
-                    body=body,
-                    url=url,
-                )
+            # aiohttp's response is a local of _get's frame only, never of this one: its repr
+            # shows the reason phrase and the headers, which a server may echo the key in,
+            # and a traceback rendered with its locals shows this frame (what passes through
+            # _get loses its frames below, in chainable()).
+            return await _get(session, request, url)
         except TimeoutError as exc:
             # A stalled read can surface as a plain TimeoutError, not an aiohttp error.
             limit = _timeout_limit(exc)

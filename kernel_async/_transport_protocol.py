@@ -67,9 +67,10 @@ class RawResponse:
         self.url = url
 
     def __repr__(self) -> str:
+        # Neither the reason phrase nor the headers nor the body: a server may echo the API
+        # key in any of them, and a traceback rendered with its locals shows this repr.
         return (
-            f"RawResponse(status={self.status!r}, reason={self.reason!r}, url={self.url!r}, "
-            f"body=<{len(self.body)} bytes>)"
+            f"RawResponse(status={self.status!r}, url={self.url!r}, body=<{len(self.body)} bytes>)"
         )
 
 

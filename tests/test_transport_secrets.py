@@ -21,6 +21,7 @@ from yarl import URL
 from kernel_async import APIConnectionError, APITimeoutError, AsyncKernel, KernelError, Timeout
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._transport import AiohttpTransport, RawRequest
+from kernel_async._transport_protocol import RawResponse
 
 from conftest import CANARY_KEY, LoopbackServer, exception_graph
 
@@ -232,6 +233,103 @@ async def test_no_frame_shows_the_key_end_to_end(kind: str, unused_tcp_port: int
     assert isinstance(error, APITimeoutError if kind == "read-timeout" else APIConnectionError)
     assert error.__cause__ is not None
     assert_no_secret_in(rendered(error))
+
+
+# -- a server that echoes the key in its reason phrase or its headers ---------------------------
+
+ECHO_HEAD = (
+    f"HTTP/1.1 200 Bearer {CANARY_KEY}\r\nX-Echo: Bearer {CANARY_KEY}\r\n"
+    "X-Has-More: false\r\nContent-Type: application/json\r\n"
+).encode()
+
+
+def echoing(body_fault: str, released: asyncio.Event) -> Respond:
+    """A head that echoes the key, then a body that fails the way ``body_fault`` says.
+
+    A stalled body stalls until ``released``.
+    """
+
+    async def respond(head: bytes, writer: asyncio.StreamWriter) -> None:
+        if body_fault == "too-large":
+            writer.write(ECHO_HEAD + b"Content-Length: 4096\r\n\r\n" + b" " * 4096)
+        elif body_fault == "cut-short":
+            writer.write(ECHO_HEAD + b"Content-Length: 100\r\n\r\n[{")
+        else:  # stalled
+            writer.write(ECHO_HEAD + b"Content-Length: 100\r\n\r\n")
+            await writer.drain()
+            await released.wait()
+        await writer.drain()
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("body_fault", "expected"),
+    [
+        ("too-large", "APIResponseTooLargeError"),
+        ("cut-short", "APIConnectionError"),
+        ("stalled", "APITimeoutError"),
+    ],
+)
+async def test_a_body_that_fails_after_a_head_echoing_the_key_shows_it_nowhere(
+    body_fault: str, expected: str
+) -> None:
+    # aiohttp's response shows its reason phrase and headers in its repr: it must be a local
+    # of no frame the error's traceback shows.
+    released = asyncio.Event()
+    async with raw_server(echoing(body_fault, released)) as (port, _):
+        raw = RawRequest(
+            url=URL(f"http://127.0.0.1:{port}/invocations"),
+            headers={"Authorization": f"Bearer {CANARY_KEY}"},
+            timeout=Timeout(read=0.2),
+            max_response_bytes=1024,
+            proxy=None,
+        )
+        error = await sent_through(AiohttpTransport(), raw)
+        released.set()
+    assert type(error).__name__ == expected
+    assert_no_secret_in(rendered(error))
+
+
+def test_a_raw_response_shows_neither_its_reason_nor_its_headers_nor_its_body() -> None:
+    response = RawResponse(
+        status=401,
+        reason=f"Bearer {CANARY_KEY}",
+        headers={"X-Echo": CANARY_KEY},
+        body=CANARY_KEY.encode(),
+        url="http://127.0.0.1:1/invocations",
+    )
+    assert repr(response) == (
+        f"RawResponse(status=401, url='http://127.0.0.1:1/invocations', body=<{len(CANARY_KEY)}"
+        " bytes>)"
+    )
+
+
+@pytest.mark.parametrize("status", [200, 401, 503])
+@pytest.mark.parametrize("walk", ["list_page", "list"])
+async def test_a_reason_phrase_echoing_the_key_shows_it_nowhere_end_to_end(
+    status: int, walk: str
+) -> None:
+    # 200 with a body that is not JSON, an authentication error, a retried server error.
+    head = f"HTTP/1.1 {status} Bearer {CANARY_KEY}\r\nX-Echo: {CANARY_KEY}\r\n"
+    data = (head + "X-Has-More: false\r\nContent-Length: 5\r\n\r\n{nope").encode()
+    async with (
+        raw_server(answer(data)) as (port, heads),
+        AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{port}/", max_retries=1) as client,
+    ):
+        error = await (list_page_error(client) if walk == "list_page" else list_error(client))
+    assert len(heads) == (1 if status == 401 else 2)  # retried once, but for the 401
+    assert_no_secret_in(rendered(error))
+
+
+async def list_error(client: AsyncKernel) -> KernelError:
+    try:
+        async with client.invocations.list() as listing:
+            async for _ in listing:
+                pass
+    except KernelError as error:
+        return error
+    raise AssertionError("the walk succeeded")
 
 
 # -- a proxy with credentials -------------------------------------------------------------------
