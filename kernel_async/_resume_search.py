@@ -10,7 +10,11 @@ itself, or the place where invocations newer than it give way to the rest), the 
   read further still, each jump twice the one before (0, 1, 2, 4, ... pages past the last
   one read, at most :data:`MAX_JUMP_PAGES`);
 * a page with nothing newer than the anchor (or past the end of the list) says the boundary
-  is before it: the same, backwards;
+  is before it: the same, backwards, with no longest jump (a page read backwards is never
+  deeper than one already read, and offset 0 bounds it): a token whose offset is far past
+  the end of the list, hand-made or from a list that has shrunk since, costs about
+  ``2 log2(offset / limit)`` requests (126 at most, from ``2**63 - 1``), not one per
+  :data:`MAX_JUMP_PAGES` pages;
 * once a page on each side is known, the next is read halfway between (a binary search)
   until one page holds the boundary.
 
@@ -60,9 +64,10 @@ from kernel_async._protocol import page_step
 __all__ = ["MAX_CONTRADICTIONS", "MAX_JUMP_PAGES", "AnchorSearch", "Found"]
 
 MAX_JUMP_PAGES: Final = 1024
-"""The longest jump of the search, in pages: doubling stops there, so a page is never read
-more than this many pages past the last one known to be before the boundary (a deep offset
-costs the server a scan) and beyond that the search goes on in jumps of this size."""
+"""The longest jump of the search forward, in pages: doubling stops there, so a page is never
+read more than this many pages past the last one known to be before the boundary (a deep
+offset costs the server a scan) and beyond that the search goes on in jumps of this size.
+Backwards the jumps keep doubling: each page is shallower than one already read."""
 
 MAX_CONTRADICTIONS: Final = 32
 """Pages that contradict a bound the search had, after which it stops where it stands. Data
@@ -207,6 +212,8 @@ class AnchorSearch:
             # Halfway, the pages either side as long; from the last newer position once one
             # page from there holds the place (the most room after it to deliver from).
             offset = max(newer, (newer + older - reach + 1) // 2)
-        if older is None or newer is None:
+        if older is None:
             self._jump = min(max(reach, 2 * self._jump), MAX_JUMP_PAGES * reach)
+        elif newer is None:
+            self._jump = min(max(reach, 2 * self._jump), MAX_OFFSET)
         self.offset = min(offset, MAX_OFFSET)

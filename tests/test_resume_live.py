@@ -10,9 +10,11 @@ import itertools
 import math
 from typing import Any
 
+import attrs
 import pytest
 
 from kernel_async import ResumeToken
+from kernel_async._params import MAX_OFFSET
 from kernel_async.testing import (
     ChangeKind,
     Churn,
@@ -135,6 +137,22 @@ async def test_invocations_arriving_at_the_head_during_the_resume_do_not_stop_it
     # coming); now 25 to 50, of which at most 2 log2(10,000 / 100) + 4 looking.
     assert requests <= 80
     assert rest.stats.searched <= 2 * math.ceil(math.log2(10_000 / 100)) + 4
+
+
+@pytest.mark.parametrize("offset", [10**9, MAX_OFFSET])
+async def test_a_token_far_past_the_end_costs_log_requests(offset: int) -> None:
+    # Before: the search walked back 1,024 pages a request, 9,768 requests from 10**9.
+    data = api_order(generate_invocations(500, seed=1, now=NOW))
+    token = attrs.evolve(await token_after(data, 100), offset=offset)
+    emulator = KernelEmulator(data, now=NOW)
+    async with (
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token) as rest,
+    ):
+        got = [i.id async for i in rest]
+    assert got == [i["id"] for i in data[100:]]
+    assert rest.stats.searched <= 2 * math.ceil(math.log2(offset / 100)) + 4
+    assert len(emulator.requests) <= rest.stats.searched + 30  # the search, then the walk
 
 
 async def test_a_walk_of_one_invocation_at_a_time_still_searches() -> None:

@@ -224,6 +224,18 @@ def test_deletes_before_the_anchor_send_it_back_up_the_same_way(deleted: int) ->
     assert len(read) <= 2 * math.ceil(math.log2(max(deleted, 100) / 100)) + 4
 
 
+@pytest.mark.parametrize("start", [10**6, 10**9, 10**15, MAX_OFFSET])
+def test_a_token_far_past_the_end_is_found_in_log_requests(start: int) -> None:
+    # A hand-made token, or one from a list that shrank: the pages back to the list are
+    # shallower than one already read, so the jumps back keep doubling (no longest jump).
+    data = list(range(50))
+    search = AnchorSearch(Anchor.of(inv(25), start), start=start, page_size=10, limit=100)
+    read, page, _ = search_on(data, search, budget=200)
+    assert numbers(page)[:2] == [25, 26]
+    assert len(read) <= 2 * math.ceil(math.log2(start / 100)) + 4
+    assert all(offset <= MAX_OFFSET for offset in read)
+
+
 def test_an_empty_page_past_the_end_bounds_the_search() -> None:
     data = list(range(300))  # 700 deleted: the list ends before the old position
     search = AnchorSearch(Anchor.of(inv(250), 950), start=950, page_size=10, limit=100)
