@@ -10,6 +10,8 @@ import codecs
 from collections.abc import Mapping
 from typing import Final
 
+from multidict import CIMultiDictProxy
+
 from kernel_async._compiled import decode_page_compiled
 from kernel_async._convert import (
     NonStandardNumber,
@@ -111,8 +113,25 @@ def parse_bool_header(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    raw = headers.get(name)
+def _single(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """The value of a header the response may give once, or ``None`` without it.
+
+    The pagination headers are single values: a field repeated as several lines stands for
+    its values joined by commas (RFC 9110 section 5.3), which none of them allows. A proxy
+    that appends its own copy may disagree with the server; read first-come, the walk could
+    end early or run on. The same value repeated says it once.
+
+    Raises:
+        ValueError: the header is given more than once, with different values.
+    """
+    values = headers.getall(name, ())
+    if len(values) > 1 and len(set(values)) > 1:
+        raise ValueError(f"{name} is given {len(values)} times, with different values")
+    return values[0] if values else None
+
+
+def _int_header(headers: CIMultiDictProxy[str], name: str) -> int | None:
+    raw = _single(headers, name)
     if raw is not None and raw.isdigit() and raw.isascii():
         return int(raw)  # what servers write: nothing to strip, nothing to refuse
     if raw is None or raw.strip() == "":
@@ -124,8 +143,11 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     return int(text)
 
 
-def _pagination_snapshot(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: headers[name] for name in _PAGINATION_HEADERS if name in headers}
+def _pagination_snapshot(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    # A repeated header shows every value, as RFC 9110 section 5.3 joins them.
+    return {
+        name: ", ".join(headers.getall(name)) for name in _PAGINATION_HEADERS if name in headers
+    }
 
 
 def read_page_headers(
@@ -140,8 +162,8 @@ def read_page_headers(
       reported in :attr:`PageHeaders.anomalies`), since the last page carries both headers.
     * Contradictions raise :class:`PaginationError` instead of looking like the end: more pages
       but no next offset, a next offset that does not move forward (the repeat guard) or is
-      past ``2**63 - 1`` (the server's int64), a non-integer header, or an ``X-Offset`` other
-      than the one requested.
+      past ``2**63 - 1`` (the server's int64), a non-integer header, an ``X-Offset`` other
+      than the one requested, or a header given twice with different values.
 
     Header names are matched case-insensitively (RFC 9110 section 5.1), whatever mapping is
     passed in.
@@ -159,7 +181,7 @@ def read_page_headers(
         )
 
     try:
-        raw_has_more = headers.get("X-Has-More")
+        raw_has_more = _single(headers, "X-Has-More")
         # openapi.yaml: X-Has-More defaults to false when absent.
         has_more = False if raw_has_more is None else parse_bool_header(raw_has_more)
         next_offset = _int_header(headers, "X-Next-Offset")

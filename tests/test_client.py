@@ -7,8 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 from yarl import URL
 
 from kernel_async import (
@@ -29,7 +31,7 @@ from kernel_async import (
 from kernel_async._config import resolve_config
 from kernel_async.testing import KernelEmulator, ScriptedResponse, deployment_id_for
 
-from conftest import CANARY_KEY, NOW, STATUS_ERRORS, ids
+from conftest import CANARY_KEY, NOW, STATUS_ERRORS, LoopbackServer, ids
 
 # -- listing -------------------------------------------------------------------------------
 
@@ -233,6 +235,24 @@ async def test_contradictory_headers_are_a_pagination_error(
     )
     with pytest.raises(PaginationError, match="X-Next-Offset is missing or 0"):
         await client.invocations.list_page()
+
+
+async def test_a_pagination_header_repeated_by_a_proxy_is_a_pagination_error() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        headers = CIMultiDict([("X-Has-More", "true"), ("X-Next-Offset", "100")])
+        headers.add("X-Has-More", "false")  # appended on the way, disagreeing
+        return web.Response(body=b"[]", headers=headers, content_type="application/json")
+
+    async with (
+        LoopbackServer(handler) as server,
+        AsyncKernel("k", base_url=server.url, max_retries=0) as client,
+    ):
+        with pytest.raises(PaginationError, match="X-Has-More is given 2 times"):
+            await client.invocations.list_page()
+        with pytest.raises(PaginationError, match="X-Has-More is given 2 times"):
+            async with client.invocations.list() as listing:
+                async for _ in listing:
+                    pass
 
 
 async def test_redirects_are_answered_not_followed(

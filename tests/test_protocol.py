@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from kernel_async import (
     APIResponseValidationError,
@@ -304,6 +305,34 @@ def test_page_header_names_are_case_insensitive(spell: Any) -> None:
     error = status_error(404, {spell("X-Request-Id"): "req_9"}, b"")
     assert error.request_id == "req_9"
     assert error.headers["x-request-id"] == error.headers["X-REQUEST-ID"] == "req_9"
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("X-Has-More", ["true", "false"]),
+        ("x-has-more", ["false", "true"]),
+        ("X-Next-Offset", ["2", "20"]),
+        ("X-Limit", ["2", "3"]),
+        ("X-Offset", ["0", "1"]),
+    ],
+)
+def test_a_pagination_header_given_twice_with_different_values_is_a_contradiction(
+    name: str, values: list[str]
+) -> None:
+    # A proxy that appends its own copy: read first-come, the walk could end early or run on.
+    pairs = [(n, v) for n, v in MORE.items() if n.lower() != name.lower()]
+    headers = CIMultiDictProxy(CIMultiDict([*pairs, *((name, value) for value in values)]))
+    with pytest.raises(PaginationError, match="given 2 times, with different values") as caught:
+        read_page_headers(headers, requested_offset=0)
+    assert caught.value.headers[name] == ", ".join(values)  # as RFC 9110 section 5.3 joins them
+    with pytest.raises(PaginationError):
+        interpret_page_response(200, headers, b"[]", offset=0)
+
+
+def test_a_pagination_header_repeated_with_the_same_value_says_it_once() -> None:
+    headers = CIMultiDictProxy(CIMultiDict([*MORE.items(), ("x-has-more", "true")]))
+    assert read_page_headers(headers, requested_offset=0).has_more is True
 
 
 def test_a_non_2xx_response_raises_its_status_error_before_reading_headers() -> None:
