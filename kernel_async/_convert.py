@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
@@ -178,16 +178,23 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
         # The wire field started_at feeds two attributes: the datetime and the raw text kept
         # for exact nanoseconds (see Invocation.started_at_ns). The fast converter gets the
         # hand-written hook below instead.
-        converter.register_structure_hook(
+        generated = make_dict_structure_fn(
             Invocation,
-            make_dict_structure_fn(
-                Invocation,
-                converter,
-                _cattrs_detailed_validation=True,
-                _started_at_raw=override(rename="started_at"),
-                _finished_at_raw=override(rename="finished_at"),
-            ),
+            converter,
+            _cattrs_detailed_validation=True,
+            _started_at_raw=override(rename="started_at"),
+            _finished_at_raw=override(rename="finished_at"),
         )
+
+        def structure_invocation(value: object, type_: type[Invocation]) -> Invocation:
+            # Checked first: the generated hook would index an array or a string by field
+            # name, and cattrs would report Python's TypeError at the path of the first
+            # field (`$[0].id: invalid value (list indices must be integers ...)`).
+            if not isinstance(value, Mapping):
+                raise _WrongValue(f"expected an object (Invocation), got {_describe(value)}")
+            return generated(value, type_)
+
+        converter.register_structure_hook(Invocation, structure_invocation)
     return converter
 
 

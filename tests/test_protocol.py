@@ -249,7 +249,12 @@ def test_optional_fields_may_be_absent_or_null() -> None:
         (b"[" * 100_000 + b"]" * 100_000, "$", "not valid JSON"),
         (b'{"items": []}', "$", "expected an array of invocations, got object"),
         (b"null", "$", "expected an array of invocations, got null"),
-        (body(INVOCATION, 7), "$[1]", "expected an object"),
+        (body(INVOCATION, 7), "$[1]", r"expected an object \(Invocation\), got number \(request"),
+        # An array or a string has no field to blame: the item itself is wrong.
+        (body(INVOCATION, [1]), "$[1]", r"expected an object \(Invocation\), got array \(request"),
+        (body([]), "$[0]", r"expected an object \(Invocation\), got array \(request"),
+        (body("abc"), "$[0]", r"expected an object \(Invocation\), got string \(request"),
+        (body(None), "$[0]", r"expected an object \(Invocation\), got null \(request"),
         (
             body({k: v for k, v in INVOCATION.items() if k != "version"}),
             "$[0].version",
