@@ -182,6 +182,12 @@ def _encode_since(since: object) -> str:
     text = _check_text("since", since)
     if is_go_duration(text) or is_go_rfc3339(text):
         return text
+    if text.startswith("-") and is_go_duration(text[1:]):
+        # Go would read it, as a time after now: the list would be empty, and say nothing.
+        raise ValueError(
+            f"since must not be a negative duration (it would be a time in the future), "
+            f"got {text!r}; {text[1:]!r} lists what started in the last {text[1:]}"
+        )
     raise ValueError(
         "since must be an RFC 3339 timestamp (2025-06-20T12:00:00Z) or a Go duration "
         f"(5m, 1h30m, 90s) of at most 2562047h; got {text!r}"
