@@ -4,7 +4,9 @@ Each project is a new directory with its own configuration, run in a separate py
 that loads the plugin through its entry point, as it would be after `pip install`.
 """
 
+import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -356,3 +358,12 @@ def test_an_async_test_with_no_runner_is_told_what_to_install_or_mark(
         ]
     )
     assert "_kernel_" not in result.stdout.str()
+
+
+def test_the_default_options_are_the_ones_the_testing_guide_gives(
+    kernel_emulator_options: dict[str, object],
+) -> None:
+    # This suite runs with the plugin, as any project where kernel-async is installed does.
+    guide = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    assert f"`{json.dumps(kernel_emulator_options)}` unless you override it" in guide
+    assert kernel_emulator_options["count"] == 100
