@@ -172,7 +172,7 @@ def test_the_fast_path_and_the_detailed_converter_agree(candidate: Any) -> None:
         assert type(fast.status) is type(detailed.status)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=300)
 @given(
     st.lists(st.one_of(maybe_invocations, invocations, invocations_with_odd_timestamps), max_size=4)
 )
