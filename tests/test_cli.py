@@ -16,7 +16,13 @@ SCRIPT = shutil.which("kernel-async", path=str(Path(sys.executable).parent)) or 
 
 
 async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
+    # Nothing of the caller's shell that the CLI reads: its key, and a COLUMNS exported there
+    # (pytest-xdist's workers set 80), which would narrow the table a pipe gets.
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KERNEL_") and k not in ("COLUMNS", "LINES")
+    }
     process = await asyncio.create_subprocess_exec(
         SCRIPT,
         *args,
