@@ -200,11 +200,29 @@ class TableLayout:
         return left if left >= _MIN_REASON else 0
 
 
+# Format characters (Cf) a terminal draws one column wide, where the others take none: the
+# soft hyphen (Markus Kuhn's wcwidth.c, which glibc, the wcwidth package and pyte follow) and
+# the Prepended_Concatenation_Mark characters of Unicode's PropList.txt, signs drawn before
+# a number (glibc bug 22070; the wcwidth package likewise).
+_PREPENDED: Final = (
+    *range(0x0600, 0x0606),
+    0x06DD,
+    0x070F,
+    0x0890,
+    0x0891,
+    0x08E2,
+    0x110BD,
+    0x110CD,
+)
+_DRAWN_FORMAT: Final = frozenset(map(chr, (0x00AD, *_PREPENDED)))
+
+
 def _cells(char: str) -> int:
     # The columns a terminal gives a character (as wcwidth does, for what the table shows):
     # East Asian wide and fullwidth characters, most emoji among them, take two; combining
-    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf).
-    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf, less
+    # the format characters terminals draw).
+    if unicodedata.category(char) in ("Mn", "Me", "Cf") and char not in _DRAWN_FORMAT:
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 

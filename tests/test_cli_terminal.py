@@ -267,3 +267,27 @@ def test_one_invocation_is_counted_in_the_singular() -> None:
     assert session.status == 0, session.text
     assert "1 invocation, 1 page" in session.raw
     assert "1 invocations" not in session.raw
+
+
+async def test_soft_hyphens_keep_each_row_on_one_line() -> None:
+    """U+00AD is a format character a terminal draws one column wide (pyte does, as wcwidth
+    and glibc have it): twenty of them in an app name once pushed a row past 100 columns."""
+    rows = [
+        make_invocation(
+            id="shy" + "0" * 21,
+            app_name="shop" + "\u00ad" * 20,
+            status="failed",
+            status_reason="time\u00adout " * 20,
+        ),
+        make_invocation(id="plain" + "0" * 19, app_name="plain", status="failed"),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=100, env=env
+        )
+    assert session.status == 0, session.text
+    assert len(session.lines) == 3, session.text  # the header and two rows: nothing wrapped
+    header, *table = session.lines
+    assert all(ID.match(line) for line in table), session.text
+    assert {line.index(" failed") for line in table} == {header.index(" STATUS")}

@@ -208,3 +208,39 @@ def test_truncate_counts_columns_not_characters() -> None:
     assert truncate("タイムアウト", 7) == "タイム\u2026"
     assert truncate("タイムアウト", 12) == "タイムアウト"
     assert truncate("timeout", 4) == "tim\u2026"
+
+
+def test_format_characters_a_terminal_draws_count_one_column() -> None:
+    """U+00AD and the prepended concatenation marks are format characters (Cf) that terminals
+    draw one column wide; the other format characters take none. wcwidth (the package pyte
+    measures with) and glibc's wcwidth agree on each."""
+    import unicodedata
+
+    import wcwidth  # pyte's own dependency: what the terminal tests' screen counts
+
+    from kernel_async._table import display_width
+
+    assert display_width("in\u00advoice") == 8
+    assert display_width("\u00ad" * 20) == 20
+    assert display_width("\u0600\u06dd\u070f\u08e2\U000110bd") == 5
+    assert display_width("a\u200bb\u2060c\ufeff\u200d") == 3
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) == "Cf" and printable(char) == char:
+            assert display_width(char) == wcwidth.wcwidth(char), f"U+{code:04X}"
+
+
+def test_soft_hyphens_in_server_text_keep_the_row_within_the_width() -> None:
+    shy = invocation(app_name="shop" + "\u00ad" * 20, status_reason="time\u00adout" * 20)
+    for width in (80, 100, 120):
+        layout = TableLayout.for_width(width)
+        header, row = render_header(layout), render_row(shy, layout, colour=False)
+        assert display_width_of_terminal(row) <= width, width
+        assert display_width_of_terminal(row[: row.index(" failed")]) == header.index(" STATUS")
+
+
+def display_width_of_terminal(text: str) -> int:
+    """The columns pyte's screen takes to draw ``text`` (pyte measures with wcwidth)."""
+    import wcwidth
+
+    return sum(max(wcwidth.wcwidth(char), 0) for char in text)
