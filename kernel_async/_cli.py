@@ -80,14 +80,13 @@ async def _list_invocations(args: argparse.Namespace, out: Output, err: Output) 
         progress = _Progress()
         status = StatusLine(err, progress.describe)
         layout = TableLayout.for_width(terminal_width(), encoding=out.encoding)
+        headed: TableLayout | None = None  # the layout the last header was written for
         colour = use_colour(args.color, out)
         with ExitStack() as cleanup:
             # Exits run in reverse: the progress line is erased before the array is closed.
             array = cleanup.enter_context(JSONArray(out)) if output == "json" else None
             cleanup.callback(status.clear)
             cleanup.enter_context(status.retries_shown())
-            if output == "table":
-                out.write(render_header(layout) + "\n")
             async with listing:
                 async for page in listing.pages():
                     progress.page(len(page))
@@ -95,12 +94,19 @@ async def _list_invocations(args: argparse.Namespace, out: Output, err: Output) 
                     if array is not None:
                         array.write(page.items)
                     elif output == "table":
+                        # The ID column grows to the page's longest id where there is room.
+                        layout = layout.fitting_ids(i.id for i in page)
                         lines = [render_row(i, layout, colour=colour) for i in page]
+                        if layout is not headed:  # the first page, or wider ids: the header
+                            lines.insert(0, render_header(layout))  # of the rows below it
+                            headed = layout
                         out.write("".join(line + "\n" for line in lines))
                     else:
                         out.write("".join(json.dumps(i.to_dict()) + "\n" for i in page))
                     out.flush()
                     status.show()
+            if output == "table" and headed is None:  # nothing listed: the header alone
+                out.write(render_header(layout) + "\n")
 
 
 async def _serve_emulator(args: argparse.Namespace, out: Output) -> None:

@@ -106,6 +106,10 @@ async def watch_invocations(args: argparse.Namespace, out: Output, err: Output) 
                     for event in await watch.poll():
                         status.clear()  # before a row goes to the same terminal
                         if output == "table":
+                            wider = layout.fitting_ids([event.invocation.id])
+                            if wider is not layout:  # a longer id: its column grows, and the
+                                layout = wider  # header of the rows below it is written again
+                                out.write(render_event_header(layout) + "\n")
                             out.write(render_event(event, layout, colour=colour) + "\n")
                         else:
                             out.write(event_json(event) + "\n")

@@ -1,8 +1,11 @@
 """Rendering invocations as a terminal table, as plain functions of values.
 
 Rows are printed as they arrive (a walk streams), so columns have fixed widths chosen from the
-terminal's width alone. The id is never cut, since it is what you copy: the other columns
-shrink first, then whole columns are hidden, and the status reason takes what is left.
+terminal's width and the ids seen so far. The id is what you copy, so it is kept whole: its
+column grows to the longest id (:meth:`TableLayout.fitting_ids`), the other columns shrink
+first, then whole columns are hidden, and the status reason takes what is left. Only an id
+that does not fit beside the status is cut, in the middle, so that its two ends still tell
+it apart.
 
 Everything in a cell comes from the server, so it is shown with :func:`printable`: a control
 character in an app name or a status reason is displayed escaped, never sent to the terminal.
@@ -11,7 +14,7 @@ character in an app name or a status reason is displayed escaped, never sent to 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any, Final
 
@@ -22,6 +25,7 @@ from kernel_async._watch_state import InvocationEvent
 
 __all__ = [
     "EVENT_WIDTH",
+    "ID_WIDTH",
     "TableLayout",
     "display_width",
     "ellipsis_for",
@@ -102,6 +106,9 @@ _GROW: Final = ("app", "action", "version")
 EVENT_WIDTH: Final = 8 + 1 + 9 + 1
 """What a watch's rows put before an invocation's columns: the event, then the status before."""
 
+ID_WIDTH: Final = 24
+"""The ID column's width, at the least: a Kernel id (a cuid2) is 24 characters."""
+
 
 @attrs.frozen
 class TableLayout:
@@ -109,11 +116,12 @@ class TableLayout:
 
     ``encoding`` is the terminal's (as :func:`codecs.lookup` names it): what it cannot show
     (an ASCII terminal, ``PYTHONIOENCODING=ascii``) is escaped before the cells are measured,
-    and a cut cell ends in ``...`` instead of ``\u2026``.
+    and a cut cell ends in ``...`` instead of ``\u2026``. ``hide``: the order in which whole
+    columns give way, kept for :meth:`fitting_ids`.
     """
 
     width: int = 120
-    id: int = 24
+    id: int = ID_WIDTH
     app: int = 14
     action: int = 18
     version: int = 12
@@ -121,6 +129,7 @@ class TableLayout:
     started: int = 19
     duration: int = 8
     encoding: str = "utf-8"
+    hide: tuple[str, ...] = _HIDDEN_FIRST
 
     @classmethod
     def for_events(cls, width: int, *, encoding: str = "utf-8") -> TableLayout:
@@ -136,16 +145,22 @@ class TableLayout:
 
     @classmethod
     def for_width(
-        cls, width: int, *, hide: tuple[str, ...] = _HIDDEN_FIRST, encoding: str = "utf-8"
+        cls,
+        width: int,
+        *,
+        hide: tuple[str, ...] = _HIDDEN_FIRST,
+        encoding: str = "utf-8",
+        id_width: int = ID_WIDTH,
     ) -> TableLayout:
-        """Fit ``width`` columns without ever cutting the id.
+        """Fit ``width`` columns with an ID column ``id_width`` wide (at least :data:`ID_WIDTH`).
 
         Version, action and app shrink to make room for a reason; when even their narrowest
         do not fit, whole columns are hidden (version, then duration, action, app, started),
         and the room that frees goes back to the columns that shrank. The id and the status
-        always show, whole: below about 34 columns the line wraps instead.
+        always show: when even they do not fit, the ID column is cut to what is left, down to
+        :data:`ID_WIDTH` (below about 34 columns the line wraps instead).
         """
-        preferred = cls(width=width, encoding=encoding)
+        preferred = cls(width=width, id=max(id_width, ID_WIDTH), encoding=encoding, hide=hide)
         layout = preferred
         for name, smallest in _SHRINKABLE:
             overflow = layout.fixed_width() + 1 + _MIN_REASON - width
@@ -157,6 +172,9 @@ class TableLayout:
             if layout.fixed_width() <= width:
                 break
             layout = layout._resized(name, 0)
+        overflow = layout.fixed_width() - width
+        if overflow > 0:  # the last resort: the id is cut (in the middle, see _fit_id)
+            layout = layout._resized("id", max(layout.id - overflow, ID_WIDTH))
         if not layout.reason:
             for name in _GROW:
                 current = getattr(layout, name)
@@ -165,6 +183,23 @@ class TableLayout:
                     grown = min(getattr(preferred, name), current + spare)
                     layout = layout._resized(name, grown)
         return layout
+
+    def fitting_ids(self, ids: Iterable[str]) -> TableLayout:
+        """This layout, or one whose ID column is wide enough for ``ids``, room permitting.
+
+        ``ids`` as the server sent them: each is measured as :func:`printable` shows it. The
+        ID column only grows, to the widest of them, and the other columns give way as
+        :meth:`for_width` has it. Whoever prints rows as they come checks each batch before
+        printing it, and prints the header again when the layout changes, since the rows
+        printed before keep their columns.
+        """
+        widest = max((display_width(printable(i, self.encoding)) for i in ids), default=0)
+        if widest <= self.id:
+            return self
+        wider = TableLayout.for_width(
+            self.width, hide=self.hide, encoding=self.encoding, id_width=widest
+        )
+        return wider if wider.id > self.id else self
 
     def _resized(self, column: str, width: int) -> TableLayout:
         widths: dict[str, Any] = {column: width}
@@ -200,11 +235,29 @@ class TableLayout:
         return left if left >= _MIN_REASON else 0
 
 
+# Format characters (Cf) a terminal draws one column wide, where the others take none: the
+# soft hyphen (Markus Kuhn's wcwidth.c, which glibc, the wcwidth package and pyte follow) and
+# the Prepended_Concatenation_Mark characters of Unicode's PropList.txt, signs drawn before
+# a number (glibc bug 22070; the wcwidth package likewise).
+_PREPENDED: Final = (
+    *range(0x0600, 0x0606),
+    0x06DD,
+    0x070F,
+    0x0890,
+    0x0891,
+    0x08E2,
+    0x110BD,
+    0x110CD,
+)
+_DRAWN_FORMAT: Final = frozenset(map(chr, (0x00AD, *_PREPENDED)))
+
+
 def _cells(char: str) -> int:
     # The columns a terminal gives a character (as wcwidth does, for what the table shows):
     # East Asian wide and fullwidth characters, most emoji among them, take two; combining
-    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf).
-    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf, less
+    # the format characters terminals draw).
+    if unicodedata.category(char) in ("Mn", "Me", "Cf") and char not in _DRAWN_FORMAT:
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
@@ -247,6 +300,19 @@ def _fit(text: str, width: int, ellipsis: str) -> str:
     return cut + " " * (width - display_width(cut))
 
 
+def _fit_id(text: str, width: int, ellipsis: str) -> str:
+    """An id in ``width`` columns: padded, or cut in the middle (``run_0123…abcd``).
+
+    Cut there, ids that share a prefix (a kind, a time) or a suffix still differ on screen.
+    """
+    if display_width(text) <= width:
+        return text + " " * (width - display_width(text))
+    room = width - display_width(ellipsis)
+    head = truncate(text, (room + 1) // 2, "")
+    tail = truncate(text[::-1], room // 2, "")[::-1]
+    return _fit(head + ellipsis + tail, width, ellipsis)
+
+
 def format_duration(seconds: float | None) -> str:
     """``0.8s``, ``12.3s``, ``4m05s``, ``2h03m``; ``-`` while unfinished.
 
@@ -277,7 +343,7 @@ def _line(
     duration: str,
     reason: str,
 ) -> str:
-    cells = [id.ljust(layout.id)]  # never cut: ids are what you copy
+    cells = [_fit_id(id, layout.id, layout.ellipsis)]  # whole, unless even it cannot fit
     for text, width in ((app, layout.app), (action, layout.action), (version, layout.version)):
         if width:
             cells.append(_fit(text, width, layout.ellipsis))

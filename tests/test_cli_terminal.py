@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import unicodedata
@@ -267,3 +268,97 @@ def test_one_invocation_is_counted_in_the_singular() -> None:
     assert session.status == 0, session.text
     assert "1 invocation, 1 page" in session.raw
     assert "1 invocations" not in session.raw
+
+
+async def test_soft_hyphens_keep_each_row_on_one_line() -> None:
+    """U+00AD is a format character a terminal draws one column wide (pyte does, as wcwidth
+    and glibc have it): twenty of them in an app name once pushed a row past 100 columns."""
+    rows = [
+        make_invocation(
+            id="shy" + "0" * 21,
+            app_name="shop" + "\u00ad" * 20,
+            status="failed",
+            status_reason="time\u00adout " * 20,
+        ),
+        make_invocation(id="plain" + "0" * 19, app_name="plain", status="failed"),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=100, env=env
+        )
+    assert session.status == 0, session.text
+    assert len(session.lines) == 3, session.text  # the header and two rows: nothing wrapped
+    header, *table = session.lines
+    assert all(ID.match(line) for line in table), session.text
+    assert {line.index(" failed") for line in table} == {header.index(" STATUS")}
+
+
+LONG_ID = "run_" + "0123456789" * 5 + "abcdef"  # 60 characters: Kernel's are 24, the server decides
+
+
+def long_id_rows() -> list[dict[str, object]]:
+    return [
+        make_invocation(id="a" * 24, started_at="2026-01-01T00:00:03Z", status="failed"),
+        make_invocation(id="b" * 24, started_at="2026-01-01T00:00:02Z"),
+        make_invocation(id=LONG_ID, started_at="2026-01-01T00:00:01Z", status="failed"),
+    ]
+
+
+@pytest.mark.parametrize("limit", ["100", "2"])
+async def test_a_long_id_is_shown_whole_and_each_row_fits(limit: str) -> None:
+    """A 60-character id once made a 136-character row on 100 columns, which the terminal
+    wrapped. In the first page, it sizes the ID column before the header is written; in a
+    later one, the column grows and the header is written again above the rows below it."""
+    async with KernelEmulator(invocations=long_id_rows()) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", "--limit", limit, columns=100, env=env
+        )
+    assert session.status == 0, session.text
+    lines = session.lines
+    assert all(len(line) <= 100 for line in lines), session.text
+    headers = [n for n, line in enumerate(lines) if line.startswith("ID ")]
+    assert headers == ([0] if limit == "100" else [0, 3]), session.text
+    assert len(lines) == 3 + len(headers), session.text  # one line per row: nothing wrapped
+    assert lines[-1].startswith(LONG_ID + " "), session.text  # whole, to copy
+    assert [line.split()[0] for line in lines if not line.startswith("ID ")] == [
+        "a" * 24,
+        "b" * 24,
+        LONG_ID,
+    ]
+    header = lines[headers[-1]]
+    assert {line.index(" failed") for line in (lines[-1],)} == {header.index(" STATUS")}
+
+
+async def test_an_id_too_long_for_the_terminal_is_cut_in_the_middle_and_whole_when_piped() -> None:
+    async with KernelEmulator(invocations=long_id_rows()) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", columns=50, env=env
+        )
+        piped = {
+            output: await asyncio.to_thread(
+                subprocess.run,
+                [SCRIPT, "invocations", "list", "-o", output],
+                capture_output=True,
+                check=True,
+                timeout=60,
+                text=True,
+                env={**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, **env},
+            )
+            for output in ("jsonl", "json", "table")
+        }
+    assert session.status == 0, session.text
+    assert len(session.lines) == 4, session.text  # nothing wrapped
+    assert all(len(line) <= 50 for line in session.lines), session.text
+    cut = session.lines[-1].split()[0]
+    assert cut == LONG_ID[:20] + "\u2026" + LONG_ID[-19:], session.text  # both ends kept
+    # Piped or redirected, nothing is cut: JSON has every id whole, and so has a table that
+    # no terminal bounds (120 columns, or COLUMNS).
+    jsonl = [json.loads(line)["id"] for line in piped["jsonl"].stdout.splitlines()]
+    assert jsonl == [row["id"] for row in json.loads(piped["json"].stdout)]
+    assert jsonl == ["a" * 24, "b" * 24, LONG_ID]
+    table = piped["table"].stdout.splitlines()
+    assert table[-1].startswith(LONG_ID + " ")
+    assert all(len(line) <= 120 for line in table)

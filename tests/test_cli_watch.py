@@ -154,3 +154,38 @@ async def test_api_errors_exit_1_with_one_line() -> None:
         assert err.startswith("kernel-async: AuthenticationError")
         assert len(err.splitlines()) == 1
         assert "wrong-key" not in err
+
+
+async def test_a_long_id_widens_the_id_column_under_a_new_header() -> None:
+    """Kernel ids are 24 characters, but the server decides: a 60-character id keeps its row
+    within the terminal, whole, under a header written again for the wider column."""
+    import asyncio
+
+    from kernel_async.testing import make_invocation
+
+    long_id = "run_" + "0123456789" * 5 + "abcdef"
+    rows = [
+        make_invocation(id=long_id, started_at="2026-01-01T00:00:03Z", status="failed"),
+        make_invocation(id="b" * 24, started_at="2026-01-01T00:00:02Z"),
+        make_invocation(id="a" * 24, started_at="2026-01-01T00:00:01Z", status="failed"),
+    ]
+    async with KernelEmulator(invocations=rows) as emulator:
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        session = await asyncio.to_thread(
+            run_in_terminal,
+            *("invocations", "watch", "--since", "100000h", "--interval", "0"),
+            *("--max-events", "3"),
+            columns=100,
+            env=env,
+        )
+    assert session.status == 0, session.text
+    lines = session.lines
+    assert all(len(line) <= 100 for line in lines), session.text
+    assert [line.split()[:2] for line in lines] == [
+        ["EVENT", "FROM"],
+        ["seen", "a" * 24],
+        ["seen", "b" * 24],
+        ["EVENT", "FROM"],
+        ["seen", long_id],  # whole, to copy
+    ], session.text
+    assert lines[4].index(" failed") == lines[3].index(" STATUS")

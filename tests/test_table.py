@@ -106,7 +106,7 @@ def test_server_text_in_a_row_is_escaped_and_the_id_stays_whole() -> None:
         status_reason="\x1b]0;pwned\x07\r\nnext",
     )
     for width in (80, 120, 250):
-        layout = TableLayout.for_width(width)
+        layout = TableLayout.for_width(width).fitting_ids([hostile.id])  # 30 columns, escaped
         row = render_row(hostile, layout, colour=True)
         left = row.replace(RED, "").replace("\x1b[0m", "")
         assert all(printable(c) == c for c in left), repr(row)
@@ -208,3 +208,110 @@ def test_truncate_counts_columns_not_characters() -> None:
     assert truncate("タイムアウト", 7) == "タイム\u2026"
     assert truncate("タイムアウト", 12) == "タイムアウト"
     assert truncate("timeout", 4) == "tim\u2026"
+
+
+def test_format_characters_a_terminal_draws_count_one_column() -> None:
+    """U+00AD and the prepended concatenation marks are format characters (Cf) that terminals
+    draw one column wide; the other format characters take none. wcwidth (the package pyte
+    measures with) and glibc's wcwidth agree on each."""
+    import unicodedata
+
+    import wcwidth  # pyte's own dependency: what the terminal tests' screen counts
+
+    from kernel_async._table import display_width
+
+    assert display_width("in\u00advoice") == 8
+    assert display_width("\u00ad" * 20) == 20
+    assert display_width("\u0600\u06dd\u070f\u08e2\U000110bd") == 5
+    assert display_width("a\u200bb\u2060c\ufeff\u200d") == 3
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) == "Cf" and printable(char) == char:
+            assert display_width(char) == wcwidth.wcwidth(char), f"U+{code:04X}"
+
+
+def test_soft_hyphens_in_server_text_keep_the_row_within_the_width() -> None:
+    shy = invocation(app_name="shop" + "\u00ad" * 20, status_reason="time\u00adout" * 20)
+    for width in (80, 100, 120):
+        layout = TableLayout.for_width(width)
+        header, row = render_header(layout), render_row(shy, layout, colour=False)
+        assert display_width_of_terminal(row) <= width, width
+        assert display_width_of_terminal(row[: row.index(" failed")]) == header.index(" STATUS")
+
+
+def display_width_of_terminal(text: str) -> int:
+    """The columns pyte's screen takes to draw ``text`` (pyte measures with wcwidth)."""
+    import wcwidth
+
+    return sum(max(wcwidth.wcwidth(char), 0) for char in text)
+
+
+LONG_ID = "run_" + "0123456789" * 5 + "abcdef"  # 60 characters: the server decides
+
+
+def test_a_long_id_widens_its_column_where_there_is_room() -> None:
+    row_data = invocation(id=LONG_ID)
+    for width in range(70, 260):
+        layout = TableLayout.for_width(width).fitting_ids([LONG_ID, "short"])
+        header, row = render_header(layout), render_row(row_data, layout, colour=False)
+        assert layout.id == 60, width
+        assert row.startswith(LONG_ID + " "), width  # whole: the other columns gave way
+        assert len(header) <= width, width
+        assert len(row) <= width, width
+        assert header.index("STATUS") == row.index("failed"), width
+    # The column only grows: ids it holds already keep the layout as it is.
+    layout = TableLayout.for_width(120)
+    assert layout.fitting_ids([]) is layout
+    assert layout.fitting_ids(["short", "rr33xuugxj9h0bkf1rdt2bet"]) is layout
+    wide = layout.fitting_ids([LONG_ID])
+    assert wide.fitting_ids([LONG_ID[:30]]) is wide
+
+
+def test_a_row_never_outgrows_its_layout_even_with_an_id_too_long_for_it() -> None:
+    """A 60-character id made a 136-character row on 100 columns, and the terminal wrapped it."""
+    for width in (34, 80, 100, 120):
+        layout = TableLayout.for_width(width)
+        header, row = (
+            render_header(layout),
+            render_row(invocation(id=LONG_ID), layout, colour=False),
+        )
+        assert len(row) <= width, width
+        assert header.index("STATUS") == row.index("failed"), width
+
+
+def test_an_id_wider_than_the_room_is_cut_in_the_middle_so_ids_stay_apart() -> None:
+    ends_apart = ["run_" + "0" * 52 + "abcd", "run_" + "0" * 52 + "wxyz"]
+    starts_apart = ["abcd" + "0" * 56, "wxyz" + "0" * 56]
+    for width in (34, 50, 69):
+        layout = TableLayout.for_width(width).fitting_ids(ends_apart + starts_apart)
+        assert layout.id == width - 10  # all but the status: nothing else is left to give way
+        for ids in (ends_apart, starts_apart):
+            rows = [render_row(invocation(id=i), layout, colour=False) for i in ids]
+            assert all(len(row) <= width for row in rows), width
+            cells = [row[: layout.id].rstrip() for row in rows]
+            assert len(set(cells)) == 2, cells  # still told apart
+            for cell, whole in zip(cells, ids, strict=True):
+                head, tail = cell.split("\u2026")
+                assert whole.startswith(head)
+                assert whole.endswith(tail)
+                assert abs(len(head) - len(tail)) <= 1
+    ascii_layout = TableLayout.for_width(40, encoding="ascii").fitting_ids(ends_apart)
+    row = render_row(invocation(id=ends_apart[0]), ascii_layout, colour=False)
+    assert row.startswith("run_0000000000...000000000abcd failed"), row
+
+
+def test_a_watch_event_with_a_long_id_keeps_the_id_and_the_width() -> None:
+    from kernel_async import EventKind, InvocationEvent
+    from kernel_async._table import render_event, render_event_header
+
+    event = InvocationEvent(
+        kind=EventKind.CHANGED, invocation=invocation(id=LONG_ID), previous_status="running"
+    )
+    for width in (100, 120):
+        layout = TableLayout.for_events(width).fitting_ids([LONG_ID])
+        header, row = render_event_header(layout), render_event(event, layout, colour=False)
+        assert row.startswith(f"changed  running   {LONG_ID} ")
+        assert len(header) <= width
+        assert len(row) <= width
+        assert header.index("STATUS") == row.index("failed")
+        assert "APP" in header  # what happened to which app: the start time gave way first
