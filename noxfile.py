@@ -131,13 +131,17 @@ def tests(session: nox.Session) -> None:
         session.install("orjson", "msgspec")
     elif session.python != PYTHONS[0]:
         session.install("msgspec")
+    # On every core: the tests wait on loopback and subprocesses as much as they compute,
+    # and each is independent of the others (its own emulator, ports picked by the OS).
+    parallel = ["-n", "auto"]
     if session.python != PYTHONS[0]:
         # Coverage is measured once; tracing would only slow the other runs down.
-        session.run("pytest", *session.posargs)
+        session.run("pytest", *parallel, *session.posargs)
         return
     session.env["COVERAGE_FILE"] = f".coverage.{session.python}"
     session.run(
         "pytest",
+        *parallel,
         "--cov=kernel_async",
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
