@@ -134,6 +134,11 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> 
     return b"".join(chunks)
 
 
+def _describe(exc: BaseException) -> str:
+    """``ClientResponseError: 400, message=...``: the exception's type, and its text if any."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 async def _get(session: aiohttp.ClientSession, request: RawRequest, url: str) -> RawResponse:
     """Send the GET and read the whole body; aiohttp's errors are the caller's to map."""
     # The proxy's credentials are passed by proxy_arguments() directly, never held in a
@@ -368,8 +373,10 @@ class AiohttpTransport:
             )
             cause = chainable(exc)  # at once: this frame's locals show in tracebacks
         except (aiohttp.ClientError, OSError) as exc:
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            failure = APIConnectionError(f"GET {url} failed: {detail}", url=url)
+            # The message is built in the call, never held in a local of this frame: aiohttp
+            # quotes a malformed response line, which may echo the key, and only the error
+            # itself is masked once raised (a traceback rendered with locals shows this frame).
+            failure = APIConnectionError(f"GET {url} failed: {_describe(exc)}", url=url)
             cause = chainable(exc)
         except Exception as exc:
             # Once the session was closed under the request, aiohttp fails in its own ways (a

@@ -22,6 +22,7 @@ from kernel_async import APIConnectionError, APITimeoutError, AsyncKernel, Kerne
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._transport import AiohttpTransport, RawRequest
 from kernel_async._transport_protocol import RawResponse
+from kernel_async.testing import KernelEmulator, ScriptedResponse
 
 from conftest import CANARY_KEY, LoopbackServer, exception_graph
 
@@ -319,6 +320,40 @@ async def test_a_reason_phrase_echoing_the_key_shows_it_nowhere_end_to_end(
     ):
         error = await (list_page_error(client) if walk == "list_page" else list_error(client))
     assert len(heads) == (1 if status == 401 else 2)  # retried once, but for the 401
+    assert_no_secret_in(rendered(error))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        f"HTTP/1.1 200 OK\r\nX-Echo Bearer {CANARY_KEY}\r\n\r\n",  # a header with no colon
+        f"HTTP/1.1 200 OK\r\nX-Echo: {'x' * 8200} Bearer {CANARY_KEY}\r\n\r\n",  # too long
+        f"HTTP/1.1 200 OK\r\nX-Echo: a\x00 Bearer {CANARY_KEY}\r\n\r\n",  # a NUL
+        f"HTTP/1.1 200 OK\r\nContent-Length: Bearer {CANARY_KEY}\r\n\r\n",
+        f"HTTP/1.1 2x0 Bearer {CANARY_KEY}\r\n\r\n",  # a status that is not a number
+        f"HTTP/9.9 200 Bearer {CANARY_KEY}\r\n\r\n",
+    ],
+    ids=["no-colon", "too-long", "nul", "content-length", "status", "version"],
+)
+async def test_a_malformed_head_echoing_the_key_shows_it_nowhere(head: str) -> None:
+    # aiohttp's error quotes the line it refused: the message is masked, and no local of a
+    # frame the traceback shows holds the text unmasked.
+    async with (
+        raw_server(answer(head.encode("latin-1"))) as (port, _),
+        AsyncKernel(CANARY_KEY, base_url=f"http://127.0.0.1:{port}/", max_retries=0) as client,
+    ):
+        error = await list_page_error(client)
+    assert isinstance(error, APIConnectionError)
+    assert_no_secret_in(rendered(error))
+
+
+async def test_an_in_memory_answer_echoing_the_key_shows_it_nowhere() -> None:
+    emulator = KernelEmulator(count=3, api_key=CANARY_KEY)
+    echo = {"X-Echo": f"Bearer {CANARY_KEY}"}
+    emulator.script(ScriptedResponse(body=CANARY_KEY.encode() * 100, headers=echo))
+    async with emulator.client(in_memory=True, max_retries=0, max_response_bytes=1024) as client:
+        error = await list_page_error(client)
+    assert type(error).__name__ == "APIResponseTooLargeError"
     assert_no_secret_in(rendered(error))
 
 

@@ -163,8 +163,10 @@ class Answer:
     """What the emulator answers one request: status, headers, body, and a fault to apply."""
 
     status: int
-    headers: dict[str, str]
-    body: bytes
+    # Neither in the repr, as a real response's (RawResponse): a scripted answer may echo the
+    # key, and a traceback rendered with its locals shows the in-memory transport's frame.
+    headers: dict[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
     fault: Fault | None = None
 
 
