@@ -7,8 +7,8 @@ The rules for the pagination headers are in docs/api-behaviour.md ("Pagination h
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Final, TypeVar
 
 from multidict import CIMultiDictProxy
 
@@ -47,6 +47,8 @@ __all__ = [
     "read_page_headers",
     "status_error",
 ]
+
+_T = TypeVar("_T")
 
 _PAGINATION_HEADERS: Final = ("X-Limit", "X-Offset", "X-Next-Offset", "X-Has-More")
 
@@ -113,34 +115,43 @@ def parse_bool_header(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _single(headers: CIMultiDictProxy[str], name: str) -> str | None:
-    """The value of a header the response may give once, or ``None`` without it.
+def _single(headers: CIMultiDictProxy[str], name: str, read: Callable[[str], _T]) -> _T | None:
+    """A header the response may give once, as ``read`` reads it; ``None`` without it.
 
     The pagination headers are single values: a field repeated as several lines stands for
     its values joined by commas (RFC 9110 section 5.3), which none of them allows. A proxy
     that appends its own copy may disagree with the server; read first-come, the walk could
-    end early or run on. The same value repeated says it once.
+    end early or run on. The same value repeated says it once, however it is spelled
+    (``true`` and ``True``, ``100`` and ``0100``): the values read are compared.
 
     Raises:
-        ValueError: the header is given more than once, with different values.
+        ValueError: a value ``read`` refuses, or the header given more than once with
+            values that read differently.
     """
     values = headers.getall(name, ())
-    if len(values) > 1 and len(set(values)) > 1:
-        raise ValueError(f"{name} is given {len(values)} times, with different values")
-    return values[0] if values else None
-
-
-def _int_header(headers: CIMultiDictProxy[str], name: str) -> int | None:
-    raw = _single(headers, name)
-    if raw is not None and raw.isdigit() and raw.isascii():
-        return int(raw)  # what servers write: nothing to strip, nothing to refuse
-    if raw is None or raw.strip() == "":
+    if not values:
         return None
+    first = read(values[0])
+    if any(read(other) != first for other in values[1:]):
+        raise ValueError(f"{name} is given {len(values)} times, with different values")
+    return first
+
+
+def _read_int(name: str, raw: str) -> int | None:
+    """A non-negative integer header's value; ``None`` for an empty one."""
+    if raw.isdigit() and raw.isascii():
+        return int(raw)  # what servers write: nothing to strip, nothing to refuse
     text = raw.strip()
+    if not text:
+        return None
     # int() would take "+5", " 5", "5_000" and other spellings no server writes.
     if not text.isascii() or not text.isdigit():
         raise ValueError(f"{name} is not a non-negative integer: {raw!r}")
     return int(text)
+
+
+def _int_header(headers: CIMultiDictProxy[str], name: str) -> int | None:
+    return _single(headers, name, lambda raw: _read_int(name, raw))
 
 
 def _pagination_snapshot(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -181,9 +192,9 @@ def read_page_headers(
         )
 
     try:
-        raw_has_more = _single(headers, "X-Has-More")
+        said_has_more = _single(headers, "X-Has-More", parse_bool_header)
         # openapi.yaml: X-Has-More defaults to false when absent.
-        has_more = False if raw_has_more is None else parse_bool_header(raw_has_more)
+        has_more = bool(said_has_more)
         next_offset = _int_header(headers, "X-Next-Offset")
         limit = _int_header(headers, "X-Limit")
         echoed_offset = _int_header(headers, "X-Offset")
@@ -191,7 +202,7 @@ def read_page_headers(
         raise fail(str(exc)) from None
 
     anomalies: tuple[str, ...] = ()
-    if raw_has_more is None and next_offset:
+    if said_has_more is None and next_offset:
         # The last page carries both X-Has-More: false and X-Next-Offset: 0, so a non-zero
         # X-Next-Offset without X-Has-More is a middle page whose X-Has-More got lost (a
         # proxy dropped it): follow it rather than end the walk early, and say so. One that

@@ -335,9 +335,28 @@ def test_a_pagination_header_given_twice_with_different_values_is_a_contradictio
         interpret_page_response(200, headers, b"[]", offset=0)
 
 
-def test_a_pagination_header_repeated_with_the_same_value_says_it_once() -> None:
-    headers = CIMultiDictProxy(CIMultiDict([*MORE.items(), ("x-has-more", "true")]))
-    assert read_page_headers(headers, requested_offset=0).has_more is True
+@pytest.mark.parametrize(
+    ("name", "again", "read"),
+    [
+        ("x-has-more", "true", ("has_more", True)),
+        ("X-Has-More", "True", ("has_more", True)),  # Go's ParseBool: the same value
+        ("X-Has-More", "1", ("has_more", True)),
+        ("X-Next-Offset", "02", ("next_offset", 2)),
+        ("X-Limit", " 2 ", ("limit", 2)),
+    ],
+)
+def test_a_pagination_header_repeated_with_the_same_value_says_it_once(
+    name: str, again: str, read: tuple[str, object]
+) -> None:
+    headers = CIMultiDictProxy(CIMultiDict([*MORE.items(), (name, again)]))
+    attribute, value = read
+    assert getattr(read_page_headers(headers, requested_offset=0), attribute) == value
+
+
+def test_a_repeated_pagination_header_with_a_value_it_cannot_read_says_so() -> None:
+    headers = CIMultiDictProxy(CIMultiDict([*MORE.items(), ("X-Has-More", "maybe")]))
+    with pytest.raises(PaginationError, match="not a boolean: 'maybe'"):
+        read_page_headers(headers, requested_offset=0)
 
 
 def test_a_non_2xx_response_raises_its_status_error_before_reading_headers() -> None:
