@@ -5,7 +5,9 @@ emulator that cannot listen, or output that cannot be written (a full disk, a cl
 2 a usage or configuration error, 130 interrupted (Ctrl-C, no traceback).
 
 Everything printed for a terminal that came from a server (table cells, error messages) goes
-through :func:`~kernel_async._table.printable`: the server does not drive the terminal.
+through :func:`~kernel_async._table.printable`: the server does not drive the terminal. An
+error is one line of reasonable length, however much the server said
+(:mod:`kernel_async._cli_messages`).
 
 Start-up: the arguments are parsed (``kernel_async._cli_args``) with nothing imported but
 :mod:`argparse` and plain defaults (``kernel_async._defaults``); what a command needs
@@ -147,12 +149,18 @@ async def _serve_emulator(args: argparse.Namespace, out: Output) -> None:
 
 
 def _fail(message: str) -> None:
-    from kernel_async._table import printable
-
+    """Say ``message`` (one line: see :func:`~kernel_async._cli_messages.one_line`)."""
     if sys.stderr is None:  # `2>&-`: the exit code says it
         return
     with suppress(OSError):  # stderr full or gone: the exit code says it
-        print(f"kernel-async: {printable(message)}", file=sys.stderr, flush=True)
+        print(f"kernel-async: {message}", file=sys.stderr, flush=True)
+
+
+def _base_url_from(args: argparse.Namespace) -> str | None:
+    """The flag or environment variable that gave the base URL; ``None``: the default."""
+    if getattr(args, "base_url", None) is not None:
+        return "--base-url"
+    return "KERNEL_BASE_URL" if os.environ.get("KERNEL_BASE_URL") else None
 
 
 def _discard_stdout() -> None:
@@ -168,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Parsed: now what the commands need (see the module docs).
     import asyncio
 
+    from kernel_async._cli_messages import error_line, one_line
     from kernel_async._errors import KernelError
 
     if sys.stdout is None:  # `>&-`: nowhere to write, so nothing is asked of the API either
@@ -187,15 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except UsageError as exc:
-        _fail(f"error: {exc}")
+        _fail(f"error: {one_line(str(exc), ellipsis=err.ellipsis)}")
         return 2
     except (_ServeError, OutputError) as exc:
-        _fail(f"error: {exc}")
+        _fail(f"error: {one_line(str(exc), ellipsis=err.ellipsis)}")
         if isinstance(exc, OutputError):
             _discard_stdout()
         return 1
     except KernelError as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
+        _fail(error_line(exc, base_url_from=_base_url_from(args), ellipsis=err.ellipsis))
         return 1
     except BrokenPipeError:
         # `kernel-async ... | head`: the reader left; that is not an error.

@@ -141,6 +141,14 @@ def _add_watch(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="stop after this many events (default: run until interrupted)",
     )
     watch.add_argument(
+        "--give-up-after",
+        type=seconds(positive=False),
+        default=None,
+        metavar="SECONDS",
+        help="end the watch (exit 1) once the server has been unavailable this long; 0: at the "
+        "first poll that fails (default: wait for it as long as it takes)",
+    )
+    watch.add_argument(
         "--limit", type=int_at_least(1), default=100, metavar="N", help="page size, 1-100"
     )
     _add_client_flags(watch)

@@ -11,7 +11,7 @@ import errno
 import io
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -270,6 +270,24 @@ class StatusLine:
         self._stream.write(f"\r\x1b[K{text}")
         self._stream.flush()
         self._shown = True
+
+    def say(self, text: str) -> None:
+        """Say ``text``, which matters also to whoever reads stderr later (a log).
+
+        On a terminal, on the status line like a retry (:meth:`show`); otherwise on a line of
+        its own, where the status line stays quiet. ``text`` is short already (a server's
+        words in it cut by ``kernel_async._cli_messages``); its control characters are
+        escaped here. A stderr that cannot take it (closed, full) is no reason to stop: the
+        command goes on as it would have.
+        """
+        if self._enabled:
+            self.show(text)
+            return
+        from kernel_async._table import printable
+
+        with suppress(OutputError, BrokenPipeError):
+            self._stream.write(f"kernel-async: {printable(text, self._stream.encoding)}\n")
+            self._stream.flush()
 
     def clear(self) -> None:
         if self._shown:

@@ -282,6 +282,7 @@ def status_error(
 
     A JSON Error body fills ``code``, ``message``, ``details`` and ``inner_error``; an HTML or
     plain-text body (a proxy's 502) still maps to the right class by status, with an excerpt.
+    A 3xx's message says where it points (its ``Location``) instead of what its body says.
     The error keeps the headers with case-insensitive names.
     """
     headers = case_insensitive(headers)
@@ -296,7 +297,11 @@ def status_error(
     error_body = decode_error_body(parsed)
     excerpt = body_excerpt(body)
     head = f"{status} {reason}" if reason else f"HTTP {status}"
-    if error_body is not None:
+    if 300 <= status < 400:
+        # Deliberately never followed (see kernel_async._transport): where it points is
+        # what tells a base URL that lacks a prefix, or uses http for https, from the rest.
+        message = f"{head}: {_redirect(headers)}; redirects are not followed"
+    elif error_body is not None:
         message = f"{head}: {error_body.code}: {error_body.message}"
     elif excerpt:
         message = f"{head}: {excerpt}"
@@ -315,6 +320,16 @@ def status_error(
         url=url,
         content=body,
     )
+
+
+def _redirect(headers: Mapping[str, str]) -> str:
+    """Where a 3xx points, quoted as a repr (escaped) and cut as an excerpt is."""
+    location = headers.get("Location")
+    if not location:
+        return "a redirect with no Location"
+    if len(location) > _EXCERPT_CHARS:
+        location = location[: _EXCERPT_CHARS - 1] + "\u2026"
+    return f"redirected to {location!r}"
 
 
 def _error_response(

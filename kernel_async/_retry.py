@@ -46,6 +46,7 @@ __all__ = [
     "backoff_delay",
     "decide_retry",
     "parse_retry_after",
+    "worth_retrying",
 ]
 
 RETRY_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
@@ -215,6 +216,37 @@ def _should_retry_header(error: APIStatusError) -> bool | None:
     return _SHOULD_RETRY.get(case_insensitive(error.headers).get("x-should-retry", ""))
 
 
+def _classify(error: BaseException) -> tuple[bool, str]:
+    """Whether another attempt may fare better than the one that raised ``error``.
+
+    And what the error was, for the reason a decision gives.
+    """
+    if isinstance(error, APIStatusError):
+        verdict = _should_retry_header(error)
+        retryable = error.status in RETRY_STATUSES if verdict is None else verdict
+        return retryable, f"status {error.status}"
+    if isinstance(error, APITimeoutError):
+        return error.limit != "deadline", f"{error.limit or 'a'} timeout"
+    if isinstance(error, APIConnectionError):
+        return True, "a connection error"
+    if isinstance(error, APIResponseValidationError):
+        # A body that is not JSON at all (empty, cut, a proxy's page) may come out right on
+        # a second try; a body of the wrong shape will not.
+        return error.retryable, "an undecodable body"
+    return False, type(error).__name__
+
+
+def worth_retrying(error: BaseException) -> bool:
+    """Whether what raised ``error`` may succeed if tried again later, as the retries judge it.
+
+    True for what :func:`decide_retry` retries (a connection error, a timeout, 408, 409, 429,
+    5xx, a body that is not JSON), whatever the budget, hints and deadline; false for what
+    another attempt would not fix (401, 403, a 400, a redirect, ``X-Should-Retry: false``),
+    and for anything that is not about the API.
+    """
+    return _classify(error)[0]
+
+
 def decide_retry(
     error: APIError,
     *,
@@ -234,20 +266,7 @@ def decide_retry(
         time_left: Seconds until the caller's deadline, or ``None`` without one.
         random: A value in [0, 1) for the jitter.
     """
-    if isinstance(error, APIStatusError):
-        verdict = _should_retry_header(error)
-        retryable = error.status in RETRY_STATUSES if verdict is None else verdict
-        what = f"status {error.status}"
-    elif isinstance(error, APITimeoutError):
-        retryable, what = error.limit != "deadline", f"{error.limit or 'a'} timeout"
-    elif isinstance(error, APIConnectionError):
-        retryable, what = True, "a connection error"
-    elif isinstance(error, APIResponseValidationError):
-        # A body that is not JSON at all (empty, cut, a proxy's page) may come out right on
-        # a second try; a body of the wrong shape will not.
-        retryable, what = error.retryable, "an undecodable body"
-    else:
-        retryable, what = False, type(error).__name__
+    retryable, what = _classify(error)
     if not retryable:
         return RetryDecision(False, f"{what} is not retried", retryable=False)
     if retries_done >= policy.max_retries:

@@ -2,13 +2,14 @@
 output that cannot be written is one line (exit 1), and nothing is ever dropped silently."""
 
 import asyncio
+import json
 import os
 import re
 
 import pytest
 from test_cli import SCRIPT, cli
 
-from kernel_async.testing import KernelEmulator
+from kernel_async.testing import KernelEmulator, ScriptedResponse
 
 
 async def shell(script: str, *args: str) -> tuple[int, str, str]:
@@ -243,4 +244,72 @@ def test_the_bound_itself_is_taken(argv: list[str]) -> None:
     assert EMULATOR_MAX_COUNT in (
         getattr(args, "emulator_count", None),
         getattr(args, "count", None),
+    )
+
+
+# -- what the server says, in one line of reasonable length -----------------------------------
+
+
+@pytest.mark.parametrize("command", ["list", "watch"])
+async def test_a_huge_error_message_is_cut_and_keeps_its_request_id(command: str) -> None:
+    """Review r13: a 500 whose message was 100 KB came out as one 100,076-byte line."""
+    message = "boom " + "x" * 100_000
+    body = json.dumps({"code": "internal", "message": message}).encode()
+    async with KernelEmulator(count=3) as emulator:
+        emulator.script(ScriptedResponse(status=500, body=body))
+        env = {"KERNEL_API_KEY": emulator.api_key, "KERNEL_BASE_URL": emulator.url}
+        # A 500 is worth polling again: the watch gives up on it only when told to.
+        given_up = ("--give-up-after", "0") if command == "watch" else ()
+        status, out, err = await cli("invocations", command, "--retries", "0", *given_up, env=env)
+    assert (status, out) == (1, "")
+    assert len(err.splitlines()) == 1
+    assert len(err) < 600, len(err)
+    assert err.startswith(
+        "kernel-async: InternalServerError: 500 Internal Server Error: internal: boom xxx"
+    )
+    # How much was cut, then the request id, which a support ticket needs.
+    assert re.search(r"xxx\u2026 \(99,\d{3} more characters\) \(request id req_emu_\d+\)\n$", err)
+
+
+async def test_a_long_usage_error_is_cut_too() -> None:
+    status, _, err = await cli("invocations", "list", "--emulator", "--since", "9" * 5000)
+    assert status == 2
+    assert len(err.splitlines()) == 1
+    assert len(err) < 600, len(err)
+    assert "more characters)" in err
+
+
+def test_one_line_counts_what_it_cuts_after_escaping() -> None:
+    from kernel_async._cli_messages import one_line
+
+    assert one_line("short") == "short"
+    # Escaped first, then cut: an escape takes four characters of the line.
+    assert one_line("a\x1bb" * 200, limit=12) == "a\\x1bba\\x1bb\u2026 (1,188 more characters)"
+    assert one_line("x" * 20, limit=10, ellipsis="...") == "xxxxxxxxxx... (10 more characters)"
+
+
+# -- a redirect ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("from_flag", [False, True])
+async def test_a_redirect_names_where_it_went_and_what_to_check(from_flag: bool) -> None:
+    """Review r13: a 302 said only `APIStatusError: 302 Found`."""
+    key = "sk-9f3e1c7a2b4d6e8f0a1c"
+    async with KernelEmulator(count=3, api_key=key) as emulator:
+        location = f"{emulator.url}v1/invocations?token={key}"
+        emulator.script(ScriptedResponse(status=302, headers={"Location": location}))
+        if from_flag:
+            args, env, setting = ["--base-url", emulator.url], {}, "--base-url"
+        else:
+            args, env, setting = [], {"KERNEL_BASE_URL": emulator.url}, "KERNEL_BASE_URL"
+        status, out, err = await cli(
+            "invocations", "list", *args, env={"KERNEL_API_KEY": key, **env}
+        )
+    assert (status, out) == (1, "")
+    assert len(err.splitlines()) == 1
+    assert key not in err
+    assert err == (
+        f"kernel-async: APIStatusError: 302 Found: redirected to "
+        f"'{emulator.url}v1/invocations?token=***'; redirects are not followed; "
+        f"check {setting} (request id req_emu_000001)\n"
     )

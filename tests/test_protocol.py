@@ -147,12 +147,37 @@ def test_each_status_maps_to_its_class(status: int, cls: type[APIStatusError]) -
     assert type(error) is cls
     assert error.status == status
     assert error.code == "some_code"
-    assert error.message == f"{status} Reason: some_code: what happened"
+    if status < 400:  # a redirect says where it points instead (see below)
+        assert error.message.startswith(f"{status} Reason: a redirect with no Location")
+    else:
+        assert error.message == f"{status} Reason: some_code: what happened"
     assert error.details == (ErrorDetail(code="invalid_input", message="bad version"),)
     assert error.inner_error == ErrorDetail(code="inner", message="deeper")
     assert error.request_id == "req_42"
     assert error.headers == {"X-Request-Id": "req_42"}
     assert "req_42" in str(error)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_says_where_it_points_and_that_it_is_not_followed(status: int) -> None:
+    location = "https://elsewhere.test/v1/invocations"
+    error = status_error(status, {"Location": location, "X-Request-Id": "r"}, b"", reason="Moved")
+    assert type(error) is APIStatusError
+    assert (
+        error.message == f"{status} Moved: redirected to '{location}'; redirects are not followed"
+    )
+    assert str(error) == f"{error.message} (request id r)"
+
+
+def test_a_redirects_location_is_shown_escaped_and_short() -> None:
+    error = status_error(302, {"Location": "/login\x1b[2J\u202e" + "a" * 5000}, b"")
+    assert error.message.startswith("HTTP 302: redirected to '/login\\x1b[2J\\u202eaaa")
+    assert error.message.endswith("aaa\u2026'; redirects are not followed")
+    assert len(error.message) < 300
+    without = status_error(307, {}, b"<html>moved</html>", reason="Temporary Redirect")
+    assert without.message == (
+        "307 Temporary Redirect: a redirect with no Location; redirects are not followed"
+    )
 
 
 def test_an_html_502_from_a_proxy_still_maps_with_an_excerpt() -> None:

@@ -16,7 +16,7 @@ from kernel_async import (
     RetryPolicy,
 )
 from kernel_async._protocol import status_error
-from kernel_async._retry import backoff_delay, decide_retry, parse_retry_after
+from kernel_async._retry import backoff_delay, decide_retry, parse_retry_after, worth_retrying
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
 POLICY = RetryPolicy()
@@ -50,6 +50,32 @@ def test_client_errors_are_not_retried(code: int) -> None:
     decision = decide(status(code))
     assert not decision.retry
     assert not decision.retryable
+
+
+@pytest.mark.parametrize(
+    ("error", "worth_it"),
+    [
+        (APIConnectionError("refused"), True),
+        (APITimeoutError("slow", limit="read"), True),
+        (APITimeoutError("late", limit="deadline"), False),
+        (status(503), True),
+        (status(429), True),
+        (status(503, **{"X-Should-Retry": "false"}), False),
+        (status(401), False),
+        (status(302), False),
+        (APIResponseValidationError("html", retryable=True), True),
+        (APIResponseValidationError("shape"), False),
+        (PaginationError("contradictory"), False),
+        (RuntimeError("not about the API"), False),
+    ],
+)
+def test_worth_retrying_is_what_a_decision_calls_retryable(
+    error: BaseException, worth_it: bool
+) -> None:
+    assert worth_retrying(error) is worth_it
+    if not isinstance(error, RuntimeError):
+        exhausted = decide(error, retries_done=POLICY.max_retries)
+        assert exhausted.retryable is worth_it  # the budget aside, the same verdict
 
 
 def test_x_should_retry_overrides_the_status() -> None:

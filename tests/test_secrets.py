@@ -320,6 +320,26 @@ async def test_a_key_echoed_by_the_server_is_masked_in_errors_and_logs(
     assert sum(f"(request id req-{MASKED}, retry" in m for m in records) == retries + 1
 
 
+async def test_a_redirect_that_echoes_the_key_in_its_location_is_masked() -> None:
+    """A 3xx's message names its Location, which may quote the key (a login page's URL)."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        return web.Response(status=302, headers={"Location": f"/login?token={token}"})
+
+    async with (
+        LoopbackServer(redirect) as server,
+        AsyncKernel(CANARY_KEY, base_url=server.url, retry=TINY) as client,
+    ):
+        with pytest.raises(APIStatusError) as caught:
+            await client.invocations.list_page()
+    error = caught.value
+    assert (
+        error.message == "302 Found: redirected to '/login?token=***'; redirects are not followed"
+    )
+    assert CANARY_KEY not in everything_printable(error)
+
+
 async def test_a_page_keeps_its_data_but_not_an_echoed_request_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
