@@ -5,7 +5,7 @@ emulator that cannot listen, or output that cannot be written (a full disk, a cl
 2 a usage or configuration error, 130 interrupted (Ctrl-C, no traceback).
 
 Everything printed for a terminal that came from a server (table cells, error messages) goes
-through :func:`~kernel_async._table.printable`: the server does not drive the terminal. An
+through :func:`~kernel_async._text.printable`: the server does not drive the terminal. An
 error is one line of reasonable length, however much the server said
 (:mod:`kernel_async._cli_messages`).
 

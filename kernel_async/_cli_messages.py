@@ -82,7 +82,7 @@ def _rewrite(text: str, names: Mapping[str, str], *, first: bool) -> str:
 def one_line(text: str, *, limit: int = MESSAGE_CHARS, ellipsis: str = "\u2026") -> str:
     r"""``text`` as one line of at most ``limit`` characters and a note of what was cut.
 
-    Control characters are escaped first (:func:`~kernel_async._table.printable`: a line
+    Control characters are escaped first (:func:`~kernel_async._text.printable`: a line
     feed cannot break the line, nor an escape drive the terminal), and what is cut is counted
     as shown.
 
@@ -91,7 +91,7 @@ def one_line(text: str, *, limit: int = MESSAGE_CHARS, ellipsis: str = "\u2026")
     >>> one_line("two\nlines")
     'two\\nlines'
     """
-    from kernel_async._table import printable
+    from kernel_async._text import printable
 
     text = printable(text)
     if len(text) <= limit:

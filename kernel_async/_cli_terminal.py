@@ -67,7 +67,7 @@ class Output:
     def __init__(self, stream: TextIO | None, name: str) -> None:
         import codecs
 
-        from kernel_async._table import ellipsis_for
+        from kernel_async._text import ellipsis_for
 
         self.name = name
         self._stream = stream
@@ -262,7 +262,7 @@ class StatusLine:
             text += f"; {note}"
         # Longer than the terminal, the line would wrap, and \r would erase only its end
         # (columns, not characters: a wide character takes two).
-        from kernel_async._table import printable, truncate
+        from kernel_async._text import printable, truncate
 
         stream = self._stream
         text = printable(text, stream.encoding)  # measured as the terminal will show it
@@ -283,7 +283,7 @@ class StatusLine:
         if self._enabled:
             self.show(text)
             return
-        from kernel_async._table import printable
+        from kernel_async._text import printable
 
         with suppress(OutputError, BrokenPipeError):
             self._stream.write(f"kernel-async: {printable(text, self._stream.encoding)}\n")
@@ -303,7 +303,7 @@ class StatusLine:
             return
         import logging
 
-        from kernel_async._table import printable
+        from kernel_async._text import printable
 
         status = self
 

@@ -7,13 +7,14 @@ first, then whole columns are hidden, and the status reason takes what is left. 
 that does not fit beside the status is cut, in the middle, so that its two ends still tell
 it apart.
 
-Everything in a cell comes from the server, so it is shown with :func:`printable`: a control
-character in an app name or a status reason is displayed escaped, never sent to the terminal.
+Everything in a cell comes from the server, so it is shown with
+:func:`~kernel_async._text.printable`: a control character in an app name or a status reason
+is displayed escaped, never sent to the terminal, and measured in the columns a terminal
+gives it (``kernel_async._text``).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any, Final
@@ -21,21 +22,18 @@ from typing import Any, Final
 import attrs
 
 from kernel_async._models import Invocation
+from kernel_async._text import display_width, ellipsis_for, fit, fit_id, printable
 from kernel_async._watch_state import InvocationEvent
 
 __all__ = [
     "EVENT_WIDTH",
     "ID_WIDTH",
     "TableLayout",
-    "display_width",
-    "ellipsis_for",
     "format_duration",
-    "printable",
     "render_event",
     "render_event_header",
     "render_header",
     "render_row",
-    "truncate",
 ]
 
 _RESET: Final = "\x1b[0m"
@@ -47,51 +45,6 @@ STATUS_COLOURS: Final[Mapping[str, str]] = {
     "queued": "\x1b[2m",
 }
 _MIN_REASON: Final = 12
-
-# What a terminal would act on instead of showing: C0 controls (ESC starts CSI and OSC
-# sequences, BEL ends OSC, CR rewrites the line; TAB and LF would break the columns), DEL, the
-# C1 controls U+0080-U+009F (0x9B is a one-byte CSI on some terminals), and the Unicode bidi
-# controls that reorder what follows them (the "Trojan Source" characters, CVE-2021-42574).
-# Lone surrogates (JSON allows "\ud800") cannot be written to a UTF-8 terminal at all.
-_BIDI: Final = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_ESCAPES: Final[Mapping[int, str]] = {
-    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
-    **{code: f"\\u{code:04x}" for code in (*_BIDI, *range(0xD800, 0xE000))},
-    0x09: "\\t",
-    0x0A: "\\n",
-    0x0D: "\\r",
-}
-
-
-def printable(text: str, encoding: str = "utf-8") -> str:
-    r"""``text`` with every control character shown as an escape, safe to print on a terminal.
-
-    ``encoding``: the terminal's (a name :func:`codecs.lookup` gives); a character it cannot
-    hold is shown as an escape too, so that what is measured is what the terminal shows.
-
-    >>> printable("ok\x1b]0;pwned\x07\r\n\u202egnp.exe")
-    'ok\\x1b]0;pwned\\x07\\r\\n\\u202egnp.exe'
-    >>> printable("caf\u00e9 \u65e5", "ascii")
-    'caf\\xe9 \\u65e5'
-    """
-    escaped = text.translate(_ESCAPES)
-    if encoding == "utf-8" or escaped.isascii():
-        return escaped
-    return escaped.encode(encoding, "backslashreplace").decode(encoding)
-
-
-def ellipsis_for(encoding: str) -> str:
-    """What ends a cut cell: ``\u2026`` (one column), or ``...`` where ``encoding`` lacks it.
-
-    >>> ellipsis_for("utf-8"), ellipsis_for("ascii")
-    ('\u2026', '...')
-    """
-    try:
-        "\u2026".encode(encoding)
-    except UnicodeEncodeError:
-        return "..."
-    return "\u2026"
-
 
 # Shrinking order and the narrowest width of each column that may shrink.
 _SHRINKABLE: Final = (("version", 6), ("action", 8), ("app", 8))
@@ -173,7 +126,7 @@ class TableLayout:
                 break
             layout = layout._resized(name, 0)
         overflow = layout.fixed_width() - width
-        if overflow > 0:  # the last resort: the id is cut (in the middle, see _fit_id)
+        if overflow > 0:  # the last resort: the id is cut (in the middle: _text.fit_id)
             layout = layout._resized("id", max(layout.id - overflow, ID_WIDTH))
         if not layout.reason:
             for name in _GROW:
@@ -235,84 +188,6 @@ class TableLayout:
         return left if left >= _MIN_REASON else 0
 
 
-# Format characters (Cf) a terminal draws one column wide, where the others take none: the
-# soft hyphen (Markus Kuhn's wcwidth.c, which glibc, the wcwidth package and pyte follow) and
-# the Prepended_Concatenation_Mark characters of Unicode's PropList.txt, signs drawn before
-# a number (glibc bug 22070; the wcwidth package likewise).
-_PREPENDED: Final = (
-    *range(0x0600, 0x0606),
-    0x06DD,
-    0x070F,
-    0x0890,
-    0x0891,
-    0x08E2,
-    0x110BD,
-    0x110CD,
-)
-_DRAWN_FORMAT: Final = frozenset(map(chr, (0x00AD, *_PREPENDED)))
-
-
-def _cells(char: str) -> int:
-    # The columns a terminal gives a character (as wcwidth does, for what the table shows):
-    # East Asian wide and fullwidth characters, most emoji among them, take two; combining
-    # marks and zero-width characters none (Unicode UAX #11; categories Mn, Me and Cf, less
-    # the format characters terminals draw).
-    if unicodedata.category(char) in ("Mn", "Me", "Cf") and char not in _DRAWN_FORMAT:
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
-def display_width(text: str) -> int:
-    """The columns ``text`` takes on a terminal (a wide character counts two).
-
-    >>> display_width("shop"), display_width("タイムアウト")
-    (4, 12)
-    """
-    if text.isascii():
-        return len(text)
-    return sum(_cells(char) for char in text)
-
-
-def truncate(text: str, width: int, ellipsis: str = "\u2026") -> str:
-    """``text`` cut to at most ``width`` columns, with ``ellipsis`` when cut.
-
-    >>> truncate("タイムアウト", 7)
-    'タイム…'
-    >>> truncate("timed out", 7, ellipsis="...")
-    'time...'
-    """
-    if display_width(text) <= width:
-        return text
-    if display_width(ellipsis) > width:  # "..." in two columns: as much of it as fits
-        ellipsis = ellipsis[: max(width, 0)]
-    kept, room = [], max(width - display_width(ellipsis), 0)
-    for char in text:
-        room -= _cells(char)
-        if room < 0:
-            break
-        kept.append(char)
-    return "".join(kept) + ellipsis
-
-
-def _fit(text: str, width: int, ellipsis: str) -> str:
-    """``text`` in exactly ``width`` columns: padded, or cut with ``ellipsis``."""
-    cut = truncate(text, width, ellipsis)
-    return cut + " " * (width - display_width(cut))
-
-
-def _fit_id(text: str, width: int, ellipsis: str) -> str:
-    """An id in ``width`` columns: padded, or cut in the middle (``run_0123…abcd``).
-
-    Cut there, ids that share a prefix (a kind, a time) or a suffix still differ on screen.
-    """
-    if display_width(text) <= width:
-        return text + " " * (width - display_width(text))
-    room = width - display_width(ellipsis)
-    head = truncate(text, (room + 1) // 2, "")
-    tail = truncate(text[::-1], room // 2, "")[::-1]
-    return _fit(head + ellipsis + tail, width, ellipsis)
-
-
 def format_duration(seconds: float | None) -> str:
     """``0.8s``, ``12.3s``, ``4m05s``, ``2h03m``; ``-`` while unfinished.
 
@@ -343,19 +218,19 @@ def _line(
     duration: str,
     reason: str,
 ) -> str:
-    cells = [_fit_id(id, layout.id, layout.ellipsis)]  # whole, unless even it cannot fit
+    cells = [fit_id(id, layout.id, layout.ellipsis)]  # whole, unless even it cannot fit
     for text, width in ((app, layout.app), (action, layout.action), (version, layout.version)):
         if width:
-            cells.append(_fit(text, width, layout.ellipsis))
-    status_cell = _fit(status, layout.status, layout.ellipsis)
+            cells.append(fit(text, width, layout.ellipsis))
+    status_cell = fit(status, layout.status, layout.ellipsis)
     cells.append(f"{colour}{status_cell}{_RESET}" if colour else status_cell)
     if layout.started:
-        cells.append(_fit(started, layout.started, layout.ellipsis))
+        cells.append(fit(started, layout.started, layout.ellipsis))
     if layout.duration:
         cells.append(duration.rjust(layout.duration))
     if layout.reason:
         fits = display_width(reason) <= layout.reason
-        cells.append(reason if fits else _fit(reason, layout.reason, layout.ellipsis))
+        cells.append(reason if fits else fit(reason, layout.reason, layout.ellipsis))
     return " ".join(cells).rstrip()
 
 
@@ -415,7 +290,7 @@ def render_event(event: InvocationEvent, layout: TableLayout, *, colour: bool) -
     previous = (
         printable(str(event.previous_status), layout.encoding) if event.previous_status else ""
     )
-    before = _fit(previous, 9, layout.ellipsis)
+    before = fit(previous, 9, layout.ellipsis)
     if colour and previous in STATUS_COLOURS:
         before = f"{STATUS_COLOURS[previous]}{before}{_RESET}"
     return f"{event.kind.value:<8} {before} " + render_row(event.invocation, layout, colour=colour)

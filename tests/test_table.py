@@ -1,14 +1,8 @@
 from datetime import UTC, datetime
 
 from kernel_async import Invocation
-from kernel_async._table import (
-    TableLayout,
-    format_duration,
-    printable,
-    render_header,
-    render_row,
-    truncate,
-)
+from kernel_async._table import TableLayout, format_duration, render_header, render_row
+from kernel_async._text import printable, truncate
 
 GREEN, RED = "\x1b[32m", "\x1b[31m"
 
@@ -218,7 +212,7 @@ def test_format_characters_a_terminal_draws_count_one_column() -> None:
 
     import wcwidth  # pyte's own dependency: what the terminal tests' screen counts
 
-    from kernel_async._table import display_width
+    from kernel_async._text import display_width
 
     assert display_width("in\u00advoice") == 8
     assert display_width("\u00ad" * 20) == 20
