@@ -158,7 +158,7 @@ def test_each_status_maps_to_its_class(status: int, cls: type[APIStatusError]) -
     assert "req_42" in str(error)
 
 
-@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
 def test_a_redirect_says_where_it_points_and_that_it_is_not_followed(status: int) -> None:
     location = "https://elsewhere.test/v1/invocations"
     error = status_error(status, {"Location": location, "X-Request-Id": "r"}, b"", reason="Moved")
@@ -178,6 +178,26 @@ def test_a_redirects_location_is_shown_escaped_and_short() -> None:
     assert without.message == (
         "307 Temporary Redirect: a redirect with no Location; redirects are not followed"
     )
+
+
+@pytest.mark.parametrize(("length", "shown"), [(200, 200), (201, 200), (5000, 200)])
+def test_a_redirects_location_is_cut_past_200_characters(length: int, shown: int) -> None:
+    location = "/" + "a" * (length - 1)
+    error = status_error(302, {"Location": location}, b"")
+    quoted = error.message.removeprefix("HTTP 302: redirected to '")
+    quoted = quoted.removesuffix("'; redirects are not followed")
+    assert len(quoted) == shown
+    assert quoted == (location if length <= 200 else location[:199] + "\u2026")
+
+
+def test_a_page_that_does_not_fit_keeps_the_response_it_came_in() -> None:
+    raw = body({**INVOCATION, "id": 5})
+    with pytest.raises(APIResponseValidationError) as caught:
+        interpret_page_response(200, {**LAST, "X-Request-Id": "r"}, raw, offset=4, url="u")
+    response = caught.value.response
+    assert response is not None
+    assert (response.status_code, response.content, response.url) == (200, raw, "u")
+    assert response.headers["X-Request-Id"] == "r"
 
 
 def test_an_html_502_from_a_proxy_still_maps_with_an_excerpt() -> None:
