@@ -16,7 +16,13 @@ from kernel_async import (
     RetryPolicy,
 )
 from kernel_async._protocol import status_error
-from kernel_async._retry import backoff_delay, decide_retry, parse_retry_after, worth_retrying
+from kernel_async._retry import (
+    RetryDecision,
+    backoff_delay,
+    decide_retry,
+    parse_retry_after,
+    worth_retrying,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
 POLICY = RetryPolicy()
@@ -432,3 +438,11 @@ def test_policy_bounds_are_inclusive_and_errors_name_the_field(name: str) -> Non
 def test_policy_fields_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         RetryPolicy(3)  # type: ignore[misc]
+
+
+def test_a_decision_shows_every_field_in_its_repr() -> None:
+    # What a debugger, a log of decisions or a failing assertion shows of one.
+    decision = RetryDecision(False, "status 429", delay=1.5, throttle=True, retryable=True)
+    assert repr(decision) == (
+        "RetryDecision(retry=False, reason='status 429', delay=1.5, throttle=True, retryable=True)"
+    )
