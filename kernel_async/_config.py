@@ -205,10 +205,18 @@ def resolve_proxy(base_url: URL, environ: Mapping[str, str], *, trust_env: bool)
     if found is None:
         return None
     name, value = found
-    proxy = URL(value if "://" in value else f"http://{value}")
-    if proxy.scheme not in ("http", "https") or not proxy.host:
-        # Not the value itself: it may carry the proxy's password.
-        raise ValueError(f"the {name} environment variable is not an http(s) proxy URL")
+    # Neither the value nor yarl's message about it ("Port out of range 0-65535", which names
+    # no variable) is shown: it may carry the proxy's password. `from None`: yarl's errors
+    # and their frames hold the URL.
+    refused = f"the {name} environment variable is not an http(s) proxy URL"
+    example = " such as http://proxy.example:3128"
+    try:
+        proxy = URL(value if "://" in value else f"http://{value}")
+        valid = proxy.scheme in ("http", "https") and bool(proxy.host) and proxy.port is not None
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(refused + example) from None
     return proxy
 
 
