@@ -77,7 +77,8 @@ class AsyncKernel(PageAttempts):
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes or replaces it; without one, the client creates its own inside the
             running loop on first use and closes it in :meth:`aclose`. One created with
-            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``).
+            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``);
+            so is one with ``auth=``: the client sends the key itself.
         max_retries: Retries of a failed request (default 2); shorthand for
             ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
         retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
@@ -167,6 +168,14 @@ class AsyncKernel(PageAttempts):
                 "create it with aiohttp.ClientSession(trust_env=False) (the default): the "
                 "client reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself "
                 "(AsyncKernel(trust_env=True), the default)"
+            )
+        if session is not None and session.auth is not None:
+            # aiohttp refuses its auth= beside the Authorization header the client sends:
+            # every call would end in a bare ValueError, from none of the client's errors.
+            raise ValueError(
+                "session was created with auth=, which aiohttp cannot combine with the "
+                "client's Authorization header; create the session without auth= (the client "
+                "sends the API key itself)"
             )
         # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
         # this class decides what to send and whether to try again.

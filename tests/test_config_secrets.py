@@ -7,8 +7,10 @@ built from it, ``os.environ`` itself and the proxy URL being parsed.
 """
 
 import traceback
+import warnings
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 from yarl import URL
 
@@ -76,3 +78,14 @@ def test_a_malformed_proxy_variable_is_named_and_its_password_never_shown(
     assert PROXY_PASSWORD not in str(direct.value)
     assert direct.value.__cause__ is None
     assert direct.value.__suppress_context__
+
+
+async def test_a_session_with_its_own_auth_is_refused() -> None:
+    # aiohttp refuses auth= beside the Authorization header the client sends: a bare
+    # ValueError on every call, from no class of the client's errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # auth= is, since aiohttp 3.13
+        session = aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "password"))
+    async with session:
+        with pytest.raises(ValueError, match="auth"):
+            AsyncKernel(CANARY_KEY, session=session)
