@@ -99,6 +99,23 @@ def one_line(text: str, *, limit: int = MESSAGE_CHARS, ellipsis: str = "\u2026")
     return f"{text[:limit]}{ellipsis} ({len(text) - limit:,} more characters)"
 
 
+# What OpenSSL says when the answer to its handshake is not TLS (a plain-http server): 3.0
+# and 3.1 say the first, 3.2 and later the second.
+_NOT_TLS: Final = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
+
+
+def _answered_without_tls(error: BaseException) -> bool:
+    """Whether ``error`` came of a TLS handshake answered in something else than TLS."""
+    import ssl
+
+    from kernel_async._scrub import exception_graph
+
+    return any(
+        isinstance(each, ssl.SSLError) and getattr(each, "reason", None) in _NOT_TLS
+        for each in exception_graph(error)
+    )
+
+
 def error_line(error: KernelError, *, base_url_from: str | None, ellipsis: str = "\u2026") -> str:
     """What the command prints of ``error``: its kind, its message cut, its request id.
 
@@ -107,13 +124,20 @@ def error_line(error: KernelError, *, base_url_from: str | None, ellipsis: str =
     follow one (docs/security.md), and a base URL without its path prefix, or with http for
     https, is what a redirect usually means.
     """
-    from kernel_async._errors import APIError, APIStatusError
+    from kernel_async._errors import APIConnectionError, APIError, APIStatusError
 
     if not isinstance(error, APIError):
         return f"{type(error).__name__}: {one_line(str(error), ellipsis=ellipsis)}"
     said = one_line(error.message, ellipsis=ellipsis)
     if isinstance(error, APIStatusError) and 300 <= error.status < 400 and base_url_from:
         said += f"; check {base_url_from}"
+    if isinstance(error, APIConnectionError) and _answered_without_tls(error):
+        # https:// to a plain-http server (the emulator's URL is http://): OpenSSL's own
+        # words, "wrong version number", say nothing of what to change.
+        said += (
+            f"; the server does not speak TLS: check {base_url_from or 'the base URL'} "
+            "(the emulator's URL starts with http://)"
+        )
     if error.request_id:
         request_id = one_line(error.request_id, limit=_REQUEST_ID_CHARS, ellipsis=ellipsis)
         said += f" (request id {request_id})"

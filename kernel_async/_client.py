@@ -37,6 +37,7 @@ from kernel_async._models import Page
 from kernel_async._options import NO_OPTIONS, CallOptions
 from kernel_async._params import InvocationFilters, build_query
 from kernel_async._retry import RetryPolicy
+from kernel_async._scrub import without_tracebacks
 from kernel_async._throttle import Throttle
 from kernel_async._transport import AiohttpTransport, Transport
 from kernel_async._transport_protocol import check_transport
@@ -76,7 +77,8 @@ class AsyncKernel(PageAttempts):
         session: An :class:`aiohttp.ClientSession` to send through. The client uses it but
             never closes or replaces it; without one, the client creates its own inside the
             running loop on first use and closes it in :meth:`aclose`. One created with
-            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``).
+            ``trust_env=True`` is refused: the client finds the proxy itself (``trust_env``);
+            so is one with ``auth=``: the client sends the key itself.
         max_retries: Retries of a failed request (default 2); shorthand for
             ``retry=RetryPolicy(max_retries=...)``. Calls and walks can override it.
         retry: The full :class:`RetryPolicy` (backoff, jitter, cap on server hints).
@@ -120,18 +122,31 @@ class AsyncKernel(PageAttempts):
         trust_env: bool = True,
         transport: Transport | None = None,
     ) -> None:
-        self._config: ClientConfig = resolve_config(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            default_headers=default_headers,
-            environ=os.environ,
-            retry=retry,
-            max_retries=max_retries,
-            max_response_bytes=max_response_bytes,
-            allow_http=allow_http,
-            trust_env=trust_env,
-        )
+        try:
+            config = resolve_config(
+                api_key=api_key,
+                base_url=base_url,
+                timeout=timeout,
+                default_headers=default_headers,
+                environ=os.environ,
+                retry=retry,
+                max_retries=max_retries,
+                max_response_bytes=max_response_bytes,
+                allow_http=allow_http,
+                trust_env=trust_env,
+            )
+        except Exception as exc:  # noqa: BLE001 - raised again below, without its frames
+            refused: Exception | None = exc
+        else:
+            refused = None
+        # The key, given or read from the environment, is no local variable of this frame
+        # from here on, so a traceback rendered with its locals (pytest -l, Sentry) cannot
+        # show it; an argument refused above is raised without the frames below this one,
+        # which held the key, the headers built from it, os.environ and the proxy URL.
+        del api_key
+        if refused is not None:
+            raise without_tracebacks(refused)
+        self._config: ClientConfig = config
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
@@ -153,6 +168,14 @@ class AsyncKernel(PageAttempts):
                 "create it with aiohttp.ClientSession(trust_env=False) (the default): the "
                 "client reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself "
                 "(AsyncKernel(trust_env=True), the default)"
+            )
+        if session is not None and session.auth is not None:
+            # aiohttp refuses its auth= beside the Authorization header the client sends:
+            # every call would end in a bare ValueError, from none of the client's errors.
+            raise ValueError(
+                "session was created with auth=, which aiohttp cannot combine with the "
+                "client's Authorization header; create the session without auth= (the client "
+                "sends the API key itself)"
             )
         # The transport keeps the lifecycle (closed, one event loop) and the connection bound;
         # this class decides what to send and whether to try again.

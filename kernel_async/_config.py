@@ -175,12 +175,29 @@ def _environment(environ: Mapping[str, str], name: str) -> tuple[str, str] | Non
     return None
 
 
-def _bypasses_proxy(host: str, no_proxy: str) -> bool:
-    host = host.strip("[]").lower()
+def _no_proxy_entry(entry: str) -> tuple[str, int | None]:
+    """A ``NO_PROXY`` entry's host pattern and port: ``host``, ``host:port``, ``[v6]:port``."""
+    if entry.startswith("["):  # an IPv6 address in brackets, perhaps with a port
+        address, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+        return address, int(port) if port.isdigit() else None
+    host, colon, port = entry.rpartition(":")
+    if colon and ":" not in host and port.isdigit():
+        return host, int(port)
+    return entry, None  # a bare IPv6 address has colons of its own
+
+
+def _bypasses_proxy(url: URL, no_proxy: str) -> bool:
+    # As httpx reads it: a domain covers its subdomains, and an entry with a port covers
+    # only that port (`api.example.com:443`).
+    host = (url.host or "").strip("[]").lower()
     for entry in no_proxy.split(","):
-        pattern = entry.strip().lower().lstrip(".")
+        pattern, port = _no_proxy_entry(entry.strip().lower())
+        pattern = pattern.lstrip(".")
         if pattern == "*":
             return True
+        if port is not None and port != url.port:
+            continue
         if pattern and (host == pattern or host.endswith("." + pattern)):
             return True
     return False
@@ -199,16 +216,27 @@ def resolve_proxy(base_url: URL, environ: Mapping[str, str], *, trust_env: bool)
     if not trust_env or base_url.host is None or is_loopback(base_url.host):
         return None
     no_proxy = _environment(environ, "no_proxy")
-    if no_proxy is not None and _bypasses_proxy(base_url.host, no_proxy[1]):
+    if no_proxy is not None and _bypasses_proxy(base_url, no_proxy[1]):
         return None
     found = _environment(environ, f"{base_url.scheme}_proxy") or _environment(environ, "all_proxy")
     if found is None:
         return None
     name, value = found
-    proxy = URL(value if "://" in value else f"http://{value}")
-    if proxy.scheme not in ("http", "https") or not proxy.host:
-        # Not the value itself: it may carry the proxy's password.
-        raise ValueError(f"the {name} environment variable is not an http(s) proxy URL")
+    # Neither the value nor yarl's message about it ("Port out of range 0-65535", which names
+    # no variable) is shown: it may carry the proxy's password. `from None`: yarl's errors
+    # and their frames hold the URL.
+    refused = f"the {name} environment variable is not an http(s) proxy URL"
+    example = (
+        " such as http://proxy.example:3128: fix or unset it "
+        "(AsyncKernel(trust_env=False) ignores the proxy variables)"
+    )
+    try:
+        proxy = URL(value if "://" in value else f"http://{value}")
+        valid = proxy.scheme in ("http", "https") and bool(proxy.host) and proxy.port is not None
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(refused + example) from None
     return proxy
 
 

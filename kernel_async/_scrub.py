@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from yarl import URL
 
-__all__ = ["chainable", "exception_graph", "proxy_arguments"]
+__all__ = ["chainable", "exception_graph", "proxy_arguments", "without_tracebacks"]
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 def exception_graph(exc: BaseException) -> list[BaseException]:
@@ -47,10 +49,17 @@ def chainable(exc: BaseException) -> BaseException | None:
     tracebacks of all it reaches go: their frames are aiohttp's, whose local variables hold
     the request headers too.
     """
-    reachable = exception_graph(exc)
-    if any(hasattr(each, "request_info") for each in reachable):
+    if any(hasattr(each, "request_info") for each in exception_graph(exc)):
         return None
-    for each in reachable:
+    return without_tracebacks(exc)
+
+
+def without_tracebacks(exc: _E) -> _E:
+    """``exc``, with the tracebacks of it and of every exception it reaches removed.
+
+    Raised again from a frame that holds no secret, it shows only the frames from there up.
+    """
+    for each in exception_graph(exc):
         each.__traceback__ = None
     return exc
 

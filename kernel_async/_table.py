@@ -272,7 +272,8 @@ def render_row(invocation: Invocation, layout: TableLayout, *, colour: bool) -> 
 
 def _started(invocation: Invocation) -> str:
     try:
-        return invocation.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        # isoformat, not strftime: %Y writes year 1 (Go's zero time) as "1" on glibc.
+        return invocation.started_at.astimezone(UTC).isoformat(" ", "seconds")[:19]
     except OverflowError:  # 0001-01-01T00:00:00+05:00 is valid RFC 3339, and before year 1 in UTC
         return "before 0001-01-01"
 

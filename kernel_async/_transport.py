@@ -44,17 +44,16 @@ from typing import Any, Final
 
 import aiohttp
 
+from kernel_async._body_cap import read_capped
 from kernel_async._config import Timeout
 from kernel_async._defaults import DEFAULT_MAX_CONNECTIONS
 from kernel_async._errors import (
     APIConnectionError,
-    APIResponseTooLargeError,
     APITimeoutError,
     ClientClosedError,
     KernelError,
     WrongEventLoopError,
 )
-from kernel_async._headers import request_id
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
@@ -101,39 +100,6 @@ def _grace(timeout: Timeout) -> float:
     return min(limit for limit in limits if limit is not None)
 
 
-async def _read_capped(response: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
-    """The body, decoded, counting the decoded bytes as they arrive; stop past ``cap``.
-
-    ``response.content`` yields what aiohttp has already decompressed, in bounded pieces, so
-    a small gzip body that inflates past the cap is stopped, not buffered.
-    """
-    encoded = response.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
-
-    def too_large(body: str) -> APIResponseTooLargeError:
-        return APIResponseTooLargeError(
-            f"GET {url}: {body} over the {cap}-byte limit (AsyncKernel(max_response_bytes=...))",
-            max_bytes=cap,
-            request_id=request_id(response.headers),
-            url=url,
-        )
-
-    declared = response.content_length
-    if declared is not None and declared > cap and not encoded:
-        # Refused unread only when Content-Length is the body's own size: for a compressed
-        # body it counts the compressed bytes, which say nothing about the decoded size.
-        response.close()  # do not read it, and do not reuse the connection
-        raise too_large(f"the response body is {declared} bytes,")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await response.content.readany():
-        size += len(chunk)
-        if size > cap:
-            response.close()
-            raise too_large("the decoded response body is" if encoded else "the response body is")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _describe(exc: BaseException) -> str:
     """``ClientResponseError: 400, message=...``: the exception's type, and its text if any."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -155,7 +121,7 @@ async def _get(session: aiohttp.ClientSession, request: RawRequest, url: str) ->
         auto_decompress=True,
         **proxy_arguments(request.url, request.proxy, request.headers),
     ) as response:
-        body = await _read_capped(response, request.max_response_bytes, url)
+        body = await read_capped(response, request.max_response_bytes, url)
         return RawResponse(
             status=response.status,
             reason=response.reason,
@@ -217,7 +183,8 @@ class AiohttpTransport:
         self._exchanges: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bind_lock = threading.Lock()
-        self._closing = asyncio.Event()
+        self._closing = asyncio.Event()  # aclose() was called
+        self._closed = asyncio.Event()  # ...and has finished
 
     @property
     def connection_limit(self) -> int:
@@ -409,12 +376,22 @@ class AiohttpTransport:
                 # teardown in a new loop, an atexit handler's asyncio.run()): nothing to do.
                 return
             self.bind_loop()  # raises WrongEventLoopError: the session cannot be closed here
+        if self.closed:
+            # Closing already, in another task: return once that is done, as the first call
+            # does, unless this runs in an exchange (a trace callback closing the client),
+            # which that call is waiting for.
+            if asyncio.current_task() not in self._exchanges:
+                await self._closed.wait()
+            return
         self._closing.set()
         try:
             # Not the task running this, if it is an exchange (a trace callback closing the
             # client): it cannot wait for its own end.
             await cancel_and_wait(self._exchanges - {asyncio.current_task()})
         finally:
-            if self._owns_session and self._session is not None:
-                session, self._session = self._session, None
-                await session.close()
+            try:
+                if self._owns_session and self._session is not None:
+                    session, self._session = self._session, None
+                    await session.close()
+            finally:
+                self._closed.set()

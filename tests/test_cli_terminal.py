@@ -362,3 +362,27 @@ async def test_an_id_too_long_for_the_terminal_is_cut_in_the_middle_and_whole_wh
     table = piped["table"].stdout.splitlines()
     assert table[-1].startswith(LONG_ID + " ")
     assert all(len(line) <= 120 for line in table)
+
+
+@pytest.mark.parametrize("setting", ["KERNEL_BASE_URL", "--base-url"])
+async def test_https_to_a_plain_http_server_says_what_to_check(setting: str) -> None:
+    # `https://` for the emulator (which serves plain http) said only OpenSSL's
+    # "[SSL: WRONG_VERSION_NUMBER] wrong version number", and a watch retried it forever.
+    async with KernelEmulator(count=3) as emulator:
+        url = emulator.url.replace("http://", "https://")
+        env = {"KERNEL_API_KEY": emulator.api_key}
+        args = ["--retries", "0"]
+        if setting == "--base-url":
+            args += ["--base-url", url]
+        else:
+            env["KERNEL_BASE_URL"] = url
+        session = await asyncio.to_thread(
+            run_in_terminal, "invocations", "list", *args, columns=300, env=env
+        )
+    assert session.status == 1
+    line = session.raw.strip()  # one line, which the terminal wraps
+    assert "\n" not in line
+    assert line.startswith("kernel-async: APIConnectionError: ")
+    assert line.endswith(
+        f"; the server does not speak TLS: check {setting} (the emulator's URL starts with http://)"
+    )

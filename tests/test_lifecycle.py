@@ -362,3 +362,43 @@ async def test_closing_the_client_from_inside_its_own_call_returns() -> None:
             with pytest.raises(ClientClosedError):
                 await client.invocations.list_page()
         assert client.closed
+
+
+async def test_a_second_aclose_returns_only_once_the_first_has_closed_the_session() -> None:
+    # `async with client:` while another task closes it too: the second aclose() found the
+    # client closing and returned at once, while the first was still closing the session,
+    # so code after it (a loop shutting down) could run with the package's task unfinished.
+    async with KernelEmulator(count=5) as emu:
+        client = emu.client()
+        await client.invocations.list_page()
+        first = asyncio.create_task(client.aclose())
+        await asyncio.sleep(0)  # the first is closing the session now
+        await client.aclose()
+        assert first.done()
+        await first
+
+
+async def test_a_second_aclose_from_inside_a_request_does_not_wait_for_the_first() -> None:
+    # The first aclose() waits for the request it cancelled; a trace callback of that request
+    # closes the client again as it is cancelled: it must not wait for the first in turn.
+    holder: dict[str, AsyncKernel] = {}
+    started = asyncio.Event()
+
+    async def on_start(*_: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await holder["client"].aclose()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with KernelEmulator(count=5) as emu:
+        client = holder["client"] = emu.client(trace_configs=[trace])
+        call = asyncio.create_task(client.invocations.list_page())
+        await started.wait()
+        async with asyncio.timeout(10):
+            await client.aclose()
+            with pytest.raises(ClientClosedError):
+                await call
+        assert client.closed

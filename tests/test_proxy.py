@@ -30,6 +30,10 @@ API = URL("https://api.onkernel.com/")
         ({"HTTPS_PROXY": "http://p:1", "no_proxy": "example.test, .onkernel.com"}, None),
         ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, None),
         ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "kernel.com"}, "http://p:1"),
+        # An entry with a port covers that port only, as httpx reads it.
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "api.onkernel.com:443"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".onkernel.com:443"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "api.onkernel.com:8443"}, "http://p:1"),
     ],
 )
 def test_the_proxy_is_found_as_curl_and_httpx_find_it(
@@ -37,6 +41,23 @@ def test_the_proxy_is_found_as_curl_and_httpx_find_it(
 ) -> None:
     found = resolve_proxy(API, environ, trust_env=True)
     assert (str(found) if found else None) == expected
+
+
+@pytest.mark.parametrize("entry", ["2001:db8::1", "[2001:db8::1]", "[2001:db8::1]:443"])
+def test_no_proxy_names_an_ipv6_host_with_or_without_brackets(entry: str) -> None:
+    base = URL("https://[2001:db8::1]/")
+    assert (
+        resolve_proxy(base, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": entry}, trust_env=True)
+        is None
+    )
+    other_port = {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "[2001:db8::1]:8443"}
+    assert resolve_proxy(base, other_port, trust_env=True) is not None
+
+
+def test_a_socks_proxy_says_what_to_do() -> None:
+    # A SOCKS ALL_PROXY set for other tools is common; the error says how to get past it.
+    with pytest.raises(ValueError, match=r"ALL_PROXY .*unset it .*trust_env=False"):
+        resolve_proxy(API, {"ALL_PROXY": "socks5://p:1080"}, trust_env=True)
 
 
 def test_trust_env_false_and_loopback_never_use_a_proxy() -> None:

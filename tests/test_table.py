@@ -197,6 +197,20 @@ def test_a_start_before_year_1_in_utc_is_shown_as_sent() -> None:
     assert " failed    before 0001-01-01   " in row
 
 
+def test_a_start_before_year_1000_keeps_four_digits_and_the_columns_in_line() -> None:
+    # Go's zero time, 0001-01-01T00:00:00Z, is what a Go service sends for an unset time;
+    # strftime's %Y wrote it as "1-01-01 00:00:00" on glibc, two columns short.
+    layout = TableLayout(250)
+    header = render_header(layout)
+    for sent, shown in (
+        ("0001-01-01T00:00:00Z", "0001-01-01 00:00:00"),
+        ("0999-12-31T23:59:59.999Z", "0999-12-31 23:59:59"),
+    ):
+        row = render_row(invocation(started_at=sent, finished_at=None), layout, colour=False)
+        assert row[header.index("STARTED") :].startswith(shown + " ")
+        assert header.index("REASON") == row.index("Navigation")
+
+
 def test_truncate_counts_columns_not_characters() -> None:
     # The status line is cut with it: a wide character takes two columns.
     assert truncate("タイムアウト", 7) == "タイム\u2026"
