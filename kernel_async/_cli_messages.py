@@ -99,21 +99,10 @@ def one_line(text: str, *, limit: int = MESSAGE_CHARS, ellipsis: str = "\u2026")
     return f"{text[:limit]}{ellipsis} ({len(text) - limit:,} more characters)"
 
 
-# What OpenSSL says when the answer to its handshake is not TLS (a plain-http server): 3.0
-# and 3.1 say the first, 3.2 and later the second.
-_NOT_TLS: Final = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
+def _not_tls(error: BaseException) -> bool:
+    from kernel_async._tls import NOT_TLS, lasting_tls_failure  # ssl: only on this path
 
-
-def _answered_without_tls(error: BaseException) -> bool:
-    """Whether ``error`` came of a TLS handshake answered in something else than TLS."""
-    import ssl
-
-    from kernel_async._scrub import exception_graph
-
-    return any(
-        isinstance(each, ssl.SSLError) and getattr(each, "reason", None) in _NOT_TLS
-        for each in exception_graph(error)
-    )
+    return lasting_tls_failure(error) == NOT_TLS
 
 
 def error_line(error: KernelError, *, base_url_from: str | None, ellipsis: str = "\u2026") -> str:
@@ -131,7 +120,7 @@ def error_line(error: KernelError, *, base_url_from: str | None, ellipsis: str =
     said = one_line(error.message, ellipsis=ellipsis)
     if isinstance(error, APIStatusError) and 300 <= error.status < 400 and base_url_from:
         said += f"; check {base_url_from}"
-    if isinstance(error, APIConnectionError) and _answered_without_tls(error):
+    if isinstance(error, APIConnectionError) and _not_tls(error):
         # https:// to a plain-http server (the emulator's URL is http://): OpenSSL's own
         # words, "wrong version number", say nothing of what to change.
         said += (

@@ -118,7 +118,27 @@ class APIError(KernelError):
 
 
 class APIConnectionError(APIError):
-    """No usable response arrived: the connection failed, was reset or the body was cut short."""
+    """No usable response arrived: the connection failed, was reset or the body was cut short.
+
+    Attributes:
+        retryable: Whether another attempt may fare better: true, except for a TLS failure
+            that no retry fixes (the server's certificate fails verification, or the server
+            does not speak TLS at all: ``https://`` for a plain-http URL). Those are not
+            retried, and end a watch.
+    """
+
+    retryable: bool
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        url: str | None = None,
+        retryable: bool = True,
+    ):
+        super().__init__(message, request_id=request_id, url=url)
+        self.retryable = retryable
 
 
 class APITimeoutError(APIConnectionError):
@@ -140,7 +160,8 @@ class APITimeoutError(APIConnectionError):
         request_id: str | None = None,
         url: str | None = None,
     ):
-        super().__init__(message, request_id=request_id, url=url)
+        # The call's own deadline has passed: no attempt after it can succeed.
+        super().__init__(message, request_id=request_id, url=url, retryable=limit != "deadline")
         self.limit = limit
 
 

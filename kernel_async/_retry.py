@@ -228,7 +228,8 @@ def _classify(error: BaseException) -> tuple[bool, str]:
     if isinstance(error, APITimeoutError):
         return error.limit != "deadline", f"{error.limit or 'a'} timeout"
     if isinstance(error, APIConnectionError):
-        return True, "a connection error"
+        # Not retryable: a TLS failure the transport knows to be lasting (kernel_async._tls).
+        return error.retryable, "a connection error" if error.retryable else "a TLS failure"
     if isinstance(error, APIResponseValidationError):
         # A body that is not JSON at all (empty, cut, a proxy's page) may come out right on
         # a second try; a body of the wrong shape will not.
@@ -241,8 +242,9 @@ def worth_retrying(error: BaseException) -> bool:
 
     True for what :func:`decide_retry` retries (a connection error, a timeout, 408, 409, 429,
     5xx, a body that is not JSON), whatever the budget, hints and deadline; false for what
-    another attempt would not fix (401, 403, a 400, a redirect, ``X-Should-Retry: false``),
-    and for anything that is not about the API.
+    another attempt would not fix (401, 403, a 400, a redirect, ``X-Should-Retry: false``, a
+    certificate that fails verification, a server that does not speak TLS), and for anything
+    that is not about the API.
     """
     return _classify(error)[0]
 

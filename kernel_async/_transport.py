@@ -56,6 +56,7 @@ from kernel_async._errors import (
 )
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
+from kernel_async._tls import lasting_tls_failure
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
 
 # RawRequest, RawResponse and Transport are defined in _transport_protocol; named here too, as
@@ -343,7 +344,11 @@ class AiohttpTransport:
             # The message is built in the call, never held in a local of this frame: aiohttp
             # quotes a malformed response line, which may echo the key, and only the error
             # itself is masked once raised (a traceback rendered with locals shows this frame).
-            failure = APIConnectionError(f"GET {url} failed: {_describe(exc)}", url=url)
+            failure = APIConnectionError(
+                f"GET {url} failed: {_describe(exc)}",
+                url=url,
+                retryable=lasting_tls_failure(exc) is None,
+            )
             cause = chainable(exc)
         except Exception as exc:
             # Once the session was closed under the request, aiohttp fails in its own ways (a

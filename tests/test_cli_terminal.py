@@ -364,20 +364,24 @@ async def test_an_id_too_long_for_the_terminal_is_cut_in_the_middle_and_whole_wh
     assert all(len(line) <= 120 for line in table)
 
 
-@pytest.mark.parametrize("setting", ["KERNEL_BASE_URL", "--base-url"])
-async def test_https_to_a_plain_http_server_says_what_to_check(setting: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [("list", "KERNEL_BASE_URL"), ("list", "--base-url"), ("watch", "--base-url")],
+)
+async def test_https_to_a_plain_http_server_says_what_to_check(command: str, setting: str) -> None:
     # `https://` for the emulator (which serves plain http) said only OpenSSL's
-    # "[SSL: WRONG_VERSION_NUMBER] wrong version number", and a watch retried it forever.
+    # "[SSL: WRONG_VERSION_NUMBER] wrong version number", and a watch retried it forever: it
+    # now ends at once (no --give-up-after), as for any failure no retry fixes.
     async with KernelEmulator(count=3) as emulator:
         url = emulator.url.replace("http://", "https://")
         env = {"KERNEL_API_KEY": emulator.api_key}
-        args = ["--retries", "0"]
+        args = ["--retries", "0"] if command == "list" else []
         if setting == "--base-url":
             args += ["--base-url", url]
         else:
             env["KERNEL_BASE_URL"] = url
         session = await asyncio.to_thread(
-            run_in_terminal, "invocations", "list", *args, columns=300, env=env
+            run_in_terminal, "invocations", command, *args, columns=300, env=env
         )
     assert session.status == 1
     line = session.raw.strip()  # one line, which the terminal wraps

@@ -1,0 +1,43 @@
+"""TLS failures that another attempt cannot fix, told apart from the ones it may: pure.
+
+A connection error is retried (and a watch waits out an outage) because the network may heal.
+Two TLS failures never do, however often they are tried:
+
+* the server's certificate fails verification (expired, self-signed, for another name): the
+  same certificate comes back on every attempt;
+* the server answers the TLS handshake with something that is not TLS, as a plain-http
+  server does (``https://`` for the emulator's ``http://``). OpenSSL reports the bytes it
+  could not read as a record: ``WRONG_VERSION_NUMBER`` (OpenSSL 3.0, 3.1) or
+  ``RECORD_LAYER_FAILURE`` (3.2 and later).
+
+Any other TLS error (a handshake cut short, ``SSLEOFError``) may be the network's and is
+retried like any connection error.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Final
+
+from kernel_async._scrub import exception_graph
+
+__all__ = ["CERTIFICATE_FAILED", "NOT_TLS", "lasting_tls_failure"]
+
+CERTIFICATE_FAILED: Final = "the server's TLS certificate failed verification"
+NOT_TLS: Final = "the server does not speak TLS"
+
+_NOT_TLS_REASONS: Final = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
+
+
+def lasting_tls_failure(error: BaseException) -> str | None:
+    """What TLS failure behind ``error`` no retry can fix (see the module docs), or ``None``.
+
+    Looks through everything ``error`` reaches (aiohttp keeps the ``ssl`` error as an
+    attribute of its own, which ours is chained to).
+    """
+    for each in exception_graph(error):
+        if isinstance(each, ssl.SSLCertVerificationError):
+            return CERTIFICATE_FAILED
+        if isinstance(each, ssl.SSLError) and getattr(each, "reason", None) in _NOT_TLS_REASONS:
+            return NOT_TLS
+    return None
