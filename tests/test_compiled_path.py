@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from strategies import timestamps
 
 from kernel_async import APIResponseValidationError, Invocation, InvocationStatus
-from kernel_async._compiled import _page_decoder, decode_page_compiled
+from kernel_async._compiled import _page_decoder, decode_page_compiled, prepare_page_decoding
 from kernel_async._convert import StructureFailure, decode_invocations, make_loads
 from kernel_async._protocol import interpret_page_response
 from kernel_async.testing import generate_invocations
@@ -368,3 +368,12 @@ def test_the_decoder_is_built_before_any_walk_is_timed() -> None:
         "print(_page_decoder.cache_info().currsize, _page_decoder() is not None)\n"
     )
     assert in_a_fresh_interpreter(script) == ["1", "True"]
+
+
+@pytest.mark.usefixtures("fresh_decoder")
+def test_preparing_builds_the_decoder_once() -> None:
+    # In this process, not a fresh one: what the client's import does, at the function's layer.
+    prepare_page_decoding()
+    assert _page_decoder.cache_info().currsize == 1
+    prepare_page_decoding()
+    assert _page_decoder.cache_info().hits == 1  # looked up once per process, not rebuilt
