@@ -79,6 +79,7 @@ FOCUSED_TESTS: dict[str, tuple[str, ...]] = {
     "_retry": ("tests/test_retry.py",),
     "_params": ("tests/test_params.py",),
     "_compiled": ("tests/test_compiled_path.py",),
+    "_tls": ("tests/test_tls.py",),
     "_throttle": ("tests/test_throttle.py",),
 }
 SURVIVORS_FILE = ROOT / "tests" / "mutation-survivors.txt"
