@@ -1,0 +1,40 @@
+"""Review of the watch and of walks on live data: each test a finding, failing before its fix."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from kernel_async._params import InvocationFilters
+from kernel_async._timestamps import is_go_duration, parse_go_duration
+from kernel_async.testing import KernelEmulator
+
+from conftest import NOW
+
+SECOND = timedelta(seconds=1)
+
+
+# -- since="-0s": Go's ParseDuration reads it as 0, which is now, not the future ---------------
+
+
+@pytest.mark.parametrize("since", ["-0s", "-0", "-0.0s", "-0h0m0s", "-0.0000000001s"])
+async def test_a_minus_zero_duration_is_zero_not_the_future(since: str) -> None:
+    # f"{-0.0}s" is "-0.0s": a computed duration can carry the sign of a negative zero.
+    assert is_go_duration(since)
+    assert parse_go_duration(since) == timedelta(0)
+    assert InvocationFilters.create(since=since).since == since  # sent as given, as Go reads
+    async with (
+        KernelEmulator(count=3, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+    ):
+        async with client.invocations.watch(since=since, interval=0) as watch:
+            assert await watch.poll() == []  # nothing started in the last 0s (and 30 s)
+        assert (await client.invocations.list_page(since=since)).items == ()
+
+
+@pytest.mark.parametrize("since", ["-1ns", "-0.000000001s", "-0s1ns"])
+def test_a_duration_below_zero_is_still_refused(since: str) -> None:
+    assert not is_go_duration(since)
+    with pytest.raises(ValueError, match="negative duration"):
+        InvocationFilters.create(since=since)
