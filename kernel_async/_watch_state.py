@@ -135,6 +135,7 @@ class WatchState:
         # would then never be followed).
         self._baseline_pending = since is None and invocations is None
         self._held_back = 0  # polls in a row whose window walk was not complete
+        self._baseline_doubts = 0  # incomplete polls in a row while the baseline is pending
         self.possible_gaps = 0
         """Polls that moved on after a walk that could not vouch for what it did not deliver
         (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
@@ -263,12 +264,12 @@ class WatchState:
         if not (answers.window_complete and answers.in_flight_complete):
             self.incomplete_polls += 1
         window = plan.window
+        in_doubt = False  # this poll moves on past a walk that may have missed one
         if answers.window_complete or self._held_back + 1 >= _HOLD_BACK:
             # The window moves on past a walk that missed nothing; after one that may have
             # (it counted a possible gap), it is walked again, and after _HOLD_BACK such
             # walks in a row it moves on regardless, counted in possible_gaps.
-            if not answers.window_complete:
-                self.possible_gaps += 1
+            in_doubt = not answers.window_complete
             self._held_back = 0
             for invocation in answers.window:
                 if window is None or invocation.started_at_ns >= window:
@@ -290,8 +291,16 @@ class WatchState:
         if self._baseline_pending:
             # The baseline is what was in flight during the watch's first complete poll:
             # until a poll's walks all vouch for what they did not deliver, an invocation
-            # in flight may have been missed, and one missed there is never followed.
-            self._baseline_pending = not (answers.window_complete and answers.in_flight_complete)
+            # in flight may have been missed, and one missed there is never followed. As
+            # the window, it moves on after _HOLD_BACK incomplete polls in a row (a server
+            # of one invocation per page never completes a walk of two), in possible_gaps.
+            if answers.window_complete and answers.in_flight_complete:
+                self._baseline_pending = False
+            else:
+                self._baseline_doubts += 1
+                if self._baseline_doubts >= _HOLD_BACK:
+                    self._baseline_pending, in_doubt = False, True
+        self.possible_gaps += in_doubt
         present.update((i, found) for i, found in answers.looked_up.items() if found is not None)
         events: list[InvocationEvent] = []
         for invocation in sorted(present.values(), key=_oldest_first):

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from kernel_async import EventKind
 from kernel_async._params import InvocationFilters
 from kernel_async._timestamps import is_go_duration, parse_go_duration
-from kernel_async.testing import KernelEmulator
+from kernel_async.testing import KernelEmulator, make_invocation
 
 from conftest import NOW
 
@@ -38,3 +39,32 @@ def test_a_duration_below_zero_is_still_refused(since: str) -> None:
     assert not is_go_duration(since)
     with pytest.raises(ValueError, match="negative duration"):
         InvocationFilters.create(since=since)
+
+
+# -- since=None against a server that serves one invocation per page -------------------------
+
+
+async def test_a_watch_from_now_reports_starts_on_a_server_of_one_invocation_per_page() -> None:
+    # No walk of more than one page is complete there, so the baseline of a watch that
+    # starts now was never complete either: it never reported a start (it did report moves
+    # of what it had learnt silently). After two incomplete polls in a row it moves on, as
+    # the window does, and counts a possible gap.
+    data = [
+        make_invocation(id=f"old_{n}", status="running", started_at=NOW - n * timedelta(hours=1))
+        for n in range(1, 6)
+    ]
+    async with (
+        KernelEmulator(data, now=NOW, limit_cap=1) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(interval=0) as watch,
+    ):
+        quiet = [event for _ in range(3) for event in await watch.poll()]
+        emulator.add_invocation(make_invocation(id="new", status="queued", started_at=NOW))
+        emulator.set_status("old_3", "failed", status_reason="boom")
+        events = [event for _ in range(4) for event in await watch.poll()]
+    assert quiet == []
+    assert sorted((e.kind, e.invocation.id, e.status) for e in events) == [
+        (EventKind.CHANGED, "old_3", "failed"),
+        (EventKind.SEEN, "new", "queued"),
+    ]
+    assert watch.possible_gaps >= 1  # what it may have missed is said, not hidden

@@ -65,14 +65,14 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     # be followed: the watch keeps learning what is in flight, of any age, silently, until
     # one poll's walks all vouch for what they did not deliver.
     state = WatchState(lookback=timedelta(seconds=30))
-    for _ in range(3):
-        plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
-        assert plan.in_flight == ("queued", "running")
-        assert plan.in_flight_since is None
-        assert events == []
-    assert state.possible_gaps == 1  # the window moved on past its second incomplete walk
-    late = inv("late", "running", -3600)  # older than any window, found by the fourth poll
+    plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
+    assert plan.in_flight == ("queued", "running")
+    assert plan.in_flight_since is None
+    assert events == []
+    assert state.possible_gaps == 0
+    late = inv("late", "running", -3600)  # older than any window, found by the second poll
     plan, events = poll(state, window=[inv("new", "running", 0)], in_flight=[late])
+    assert plan.in_flight == ("queued", "running")
     assert plan.in_flight_since is None
     assert events == []  # in flight when the watch started: followed silently
     assert {i.id for i in state.in_flight} == {"new", "late"}
@@ -80,6 +80,24 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     assert plan.follow == ("late",)  # the baseline is over: what is followed is looked up
     assert plan.in_flight == ()
     assert events == [("gone", "late", None, "running")]
+
+
+def test_the_baseline_moves_on_after_two_incomplete_polls_in_a_row_and_says_so():
+    # A server of one invocation per page never completes a walk of two: a baseline that
+    # waited for a complete poll would never end, and the watch never report a start.
+    state = WatchState(lookback=timedelta(seconds=30))
+    late = inv("late", "running", -3600)
+    for _ in range(2):
+        plan, events = poll(
+            state, window=[inv("a", "running", 0)], in_flight=[late], complete=False
+        )
+        assert plan.in_flight == ("queued", "running")
+        assert events == []
+    assert state.possible_gaps == 1  # once, though both the window and the baseline moved on
+    plan, events = poll(state, window=[inv("a", "running", 0), inv("b", "queued", 1)])
+    assert plan.in_flight == ()  # the baseline is over: "late" is followed by lookup
+    assert plan.follow == ("late",)
+    assert events == [("seen", "b", None, "queued")]
 
 
 def test_nothing_listed_before_the_first_complete_poll_is_reported_as_new():
