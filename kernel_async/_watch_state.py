@@ -129,10 +129,6 @@ class WatchState:
         self._statuses = None if statuses is None else frozenset(str(s) for s in statuses)
         self._known: dict[str, Invocation] = {}
         self._newest: int | None = None  # the latest started_at the window walk found
-        # The newest invocation the first window found, when that window was a duration
-        # (of the server's clock): the next window, from an instant before it, can reach
-        # back past what the first covered, so what is first seen before it is learnt.
-        self._floor: int | None = None
         self._polls = 0
         # A watch that starts now learns what is in flight from walks of every age, until
         # a poll is complete (a walk that counted a possible gap may have missed one, which
@@ -278,8 +274,6 @@ class WatchState:
             for invocation in answers.window:
                 if window is None or invocation.started_at_ns >= window:
                     self._newest = max(self._newest or 0, invocation.started_at_ns)
-            if window is None and self._given is None:
-                self._floor = self._newest
         else:
             self._held_back += 1
         present: dict[str, Invocation] = {i.id: i for i in answers.window}
@@ -310,8 +304,7 @@ class WatchState:
         present.update((i, found) for i, found in answers.looked_up.items() if found is not None)
         events: list[InvocationEvent] = []
         for invocation in sorted(present.values(), key=_oldest_first):
-            older = window is not None and invocation.started_at_ns < (self._floor or 0)
-            events += self._update(invocation, quiet=quiet or older or invocation.id in baseline)
+            events += self._update(invocation, quiet=quiet or invocation.id in baseline)
         for invocation_id, known in list(self._known.items()):
             if invocation_id in present:
                 continue
