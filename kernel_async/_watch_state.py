@@ -323,6 +323,10 @@ class WatchState:
 
     def _update(self, invocation: Invocation, *, quiet: bool) -> list[InvocationEvent]:
         before = self._known.get(invocation.id)
+        if before is not None and self.is_final(before) and not self.is_final(invocation):
+            # A final status is one after which an invocation no longer changes: an answer
+            # that shows it in flight again is stale (a lagging replica), not a move.
+            return []
         self._known[invocation.id] = invocation
         if self._given is not None and self.is_final(invocation):
             self._done.add(invocation.id)

@@ -68,3 +68,27 @@ async def test_a_watch_from_now_reports_starts_on_a_server_of_one_invocation_per
         (EventKind.SEEN, "new", "queued"),
     ]
     assert watch.possible_gaps >= 1  # what it may have missed is said, not hidden
+
+
+# -- a final status does not change: an answer that says otherwise is stale ---------------------
+
+
+async def test_a_stale_answer_never_moves_a_final_invocation_back() -> None:
+    # A replica that lags behind answers a poll with an invocation as it was before it
+    # failed: the watch reported failed -> running, then running -> failed again, and
+    # failures() yielded the same failure twice. A final status is one after which an
+    # invocation no longer changes (final_statuses=), so such an answer is stale.
+    data = [make_invocation(id="inv_a", status="failed", started_at=NOW - SECOND)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.failures(interval=0, since=NOW - timedelta(hours=1)) as failures,
+    ):
+        watch = failures.watch
+        seen = await watch.poll()
+        emulator.set_status("inv_a", "running")  # the stale answer
+        stale = await watch.poll()
+        emulator.set_status("inv_a", "failed", status_reason="boom")
+        again = await watch.poll()
+    assert [(e.kind, e.status) for e in seen] == [(EventKind.SEEN, "failed")]
+    assert (stale, again) == ([], [])
