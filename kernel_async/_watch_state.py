@@ -223,12 +223,17 @@ class WatchState:
             window = None
         statuses = tuple(s for s in _WALKABLE if s not in self._final)
         follow = self._to_follow(window)
+        # A duration's start is the server's to know: the poll also walks from where the
+        # next window will start (see widened_since), so that it covers all of that one.
+        widen = self._lookback_ns or None if window is None and since is not None else None
         if self._baseline_pending:
             # Whatever is in flight when a watch starts is followed from then on.
-            return PollPlan(since=since, window=window, in_flight=statuses, follow=follow)
+            return PollPlan(
+                since=since, window=window, in_flight=statuses, follow=follow, widen_back=widen
+            )
         starts = [self._started_of(i) for i in follow]
         if len(follow) < FOLLOW_BY_WALK_FROM or not statuses or None in starts:
-            return PollPlan(since=since, window=window, follow=follow)
+            return PollPlan(since=since, window=window, follow=follow, widen_back=widen)
         oldest = min(s for s in starts if s is not None)
         return PollPlan(
             since=since,
@@ -236,6 +241,7 @@ class WatchState:
             in_flight=statuses,
             in_flight_since=format_rfc3339_nano(oldest),
             follow=follow,
+            widen_back=widen,
         )
 
     def _to_follow(self, window: int | None) -> tuple[str, ...]:
@@ -261,23 +267,33 @@ class WatchState:
         # what was already listed, which would otherwise be reported as new later).
         quiet = self._baseline_pending
         self._polls += 1
-        if not (answers.window_complete and answers.in_flight_complete):
+        complete = answers.window_complete and answers.widened_complete
+        if not (complete and answers.in_flight_complete):
             self.incomplete_polls += 1
         window = plan.window
         in_doubt = False  # this poll moves on past a walk that may have missed one
-        if answers.window_complete or self._held_back + 1 >= _HOLD_BACK:
+        if complete or self._held_back + 1 >= _HOLD_BACK:
             # The window moves on past a walk that missed nothing; after one that may have
             # (it counted a possible gap), it is walked again, and after _HOLD_BACK such
             # walks in a row it moves on regardless, counted in possible_gaps.
-            in_doubt = not answers.window_complete
+            in_doubt = not complete
             self._held_back = 0
-            for invocation in answers.window:
+            for invocation in (*answers.window, *answers.widened):
                 if window is None or invocation.started_at_ns >= window:
                     self._newest = max(self._newest or 0, invocation.started_at_ns)
         else:
             self._held_back += 1
         present: dict[str, Invocation] = {i.id: i for i in answers.window}
-        baseline: set[str] = set()
+        baseline: set[str] = set()  # learnt silently: listed before the watch could tell
+        reached = min((i.started_at_ns for i in answers.window), default=0)
+        for invocation in answers.widened:
+            # Walked from where the next window will start, back past the start of this
+            # one (a duration of the server's clock, which reached at least as far back as
+            # the oldest it found): what only this walk found before that was listed there
+            # already, not started since.
+            if invocation.started_at_ns < reached and invocation.id not in present:
+                baseline.add(invocation.id)
+            present[invocation.id] = invocation
         for invocation in answers.in_flight:
             # The in-flight walks refresh what is followed, and while the watch's baseline
             # is pending, they are what it follows (silently, if older than the window).
@@ -294,7 +310,7 @@ class WatchState:
             # in flight may have been missed, and one missed there is never followed. As
             # the window, it moves on after _HOLD_BACK incomplete polls in a row (a server
             # of one invocation per page never completes a walk of two), in possible_gaps.
-            if answers.window_complete and answers.in_flight_complete:
+            if complete and answers.in_flight_complete:
                 self._baseline_pending = False
             else:
                 self._baseline_doubts += 1
@@ -310,7 +326,7 @@ class WatchState:
                 continue
             in_window = window is not None and known.started_at_ns >= window
             looked_up_gone = invocation_id in answers.looked_up
-            if looked_up_gone or (in_window and answers.window_complete and not quiet):
+            if looked_up_gone or (in_window and complete and not quiet):
                 # Listed before, inside what this poll asked about, and not now: deleted.
                 del self._known[invocation_id]
                 if self._given is not None:

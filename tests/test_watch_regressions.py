@@ -70,6 +70,49 @@ async def test_a_watch_from_now_reports_starts_on_a_server_of_one_invocation_per
     assert watch.possible_gaps >= 1  # what it may have missed is said, not hidden
 
 
+# -- the first window is a duration; the next, an instant, reached further back ---------------
+
+
+@pytest.mark.parametrize("lookback", [30, 5])
+async def test_a_watch_from_now_never_reports_what_was_listed_before_it_started(
+    lookback: int,
+) -> None:
+    # The first poll walks the last `lookback` seconds of the server's clock; the second
+    # walks from `lookback` before the newest invocation the first one found, which reaches
+    # further back whenever that one is older than the watch: an invocation finished and
+    # listed all along there was reported as new, and failures() yielded an old failure.
+    data = [
+        make_invocation(id="recent", status="succeeded", started_at=NOW - (lookback - 1) * SECOND),
+        make_invocation(id="old", status="failed", started_at=NOW - (lookback + 5) * SECOND),
+    ]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(interval=0, lookback=lookback) as watch,
+    ):
+        quiet = [event for _ in range(3) for event in await watch.poll()]
+        emulator.add_invocation(make_invocation(id="new", status="failed", started_at=NOW))
+        events = await watch.poll()
+    assert quiet == []
+    assert [(e.kind, e.invocation.id) for e in events] == [(EventKind.SEEN, "new")]
+
+
+async def test_a_duration_since_never_reports_what_started_before_it() -> None:
+    # The same with since=timedelta: the first poll reports what started in the last
+    # since + lookback; the second reached back to lookback before the newest it found.
+    data = [
+        make_invocation(id="in", status="succeeded", started_at=NOW - 50 * SECOND),
+        make_invocation(id="before", status="failed", started_at=NOW - 75 * SECOND),
+    ]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(interval=0, since="30s", lookback=30) as watch,
+    ):
+        events = [event for _ in range(3) for event in await watch.poll()]
+    assert [(e.kind, e.invocation.id) for e in events] == [(EventKind.SEEN, "in")]
+
+
 # -- a final status does not change: an answer that says otherwise is stale ---------------------
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from kernel_async import Invocation
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
-from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, next_wait
+from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, next_wait, widened_since
 from kernel_async._watch_state import FOLLOW_BY_WALK_FROM, WatchState
 
 T0 = rfc3339_to_epoch_ns("2026-06-01T12:00:00Z")
@@ -332,3 +332,24 @@ def test_pushback_only_ever_lengthens_the_wait(
     wait: float, interval: float, pushed_back: bool, asked: float | None, expected: float
 ) -> None:
     assert next_wait(wait, interval, pushed_back=pushed_back, asked=asked) == expected
+
+
+def test_a_duration_window_is_widened_back_to_where_the_next_one_starts():
+    # The first window is a duration of the server's clock; the next starts 30 s before
+    # the newest invocation it found. The poll walks from there too, unless the window
+    # found one that started that early (then it reached there), and what only that walk
+    # found before the window's oldest was listed already: learnt, not seen.
+    state = WatchState(since=timedelta(minutes=1), lookback=timedelta(seconds=30))
+    plan = state.plan(elapsed=0.0)
+    assert plan.widen_back == 30 * SECOND
+    assert widened_since(plan, []) is None
+    assert widened_since(plan, [inv("a", "queued", 0)]) == format_rfc3339_nano(T0 - 30 * SECOND)
+    assert widened_since(plan, [inv("a", "queued", 0), inv("b", "queued", -30)]) is None
+    answers = PollAnswers(
+        window=[inv("a", "queued", 0)],
+        widened=[inv("a", "running", 0), inv("old", "failed", -20), inv("late", "queued", 1)],
+    )
+    events = [(e.kind.value, e.invocation.id, e.status) for e in state.observe(plan, answers)]
+    assert events == [("seen", "a", "running"), ("seen", "late", "queued")]
+    assert state.latest("old") is not None  # known, silently
+    assert state.plan(elapsed=1.0).widen_back is None  # an instant window from now on
