@@ -89,6 +89,11 @@ class Found(NamedTuple):
     the walk to place the page itself, as it would have without a search."""
     doubtful: bool = False
     """The boundary is not proven: count it as a possible gap."""
+    why: str = "the resume's place rests on a count of ties alone"
+    """Why it is not, for the possible gap (and ``ContinuityError`` in strict mode)."""
+
+
+_NEIGHBOURS: Final = "the resume's place rests on two pages of one invocation"
 
 
 class AnchorSearch:
@@ -132,12 +137,15 @@ class AnchorSearch:
         if not items and page.has_more:
             return None  # proves nothing (the guard ends a run of them): read the same again
         first_new = first_after(self._anchor, items, lambda: self._behind, self._first_rank(page))
-        if first_new is None or self._reach < 2:
-            # Not in the documented order, or pages of one invocation: no search can place
-            # it, and the walk takes the page as it would have without one.
+        if first_new is None:
+            # Not in the documented order: no search can place it, and the walk takes the
+            # page as it would have without one.
             return Found(page, min(self._page_size, self._reach), None)
+        if self._reach < 2 and self._contradictions < MAX_CONTRADICTIONS:
+            return self._take_one(page, first_new)
         if self._contradictions >= MAX_CONTRADICTIONS:
-            return Found(page, min(self._page_size, self._reach), None, doubtful=True)
+            why = "the search for the resume's place met pages that contradict each other"
+            return Found(page, min(self._page_size, self._reach), None, doubtful=True, why=why)
         if first_new == len(items) and page.has_more:
             self._newer(page.offset + len(items) - 1)  # all of it newer: the place is further
             return None
@@ -145,6 +153,29 @@ class AnchorSearch:
             self._older(page.offset)  # nothing newer, or past the end: the place is before it
             return None
         return self._found(page, first_new)  # or the head of the list, or its end
+
+    def _take_one(self, page: Page, first_new: int) -> Found | None:
+        """A page of one invocation, or none (a server that caps ``limit`` at 1).
+
+        No page can hold both sides of the boundary, so the search bisects positions until
+        the last one newer than the anchor and the first one not newer are neighbours, and
+        hands over the page of the second. Two requests place that boundary, not one: it is
+        counted as a possible gap, as every boundary of such a walk is. Until a position
+        before the boundary is known (a token past the end, a list that shrank), a page all
+        newer than the anchor is the walk's, which moves on from there as it would have.
+        """
+        items = page.items
+        if first_new == len(items) and page.has_more:
+            if self._older_from is None:
+                return Found(page, 1, None)
+            self._newer(page.offset + len(items) - 1)
+            return None
+        if first_new == 0 and page.offset > 0:
+            if self._newer_to is not None and self._newer_to + 1 == page.offset:
+                return Found(page, 1, 0, doubtful=True, why=_NEIGHBOURS)
+            self._older(page.offset)
+            return None
+        return self._found(page, first_new)  # the head of the list, or its end
 
     def _first_rank(self, page: Page) -> int | None:
         """What the rank of the page's first item is, were it a tie of a token's anchor.
@@ -208,6 +239,8 @@ class AnchorSearch:
             offset = newer + self._jump
         elif newer is None:
             offset = max(0, older - reach + 1 - self._jump)
+        elif reach < 2:
+            offset = (newer + older + 1) // 2  # pages of one: the first not newer, at last
         else:
             # Halfway, the pages either side as long; from the last newer position once one
             # page from there holds the place (the most room after it to deliver from).

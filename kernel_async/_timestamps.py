@@ -46,7 +46,7 @@ _GO_UNITS_NS = {
 # Patterns, not compiled ones: re compiles them on first use (and caches them), which spares
 # start-up the compiling for programs that never pass a duration.
 _GO_DURATION_PART = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
-_GO_DURATION = r"\+?(?:(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)"
+_GO_DURATION = r"[+-]?(?:(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)"
 MAX_GO_DURATION_NS: Final = 2**63 - 1
 """The longest Go ``time.Duration``: an ``int64`` of nanoseconds (about 2562047 hours)."""
 
@@ -167,12 +167,17 @@ def _go_duration_ns(text: str) -> int | None:
         if fraction:
             digits = fraction[:18]  # Go stops reading a fraction where it would overflow
             total_ns += int(digits) * scale // 10 ** len(digits)
+    if text.startswith("-") and total_ns:
+        return None  # negative: a time in the future (Go reads "-0s", "-0.0s" as 0: taken)
     # time.ParseDuration refuses a total past int64 nanoseconds ("99999999h", "2562048h").
     return total_ns if total_ns <= MAX_GO_DURATION_NS else None
 
 
 def is_go_duration(text: str) -> bool:
     """Whether ``text`` is a non-negative Go duration such as ``5m``, ``1h30m`` or ``1.5s``.
+
+    A minus sign is taken before a zero only (``-0s``, ``-0.0s``: what ``f"{-0.0}s"``
+    writes), which Go reads as 0, as it does ``0s``.
 
     The grammar and range are Go's ``time.ParseDuration``: ASCII digits, the units ``ns``,
     ``us`` (also written with the micro sign or the Greek mu), ``ms``, ``s``, ``m`` and ``h``,

@@ -221,7 +221,7 @@ class WalkPlan(PagePlacement, ChurnWindow):
             page, self._step = found.page, found.step
             self._next = page.offset  # bridges reach back from here, not from the token's
             if found.doubtful:
-                self._possible_gap(page, "the resume's place rests on a count of ties alone")
+                self._possible_gap(page, found.why)
             if found.first_new is None:
                 accepted = self._place(head, page, was_held)
             else:

@@ -18,7 +18,7 @@ from typing import Final, Protocol
 
 from kernel_async._errors import APITimeoutError
 from kernel_async._models import Invocation, Page
-from kernel_async._watch_poll import PollAnswers, PollPlan
+from kernel_async._watch_poll import PollAnswers, PollPlan, widened_since
 
 __all__ = ["PollQuestions", "WatchRequests", "WatchWalk"]
 
@@ -92,13 +92,17 @@ class PollQuestions:
         complete = True
         if plan.since is not None:
             window, complete = await self._collect(plan.since, None, deadline_at)
+        widened: list[Invocation] = []
+        widened_complete = True
+        if (since := widened_since(plan, window)) is not None:
+            widened, widened_complete = await self._collect(since, None, deadline_at)
         in_flight: list[Invocation] = []
         in_flight_complete = True
         for status in plan.in_flight:
             found, walked_all = await self._collect(plan.in_flight_since, status, deadline_at)
             in_flight += found
             in_flight_complete = in_flight_complete and walked_all
-        seen = {i.id for i in window} | {i.id for i in in_flight}
+        seen = {i.id for i in window} | {i.id for i in widened} | {i.id for i in in_flight}
         missing = [i for i in plan.follow if i not in seen]
         lookups = asyncio.Semaphore(self._requests.lookups_at_once)
 
@@ -135,6 +139,8 @@ class PollQuestions:
         return PollAnswers(
             window=window,
             window_complete=complete,
+            widened=widened,
+            widened_complete=widened_complete,
             in_flight=in_flight,
             in_flight_complete=in_flight_complete,
             looked_up=looked_up,

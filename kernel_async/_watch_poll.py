@@ -15,8 +15,9 @@ from typing import Final
 import attrs
 
 from kernel_async._models import Invocation
+from kernel_async._timestamps import format_rfc3339_nano
 
-__all__ = ["MAX_INTERVAL", "PollAnswers", "PollPlan", "next_wait"]
+__all__ = ["MAX_INTERVAL", "PollAnswers", "PollPlan", "next_wait", "widened_since"]
 
 MAX_INTERVAL: Final = 60.0
 """The longest wait between two polls that the server's pushback makes (unless the watch's
@@ -36,6 +37,10 @@ class PollPlan:
             a watch that starts now, for everything already in flight).
         in_flight_since: ``since`` of those walks (``None``: whatever their age).
         follow: The ids followed: each one the walks do not find is looked up.
+        widen_back: For a window that is a duration: how far (nanoseconds) before the
+            newest invocation it finds the next window will start, which the poll walks
+            too (:func:`widened_since`), so that the next window never reaches back past
+            what this poll covered. ``None``: no such walk.
     """
 
     since: str | None
@@ -43,6 +48,7 @@ class PollPlan:
     in_flight: tuple[str, ...] = ()
     in_flight_since: str | None = None
     follow: tuple[str, ...] = ()
+    widen_back: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -58,13 +64,35 @@ class PollAnswers:
         in_flight_complete: Whether those walks counted no possible gap.
         looked_up: For each id looked up, the invocation, or ``None`` when the lookup shows
             it is not there. An id whose lookup could not tell is left out.
+        widened: The walk from :func:`widened_since`, if the plan asked for one.
+        widened_complete: Whether that walk counted no possible gap.
     """
 
     window: Sequence[Invocation] = ()
     window_complete: bool = True
+    widened: Sequence[Invocation] = ()
+    widened_complete: bool = True
     in_flight: Sequence[Invocation] = ()
     in_flight_complete: bool = True
     looked_up: Mapping[str, Invocation | None] = attrs.field(factory=dict)
+
+
+def widened_since(plan: PollPlan, window: Sequence[Invocation]) -> str | None:
+    """The ``since`` of the walk that widens a duration window, given what it found.
+
+    A window that is a duration of the server's clock starts at an instant the watch cannot
+    know; the next window starts ``widen_back`` before the newest invocation found, which
+    may be earlier. Walking from there too, in the same poll, tells what was listed there
+    already, so the next window finds nothing there it could take for new. ``None``: the
+    plan asks for no such walk, the window found nothing, or it found one that started
+    that early (so it reached there).
+    """
+    if plan.widen_back is None or not window:
+        return None
+    starts = [invocation.started_at_ns for invocation in window]
+    since = max(starts) - plan.widen_back
+    # One found there or before shows that the window reached there already.
+    return None if min(starts) <= since else format_rfc3339_nano(since)
 
 
 def next_wait(

@@ -135,6 +135,7 @@ class WatchState:
         # would then never be followed).
         self._baseline_pending = since is None and invocations is None
         self._held_back = 0  # polls in a row whose window walk was not complete
+        self._baseline_doubts = 0  # incomplete polls in a row while the baseline is pending
         self.possible_gaps = 0
         """Polls that moved on after a walk that could not vouch for what it did not deliver
         (see the listing's ``possible_gaps``): what that walk missed may never be seen."""
@@ -222,12 +223,17 @@ class WatchState:
             window = None
         statuses = tuple(s for s in _WALKABLE if s not in self._final)
         follow = self._to_follow(window)
+        # A duration's start is the server's to know: the poll also walks from where the
+        # next window will start (see widened_since), so that it covers all of that one.
+        widen = self._lookback_ns or None if window is None and since is not None else None
         if self._baseline_pending:
             # Whatever is in flight when a watch starts is followed from then on.
-            return PollPlan(since=since, window=window, in_flight=statuses, follow=follow)
+            return PollPlan(
+                since=since, window=window, in_flight=statuses, follow=follow, widen_back=widen
+            )
         starts = [self._started_of(i) for i in follow]
         if len(follow) < FOLLOW_BY_WALK_FROM or not statuses or None in starts:
-            return PollPlan(since=since, window=window, follow=follow)
+            return PollPlan(since=since, window=window, follow=follow, widen_back=widen)
         oldest = min(s for s in starts if s is not None)
         return PollPlan(
             since=since,
@@ -235,6 +241,7 @@ class WatchState:
             in_flight=statuses,
             in_flight_since=format_rfc3339_nano(oldest),
             follow=follow,
+            widen_back=widen,
         )
 
     def _to_follow(self, window: int | None) -> tuple[str, ...]:
@@ -260,23 +267,33 @@ class WatchState:
         # what was already listed, which would otherwise be reported as new later).
         quiet = self._baseline_pending
         self._polls += 1
-        if not (answers.window_complete and answers.in_flight_complete):
+        complete = answers.window_complete and answers.widened_complete
+        if not (complete and answers.in_flight_complete):
             self.incomplete_polls += 1
         window = plan.window
-        if answers.window_complete or self._held_back + 1 >= _HOLD_BACK:
+        in_doubt = False  # this poll moves on past a walk that may have missed one
+        if complete or self._held_back + 1 >= _HOLD_BACK:
             # The window moves on past a walk that missed nothing; after one that may have
             # (it counted a possible gap), it is walked again, and after _HOLD_BACK such
             # walks in a row it moves on regardless, counted in possible_gaps.
-            if not answers.window_complete:
-                self.possible_gaps += 1
+            in_doubt = not complete
             self._held_back = 0
-            for invocation in answers.window:
+            for invocation in (*answers.window, *answers.widened):
                 if window is None or invocation.started_at_ns >= window:
                     self._newest = max(self._newest or 0, invocation.started_at_ns)
         else:
             self._held_back += 1
         present: dict[str, Invocation] = {i.id: i for i in answers.window}
-        baseline: set[str] = set()
+        baseline: set[str] = set()  # learnt silently: listed before the watch could tell
+        reached = min((i.started_at_ns for i in answers.window), default=0)
+        for invocation in answers.widened:
+            # Walked from where the next window will start, back past the start of this
+            # one (a duration of the server's clock, which reached at least as far back as
+            # the oldest it found): what only this walk found before that was listed there
+            # already, not started since.
+            if invocation.started_at_ns < reached and invocation.id not in present:
+                baseline.add(invocation.id)
+            present[invocation.id] = invocation
         for invocation in answers.in_flight:
             # The in-flight walks refresh what is followed, and while the watch's baseline
             # is pending, they are what it follows (silently, if older than the window).
@@ -290,8 +307,16 @@ class WatchState:
         if self._baseline_pending:
             # The baseline is what was in flight during the watch's first complete poll:
             # until a poll's walks all vouch for what they did not deliver, an invocation
-            # in flight may have been missed, and one missed there is never followed.
-            self._baseline_pending = not (answers.window_complete and answers.in_flight_complete)
+            # in flight may have been missed, and one missed there is never followed. As
+            # the window, it moves on after _HOLD_BACK incomplete polls in a row (a server
+            # of one invocation per page never completes a walk of two), in possible_gaps.
+            if complete and answers.in_flight_complete:
+                self._baseline_pending = False
+            else:
+                self._baseline_doubts += 1
+                if self._baseline_doubts >= _HOLD_BACK:
+                    self._baseline_pending, in_doubt = False, True
+        self.possible_gaps += in_doubt
         present.update((i, found) for i, found in answers.looked_up.items() if found is not None)
         events: list[InvocationEvent] = []
         for invocation in sorted(present.values(), key=_oldest_first):
@@ -301,7 +326,7 @@ class WatchState:
                 continue
             in_window = window is not None and known.started_at_ns >= window
             looked_up_gone = invocation_id in answers.looked_up
-            if looked_up_gone or (in_window and answers.window_complete and not quiet):
+            if looked_up_gone or (in_window and complete and not quiet):
                 # Listed before, inside what this poll asked about, and not now: deleted.
                 del self._known[invocation_id]
                 if self._given is not None:
@@ -314,6 +339,10 @@ class WatchState:
 
     def _update(self, invocation: Invocation, *, quiet: bool) -> list[InvocationEvent]:
         before = self._known.get(invocation.id)
+        if before is not None and self.is_final(before) and not self.is_final(invocation):
+            # A final status is one after which an invocation no longer changes: an answer
+            # that shows it in flight again is stale (a lagging replica), not a move.
+            return []
         self._known[invocation.id] = invocation
         if self._given is not None and self.is_final(invocation):
             self._done.add(invocation.id)

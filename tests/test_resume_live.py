@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -26,6 +27,8 @@ from kernel_async.testing import (
 
 from conftest import NOW
 from live import api_order, judge, one_instant, started_since
+
+SECOND = timedelta(seconds=1)
 
 
 async def token_after(data: list[dict[str, Any]], taken: int) -> ResumeToken:
@@ -230,3 +233,46 @@ async def test_a_walk_resumed_twice_inside_a_long_tie_counts_on() -> None:
                 at = f"2026-06-0{3 + round_}T00:00:00.{n:06d}Z"
                 emulator.add_invocation(make_invocation(id=f"new{round_}_{n}", started_at=at))
     assert delivered == [d["id"] for d in data]
+
+
+# -- pages of one invocation (a server that caps limit at 1) ------------------------------------
+
+
+def _ordered(count: int) -> list[dict[str, Any]]:
+    return [
+        make_invocation(id=f"inv_{n:03d}", status="succeeded", started_at=NOW - n * SECOND)
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("offset", [25, 10_000, MAX_OFFSET])
+async def test_a_token_past_the_end_finds_its_place_in_pages_of_one(offset: int) -> None:
+    # A token whose offset lies past the end (made by hand, or the list shrank) against a
+    # server that serves one invocation per page: the search still bisects, page by page,
+    # and the walk delivers what the first one had not. Before: nothing at all, and one
+    # possible gap counted for the fifteen invocations it never delivered.
+    data = _ordered(20)
+    token = attrs.evolve(await token_after(data, 5), offset=offset)
+    async with (
+        KernelEmulator(data, now=NOW, limit_cap=1) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token) as rest,
+    ):
+        delivered = [i.id async for i in rest]
+    assert delivered == [i["id"] for i in data[5:]]
+    # One page per position while it searches: about 2 log2(offset) requests, not offset.
+    assert rest.stats.searched <= 2 * math.ceil(math.log2(offset)) + 2
+
+
+async def test_a_list_that_shrank_past_the_token_in_pages_of_one_loses_nothing() -> None:
+    # The realistic way there: the first walk delivered 5 of 8; the four newest are deleted,
+    # so the token's offset (5) is past the end of the 4 left. The 3 owed still come.
+    data = _ordered(8)
+    token = await token_after(data, 5)
+    async with (
+        KernelEmulator(data[4:], now=NOW, limit_cap=1) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.list(resume=token) as rest,
+    ):
+        delivered = [i.id async for i in rest]
+    assert delivered == ["inv_005", "inv_006", "inv_007"]

@@ -598,7 +598,8 @@ def test_pages_that_contradict_each_other_end_the_search_in_doubt() -> None:
             break
     else:
         raise AssertionError("no end")
-    assert found == Found(page, 10, None, doubtful=True)
+    assert found == Found(page, 10, None, doubtful=True, why=found.why)
+    assert "contradict" in found.why  # the possible gap says why, not "a count of ties"
     assert MAX_CONTRADICTIONS <= read <= MAX_CONTRADICTIONS + 4  # a contradiction a page or two
 
 

@@ -221,7 +221,9 @@ async def test_few_in_flight_are_looked_up_by_id_many_are_walked_by_status(follo
     assert [(e.invocation.id, e.previous_status, e.status) for e in events] == [
         ("inv_0", "running", "failed")
     ]
-    later = [dict(r.query) for r in emulator.requests[3:]]  # after the first poll's three walks
+    # After the first poll's four walks: the window, the window widened back from what it
+    # found (see widened_since), and what is in flight.
+    later = [dict(r.query) for r in emulator.requests[4:]]
     lookups = [q["query"] for q in later if "query" in q]
     walks = Counter(q.get("status", "window") for q in later if "query" not in q)
     if followed < 3:
@@ -474,7 +476,9 @@ async def test_a_status_filter_sees_moves_the_servers_filter_cannot() -> None:
         emulator.set_status("inv_r", "succeeded")  # never in it: not reported
 
     async with (
-        KernelEmulator(data, now=NOW, live=LiveData(script={1: move})) as emulator,
+        # The first poll walks the window, widens it, then walks what is queued: the move
+        # comes before that walk's answer (at tick 2), after the window's.
+        KernelEmulator(data, now=NOW, live=LiveData(script={2: move})) as emulator,
         emulator.client(in_memory=True) as client,
     ):
         watch = client.invocations.watch(interval=0, status=["failed"])

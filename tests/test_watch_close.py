@@ -205,7 +205,8 @@ async def test_aclose_stops_the_wait_after_a_pushback() -> None:
     with pytest.raises(StopAsyncIteration):
         await consumer
     assert first.invocation.id == "inv_a"
-    assert requests.sent == ["walk status=None"]  # no second poll
+    # The first poll's window and its widening (a duration's window), and no second poll.
+    assert requests.sent == ["walk status=None"] * 2
     assert watch.polls == 1
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from kernel_async import Invocation
 from kernel_async._timestamps import format_rfc3339_nano, rfc3339_to_epoch_ns
-from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, next_wait
+from kernel_async._watch_poll import MAX_INTERVAL, PollAnswers, next_wait, widened_since
 from kernel_async._watch_state import FOLLOW_BY_WALK_FROM, WatchState
 
 T0 = rfc3339_to_epoch_ns("2026-06-01T12:00:00Z")
@@ -65,14 +65,14 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     # be followed: the watch keeps learning what is in flight, of any age, silently, until
     # one poll's walks all vouch for what they did not deliver.
     state = WatchState(lookback=timedelta(seconds=30))
-    for _ in range(3):
-        plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
-        assert plan.in_flight == ("queued", "running")
-        assert plan.in_flight_since is None
-        assert events == []
-    assert state.possible_gaps == 1  # the window moved on past its second incomplete walk
-    late = inv("late", "running", -3600)  # older than any window, found by the fourth poll
+    plan, events = poll(state, window=[inv("new", "running", 0)], complete=False)
+    assert plan.in_flight == ("queued", "running")
+    assert plan.in_flight_since is None
+    assert events == []
+    assert state.possible_gaps == 0
+    late = inv("late", "running", -3600)  # older than any window, found by the second poll
     plan, events = poll(state, window=[inv("new", "running", 0)], in_flight=[late])
+    assert plan.in_flight == ("queued", "running")
     assert plan.in_flight_since is None
     assert events == []  # in flight when the watch started: followed silently
     assert {i.id for i in state.in_flight} == {"new", "late"}
@@ -80,6 +80,24 @@ def test_the_baseline_walks_what_is_in_flight_until_a_poll_is_complete():
     assert plan.follow == ("late",)  # the baseline is over: what is followed is looked up
     assert plan.in_flight == ()
     assert events == [("gone", "late", None, "running")]
+
+
+def test_the_baseline_moves_on_after_two_incomplete_polls_in_a_row_and_says_so():
+    # A server of one invocation per page never completes a walk of two: a baseline that
+    # waited for a complete poll would never end, and the watch never report a start.
+    state = WatchState(lookback=timedelta(seconds=30))
+    late = inv("late", "running", -3600)
+    for _ in range(2):
+        plan, events = poll(
+            state, window=[inv("a", "running", 0)], in_flight=[late], complete=False
+        )
+        assert plan.in_flight == ("queued", "running")
+        assert events == []
+    assert state.possible_gaps == 1  # once, though both the window and the baseline moved on
+    plan, events = poll(state, window=[inv("a", "running", 0), inv("b", "queued", 1)])
+    assert plan.in_flight == ()  # the baseline is over: "late" is followed by lookup
+    assert plan.follow == ("late",)
+    assert events == [("seen", "b", None, "queued")]
 
 
 def test_nothing_listed_before_the_first_complete_poll_is_reported_as_new():
@@ -314,3 +332,24 @@ def test_pushback_only_ever_lengthens_the_wait(
     wait: float, interval: float, pushed_back: bool, asked: float | None, expected: float
 ) -> None:
     assert next_wait(wait, interval, pushed_back=pushed_back, asked=asked) == expected
+
+
+def test_a_duration_window_is_widened_back_to_where_the_next_one_starts():
+    # The first window is a duration of the server's clock; the next starts 30 s before
+    # the newest invocation it found. The poll walks from there too, unless the window
+    # found one that started that early (then it reached there), and what only that walk
+    # found before the window's oldest was listed already: learnt, not seen.
+    state = WatchState(since=timedelta(minutes=1), lookback=timedelta(seconds=30))
+    plan = state.plan(elapsed=0.0)
+    assert plan.widen_back == 30 * SECOND
+    assert widened_since(plan, []) is None
+    assert widened_since(plan, [inv("a", "queued", 0)]) == format_rfc3339_nano(T0 - 30 * SECOND)
+    assert widened_since(plan, [inv("a", "queued", 0), inv("b", "queued", -30)]) is None
+    answers = PollAnswers(
+        window=[inv("a", "queued", 0)],
+        widened=[inv("a", "running", 0), inv("old", "failed", -20), inv("late", "queued", 1)],
+    )
+    events = [(e.kind.value, e.invocation.id, e.status) for e in state.observe(plan, answers)]
+    assert events == [("seen", "a", "running"), ("seen", "late", "queued")]
+    assert state.latest("old") is not None  # known, silently
+    assert state.plan(elapsed=1.0).widen_back is None  # an instant window from now on
