@@ -222,7 +222,7 @@ def mutation(session: nox.Session) -> None:
 
     Every module of tools/mutate.py's FOCUSED_TESTS: _params, _protocol, _retry, _timestamps,
     _resume, _resume_search, _window, _guard, _walk (with its bases _walk_placement and
-    _walk_churn), _anchor, _anchor_pages, _compiled and _throttle. Fails when a module is
+    _walk_churn), _anchor, _anchor_pages, _compiled, _tls and _throttle. Fails when a module is
     under 95 % killed with a survivor not listed (with the reason it changes nothing) in
     tests/mutation-survivors.txt.
     `-- --module _retry` narrows the run; `-- --show-survivors` lists every survivor.
