@@ -717,3 +717,94 @@ def test_a_search_that_gives_up_hands_its_page_to_the_plan_and_bridges_from_ther
     bridge = plan.head
     assert bridge is not None
     assert handed - 1 == bridge.offset != 499
+
+
+# -- pages of one invocation (a server that caps limit at 1) --------------------------------
+
+
+def search_one(data: list[int], at: int, start: int) -> tuple[list[int], Found]:
+    """The search for ``inv(at)``, last delivered at ``start - 1``, on pages of one."""
+    search = AnchorSearch(Anchor.of(inv(at), start - 1), start=start, page_size=1, limit=1)
+    read: list[int] = []
+    for _ in range(300):
+        read.append(search.offset)
+        found = search.take(serve(data, search.offset, 1))
+        if found is not None:
+            return read, found
+    raise AssertionError(f"no end: {read[-10:]}")
+
+
+def test_pages_of_one_bisect_to_the_neighbours_either_side_of_the_place() -> None:
+    # 20 left, the token says 40: back by doubling jumps, then halving until the last newer
+    # (4) and the first older (5) are neighbours; the page of the second is handed over,
+    # first_new 0, in doubt: two requests placed the boundary, not one page that holds
+    # both sides. (The way back starts with the page that ends at the first position known
+    # older, which on pages of one is that position again: one request, left as it is.)
+    read, found = search_one(list(range(20)), at=4, start=40)
+    assert read == [40, 40, 39, 37, 33, 25, 9, 0, 5, 3, 4, 5]
+    assert (numbers(found.page), found.page.offset, found.step, found.first_new) == ([5], 5, 1, 0)
+    assert (found.doubtful, found.why) == (
+        True,
+        "the resume's place rests on two pages of one invocation",
+    )
+
+
+@pytest.mark.parametrize("start", [21, 1000, 10**6, 10**12, MAX_OFFSET])
+def test_pages_of_one_far_past_the_end_cost_log_requests(start: int) -> None:
+    read, found = search_one(list(range(20)), at=4, start=start)
+    assert numbers(found.page) == [5]
+    assert found.page.offset == 5
+    assert len(read) <= 2 * math.ceil(math.log2(start)) + 2
+    assert all(0 <= offset <= MAX_OFFSET for offset in read)
+    assert len(set(read)) >= len(read) - 2  # twice at most: the first older, the neighbour
+
+
+def test_pages_of_one_where_the_anchor_was_deleted_meet_between_its_neighbours() -> None:
+    # inv(4) deleted: 3 stays newer and 5, now at 4, is the first older.
+    read, found = search_one([0, 1, 2, 3, 5, 6, 7, 8], at=4, start=5)
+    assert (numbers(found.page), found.page.offset, found.first_new, found.doubtful) == (
+        [5],
+        4,
+        0,
+        True,
+    )
+    assert read == [5, 5, 4, 2, 3, 4]
+
+
+def test_pages_of_one_hand_over_the_head_when_nothing_newer_is_left() -> None:
+    # Everything up to the anchor deleted: the head itself is the place, and exact (nothing
+    # can lie before offset 0), so it is no possible gap.
+    read, found = search_one(list(range(5, 20)), at=4, start=5)
+    assert (numbers(found.page), found.page.offset, found.first_new) == ([5], 0, 0)
+    assert not found.doubtful
+    assert read[-1] == 0
+
+
+def test_pages_of_one_hand_the_last_invocation_over_when_it_is_the_anchor() -> None:
+    # The anchor is the list's last: its page is handed over with nothing new in it
+    # (first_new 1), and the walk ends after it.
+    read, found = search_one(list(range(20)), at=19, start=26)
+    assert (numbers(found.page), found.page.offset, found.first_new) == ([19], 19, 1)
+    assert not found.page.has_more
+    assert read[0] == 26
+
+
+def test_pages_of_one_all_newer_before_any_older_bound_are_the_walks() -> None:
+    # Invocations started since the token, and no position yet known older: the page is
+    # handed over whole, as without a search, and the walk moves on from there.
+    data = list(range(-30, 20))
+    search = AnchorSearch(Anchor.of(inv(4), 4), start=5, page_size=1, limit=1)
+    page = serve(data, 5, 1)
+    assert search.take(page) == Found(page, 1, None)
+
+
+def test_pages_of_one_all_newer_below_an_older_bound_narrow_the_search() -> None:
+    data = list(range(20))
+    search = AnchorSearch(Anchor.of(inv(4), 29), start=30, page_size=1, limit=1)
+    older = 30
+    while search.offset > 4:  # past the end, then older, and older: a page newer than inv(4)
+        older = search.offset
+        assert search.take(serve(data, older, 1)) is None
+    newer = search.offset
+    assert search.take(serve(data, newer, 1)) is None  # newer: halfway to the older bound
+    assert search.offset == (newer + older + 1) // 2
