@@ -11,7 +11,9 @@ Two TLS failures never do, however often they are tried:
   ``RECORD_LAYER_FAILURE`` (3.2 and later).
 
 Any other TLS error (a handshake cut short, ``SSLEOFError``) may be the network's and is
-retried like any connection error.
+retried like any connection error; so is any failure after a handshake that succeeded (a
+record that is not TLS then is a stream spoilt on the way): the transport asks this module
+about the handshake's failures only.
 """
 
 from __future__ import annotations

@@ -347,7 +347,11 @@ class AiohttpTransport:
             failure = APIConnectionError(
                 f"GET {url} failed: {_describe(exc)}",
                 url=url,
-                retryable=lasting_tls_failure(exc) is None,
+                # Judged on the handshake's failures alone (aiohttp's ClientSSLError): a
+                # record spoilt after a handshake that succeeded may be the network's.
+                retryable=not (
+                    isinstance(exc, aiohttp.ClientSSLError) and lasting_tls_failure(exc)
+                ),
             )
             cause = chainable(exc)
         except Exception as exc:

@@ -7,6 +7,7 @@ plain-http server for ``https://``, fails once, and neither the client nor a wat
 """
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from kernel_async import (
     RetryPolicy,
     Timeout,
 )
+from kernel_async._cli_messages import error_line
 from kernel_async._retry import decide_retry, worth_retrying
 from kernel_async._tls import CERTIFICATE_FAILED, NOT_TLS, lasting_tls_failure
 from kernel_async._transport import AiohttpTransport, RawRequest
@@ -245,3 +247,54 @@ async def test_a_watch_ends_on_a_lasting_tls_failure() -> None:
                 async with asyncio.timeout(30), client.invocations.watch(since="1h") as watch:
                     await anext(watch)
     assert not caught.value.retryable
+
+
+# -- Review: the verdict is the handshake's; a record spoilt after it may be the network's ---
+
+
+@asynccontextmanager
+async def tls_then_plain_bytes() -> AsyncIterator[tuple[str, list[str]]]:
+    """A server that completes the TLS handshake, reads the request, then answers under the
+    TLS layer in plain bytes, as a middlebox spoiling the stream would: (https URL, requests)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    served: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raw = writer.transport  # the socket's: what is written to it skips TLS
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await writer.start_tls(context)
+            await reader.readuntil(b"\r\n\r\n")
+            served.append("GET")
+            raw.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/", served
+
+
+async def test_a_record_spoilt_after_the_handshake_is_still_retried() -> None:
+    # The server proved it speaks TLS by completing the handshake: a record that is not TLS
+    # after it (WRONG_VERSION_NUMBER, as on a plain-http server) is the network's, and was
+    # taken for "the server does not speak TLS": tried once, a watch ended, and the CLI told
+    # the user to check that the URL starts with http://.
+    retry = RetryPolicy(max_retries=2, initial_delay=0.01)
+    context = ssl.create_default_context(cafile=CERT)
+    trace, started = counting_attempts()
+    async with (
+        tls_then_plain_bytes() as (url, served),
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context), trace_configs=[trace]
+        ) as session,
+        AsyncKernel("k", base_url=url, session=session, retry=retry) as client,
+    ):
+        with pytest.raises(
+            APIConnectionError, match=r"WRONG_VERSION_NUMBER|RECORD_LAYER"
+        ) as caught:
+            await client.invocations.list_page()
+    assert caught.value.retryable
+    assert started == ["GET"] * 3  # (aiohttp itself sends each again on a new connection)
+    assert served
+    assert "does not speak TLS" not in error_line(caught.value, base_url_from=url)
