@@ -135,3 +135,25 @@ async def test_a_stale_answer_never_moves_a_final_invocation_back() -> None:
         again = await watch.poll()
     assert [(e.kind, e.status) for e in seen] == [(EventKind.SEEN, "failed")]
     assert (stale, again) == ([], [])
+
+
+async def test_a_move_on_from_a_status_the_caller_calls_final_is_still_reported() -> None:
+    # final_statuses= is the caller's ("running": done with it once it runs). Staleness is
+    # the API's order (queued, running, then the rest): running -> succeeded is a real move
+    # that the window still lists, and was dropped as stale; running -> queued is stale.
+    data = [make_invocation(id="inv_a", status="running", started_at=NOW - SECOND)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(
+            interval=0, since=NOW - timedelta(hours=1), final_statuses=["running"]
+        ) as watch,
+    ):
+        seen = await watch.poll()
+        emulator.set_status("inv_a", "queued")  # a lagging replica
+        stale = await watch.poll()
+        emulator.set_status("inv_a", "succeeded")
+        moved = await watch.poll()
+    assert [(e.kind, e.status) for e in seen] == [(EventKind.SEEN, "running")]
+    assert stale == []
+    assert [(e.kind, e.status) for e in moved] == [(EventKind.CHANGED, "succeeded")]
