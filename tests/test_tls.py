@@ -8,8 +8,10 @@ plain-http server for ``https://``, fails once, and neither the client nor a wat
 
 import asyncio
 import contextlib
+import socket
 import ssl
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -298,3 +300,59 @@ async def test_a_record_spoilt_after_the_handshake_is_still_retried() -> None:
     assert started == ["GET"] * 3  # (aiohttp itself sends each again on a new connection)
     assert served
     assert "does not speak TLS" not in error_line(caught.value, base_url_from=url)
+
+
+@contextlib.contextmanager
+def asks_for_a_client_certificate() -> Iterator[tuple[str, list[str]]]:
+    """A TLS 1.3 server that requires a client certificate, as OpenSSL serves it (the alert
+    sent): (https URL, the handshakes it refused). Blocking sockets, in a thread."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    context.load_verify_locations(CERT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    refused: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            try:
+                with context.wrap_socket(connection, server_side=True) as tls:
+                    tls.recv(1)
+            except ssl.SSLError as error:
+                refused.append(str(error.reason))
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}/", refused
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone would not)
+        listener.close()
+        thread.join()
+
+
+async def test_a_server_that_requires_a_client_certificate_is_asked_once() -> None:
+    # TLS 1.3 finishes the client's handshake before the server checks for a certificate:
+    # its alert (TLSV13_ALERT_CERTIFICATE_REQUIRED) comes with the first read, and was
+    # retried like a reset, and a watch waited it out forever. No retry sends one.
+    context = ssl.create_default_context(cafile=CERT)
+    trace, started = counting_attempts()
+    with asks_for_a_client_certificate() as (url, refused):
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context), trace_configs=[trace]
+            ) as session,
+            AsyncKernel("k", base_url=url, session=session, max_retries=2) as client,
+        ):
+            with pytest.raises(APIConnectionError, match="CERTIFICATE_REQUIRED") as caught:
+                await client.invocations.list_page()
+    assert not caught.value.retryable
+    assert started == ["GET"]
+    assert refused
