@@ -320,13 +320,18 @@ def asks_for_a_client_certificate() -> Iterator[tuple[str, list[str]]]:
                 connection, _ = listener.accept()
             except OSError:  # closed: the test is over
                 return
-            try:
-                with context.wrap_socket(connection, server_side=True) as tls:
+            tls = context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+            with tls, contextlib.suppress(OSError):
+                try:
+                    tls.do_handshake()
                     tls.recv(1)
-            except ssl.SSLError as error:
-                refused.append(str(error.reason))
-            finally:
-                connection.close()
+                except ssl.SSLError as error:
+                    refused.append(str(error.reason))
+                # The alert is out: end without a reset (what the client sent is read
+                # first), which could discard the alert before the client reads it.
+                tls.shutdown(socket.SHUT_WR)
+                while tls.recv(1 << 16):
+                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
