@@ -31,6 +31,7 @@ __all__ = [
     "CLIENT_CERTIFICATE_REFUSED",
     "NOT_TLS",
     "lasting_tls_failure",
+    "may_heal",
 ]
 
 CERTIFICATE_FAILED: Final = "the server's TLS certificate failed verification"
@@ -69,3 +70,14 @@ def lasting_tls_failure(error: BaseException) -> str | None:
         if reason in _CLIENT_CERTIFICATE_ALERTS:
             return CLIENT_CERTIFICATE_REFUSED
     return None
+
+
+def may_heal(error: BaseException, *, in_handshake: bool) -> bool:
+    """Whether another attempt may fare better than the one that failed with ``error``.
+
+    ``in_handshake``: it failed in the TLS handshake. A record that is not TLS says the
+    server does not speak it only there: after a handshake that succeeded, it may be the
+    network's.
+    """
+    lasting = lasting_tls_failure(error)
+    return lasting is None or (lasting == NOT_TLS and not in_handshake)

@@ -56,7 +56,7 @@ from kernel_async._errors import (
 )
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
-from kernel_async._tls import NOT_TLS, lasting_tls_failure
+from kernel_async._tls import may_heal
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
 
 # RawRequest, RawResponse and Transport are defined in _transport_protocol; named here too, as
@@ -99,14 +99,6 @@ _EAGER: Final[dict[str, Any]] = {"eager_start": True} if sys.version_info >= (3,
 def _grace(timeout: Timeout) -> float:
     limits = (ABANDONED_REQUEST_GRACE, timeout.read, timeout.total)
     return min(limit for limit in limits if limit is not None)
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Whether another attempt may fare better than this one (see kernel_async._tls)."""
-    lasting = lasting_tls_failure(exc)
-    # A record that is not TLS says the server does not speak it only in the handshake
-    # (aiohttp's ClientSSLError): after a handshake that succeeded, it may be the network's.
-    return lasting is None or (lasting == NOT_TLS and not isinstance(exc, aiohttp.ClientSSLError))
 
 
 def _describe(exc: BaseException) -> str:
@@ -355,7 +347,8 @@ class AiohttpTransport:
             failure = APIConnectionError(
                 f"GET {url} failed: {_describe(exc)}",
                 url=url,
-                retryable=_retryable(exc),
+                # aiohttp's ClientSSLError: the handshake failed (see kernel_async._tls).
+                retryable=may_heal(exc, in_handshake=isinstance(exc, aiohttp.ClientSSLError)),
             )
             cause = chainable(exc)
         except Exception as exc:
