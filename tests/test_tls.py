@@ -30,7 +30,13 @@ from kernel_async import (
 )
 from kernel_async._cli_messages import error_line
 from kernel_async._retry import decide_retry, worth_retrying
-from kernel_async._tls import CERTIFICATE_FAILED, NOT_TLS, lasting_tls_failure
+from kernel_async._tls import (
+    CERTIFICATE_FAILED,
+    CLIENT_CERTIFICATE_REFUSED,
+    NOT_TLS,
+    lasting_tls_failure,
+    may_heal,
+)
 from kernel_async._transport import AiohttpTransport, RawRequest
 from kernel_async.testing import KernelEmulator
 
@@ -361,3 +367,20 @@ async def test_a_server_that_requires_a_client_certificate_is_asked_once() -> No
     assert not caught.value.retryable
     assert started == ["GET"]
     assert refused
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE"],
+)
+def test_an_alert_about_the_clients_certificate_is_lasting_wherever_it_comes(reason: str) -> None:
+    assert lasting_tls_failure(ssl_error(reason)) == CLIENT_CERTIFICATE_REFUSED
+    assert not may_heal(ssl_error(reason), in_handshake=False)
+
+
+def test_not_tls_is_the_handshakes_verdict_only() -> None:
+    assert not may_heal(ssl_error("WRONG_VERSION_NUMBER"), in_handshake=True)
+    assert may_heal(ssl_error("WRONG_VERSION_NUMBER"), in_handshake=False)
+    certificate = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    assert not may_heal(certificate, in_handshake=True)
+    assert may_heal(ConnectionResetError(104, "reset"), in_handshake=True)
