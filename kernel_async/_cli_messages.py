@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from kernel_async._errors import KernelError
+    from kernel_async._errors import APIConnectionError, KernelError
 
 __all__ = ["MESSAGE_CHARS", "error_line", "for_the_shell", "one_line"]
 
@@ -99,10 +99,11 @@ def one_line(text: str, *, limit: int = MESSAGE_CHARS, ellipsis: str = "\u2026")
     return f"{text[:limit]}{ellipsis} ({len(text) - limit:,} more characters)"
 
 
-def _not_tls(error: BaseException) -> bool:
+def _not_tls(error: APIConnectionError) -> bool:
     from kernel_async._tls import NOT_TLS, lasting_tls_failure  # ssl: only on this path
 
-    return lasting_tls_failure(error) == NOT_TLS
+    # As the transport judged it: only a handshake's failure says what the server speaks.
+    return not error.retryable and lasting_tls_failure(error) == NOT_TLS
 
 
 def error_line(error: KernelError, *, base_url_from: str | None, ellipsis: str = "\u2026") -> str:

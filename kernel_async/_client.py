@@ -142,8 +142,10 @@ class AsyncKernel(PageAttempts):
         # The key, given or read from the environment, is no local variable of this frame
         # from here on, so a traceback rendered with its locals (pytest -l, Sentry) cannot
         # show it; an argument refused above is raised without the frames below this one,
-        # which held the key, the headers built from it, os.environ and the proxy URL.
-        del api_key
+        # which held the key, the headers built from it, os.environ and the proxy URL. Nor
+        # are the arguments that may hold it or another secret (an Authorization header, a
+        # gateway's key, a password in the URL): the configuration holds them, masked.
+        del api_key, base_url, default_headers
         if refused is not None:
             raise without_tracebacks(refused)
         self._config: ClientConfig = config

@@ -122,9 +122,9 @@ class APIConnectionError(APIError):
 
     Attributes:
         retryable: Whether another attempt may fare better: true, except for a TLS failure
-            that no retry fixes (the server's certificate fails verification, or the server
-            does not speak TLS at all: ``https://`` for a plain-http URL). Those are not
-            retried, and end a watch.
+            that no retry fixes: the server's certificate fails verification, the server
+            does not speak TLS at all (``https://`` for a plain-http URL), or it requires a
+            client certificate it accepts. Those are not retried, and end a watch.
     """
 
     retryable: bool

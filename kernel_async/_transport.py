@@ -56,7 +56,7 @@ from kernel_async._errors import (
 )
 from kernel_async._scrub import chainable, proxy_arguments
 from kernel_async._tasks import cancel_and_wait
-from kernel_async._tls import lasting_tls_failure
+from kernel_async._tls import may_heal
 from kernel_async._transport_protocol import RawRequest, RawResponse, Transport
 
 # RawRequest, RawResponse and Transport are defined in _transport_protocol; named here too, as
@@ -347,7 +347,8 @@ class AiohttpTransport:
             failure = APIConnectionError(
                 f"GET {url} failed: {_describe(exc)}",
                 url=url,
-                retryable=lasting_tls_failure(exc) is None,
+                # aiohttp's ClientSSLError: the handshake failed (see kernel_async._tls).
+                retryable=may_heal(exc, in_handshake=isinstance(exc, aiohttp.ClientSSLError)),
             )
             cause = chainable(exc)
         except Exception as exc:

@@ -18,7 +18,7 @@ from typing import Final, Protocol
 
 from kernel_async._errors import APITimeoutError
 from kernel_async._models import Invocation, Page
-from kernel_async._watch_poll import PollAnswers, PollPlan, widened_since
+from kernel_async._watch_poll import PollAnswers, PollPlan, merged, unplaced, widened_since
 
 __all__ = ["PollQuestions", "WatchRequests", "WatchWalk"]
 
@@ -96,6 +96,11 @@ class PollQuestions:
         widened_complete = True
         if (since := widened_since(plan, window)) is not None:
             widened, widened_complete = await self._collect(since, None, deadline_at)
+            if plan.since is not None and unplaced(window, widened):
+                # Listed before the window's start, or inside it since its walk: the
+                # window's second walk finds the second kind, reported as new.
+                again, again_complete = await self._collect(plan.since, None, deadline_at)
+                window, complete = merged(window, again), complete and again_complete
         in_flight: list[Invocation] = []
         in_flight_complete = True
         for status in plan.in_flight:

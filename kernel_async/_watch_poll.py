@@ -17,7 +17,15 @@ import attrs
 from kernel_async._models import Invocation
 from kernel_async._timestamps import format_rfc3339_nano
 
-__all__ = ["MAX_INTERVAL", "PollAnswers", "PollPlan", "next_wait", "widened_since"]
+__all__ = [
+    "MAX_INTERVAL",
+    "PollAnswers",
+    "PollPlan",
+    "merged",
+    "next_wait",
+    "unplaced",
+    "widened_since",
+]
 
 MAX_INTERVAL: Final = 60.0
 """The longest wait between two polls that the server's pushback makes (unless the watch's
@@ -93,6 +101,27 @@ def widened_since(plan: PollPlan, window: Sequence[Invocation]) -> str | None:
     since = max(starts) - plan.widen_back
     # One found there or before shows that the window reached there already.
     return None if min(starts) <= since else format_rfc3339_nano(since)
+
+
+def unplaced(window: Sequence[Invocation], widened: Sequence[Invocation]) -> bool:
+    """Whether the widened walk found one the window did not, older than all it found.
+
+    Such a one started before the window's start (listed already: learnt silently), or
+    inside the window and was listed between the two walks (listed late: new). Only the
+    server knows where its duration started: a second walk of the window tells them apart.
+    """
+    if not window:
+        return False
+    found = {invocation.id for invocation in window}
+    reached = min(invocation.started_at_ns for invocation in window)
+    return any(i.started_at_ns < reached and i.id not in found for i in widened)
+
+
+def merged(first: Sequence[Invocation], again: Sequence[Invocation]) -> list[Invocation]:
+    """Two walks of one window as one: each invocation as the later walk found it."""
+    by_id = {invocation.id: invocation for invocation in first}
+    by_id.update((invocation.id, invocation) for invocation in again)
+    return list(by_id.values())
 
 
 def next_wait(

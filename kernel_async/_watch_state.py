@@ -337,11 +337,26 @@ class WatchState:
                 del self._known[invocation_id]  # older than the window and done: forgotten
         return events
 
+    def _stale(self, before: Invocation, after: Invocation) -> bool:
+        """Whether ``after`` shows a final invocation as it was before (a lagging replica).
+
+        A final status is one after which an invocation no longer changes; which ones are
+        the caller's to say (``final_statuses=``), the order is the API's: an answer that
+        shows one back in a status that comes earlier (queued, then running) is stale, not
+        a move. A move on from one the caller calls final (running, then succeeded) is not.
+        """
+        if not self.is_final(before) or self.is_final(after):
+            return False
+        now = str(after.status)
+        was = str(before.status)
+        earlier = _WALKABLE.index(now) if now in _WALKABLE else None
+        return earlier is not None and earlier < (
+            _WALKABLE.index(was) if was in _WALKABLE else len(_WALKABLE)
+        )
+
     def _update(self, invocation: Invocation, *, quiet: bool) -> list[InvocationEvent]:
         before = self._known.get(invocation.id)
-        if before is not None and self.is_final(before) and not self.is_final(invocation):
-            # A final status is one after which an invocation no longer changes: an answer
-            # that shows it in flight again is stale (a lagging replica), not a move.
+        if before is not None and self._stale(before, invocation):
             return []
         self._known[invocation.id] = invocation
         if self._given is not None and self.is_final(invocation):

@@ -89,3 +89,27 @@ async def test_a_session_with_its_own_auth_is_refused() -> None:
     async with session:
         with pytest.raises(ValueError, match="auth"):
             AsyncKernel(CANARY_KEY, session=session)
+
+
+# The key, or another secret, given in another argument: the constructor's own frame showed
+# that argument (default_headers=, base_url=) among its locals, for every refusal, its own
+# or a later one (a session, a limit).
+SECRET_ELSEWHERE: dict[str, Callable[[], object]] = {
+    "authorization-header": lambda: AsyncKernel(
+        "k", default_headers={"Authorization": f"Bearer {CANARY_KEY}"}
+    ),
+    "header-refused": lambda: AsyncKernel(
+        "k", default_headers={"X-Gateway-Key": CANARY_KEY + "\n"}
+    ),
+    "header-then-limit": lambda: AsyncKernel(
+        "k", default_headers={"X-Gateway-Key": CANARY_KEY}, max_connections=0
+    ),
+    "base-url-password": lambda: AsyncKernel("k", base_url=f"https://u:{CANARY_KEY}@127.0.0.1/"),
+}
+
+
+@pytest.mark.parametrize("refusal", list(SECRET_ELSEWHERE), ids=list(SECRET_ELSEWHERE))
+def test_a_refused_construction_shows_no_secret_given_in_another_argument(refusal: str) -> None:
+    with pytest.raises((ValueError, TypeError)) as caught:
+        SECRET_ELSEWHERE[refusal]()
+    assert CANARY_KEY not in rendered(caught.value)

@@ -7,8 +7,11 @@ plain-http server for ``https://``, fails once, and neither the client nor a wat
 """
 
 import asyncio
+import contextlib
+import socket
 import ssl
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,8 +28,15 @@ from kernel_async import (
     RetryPolicy,
     Timeout,
 )
+from kernel_async._cli_messages import error_line
 from kernel_async._retry import decide_retry, worth_retrying
-from kernel_async._tls import CERTIFICATE_FAILED, NOT_TLS, lasting_tls_failure
+from kernel_async._tls import (
+    CERTIFICATE_FAILED,
+    CLIENT_CERTIFICATE_REFUSED,
+    NOT_TLS,
+    lasting_tls_failure,
+    may_heal,
+)
 from kernel_async._transport import AiohttpTransport, RawRequest
 from kernel_async.testing import KernelEmulator
 
@@ -245,3 +255,132 @@ async def test_a_watch_ends_on_a_lasting_tls_failure() -> None:
                 async with asyncio.timeout(30), client.invocations.watch(since="1h") as watch:
                     await anext(watch)
     assert not caught.value.retryable
+
+
+# -- Review: the verdict is the handshake's; a record spoilt after it may be the network's ---
+
+
+@asynccontextmanager
+async def tls_then_plain_bytes() -> AsyncIterator[tuple[str, list[str]]]:
+    """A server that completes the TLS handshake, reads the request, then answers under the
+    TLS layer in plain bytes, as a middlebox spoiling the stream would: (https URL, requests)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    served: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raw = writer.transport  # the socket's: what is written to it skips TLS
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await writer.start_tls(context)
+            await reader.readuntil(b"\r\n\r\n")
+            served.append("GET")
+            raw.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/", served
+
+
+async def test_a_record_spoilt_after_the_handshake_is_still_retried() -> None:
+    # The server proved it speaks TLS by completing the handshake: a record that is not TLS
+    # after it (WRONG_VERSION_NUMBER, as on a plain-http server) is the network's, and was
+    # taken for "the server does not speak TLS": tried once, a watch ended, and the CLI told
+    # the user to check that the URL starts with http://.
+    retry = RetryPolicy(max_retries=2, initial_delay=0.01)
+    context = ssl.create_default_context(cafile=CERT)
+    trace, started = counting_attempts()
+    async with (
+        tls_then_plain_bytes() as (url, served),
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context), trace_configs=[trace]
+        ) as session,
+        AsyncKernel("k", base_url=url, session=session, retry=retry) as client,
+    ):
+        with pytest.raises(
+            APIConnectionError, match=r"WRONG_VERSION_NUMBER|RECORD_LAYER"
+        ) as caught:
+            await client.invocations.list_page()
+    assert caught.value.retryable
+    assert started == ["GET"] * 3  # (aiohttp itself sends each again on a new connection)
+    assert served
+    assert "does not speak TLS" not in error_line(caught.value, base_url_from=url)
+
+
+@contextlib.contextmanager
+def asks_for_a_client_certificate() -> Iterator[tuple[str, list[str]]]:
+    """A TLS 1.3 server that requires a client certificate, as OpenSSL serves it (the alert
+    sent): (https URL, the handshakes it refused). Blocking sockets, in a thread."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    context.load_verify_locations(CERT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    refused: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            tls = context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+            with tls, contextlib.suppress(OSError):
+                try:
+                    tls.do_handshake()
+                    tls.recv(1)
+                except ssl.SSLError as error:
+                    refused.append(str(error.reason))
+                # The alert is out: end without a reset (what the client sent is read
+                # first), which could discard the alert before the client reads it.
+                tls.shutdown(socket.SHUT_WR)
+                while tls.recv(1 << 16):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}/", refused
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone would not)
+        listener.close()
+        thread.join()
+
+
+async def test_a_server_that_requires_a_client_certificate_is_asked_once() -> None:
+    # TLS 1.3 finishes the client's handshake before the server checks for a certificate:
+    # its alert (TLSV13_ALERT_CERTIFICATE_REQUIRED) comes with the first read, and was
+    # retried like a reset, and a watch waited it out forever. No retry sends one.
+    context = ssl.create_default_context(cafile=CERT)
+    trace, started = counting_attempts()
+    with asks_for_a_client_certificate() as (url, refused):
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context), trace_configs=[trace]
+            ) as session,
+            AsyncKernel("k", base_url=url, session=session, max_retries=2) as client,
+        ):
+            with pytest.raises(APIConnectionError, match="CERTIFICATE_REQUIRED") as caught:
+                await client.invocations.list_page()
+    assert not caught.value.retryable
+    assert started == ["GET"]
+    assert refused
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE"],
+)
+def test_an_alert_about_the_clients_certificate_is_lasting_wherever_it_comes(reason: str) -> None:
+    assert lasting_tls_failure(ssl_error(reason)) == CLIENT_CERTIFICATE_REFUSED
+    assert not may_heal(ssl_error(reason), in_handshake=False)
+
+
+def test_not_tls_is_the_handshakes_verdict_only() -> None:
+    assert not may_heal(ssl_error("WRONG_VERSION_NUMBER"), in_handshake=True)
+    assert may_heal(ssl_error("WRONG_VERSION_NUMBER"), in_handshake=False)
+    certificate = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    assert not may_heal(certificate, in_handshake=True)
+    assert may_heal(ConnectionResetError(104, "reset"), in_handshake=True)

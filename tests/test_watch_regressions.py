@@ -9,7 +9,7 @@ import pytest
 from kernel_async import EventKind
 from kernel_async._params import InvocationFilters
 from kernel_async._timestamps import is_go_duration, parse_go_duration
-from kernel_async.testing import KernelEmulator, make_invocation
+from kernel_async.testing import KernelEmulator, LiveData, make_invocation
 
 from conftest import NOW
 
@@ -135,3 +135,51 @@ async def test_a_stale_answer_never_moves_a_final_invocation_back() -> None:
         again = await watch.poll()
     assert [(e.kind, e.status) for e in seen] == [(EventKind.SEEN, "failed")]
     assert (stale, again) == ([], [])
+
+
+async def test_a_move_on_from_a_status_the_caller_calls_final_is_still_reported() -> None:
+    # final_statuses= is the caller's ("running": done with it once it runs). Staleness is
+    # the API's order (queued, running, then the rest): running -> succeeded is a real move
+    # that the window still lists, and was dropped as stale; running -> queued is stale.
+    data = [make_invocation(id="inv_a", status="running", started_at=NOW - SECOND)]
+    async with (
+        KernelEmulator(data, now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(
+            interval=0, since=NOW - timedelta(hours=1), final_statuses=["running"]
+        ) as watch,
+    ):
+        seen = await watch.poll()
+        emulator.set_status("inv_a", "queued")  # a lagging replica
+        stale = await watch.poll()
+        emulator.set_status("inv_a", "succeeded")
+        moved = await watch.poll()
+    assert [(e.kind, e.status) for e in seen] == [(EventKind.SEEN, "running")]
+    assert stale == []
+    assert [(e.kind, e.status) for e in moved] == [(EventKind.CHANGED, "succeeded")]
+
+
+async def test_the_widened_walk_never_hides_a_start_listed_during_the_poll() -> None:
+    # The first window that finds something is widened: what only that walk finds, older
+    # than the oldest the window found, is learnt silently. "late" started after the watch
+    # (inside the window) and was listed between the two walks: it was taken for one listed
+    # before the watch started, and never reported; without the widening, the next window
+    # (an instant, lookback before "first") reported it.
+    async with (
+        KernelEmulator([], now=NOW) as emulator,
+        emulator.client(in_memory=True) as client,
+        client.invocations.watch(interval=0, lookback=30) as watch,
+    ):
+        quiet = [event for _ in range(2) for event in await watch.poll()]
+        emulator.add_invocation(
+            make_invocation(id="first", status="running", started_at=NOW + 20 * SECOND)
+        )
+        late = make_invocation(id="late", status="running", started_at=NOW + 5 * SECOND)
+        # After the window's walk, before the widened one.
+        emulator.live = LiveData(script={emulator.served + 1: lambda e: e.add_invocation(late)})
+        events = [event for _ in range(2) for event in await watch.poll()]
+    assert quiet == []
+    assert sorted((e.kind, e.invocation.id) for e in events) == [
+        (EventKind.SEEN, "first"),
+        (EventKind.SEEN, "late"),
+    ]
