@@ -808,3 +808,12 @@ def test_pages_of_one_all_newer_below_an_older_bound_narrow_the_search() -> None
     newer = search.offset
     assert search.take(serve(data, newer, 1)) is None  # newer: halfway to the older bound
     assert search.offset == (newer + older + 1) // 2
+
+
+def test_pages_of_one_place_at_offset_1_rests_on_its_neighbour_at_0() -> None:
+    # inv(3) at 0 was delivered before the token, inv(5) at 1 was not: the place is 1, and
+    # only reading 0 too shows it (a page at 1 alone says nothing of what comes before).
+    read, found = search_one([3, 5, 6, 7], at=4, start=10)
+    assert (numbers(found.page), found.page.offset, found.first_new) == ([5], 1, 0)
+    assert found.doubtful
+    assert 0 in read
