@@ -122,6 +122,8 @@ class AsyncKernel(PageAttempts):
         trust_env: bool = True,
         transport: Transport | None = None,
     ) -> None:
+        config: ClientConfig | None = None
+        refused: Exception | None = None
         try:
             config = resolve_config(
                 api_key=api_key,
@@ -136,9 +138,7 @@ class AsyncKernel(PageAttempts):
                 trust_env=trust_env,
             )
         except Exception as exc:  # noqa: BLE001 - raised again below, without its frames
-            refused: Exception | None = exc
-        else:
-            refused = None
+            refused = exc
         # The key, given or read from the environment, is no local variable of this frame
         # from here on, so a traceback rendered with its locals (pytest -l, Sentry) cannot
         # show it; an argument refused above is raised without the frames below this one,
@@ -146,7 +146,8 @@ class AsyncKernel(PageAttempts):
         # are the arguments that may hold it or another secret (an Authorization header, a
         # gateway's key, a password in the URL): the configuration holds them, masked.
         del api_key, base_url, default_headers
-        if refused is not None:
+        if config is None:
+            assert refused is not None  # resolve_config returns a configuration or raises
             raise without_tracebacks(refused)
         self._config: ClientConfig = config
         if session is not None and not isinstance(session, aiohttp.ClientSession):

@@ -230,12 +230,13 @@ def resolve_proxy(base_url: URL, environ: Mapping[str, str], *, trust_env: bool)
         " such as http://proxy.example:3128: fix or unset it "
         "(AsyncKernel(trust_env=False) ignores the proxy variables)"
     )
+    proxy: URL | None = None
     try:
         proxy = URL(value if "://" in value else f"http://{value}")
         valid = proxy.scheme in ("http", "https") and bool(proxy.host) and proxy.port is not None
     except ValueError:
         valid = False
-    if not valid:
+    if proxy is None or not valid:
         raise ValueError(refused + example) from None
     return proxy
 
